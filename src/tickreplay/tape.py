@@ -1,0 +1,209 @@
+"""The canonical event tape: one schema for every data source.
+
+A tape is a set of equal-length numpy columns, one row per market event, in
+exchange-time order, plus the instrument's metadata. On disk it is one
+Parquet file whose schema metadata carries :class:`Instrument`.
+
+Columns (all integers; see ``replay/README.md`` for the full description):
+
+============  =======  ======================================================
+column        dtype    meaning
+============  =======  ======================================================
+ts_ns         int64    exchange timestamp, ns since the UTC epoch
+recv_ts_ns    int64    local receive timestamp, ns UTC; ``NO_TIME`` if none
+kind          int8     :class:`EventKind`
+side          int8     +1 bid/buy, -1 ask/sell, 0 where no side applies
+price         int64    venue integer price units (see ``Instrument.price_scale``)
+size          int64    venue integer size units (shares, or lots)
+order_id      int64    venue order id (L3); 0 for L2 and anonymous events
+src_row       int64    0-based row/line of the source file this event came from
+flags         int16    bit set of ``FLAG_*``
+============  =======  ======================================================
+
+Side conventions: for book events (add, cancel, delete, executions, level
+sets) ``side`` is the side of the *resting* liquidity the event touches. For
+trade prints it is also the resting (passive) side, so ``-side`` is the
+aggressor: an execution of a resting sell (side -1) is a buyer-initiated
+trade.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, replace
+from enum import IntEnum
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+NO_TIME = np.iinfo(np.int64).min  # recv_ts_ns of sources without a receive clock
+
+
+class EventKind(IntEnum):
+    """What happened. Values 1-6 follow LOBSTER's message types."""
+
+    ADD = 1  # new limit order joins the back of its price level
+    PARTIAL_CANCEL = 2  # an order's size shrinks by `size`
+    DELETE = 3  # an order leaves the book; `size` is what it still had
+    EXECUTE_VISIBLE = 4  # a resting visible order is hit for `size`
+    EXECUTE_HIDDEN = 5  # a hidden order traded: a print, no visible change
+    CROSS_TRADE = 6  # auction cross: a print, no visible change
+    HALT = 7  # trading halted; the book is frozen
+    QUOTE_RESUME = 8  # quoting resumes (no trading yet)
+    RESUME = 9  # trading resumes
+    LEVEL_SET = 10  # absolute visible size at (side, price); 0 removes the level
+    TRADE = 11  # a trade print (L2 sources); no book change by itself
+    SNAPSHOT_BEGIN = 12  # a full-book snapshot follows (L2: the book is cleared)
+    SNAPSHOT_END = 13  # the snapshot is complete
+
+
+#: kinds that only print a trade and never change visible size
+PRINT_KINDS = (EventKind.EXECUTE_HIDDEN, EventKind.CROSS_TRADE, EventKind.TRADE)
+#: kinds that remove visible size from a known order
+REMOVE_KINDS = (EventKind.PARTIAL_CANCEL, EventKind.DELETE, EventKind.EXECUTE_VISIBLE)
+
+FLAG_IMPLIED = 1  # synthesised by an adapter to match the vendor's own book file/snapshot
+FLAG_UNKNOWN_ID = 2  # a vendor event for an order id never seen as an add
+FLAG_RESYNC = 4  # part of a resynchronisation after a sequence gap
+
+COLUMNS: dict[str, np.dtype] = {
+    "ts_ns": np.dtype(np.int64),
+    "recv_ts_ns": np.dtype(np.int64),
+    "kind": np.dtype(np.int8),
+    "side": np.dtype(np.int8),
+    "price": np.dtype(np.int64),
+    "size": np.dtype(np.int64),
+    "order_id": np.dtype(np.int64),
+    "src_row": np.dtype(np.int64),
+    "flags": np.dtype(np.int16),
+}
+
+ARROW_SCHEMA = pa.schema([(name, pa.from_numpy_dtype(dt)) for name, dt in COLUMNS.items()])
+
+
+@dataclass(frozen=True)
+class Instrument:
+    """What a tape's integers mean.
+
+    ``price_scale``: integer price units per currency unit (LOBSTER: 10,000).
+    ``tick_size``: the minimum price increment, in integer price units.
+    ``size_scale``: integer size units per traded unit (shares: 1; Binance
+    BTCUSDT lots of 0.001 BTC: 1,000). ``lot_size``: minimum size increment in
+    integer size units.
+    """
+
+    symbol: str
+    venue: str
+    date: str  # trading date, ISO (YYYY-MM-DD), in the venue's time zone
+    price_scale: int
+    tick_size: int
+    size_scale: int = 1
+    lot_size: int = 1
+    timezone: str = "UTC"
+    levels: int = 0  # depth of the vendor's book file / window (0: unlimited)
+    currency: str = "USD"
+    source: str = ""  # adapter name: lobster, binance, synthetic
+
+    def price_to_float(self, price: np.ndarray | int) -> np.ndarray | float:
+        """Integer price units → currency units (for reporting only)."""
+        return np.asarray(price, dtype=np.float64) / self.price_scale
+
+
+@dataclass(frozen=True)
+class Tape:
+    """An event tape: equal-length integer columns plus instrument metadata."""
+
+    instrument: Instrument
+    ts_ns: np.ndarray
+    recv_ts_ns: np.ndarray
+    kind: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+    order_id: np.ndarray
+    src_row: np.ndarray
+    flags: np.ndarray
+    extra_meta: dict = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        n = len(self.ts_ns)
+        for name, dt in COLUMNS.items():
+            col = getattr(self, name)
+            if not isinstance(col, np.ndarray) or col.dtype != dt or col.ndim != 1:
+                object.__setattr__(self, name, np.ascontiguousarray(col, dtype=dt))
+            if len(getattr(self, name)) != n:
+                raise ValueError(f"tape column '{name}' has {len(getattr(self, name))} rows, expected {n}")
+
+    def __len__(self) -> int:
+        return len(self.ts_ns)
+
+    @classmethod
+    def from_columns(cls, instrument: Instrument, extra_meta: dict | None = None, **cols: np.ndarray) -> "Tape":
+        """Build a tape; ``recv_ts_ns``, ``order_id``, ``src_row`` and ``flags`` may be omitted."""
+        n = len(cols["ts_ns"])
+        defaults = {
+            "recv_ts_ns": np.full(n, NO_TIME, np.int64),
+            "order_id": np.zeros(n, np.int64),
+            "src_row": np.arange(n, dtype=np.int64),
+            "flags": np.zeros(n, np.int16),
+        }
+        unknown = set(cols) - set(COLUMNS)
+        if unknown:
+            raise ValueError(f"unknown tape columns: {sorted(unknown)}")
+        merged = {**defaults, **cols}
+        return cls(instrument=instrument, extra_meta=dict(extra_meta or {}), **merged)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        return {name: getattr(self, name) for name in COLUMNS}
+
+    def slice(self, start: int, stop: int) -> "Tape":
+        return replace(self, **{k: v[start:stop] for k, v in self.columns().items()})
+
+    def to_frame(self):
+        """The tape as a pandas DataFrame (one column per tape column)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.columns())
+
+    def to_arrow(self) -> pa.Table:
+        meta = {
+            b"tickreplay.instrument": json.dumps(asdict(self.instrument)).encode(),
+            b"tickreplay.extra": json.dumps(self.extra_meta).encode(),
+        }
+        arrays = [pa.array(self.columns()[n]) for n in COLUMNS]
+        return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA.with_metadata(meta))
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> "Tape":
+        meta = table.schema.metadata or {}
+        if b"tickreplay.instrument" not in meta:
+            raise ValueError("Parquet file has no tickreplay instrument metadata: not a tickreplay tape")
+        instrument = Instrument(**json.loads(meta[b"tickreplay.instrument"]))
+        extra = json.loads(meta.get(b"tickreplay.extra", b"{}"))
+        missing = [n for n in COLUMNS if n not in table.column_names]
+        if missing:
+            raise ValueError(f"tape is missing columns {missing}")
+        cols = {n: table.column(n).to_numpy() for n in COLUMNS}
+        return cls(instrument=instrument, extra_meta=extra, **cols)
+
+    def write_parquet(self, path: str | Path) -> None:
+        """Write atomically (temp file + rename)."""
+        from tickreplay.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            pq.write_table(self.to_arrow(), tmp, compression="zstd")
+
+    @classmethod
+    def read_parquet(cls, path: str | Path) -> "Tape":
+        return cls.from_arrow(pq.read_table(path))
+
+
+def concat(tapes: list[Tape]) -> Tape:
+    """Concatenate tapes of one instrument (e.g. a day file and its continuation)."""
+    if not tapes:
+        raise ValueError("concat needs at least one tape")
+    inst = tapes[0].instrument
+    cols = {n: np.concatenate([getattr(t, n) for t in tapes]) for n in COLUMNS}
+    return Tape(instrument=inst, extra_meta=dict(tapes[0].extra_meta), **cols)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from tickreplay.catalog import Catalog
+from tickreplay.book.snapshots import Snapshots
+from tickreplay.tape import EventKind, Instrument, Tape, concat
+
+INST = Instrument(symbol="TEST", venue="X", date="2024-01-02", price_scale=10_000, tick_size=100)
+
+
+def _tape(n=50, seed=0):
+    rng = np.random.default_rng(seed)
+    return Tape.from_columns(
+        INST,
+        ts_ns=np.sort(rng.integers(0, 10**12, n)),
+        kind=np.full(n, int(EventKind.ADD)),
+        side=rng.choice([-1, 1], n),
+        price=rng.integers(1, 100, n) * 100,
+        size=rng.integers(1, 500, n),
+        order_id=np.arange(1, n + 1),
+    )
+
+
+def test_parquet_round_trip_identical(tmp_path):
+    t = _tape()
+    t.write_parquet(tmp_path / "t.parquet")
+    back = Tape.read_parquet(tmp_path / "t.parquet")
+    assert back.instrument == INST
+    for name, col in t.columns().items():
+        assert back.columns()[name].dtype == col.dtype
+        np.testing.assert_array_equal(back.columns()[name], col)
+
+
+def test_catalog_write_read_and_lookup(tmp_path):
+    t = _tape()
+    rows = np.arange(len(t) * 8, dtype=np.int64).reshape(len(t), 8)
+    snaps = Snapshots.from_lobster_rows(rows)
+    cat = Catalog(tmp_path)
+    e = cat.write("unit", t, snaps, {"rows": len(t)})
+    assert e.key == "unit/TEST/2024-01-02"
+    got = cat.find(e.key)
+    np.testing.assert_array_equal(got.read_tape().price, t.price)
+    np.testing.assert_array_equal(got.read_snapshots().as_lobster_rows(), rows)
+    assert got.read_report() == {"rows": len(t)}
+    assert [x.key for x in cat.entries()] == [e.key]
+    with pytest.raises(Exception, match="unit/TEST/2024-01-02"):
+        cat.find("unit/TEST/1999-01-01")
+
+
+def test_snapshot_row_count_must_match(tmp_path):
+    t = _tape(10)
+    snaps = Snapshots.from_lobster_rows(np.zeros((3, 4), np.int64))
+    with pytest.raises(ValueError, match="3 snapshot rows"):
+        Catalog(tmp_path).write("unit", t, snaps)
+    assert not (tmp_path / "unit" / "TEST" / "2024-01-02").exists()
+
+
+def test_concat_keeps_order():
+    a, b = _tape(5, 1), _tape(7, 2)
+    c = concat([a, b])
+    assert len(c) == 12
+    np.testing.assert_array_equal(c.size, np.concatenate([a.size, b.size]))
