@@ -1,0 +1,378 @@
+"""Fast book reconstruction: the L3Book semantics in one numba pass over a tape.
+
+:func:`compute_snapshots` gives the top-N visible book after every event,
+identical to replaying the tape through :class:`tickreplay.book.L3Book` and
+calling ``top(levels)`` after each event (see ``book/l3.py`` for the
+semantics; the same pass serves L2 tapes, which only hold LEVEL_SETs).
+:func:`apply_tape_fast` runs the same pass without writing snapshots and
+returns the final book.
+
+How it is fast: each side is a dense price grid indexed by
+``(price - pmin) // tick_size`` over the tape's price range, holding the
+level's total and unattributed size in venue units. Known orders live in
+slots (side, grid index, remaining size), found by order id through an
+open-addressing hash table kept in plain int64 arrays. Best bid and ask
+indices are kept incrementally; the top N is read by scanning out from the
+best. An event the book cannot take stops the pass, and a
+:class:`FastBookError` names the event index and what was wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from tickreplay.book.base import BookError
+from tickreplay.book.snapshots import Snapshots
+from tickreplay.tape import EventKind, Tape
+
+#: largest price grid (levels per side) the kernel allocates; 2 sides x 2 int64 arrays
+MAX_GRID_LEVELS = 1 << 25
+
+_ADD = int(EventKind.ADD)
+_PARTIAL = int(EventKind.PARTIAL_CANCEL)
+_DELETE = int(EventKind.DELETE)
+_EXEC = int(EventKind.EXECUTE_VISIBLE)
+_LEVEL_SET = int(EventKind.LEVEL_SET)
+_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
+_MAX_KIND = max(int(k) for k in EventKind)
+
+# status codes the kernel returns; _describe turns them into messages
+_OK = 0
+_ERR_ADD_SIZE = 1
+_ERR_ADD_EXISTS = 2
+_ERR_SIDE = 3
+_ERR_REMOVE_SIZE = 4
+_ERR_WRONG_LEVEL = 5
+_ERR_REMOVE_TOO_MUCH = 6
+_ERR_LEVEL_NEGATIVE = 7
+_ERR_LEVEL_BELOW_KNOWN = 8
+_ERR_KIND = 9
+_ERR_OFF_TICK = 10
+
+_HASH_MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+
+
+class FastBookError(BookError):
+    """An event the book cannot take; ``event_index`` is its 0-based row in the tape."""
+
+    def __init__(self, event_index: int, message: str) -> None:
+        self.event_index = event_index
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class FinalBook:
+    """The book after the last event.
+
+    ``levels``: {side: {price: visible size}} like ``L3Book.aggregated()``;
+    ``unattributed``: {side: {price: unattributed size}} for levels that have
+    some; ``n_orders``: known orders resting; ``shortfall``: summed size of
+    unknown-id removals that found no unattributed volume to take (what
+    ``L3Book.apply_tape`` returns).
+    """
+
+    levels: dict[int, dict[int, int]]
+    unattributed: dict[int, dict[int, int]]
+    n_orders: int
+    shortfall: int
+
+
+# --------------------------------------------------------------------------- kernel
+
+
+@njit(cache=True)
+def _is_book_kind(k: int) -> bool:
+    return k == _ADD or k == _PARTIAL or k == _DELETE or k == _EXEC or k == _LEVEL_SET
+
+
+@njit(cache=True)
+def _price_range(kind, price, tick):
+    """(status, event index, pmin, pmax) over events that touch a level; checks the tick grid."""
+    pmin = np.int64(0)
+    pmax = np.int64(-1)
+    seen = False
+    for i in range(kind.shape[0]):
+        if not _is_book_kind(kind[i]):
+            continue
+        p = price[i]
+        if p % tick != 0:
+            return _ERR_OFF_TICK, i, pmin, pmax
+        if not seen:
+            pmin = p
+            pmax = p
+            seen = True
+        elif p < pmin:
+            pmin = p
+        elif p > pmax:
+            pmax = p
+    return _OK, -1, pmin, pmax
+
+
+@njit(cache=True)
+def _lookup(h_keys, h_used, shift, oid):
+    """Hash-table position of ``oid``: where it is, or the empty place it would go."""
+    mask = h_keys.shape[0] - 1
+    pos = np.int64((np.uint64(oid) * _HASH_MULT) >> shift)
+    while h_used[pos] and h_keys[pos] != oid:
+        pos = (pos + 1) & mask
+    return pos
+
+
+@njit(cache=True)
+def _occupy(best, count, lo, hi, s, j):
+    """Level j of side s goes from empty to occupied."""
+    count[s] += 1
+    if s == 0:
+        if j > best[0]:
+            best[0] = j
+    elif j < best[1]:
+        best[1] = j
+    if j < lo[s]:
+        lo[s] = j
+    if j > hi[s]:
+        hi[s] = j
+
+
+@njit(cache=True)
+def _vacate(tot, best, count, s, j):
+    """Level j of side s became empty: move the best if it was there."""
+    count[s] -= 1
+    g = tot.shape[1]
+    if j != best[s]:
+        return
+    if count[s] == 0:
+        best[s] = -1 if s == 0 else g
+        return
+    step = -1 if s == 0 else 1
+    k = j + step
+    while tot[s, k] == 0:
+        k += step
+    best[s] = k
+
+
+@njit(cache=True)
+def _write_side(tot, best, count, s, pmin, tick, levels, px_out, sz_out, i):
+    step = -1 if s == 0 else 1
+    n = min(levels, count[s])
+    j = best[s]
+    found = 0
+    while found < n:
+        q = tot[s, j]
+        if q > 0:
+            px_out[i, found] = pmin + j * tick
+            sz_out[i, found] = q
+            found += 1
+        j += step
+
+
+@njit(cache=True)
+def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
+            tot, una, ask_px, ask_sz, bid_px, bid_sz, levels):
+    """Apply every event; write the top ``levels`` after each into the *_px/*_sz arrays.
+
+    Sides are rows of ``tot``/``una`` (0 bid, 1 ask). Returns (status, event
+    index, detail, shortfall, n_orders): detail is the order's remaining size,
+    the level's known size, or side x price where the order rests, for the
+    errors that need it.
+    """
+    g = tot.shape[1]
+    best = np.array([-1, g], dtype=np.int64)
+    count = np.zeros(2, dtype=np.int64)
+    lo = np.array([g, g], dtype=np.int64)  # touched grid range per side, for clearing
+    hi = np.array([-1, -1], dtype=np.int64)
+    bits = 4
+    while (1 << bits) < 2 * n_slots:
+        bits += 1
+    cap = 1 << bits
+    shift = np.uint64(64 - bits)
+    h_keys = np.zeros(cap, dtype=np.int64)
+    h_used = np.zeros(cap, dtype=np.bool_)
+    h_slot = np.zeros(cap, dtype=np.int64)
+    o_alive = np.zeros(max(n_slots, 1), dtype=np.bool_)
+    o_side = np.zeros(max(n_slots, 1), dtype=np.int64)
+    o_idx = np.zeros(max(n_slots, 1), dtype=np.int64)
+    o_size = np.zeros(max(n_slots, 1), dtype=np.int64)
+    used_slots = 0
+    n_orders = 0
+    shortfall = 0
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        if k == _ADD:
+            q = size[i]
+            if q <= 0:
+                return _ERR_ADD_SIZE, i, 0, shortfall, n_orders
+            pos = _lookup(h_keys, h_used, shift, order_id[i])
+            if h_used[pos]:
+                sl = h_slot[pos]
+                if o_alive[sl]:
+                    return _ERR_ADD_EXISTS, i, o_size[sl], shortfall, n_orders
+            else:
+                sl = used_slots
+                used_slots += 1
+                h_used[pos] = True
+                h_keys[pos] = order_id[i]
+                h_slot[pos] = sl
+            sd = side[i]
+            if sd != 1 and sd != -1:
+                return _ERR_SIDE, i, 0, shortfall, n_orders
+            s = 0 if sd == 1 else 1
+            j = (price[i] - pmin) // tick
+            o_alive[sl] = True
+            o_side[sl] = s
+            o_idx[sl] = j
+            o_size[sl] = q
+            n_orders += 1
+            if tot[s, j] == 0:
+                _occupy(best, count, lo, hi, s, j)
+            tot[s, j] += q
+        elif k == _PARTIAL or k == _DELETE or k == _EXEC:
+            q = size[i]
+            if q <= 0:
+                return _ERR_REMOVE_SIZE, i, 0, shortfall, n_orders
+            sd = side[i]
+            j = (price[i] - pmin) // tick
+            pos = _lookup(h_keys, h_used, shift, order_id[i])
+            sl = h_slot[pos] if h_used[pos] else -1
+            if sl < 0 or not o_alive[sl]:
+                if sd != 1 and sd != -1:
+                    return _ERR_SIDE, i, 0, shortfall, n_orders
+                s = 0 if sd == 1 else 1
+                take = min(una[s, j], q)
+                shortfall += q - take
+                if take > 0:
+                    una[s, j] -= take
+                    tot[s, j] -= take
+                    if tot[s, j] == 0:
+                        _vacate(tot, best, count, s, j)
+            else:
+                s = o_side[sl]
+                rest_side = 1 if s == 0 else -1
+                if sd != rest_side or j != o_idx[sl]:
+                    return _ERR_WRONG_LEVEL, i, rest_side * (pmin + o_idx[sl] * tick), shortfall, n_orders
+                left = o_size[sl]
+                if q > left or (k == _DELETE and q != left):
+                    return _ERR_REMOVE_TOO_MUCH, i, left, shortfall, n_orders
+                left -= q
+                o_size[sl] = left
+                if left == 0:
+                    o_alive[sl] = False
+                    n_orders -= 1
+                tot[s, j] -= q
+                if tot[s, j] == 0:
+                    _vacate(tot, best, count, s, j)
+        elif k == _LEVEL_SET:
+            q = size[i]
+            if q < 0:
+                return _ERR_LEVEL_NEGATIVE, i, 0, shortfall, n_orders
+            sd = side[i]
+            if sd != 1 and sd != -1:
+                return _ERR_SIDE, i, 0, shortfall, n_orders
+            s = 0 if sd == 1 else 1
+            j = (price[i] - pmin) // tick
+            old = tot[s, j]
+            known = old - una[s, j]
+            if q < known:
+                return _ERR_LEVEL_BELOW_KNOWN, i, known, shortfall, n_orders
+            una[s, j] = q - known
+            tot[s, j] = q
+            if old == 0 and q > 0:
+                _occupy(best, count, lo, hi, s, j)
+            elif old > 0 and q == 0:
+                _vacate(tot, best, count, s, j)
+        elif k == _SNAP_BEGIN:
+            for s in range(2):
+                for j in range(lo[s], hi[s] + 1):
+                    tot[s, j] = 0
+                    una[s, j] = 0
+                lo[s] = g
+                hi[s] = -1
+                count[s] = 0
+            best[0] = -1
+            best[1] = g
+            o_alive[:] = False
+            n_orders = 0
+        elif k < 1 or k > _MAX_KIND:
+            return _ERR_KIND, i, 0, shortfall, n_orders
+        if levels > 0:
+            _write_side(tot, best, count, 1, pmin, tick, levels, ask_px, ask_sz, i)
+            _write_side(tot, best, count, 0, pmin, tick, levels, bid_px, bid_sz, i)
+    return _OK, -1, 0, shortfall, n_orders
+
+
+# --------------------------------------------------------------------------- Python side
+
+
+def _describe(tape: Tape, status: int, i: int, detail: int) -> str:
+    k, s, p, q, o = (int(tape.kind[i]), int(tape.side[i]), int(tape.price[i]), int(tape.size[i]),
+                     int(tape.order_id[i]))
+    name = EventKind(k).name if k in EventKind._value2member_map_ else f"kind {k}"
+    where = f"event {i} (src_row {int(tape.src_row[i])}): {name}"
+    what = {
+        _ERR_ADD_SIZE: f"add of order {o} with non-positive size {q}",
+        _ERR_ADD_EXISTS: f"add of order {o}, which is already resting (size {detail})",
+        _ERR_SIDE: f"side {s} at price {p}, expected +1 or -1",
+        _ERR_REMOVE_SIZE: f"order {o} with non-positive size {q}",
+        _ERR_WRONG_LEVEL: f"order {o} at side {s} price {p}, but it rests at side {1 if detail > 0 else -1} "
+                          f"price {abs(detail)}",
+        _ERR_REMOVE_TOO_MUCH: f"{q} on order {o}, which has {detail}",
+        _ERR_LEVEL_NEGATIVE: f"level set to negative size {q} at price {p}",
+        _ERR_LEVEL_BELOW_KNOWN: f"level set to {q} at side {s} price {p} below the {detail} of known orders there",
+        _ERR_KIND: f"unknown event kind {k}",
+        _ERR_OFF_TICK: f"price {p} is not a multiple of the tick size {tape.instrument.tick_size}",
+    }[status]
+    return f"{where}: {what}"
+
+
+def _run(tape: Tape, levels: int) -> tuple[Snapshots, FinalBook]:
+    if levels < 0:
+        raise ValueError(f"levels must be >= 0, got {levels}")
+    tick = int(tape.instrument.tick_size)
+    if tick <= 0:
+        raise ValueError(f"instrument {tape.instrument.symbol}: tick_size must be positive, got {tick}")
+    status, i, pmin, pmax = _price_range(tape.kind, tape.price, tick)
+    if status != _OK:
+        raise FastBookError(int(i), _describe(tape, status, int(i), 0))
+    grid = int((pmax - pmin) // tick + 1)
+    if grid > MAX_GRID_LEVELS:
+        raise ValueError(
+            f"tape prices span {pmin}..{pmax} = {grid} ticks of {tick}, more than the "
+            f"{MAX_GRID_LEVELS} the fast kernel allocates; check the tape for stray prices"
+        )
+    n = len(tape)
+    tot = np.zeros((2, max(grid, 1)), np.int64)
+    una = np.zeros_like(tot)
+    outs = [np.zeros((n, levels), np.int64) for _ in range(4)]
+    n_slots = int(np.count_nonzero(tape.kind == _ADD))
+    status, i, detail, shortfall, n_orders = _replay(
+        tape.kind, tape.side, tape.price, tape.size, tape.order_id, np.int64(pmin), np.int64(tick), n_slots,
+        tot, una, *outs, levels)
+    if status != _OK:
+        raise FastBookError(int(i), _describe(tape, status, int(i), int(detail)))
+    final = {}, {}
+    for s, sd in ((0, 1), (1, -1)):
+        occ = np.flatnonzero(tot[s])
+        prices = (pmin + occ * tick).tolist()
+        final[0][sd] = dict(zip(prices, tot[s, occ].tolist()))
+        final[1][sd] = {p: u for p, u in zip(prices, una[s, occ].tolist()) if u}
+    book = FinalBook(levels=final[0], unattributed=final[1], n_orders=int(n_orders), shortfall=int(shortfall))
+    return Snapshots(*outs), book
+
+
+def compute_snapshots(tape: Tape, levels: int) -> Snapshots:
+    """Top ``levels`` of the visible book after every event of ``tape`` (empty slots are (0, 0)).
+
+    Identical to replaying through ``L3Book`` and calling ``top(levels)``
+    after each event. Raises :class:`FastBookError` (a ``BookError``) at the
+    first event the book cannot take, naming its index.
+    """
+    if levels <= 0:
+        raise ValueError(f"levels must be positive, got {levels}")
+    return _run(tape, levels)[0]
+
+
+def apply_tape_fast(tape: Tape) -> FinalBook:
+    """Apply the whole tape without writing snapshots; return the final book."""
+    return _run(tape, 0)[1]
