@@ -1,0 +1,195 @@
+"""Generated sample days: a seeded, deterministic L3 order-flow simulator.
+
+The model, per trading session:
+
+* A latent **efficient price** follows a geometric random walk with the
+  regime's volatility (variance raised after news), plus optional Poisson
+  jumps and one optional scheduled news jump.
+* **Reference quotes**: the bid is the efficient price less half the spread,
+  rounded to a tick; the ask is ``spread_ticks`` (rounded, at least 1) above.
+* **New orders** arrive as a Poisson process at half of ``activity_eps``
+  (each resting order later leaves again by a cancel or an execution, so the
+  tape holds about ``activity_eps`` events per second at midday), scaled by
+  an intraday U shape, a decaying news boost, and a self-exciting part that
+  every market order raises (``burst_branching`` market orders triggered per
+  market order on average, decaying with ``burst_decay_s``).
+  A share ``market_share`` are market orders (lognormal size, median
+  ``size_median * market_size_mult``); a share ``hidden_share`` of those are
+  filled by hidden liquidity (an EXECUTE_HIDDEN print at the touch).
+  The others are limit orders on a random side, ``k`` ticks behind their
+  reference quote with ``P(k) ∝ exp(-depth_decay·k)``, ``k < depth_levels``.
+  A limit order priced through the opposite touch (the efficient price moved)
+  executes against the book up to its price and rests what is left.
+* **Cancels**: every resting order is cancelled at ``cancel_rate_per_s``;
+  a share ``partial_cancel_share`` of cancels only reduce it.
+* **Executions** hit the front order of the best level, then the next
+  (one EXECUTE_VISIBLE per resting order touched, all at the aggressor's
+  timestamp). An aggressor never takes the last occupied level of a side,
+  so neither side of the book empties through trading.
+* **Planted signal** (``refill_half_life_s``): when an aggressor empties a
+  price level, extra limit orders arrive at that side's reference quote, in
+  total about the volume it took, at a rate decaying with that half-life —
+  the touch refills after a sweep with a known half-life.
+* The session opens with a book already resting (about the equilibrium
+  number of orders, as ADDs at the opening timestamp).
+
+Time advances event by event (intensities are held constant between
+events). Every random number comes from one ``numpy.random.Generator`` made
+from ``SeedSequence(seed)``, so a seed gives byte-identical tapes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict
+from datetime import date as Date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from tqdm import tqdm
+
+from tickreplay.adapters import synthetic_kernel as K
+from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, REGIMES, MarketParams, parse_hms, resolve
+from tickreplay.errors import ConfigError
+from tickreplay.tape import Instrument, Tape
+
+__all__ = ["MarketParams", "REGIMES", "generate_day", "session_bounds_ns"]
+
+SECONDS_PER_YEAR_OF_TRADING = 252 * 23_400  # annualisation of volatility_annual
+DRAWS_PER_CHUNK = 1 << 16  # arrivals drawn from the generator at a time
+MAX_OPENING_ORDERS = 5_000
+PROGRESS_MIN_EVENTS = 500_000  # show a progress bar (progress=None) from this expected size
+
+
+def session_bounds_ns(params: MarketParams, date: str) -> tuple[int, int]:
+    """Session open and close as int64 ns since the UTC epoch."""
+    try:
+        day = Date.fromisoformat(date)
+    except (TypeError, ValueError):
+        raise ConfigError(f"date = {date!r}: expected YYYY-MM-DD") from None
+    midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(params.timezone))
+
+    def at(hms: str, name: str) -> int:
+        local = midnight + timedelta(seconds=parse_hms(hms, name))
+        return int(local.timestamp()) * 1_000_000_000
+
+    return at(params.session_start, "session_start"), at(params.session_end, "session_end")
+
+
+def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """Kernel parameter arrays, the price grid size (ticks) and the opening order count."""
+    start_ticks = p.start_price // p.tick_size
+    margin = p.margin_ticks()
+    grid = 2 * start_ticks + 2 * margin
+    base_rate = p.activity_eps / 2.0
+    fp = np.zeros(K.N_FP)
+    fp[K.P_HALF_SPREAD] = p.spread_ticks / 2.0
+    fp[K.P_DECAY] = p.depth_decay
+    fp[K.P_SIZE_MU] = math.log(p.size_median)
+    fp[K.P_SIZE_SIGMA] = p.size_sigma
+    fp[K.P_ROUND_SHARE] = p.round_lot_share
+    fp[K.P_MKT_MU] = math.log(p.size_median * p.market_size_mult)
+    fp[K.P_MKT_SHARE] = p.market_share
+    fp[K.P_CANCEL] = p.cancel_rate_per_s
+    fp[K.P_PARTIAL] = p.partial_cancel_share
+    fp[K.P_HIDDEN] = p.hidden_share
+    fp[K.P_BURST_ETA] = p.burst_branching / (p.burst_decay_s * p.market_share)
+    fp[K.P_BURST_TAU] = p.burst_decay_s
+    fp[K.P_JUMP_RATE] = p.jump_rate_per_hour / 3600.0
+    fp[K.P_JUMP_SD] = p.jump_bps * 1e-4
+    fp[K.P_SIGMA] = p.volatility_annual / math.sqrt(SECONDS_PER_YEAR_OF_TRADING)
+    fp[K.P_BASE_RATE] = base_rate
+    fp[K.P_INTRADAY_U] = p.intraday_u
+    fp[K.P_NEWS_T] = -1.0
+    if p.news_time is not None:
+        fp[K.P_NEWS_T] = parse_hms(p.news_time, "news_time") - parse_hms(p.session_start, "session_start")
+    fp[K.P_NEWS_JUMP] = news_sign * p.news_jump_bps * 1e-4
+    fp[K.P_NEWS_MULT] = p.news_activity_mult
+    fp[K.P_NEWS_HL] = p.news_half_life_s
+    fp[K.P_REFILL_HL] = p.refill_half_life_s or 0.0
+    fp[K.P_REFILL_PER_SHARE] = math.log(2) / p.refill_half_life_s / p.mean_size() if p.refill_half_life_s else 0.0
+    fp[K.P_T_END] = duration_s
+    fp[K.P_SESSION_LEN] = p.session_seconds()
+    fp[K.P_M_LO] = margin
+    fp[K.P_M_HI] = grid - margin
+    ip = np.zeros(K.N_IP, np.int64)
+    ip[K.I_DEPTH] = p.depth_levels
+    ip[K.I_LOT] = p.round_lot
+    ip[K.I_SPREAD] = max(1, int(math.floor(p.spread_ticks + 0.5)))
+    limit_rate = base_rate * (1.0 - p.market_share)
+    n_open = MAX_OPENING_ORDERS
+    if p.cancel_rate_per_s > 0:
+        n_open = min(n_open, int(round(limit_rate / p.cancel_rate_per_s)))
+    return fp, ip, grid, max(2, n_open)
+
+
+def expected_events(params: MarketParams | str, duration_s: float | None = None) -> int:
+    """Rough expected number of tape events (for progress bars and buffer sizes)."""
+    _, p = resolve(params)
+    dur = p.session_seconds() if duration_s is None else duration_s
+    return int(p.activity_eps * dur * (1.0 + 2.0 * p.intraday_u * K.OPEN_CLOSE_DECAY_S / p.session_seconds()))
+
+
+def generate_day(
+    params: MarketParams | str,
+    seed: int,
+    date: str = "2024-01-02",
+    symbol: str = "SYNTH",
+    duration_s: float | None = None,
+    progress: bool | None = None,
+) -> Tape:
+    """Generate one session of L3 order flow as a tape.
+
+    ``params``: a :class:`MarketParams` or a regime name from :data:`REGIMES`.
+    ``duration_s``: generate only the first seconds of the session (default:
+    all of it). ``progress``: show a tqdm bar (default: only for large days).
+    Kinds used: ADD, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN.
+    """
+    name, p = resolve(params)
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"seed = {seed!r}: expected a non-negative integer")
+    session_s = p.session_seconds()
+    dur = float(session_s if duration_s is None else duration_s)
+    if not 0 < dur <= session_s:
+        raise ConfigError(f"duration_s = {duration_s!r}: expected a number of seconds in (0, {session_s}]")
+    open_ns, _ = session_bounds_ns(p, date)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+    news_sign = 1.0 if rng.random() < 0.5 else -1.0
+    fp, ip, grid, n_open = _pack(p, dur, news_sign)
+
+    state = K.new_state(grid, 1 << 16)
+    fs = np.zeros(K.N_FS)
+    fs[K.F_MID] = p.start_price / p.tick_size
+    st = np.zeros(K.N_ST, np.int64)
+    st[K.S_NEXT_OID] = 1
+    st[K.S_BEST_BID] = st[K.S_BEST_ASK] = -1
+    st[K.S_SEED_LEFT] = n_open
+
+    show = expected_events(p, dur) >= PROGRESS_MIN_EVENTS if progress is None else progress
+    chunks: list[tuple[np.ndarray, ...]] = []
+    U = Z = np.empty((0, 0))
+    offset, done = 0, False
+    with tqdm(total=round(dur), unit="s", desc=f"generating {name}", disable=not show, leave=False) as bar:
+        while not done:
+            if offset >= len(U):
+                U = rng.random((DRAWS_PER_CHUNK, K.N_U))
+                Z = rng.standard_normal((DRAWS_PER_CHUNK, K.N_Z))
+                offset = 0
+            if st[K.S_NEXT_OID] + 2 > len(state["o_size"]):
+                for key in K.ORDER_ARRAYS:
+                    state[key] = np.concatenate([state[key], np.zeros_like(state[key])])
+            cap = 4 * DRAWS_PER_CHUNK + 2 * int(st[K.S_N_LIVE])
+            out = (np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8),
+                   np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64))
+            offset, n, done = K.run(U, Z, offset, fp, ip, fs, st, state["head"], state["tail"], state["vol"],
+                                    *(state[k] for k in K.ORDER_ARRAYS), *out)
+            chunks.append(tuple(a[:n] for a in out))
+            bar.update(int(fs[K.F_T]) - bar.n)
+
+    ts, kind, side, tick, size, oid = (np.concatenate([c[j] for c in chunks]) for j in range(6))
+    inst = Instrument(symbol=symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
+                      timezone=p.timezone, source="synthetic")
+    meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": int(seed), "duration_s": dur,
+            "params": asdict(p)}
+    return Tape.from_columns(inst, extra_meta=meta, ts_ns=ts + open_ns, kind=kind, side=side,
+                             price=tick * p.tick_size, size=size, order_id=oid)

@@ -1,0 +1,331 @@
+"""The numba core of the synthetic order-flow generator: one pass over pre-drawn random numbers.
+
+The caller (:mod:`tickreplay.adapters.synthetic`) owns the random numbers
+(drawn from a seeded ``numpy.random.Generator``), the parameters and the
+state arrays; this kernel only turns them into events. It stops when the
+session ends, the draws run out, or an output/order buffer could overflow,
+and can be called again to continue from the saved state.
+
+Layout. Side index ``r``: 0 = bids (+1), 1 = asks (-1). Prices are integer
+ticks on a dense grid ``0..G-1``. Each level is a FIFO doubly linked list of
+order ids (``head``/``tail``, ``o_next``/``o_prev``) with its total visible
+size in ``vol``. Live order ids sit in ``live`` (swap-remove) so a
+uniformly random resting order can be picked for cancellation in O(1).
+
+Float parameters ``fp`` (index: meaning) and int parameters ``ip`` are
+packed by :func:`tickreplay.adapters.synthetic._pack`; the state arrays
+``fs`` (float) and ``st`` (int) are described by the ``F_*``/``S_*`` indices.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# float parameters
+P_HALF_SPREAD, P_DECAY, P_SIZE_MU, P_SIZE_SIGMA, P_ROUND_SHARE, P_MKT_MU, P_MKT_SHARE = range(7)
+P_CANCEL, P_PARTIAL, P_HIDDEN, P_BURST_ETA, P_BURST_TAU, P_JUMP_RATE, P_JUMP_SD = range(7, 14)
+P_SIGMA, P_BASE_RATE, P_INTRADAY_U, P_NEWS_T, P_NEWS_JUMP, P_NEWS_MULT, P_NEWS_HL = range(14, 21)
+P_REFILL_HL, P_REFILL_PER_SHARE, P_T_END, P_SESSION_LEN, P_M_LO, P_M_HI = range(21, 27)
+N_FP = 27
+# int parameters
+I_DEPTH, I_LOT, I_SPREAD = range(3)
+N_IP = 3
+# float state
+F_T, F_MID, F_EXCITE, F_REFILL_BID, F_REFILL_ASK, F_NEWS_DONE = range(6)
+N_FS = 6
+# int state
+S_NEXT_OID, S_N_LIVE, S_BEST_BID, S_BEST_ASK, S_NLEV_BID, S_NLEV_ASK, S_SEED_LEFT = range(7)
+N_ST = 7
+
+K_ADD, K_PARTIAL, K_DELETE, K_EXEC, K_HIDDEN = 1, 2, 3, 4, 5
+N_U, N_Z = 10, 3  # uniform and normal draws per arrival
+OPEN_CLOSE_DECAY_S = 1800.0  # time constant of the intraday U shape
+
+
+@njit(cache=True)
+def _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, kind, r, px, sz, oid):
+    out_ts[n] = ts
+    out_kind[n] = kind
+    out_side[n] = 1 - 2 * r
+    out_px[n] = px
+    out_sz[n] = sz
+    out_oid[n] = oid
+    return n + 1
+
+
+@njit(cache=True)
+def _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, size):
+    """Append a new order at the back of level (r, p); return its id."""
+    oid = st[S_NEXT_OID]
+    st[S_NEXT_OID] = oid + 1
+    o_size[oid] = size
+    o_tick[oid] = p
+    o_side[oid] = r
+    o_next[oid] = -1
+    o_prev[oid] = tail[r, p]
+    if tail[r, p] >= 0:
+        o_next[tail[r, p]] = oid
+    else:
+        head[r, p] = oid
+    tail[r, p] = oid
+    if vol[r, p] == 0:
+        bi = S_BEST_BID + r
+        nl = S_NLEV_BID + r
+        if st[nl] == 0 or (r == 0 and p > st[bi]) or (r == 1 and p < st[bi]):
+            st[bi] = p
+        st[nl] += 1
+    vol[r, p] += size
+    n = st[S_N_LIVE]
+    live[n] = oid
+    o_pos[oid] = n
+    st[S_N_LIVE] = n + 1
+    return oid
+
+
+@njit(cache=True)
+def _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid):
+    """Take a fully used order out of its level and the live list; fix the best if its level emptied."""
+    r = o_side[oid]
+    p = o_tick[oid]
+    nx = o_next[oid]
+    pv = o_prev[oid]
+    if pv >= 0:
+        o_next[pv] = nx
+    else:
+        head[r, p] = nx
+    if nx >= 0:
+        o_prev[nx] = pv
+    else:
+        tail[r, p] = pv
+    last = st[S_N_LIVE] - 1
+    pos = o_pos[oid]
+    moved = live[last]
+    live[pos] = moved
+    o_pos[moved] = pos
+    st[S_N_LIVE] = last
+    if vol[r, p] == 0:
+        nl = S_NLEV_BID + r
+        bi = S_BEST_BID + r
+        st[nl] -= 1
+        if st[nl] == 0:
+            st[bi] = -1
+        elif st[bi] == p:
+            j = p
+            step = -1 if r == 0 else 1
+            j += step
+            while vol[r, j] == 0:
+                j += step
+            st[bi] = j
+
+
+@njit(cache=True)
+def _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
+          out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, r, qty, limit):
+    """Execute ``qty`` against resting side ``r`` best-first, not past tick ``limit`` (-1: none).
+
+    Never trades the last occupied level of a side, so market orders cannot
+    empty it. Returns (events written so far, size left, size taken, levels emptied).
+    """
+    rem = qty
+    taken = 0
+    emptied = 0
+    while rem > 0:
+        if st[S_NLEV_BID + r] <= 1:
+            break
+        p = st[S_BEST_BID + r]
+        if limit >= 0 and ((r == 1 and p > limit) or (r == 0 and p < limit)):
+            break
+        oid = head[r, p]
+        take = min(rem, o_size[oid])
+        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_EXEC, r, p, take, oid)
+        rem -= take
+        taken += take
+        o_size[oid] -= take
+        vol[r, p] -= take
+        if o_size[oid] == 0:
+            if vol[r, p] == 0:
+                emptied += 1
+            _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid)
+    return n, rem, taken, emptied
+
+
+@njit(cache=True)
+def _draw_size(mu, sigma, z, u, round_share, lot):
+    s = int(math.floor(math.exp(mu + sigma * z) + 0.5))
+    if s < 1:
+        s = 1
+    if u < round_share:
+        s = int(math.floor(s / lot + 0.5)) * lot
+        if s < lot:
+            s = lot
+    return s
+
+
+@njit(cache=True)
+def _behind(u, decay, depth):
+    """Ticks behind the reference quote: truncated geometric on 0..depth-1."""
+    if decay <= 0.0:
+        k = int(u * depth)
+    else:
+        q = math.exp(-decay)
+        k = int(math.log(1.0 - u * (1.0 - q ** depth)) / math.log(q))
+    return min(k, depth - 1)
+
+
+@njit(cache=True)
+def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
+        out_ts, out_kind, out_side, out_px, out_sz, out_oid):
+    """Generate events from arrival ``offset`` of the draws ``U``/``Z``.
+
+    Returns (next offset, events written, session finished).
+    """
+    n = 0
+    cap = len(out_ts)
+    n_draws = U.shape[0]
+    depth = ip[I_DEPTH]
+    lot = ip[I_LOT]
+    spread = ip[I_SPREAD]
+    ln2 = math.log(2.0)
+    i = offset
+    while i < n_draws:
+        if n + st[S_N_LIVE] + 3 > cap or st[S_NEXT_OID] + 2 > len(o_size):
+            return i, n, False
+        u = U[i]
+        z = Z[i]
+        i += 1
+        t = fs[F_T]
+        m = fs[F_MID]
+        bid_ref = int(math.floor(m - fp[P_HALF_SPREAD] + 0.5))
+        ask_ref = bid_ref + spread
+        if st[S_SEED_LEFT] > 0:  # the opening book: limit orders at the open, alternating sides
+            r = st[S_SEED_LEFT] % 2
+            st[S_SEED_LEFT] -= 1
+            k = _behind(u[3], fp[P_DECAY], depth)
+            p = bid_ref - k if r == 0 else ask_ref + k
+            sz = _draw_size(fp[P_SIZE_MU], fp[P_SIZE_SIGMA], z[1], u[6], fp[P_ROUND_SHARE], lot)
+            oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
+            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(t * 1e9), K_ADD, r, p, sz, oid)
+            continue
+        # intensities at the current time
+        act = 1.0 + fp[P_INTRADAY_U] * (math.exp(-t / OPEN_CLOSE_DECAY_S)
+                                         + math.exp(-(fp[P_SESSION_LEN] - t) / OPEN_CLOSE_DECAY_S))
+        news = 1.0
+        if fp[P_NEWS_T] >= 0.0 and t >= fp[P_NEWS_T]:
+            news = 1.0 + (fp[P_NEWS_MULT] - 1.0) * math.exp(-ln2 * (t - fp[P_NEWS_T]) / fp[P_NEWS_HL])
+        lam_new = fp[P_BASE_RATE] * act * news + fs[F_EXCITE]
+        lam_cancel = fp[P_CANCEL] * st[S_N_LIVE]
+        rb = fs[F_REFILL_BID]
+        ra = fs[F_REFILL_ASK]
+        total = lam_new + lam_cancel + rb + ra
+        dt = -math.log(1.0 - u[0]) / total
+        t_new = t + dt
+        if t_new >= fp[P_T_END]:
+            fs[F_T] = fp[P_T_END]
+            return i, n, True
+        # state moves on to t_new
+        fs[F_T] = t_new
+        fs[F_EXCITE] *= math.exp(-dt / fp[P_BURST_TAU])
+        if fp[P_REFILL_HL] > 0.0:
+            decay = math.exp(-ln2 * dt / fp[P_REFILL_HL])
+            fs[F_REFILL_BID] *= decay
+            fs[F_REFILL_ASK] *= decay
+        m *= math.exp(fp[P_SIGMA] * math.sqrt(dt * news) * z[0])
+        if u[7] < fp[P_JUMP_RATE] * dt:
+            m *= math.exp(fp[P_JUMP_SD] * z[2])
+        if fs[F_NEWS_DONE] == 0.0 and fp[P_NEWS_T] >= 0.0 and t_new >= fp[P_NEWS_T]:
+            m *= math.exp(fp[P_NEWS_JUMP])
+            fs[F_NEWS_DONE] = 1.0
+        if m < fp[P_M_LO]:
+            m = min(2.0 * fp[P_M_LO] - m, fp[P_M_HI])
+        elif m > fp[P_M_HI]:
+            m = max(2.0 * fp[P_M_HI] - m, fp[P_M_LO])
+        fs[F_MID] = m
+        ts = int(t_new * 1e9)
+        x = u[1] * total
+        if x < lam_cancel:
+            oid = live[min(int(u[4] * st[S_N_LIVE]), st[S_N_LIVE] - 1)]
+            r = o_side[oid]
+            p = o_tick[oid]
+            have = o_size[oid]
+            if u[5] < fp[P_PARTIAL] and have > 1:
+                cut = 1 + min(int(u[9] * (have - 1)), have - 2)
+                o_size[oid] = have - cut
+                vol[r, p] -= cut
+                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_PARTIAL, r, p, cut, oid)
+            else:
+                o_size[oid] = 0
+                vol[r, p] -= have
+                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_DELETE, r, p, have, oid)
+                _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid)
+            continue
+        sz = _draw_size(fp[P_SIZE_MU], fp[P_SIZE_SIGMA], z[1], u[6], fp[P_ROUND_SHARE], lot)
+        if x < lam_cancel + rb + ra:  # refill of a swept touch, at the reference quote
+            r = 0 if x < lam_cancel + rb else 1
+            if r == 0:
+                p = bid_ref
+                if st[S_NLEV_ASK] > 0 and p >= st[S_BEST_ASK]:
+                    p = st[S_BEST_ASK] - 1
+            else:
+                p = ask_ref
+                if st[S_NLEV_BID] > 0 and p <= st[S_BEST_BID]:
+                    p = st[S_BEST_BID] + 1
+            oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
+            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, oid)
+            continue
+        buy = u[2] < 0.5
+        y = (x - lam_cancel - rb - ra) / lam_new
+        if y < fp[P_MKT_SHARE]:  # market order
+            fs[F_EXCITE] += fp[P_BURST_ETA]
+            rr = 1 if buy else 0
+            msz = _draw_size(fp[P_MKT_MU], fp[P_SIZE_SIGMA], z[1], u[6], fp[P_ROUND_SHARE], lot)
+            if u[8] < fp[P_HIDDEN]:
+                if st[S_NLEV_BID + rr] > 0:
+                    n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_HIDDEN, rr,
+                              st[S_BEST_BID + rr], msz, 0)
+                continue
+            n, rem, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
+                                           live, out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts,
+                                           rr, msz, -1)
+            if emptied > 0 and fp[P_REFILL_HL] > 0.0:
+                fs[F_REFILL_BID + rr] += taken * fp[P_REFILL_PER_SHARE]
+            continue
+        # limit order; a marketable one executes first and rests what is left (or drops it if it would cross)
+        k = _behind(u[3], fp[P_DECAY], depth)
+        r = 0 if buy else 1
+        p = bid_ref - k if buy else ask_ref + k
+        opp = 1 - r
+        if st[S_NLEV_BID + opp] > 0 and ((buy and p >= st[S_BEST_ASK]) or (not buy and p <= st[S_BEST_BID])):
+            n, sz, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
+                                          live, out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts,
+                                          opp, sz, p)
+            if emptied > 0 and fp[P_REFILL_HL] > 0.0:
+                fs[F_REFILL_BID + opp] += taken * fp[P_REFILL_PER_SHARE]
+            if sz == 0:
+                continue
+            if st[S_NLEV_BID + opp] > 0 and ((buy and p >= st[S_BEST_ASK]) or (not buy and p <= st[S_BEST_BID])):
+                continue
+        oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
+        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, oid)
+    return i, n, False
+
+
+def new_state(grid: int, capacity: int) -> dict[str, np.ndarray]:
+    """Empty book and order arrays for a price grid of ``grid`` ticks and ``capacity`` order ids."""
+    return {
+        "head": np.full((2, grid), -1, np.int64),
+        "tail": np.full((2, grid), -1, np.int64),
+        "vol": np.zeros((2, grid), np.int64),
+        "o_size": np.zeros(capacity, np.int64),
+        "o_tick": np.zeros(capacity, np.int64),
+        "o_side": np.zeros(capacity, np.int64),
+        "o_next": np.zeros(capacity, np.int64),
+        "o_prev": np.zeros(capacity, np.int64),
+        "o_pos": np.zeros(capacity, np.int64),
+        "live": np.zeros(capacity, np.int64),
+    }
+
+
+ORDER_ARRAYS = ("o_size", "o_tick", "o_side", "o_next", "o_prev", "o_pos", "live")
