@@ -35,6 +35,8 @@ class SplitCost:
     breakdowns: tuple[dict, ...]
     total_bps: float  # notional-weighted: sum(notional_d * bps_d) / sum(notional_d)
     total_dollars: float
+    weighted: dict  # every *_bps entry of the breakdowns, notional-weighted; *_dollars entries summed
+    elapsed_days: float  # from the first slice's start to the last slice's end (days - 1 + last slice's duration)
 
 
 def split_cost(model: CostModel, order: PreTradeOrder, market: MarketInputs, days: int,
@@ -52,7 +54,17 @@ def split_cost(model: CostModel, order: PreTradeOrder, market: MarketInputs, day
     bps = [b[model.total_key] for b in bds]
     notionals = [s * order.ref_price for s in slices]
     dollars = sum(n * b / 1e4 for n, b in zip(notionals, bps))
-    return SplitCost(days, tuple(slices), tuple(bps), tuple(bds), dollars / sum(notionals) * 1e4, dollars)
+    weighted = {k: (sum(n * bd[k] for n, bd in zip(notionals, bds)) / sum(notionals) if k.endswith("_bps")
+                    else sum(bd[k] for bd in bds)) for k in bds[0] if k.endswith(("_bps", "_dollars"))}
+    p_last = slices[-1] / market.adv if spread_over_day else order.participation
+    elapsed = len(slices) - 1 + slices[-1] / (p_last * market.adv)
+    return SplitCost(days, tuple(slices), tuple(bps), tuple(bds), dollars / sum(notionals) * 1e4, dollars,
+                     weighted, elapsed)
+
+
+def risk_bps(daily_vol: float, days: float) -> float:
+    """The risk of waiting: one standard deviation of the price move over ``days``, ``sigma * sqrt(T) * 1e4``."""
+    return daily_vol * math.sqrt(days) * 1e4
 
 
 @dataclass(frozen=True)
@@ -87,7 +99,7 @@ def cost_curve(model: CostModel, order: PreTradeOrder, market: MarketInputs,
     """
     out = []
     for label, h in horizons:
-        risk = market.daily_vol * math.sqrt(h) * 1e4
+        risk = risk_bps(market.daily_vol, h)
         days = round(h) if h > 1 else 1
         p = order.order_size / days / (market.adv * min(h, 1.0))
         if p > 1.0:

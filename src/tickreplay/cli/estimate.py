@@ -1,0 +1,147 @@
+"""``tickreplay estimate``: pre-trade cost of a parent order (breakdown, horizons, multi-day, frontier)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from tickreplay.errors import ConfigError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("estimate", help="pre-trade cost estimate of a parent order")
+    p.add_argument("--side", required=True, choices=("buy", "sell"))
+    p.add_argument("--order-size", type=int, required=True, help="shares (the units of ADV)")
+    p.add_argument("--adv", type=float, help="average daily volume, shares (default: from --from-catalog)")
+    p.add_argument("--spread-bps", type=float, help="average quoted spread, bps (default: from --from-catalog)")
+    p.add_argument("--daily-vol-pct", type=float, help="daily volatility, %% (default: from --from-catalog)")
+    p.add_argument("--participation-pct", type=float, default=10.0, help="share of market volume, %% (default 10)")
+    p.add_argument("--latency-ms", type=float, default=0.0)
+    p.add_argument("--latency-jitter-ms", type=float, default=0.0)
+    p.add_argument("--ref-price", type=float, help="reference (arrival) price (default: last mid of the catalog data)")
+    p.add_argument("--model", default="canonical", help="canonical | almgren2005 | sqrt (default canonical)")
+    p.add_argument("--k-perm", type=float, help="canonical permanent coefficient (default 0.10)")
+    p.add_argument("--eta", type=float, help="temporary coefficient (canonical 0.05, almgren2005 0.142)")
+    p.add_argument("--gamma", type=float, help="almgren2005 permanent coefficient (default 0.314)")
+    p.add_argument("--shares-outstanding", type=float, help="almgren2005: shares outstanding")
+    p.add_argument("--duration-days", type=float, help="almgren2005: trading time in days (default: from participation)")
+    p.add_argument("--y", type=float, help="sqrt: coefficient Y (default 1)")
+    p.add_argument("--exponent", type=float, help="sqrt: exponent (default 0.5)")
+    p.add_argument("--days", type=int, help="also price the order split over N days (notional-weighted)")
+    p.add_argument("--curve", action="store_true", help="cost and risk of waiting across horizons")
+    p.add_argument("--frontier-png", help="write the efficient frontier figure here (canonical model)")
+    p.add_argument("--risk-aversion", type=float, default=0.0, help="AC lambda of the point marked on the frontier")
+    p.add_argument("--from-catalog", nargs="+", metavar="KEY", help="estimate ADV, vol, spread from catalog entries")
+    p.add_argument("--catalog", default="replay", help="catalog root (default ./replay)")
+    p.add_argument("--bar-seconds", type=float, default=300.0, help="bar for volatility from data (default 300)")
+    p.add_argument("--day-hours", type=float, help="trading-day length for data scaling (default: each tape's span)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_estimate)
+
+
+def _model_params(args: argparse.Namespace) -> dict:
+    names = {"canonical": {"k_perm": args.k_perm, "eta": args.eta},
+             "almgren2005": {"gamma": args.gamma, "eta": args.eta, "duration_days": args.duration_days},
+             "sqrt": {"y": args.y, "exponent": args.exponent}}.get(args.model, {})
+    return {k: v for k, v in names.items() if v is not None}
+
+
+def _market(args: argparse.Namespace):
+    """MarketInputs and reference price from the flags, filled in from catalog data where not typed."""
+    from tickreplay.impact.checks import positive
+    from tickreplay.impact.models import MarketInputs
+
+    est = None
+    if args.from_catalog:
+        from tickreplay.catalog import Catalog
+        from tickreplay.impact.inputs import estimate_inputs
+
+        cat = Catalog(args.catalog)
+        day_ns = None if args.day_hours is None else round(positive("day_hours", args.day_hours) * 3600e9)
+        est = estimate_inputs([cat.find(k) for k in args.from_catalog],
+                              bar_ns=round(positive("bar_seconds", args.bar_seconds) * 1e9), day_ns=day_ns,
+                              shares_outstanding=args.shares_outstanding)
+    missing = [f"--{n}" for n, v in (("adv", args.adv), ("spread-bps", args.spread_bps),
+                                      ("daily-vol-pct", args.daily_vol_pct), ("ref-price", args.ref_price))
+               if v is None and est is None]
+    if missing:
+        raise ConfigError(f"parameter(s) {', '.join(missing)} required (or give --from-catalog)")
+    m = est.market if est else None
+    market = MarketInputs(
+        adv=args.adv if args.adv is not None else m.adv,
+        daily_vol=args.daily_vol_pct / 100 if args.daily_vol_pct is not None else m.daily_vol,
+        spread_bps=args.spread_bps if args.spread_bps is not None else m.spread_bps,
+        shares_outstanding=args.shares_outstanding, days_used=m.days_used if m else 0,
+        notes=m.notes if m else ())
+    return market, (args.ref_price if args.ref_price is not None else est.ref_price), est
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from tickreplay.impact.checks import percent
+    from tickreplay.impact.horizons import cost_curve, risk_bps, split_cost
+    from tickreplay.impact.models import PreTradeOrder, get_model
+
+    model = get_model(args.model, **_model_params(args))
+    market, ref_price, est = _market(args)
+    order = PreTradeOrder(side=args.side, order_size=args.order_size, ref_price=ref_price,
+                          participation=percent("participation_pct", args.participation_pct),
+                          latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms)
+    out: dict = dict(model.breakdown(order, market))
+    if est is not None:
+        out["inputs"] = {"days_used": market.days_used, "adv": market.adv, "daily_vol_pct": market.daily_vol * 100,
+                         "spread_bps": market.spread_bps, "ref_price": ref_price, "notes": list(market.notes),
+                         "profile": {"start_tod_ns": est.profile.start_tod_ns, "bin_ns": est.profile.bin_ns,
+                                     "fractions": list(est.profile.fractions)}}
+    if args.days is not None:
+        sc = split_cost(model, order, market, args.days)
+        single_days = order.duration_days(market.adv)
+        out["multi_day"] = {"days": sc.days, "slices": list(sc.slices), "daily_bps": list(sc.daily_bps),
+                            "total_bps": sc.total_bps, "total_dollars": sc.total_dollars, "weighted": sc.weighted,
+                            "single_day_risk_bps": risk_bps(market.daily_vol, single_days),
+                            "elapsed_days": sc.elapsed_days, "risk_bps": risk_bps(market.daily_vol, sc.elapsed_days)}
+    if args.curve:
+        out["curve"] = [pt.to_dict() for pt in cost_curve(model, order, market)]
+    if args.frontier_png:
+        from tickreplay.impact.frontier import efficient_frontier, plot_frontier
+        from tickreplay.impact.models import CanonicalModel
+
+        canon = model if isinstance(model, CanonicalModel) else CanonicalModel()
+        front = efficient_frontier(order, market, canon, args.risk_aversion)
+        plot_frontier(front, args.frontier_png, f"{args.side} {args.order_size:,} shares, canonical model")
+        out["frontier_png"] = str(args.frontier_png)
+    if args.json:
+        print(json.dumps(out))
+    else:
+        _print_text(args, model, order, market, out)
+    return 0
+
+
+def _print_text(args, model, order, market, out: dict) -> None:
+    print(f"model {model.name}: {args.side} {order.order_size:,} shares at {order.ref_price:g}, "
+          f"participation {order.participation * 100:g}%, ADV {market.adv:,.0f}, "
+          f"daily vol {market.daily_vol * 100:.4g}%, spread {market.spread_bps:.4g} bps")
+    if "inputs" in out:
+        print("inputs estimated from data: " + "; ".join(out["inputs"]["notes"]))
+    scalars = {k: v for k, v in out.items() if isinstance(v, (int, float))}
+    w = max(map(len, scalars))
+    for k, v in scalars.items():
+        print(f"  {k:<{w}}  {v:,.6f}")
+    if "multi_day" in out:
+        md = out["multi_day"]
+        tk = model.total_key
+        print(f"\nsingle day vs {md['days']} days (each day's slice at the same participation; "
+              "notional-weighted, not summed):")
+        print(f"  {'':<26}{'1 day':>16}{str(md['days']) + ' days':>16}")
+        print(f"  {'shares per day':<26}{order.order_size:>16,}{' + '.join(f'{s:,}' for s in md['slices']):>16}")
+        for k, v in md["weighted"].items():
+            print(f"  {k:<26}{out[k]:>16,.4f}{v:>16,.4f}")
+        print(f"  {'risk_bps (sigma*sqrt(T))':<26}{md['single_day_risk_bps']:>16,.4f}{md['risk_bps']:>16,.4f}")
+        print(f"  (the sum of the per-day bps, {sum(md['daily_bps']):.4f}, is not the order's cost)")
+    if "curve" in out:
+        print("\nhorizon      particip.   cost_bps   cost_dollars   risk_bps (sigma*sqrt(T))")
+        for pt in out["curve"]:
+            cost = f"{pt['cost_bps']:>9.3f}  {pt['cost_dollars']:>13,.2f}" if pt["feasible"] else \
+                f"{'-':>9}  {'(needs >100% of volume)':>13}"
+            print(f"  {pt['label']:<10} {pt['participation'] * 100:>8.1f}%  {cost}  {pt['risk_bps']:>9.2f}")
+    if "frontier_png" in out:
+        print(f"\nefficient frontier written to {out['frontier_png']}")

@@ -1,0 +1,162 @@
+"""``tickreplay schedule``: Almgren–Chriss trajectories and TWAP / VWAP / POV child-order lists."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+
+from tickreplay.errors import ConfigError
+from tickreplay.schedule.base import STYLES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sch = sub.add_parser("schedule", help="optimal trajectories and child-order schedules")
+    kinds = sch.add_subparsers(dest="kind", required=True, metavar="KIND")
+
+    p = kinds.add_parser("almgren-chriss", help="Almgren-Chriss optimal trajectory, its E and V")
+    p.add_argument("--shares", type=float, required=True, help="X, shares to trade")
+    p.add_argument("--days", type=float, required=True, help="T, horizon in days")
+    p.add_argument("--periods", type=int, required=True, help="N, number of periods")
+    p.add_argument("--sigma", type=float, required=True, help="volatility, $/share/day^0.5")
+    p.add_argument("--eta", type=float, required=True, help="temporary impact, $ day/share^2")
+    p.add_argument("--gamma", type=float, default=0.0, help="permanent impact, $/share^2")
+    p.add_argument("--epsilon", type=float, default=0.0, help="fixed cost, $/share")
+    p.add_argument("--risk-aversion", type=float, default=0.0, help="lambda, 1/$")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_almgren_chriss)
+
+    p = kinds.add_parser("twap", help="TWAP child orders")
+    _parent_args(p)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--children", type=int, help="number of child orders")
+    g.add_argument("--interval-seconds", type=float, help="one child per this much tradable time")
+    p.set_defaults(func=_twap)
+
+    p = kinds.add_parser("vwap", help="VWAP child orders against a volume profile from catalog entries")
+    _parent_args(p)
+    p.add_argument("--from-catalog", nargs="+", required=True, metavar="KEY", help="entries for the volume profile")
+    p.add_argument("--catalog", default="replay")
+    p.add_argument("--bin-minutes", type=float, default=30.0, help="profile bin (default 30)")
+    p.set_defaults(func=_vwap)
+
+    p = kinds.add_parser("pov", help="POV child orders against one catalog day's realised volume")
+    _parent_args(p)
+    p.add_argument("--from-catalog", required=True, metavar="KEY", help="entry whose trades are the market volume")
+    p.add_argument("--catalog", default="replay")
+    p.add_argument("--target-pct", type=float, required=True, help="target participation, %%")
+    p.add_argument("--min-child", type=int, required=True)
+    p.add_argument("--max-child", type=int, required=True)
+    p.set_defaults(func=_pov)
+
+
+def _parent_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--side", required=True, choices=("buy", "sell"))
+    p.add_argument("--quantity", type=int, required=True, help="parent quantity, size units")
+    p.add_argument("--start", required=True, help="ns UTC, or an ISO time with its offset (2012-06-21T09:30-04:00)")
+    p.add_argument("--end", required=True, help="as --start")
+    p.add_argument("--style", default="market", choices=STYLES)
+    p.add_argument("--offset-ticks", type=int, default=0, help="for limit_offset")
+    p.add_argument("--lot-size", type=int, default=1)
+    p.add_argument("--no-trade-open-min", type=float, default=0.0, help="no child in the first minutes after --start")
+    p.add_argument("--no-trade-close-min", type=float, default=0.0, help="no child in the last minutes before --end")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def parse_time_ns(name: str, text: str) -> int:
+    """ns UTC from an integer or an ISO timestamp carrying its UTC offset."""
+    import pandas as pd
+
+    if text.lstrip("-").isdigit():
+        return int(text)
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"parameter '{name}' must be ns UTC or an ISO time, got {text!r}") from None
+    if ts.tzinfo is None:
+        raise ConfigError(f"parameter '{name}' needs a UTC offset or zone (e.g. {text}Z), got {text!r}")
+    return int(ts.as_unit("ns").value)
+
+
+def _parent(args):
+    from tickreplay.schedule.base import ParentOrder, open_close_windows
+
+    parent = ParentOrder(args.side, args.quantity, parse_time_ns("start", args.start), parse_time_ns("end", args.end))
+    windows = open_close_windows(parent.start_ns, parent.end_ns, round(args.no_trade_open_min * 60e9),
+                                 round(args.no_trade_close_min * 60e9))
+    return parent, windows
+
+
+def _print_children(children, as_json: bool, extra: dict | None = None) -> None:
+    import pandas as pd
+
+    total = sum(c.quantity for c in children)
+    if as_json:
+        print(json.dumps({"children": [asdict(c) for c in children], "total": total, **(extra or {})}))
+        return
+    for c in children:
+        when = pd.Timestamp(c.time_ns, unit="ns", tz="UTC").isoformat()
+        off = f" offset {c.offset_ticks} ticks" if c.style == "limit_offset" else ""
+        print(f"{c.index:>5}  {when}  {c.quantity:>10,}  {c.style}{off}")
+    print(f"{len(children)} child orders, total {total:,}" +
+          "".join(f", {k} {v:,}" for k, v in (extra or {}).items()))
+
+
+def _almgren_chriss(args: argparse.Namespace) -> int:
+    from tickreplay.impact.almgren_chriss import ACParams, solve
+
+    sol = solve(ACParams(shares=args.shares, days=args.days, periods=args.periods, sigma=args.sigma, eta=args.eta,
+                         gamma=args.gamma, epsilon=args.epsilon, risk_aversion=args.risk_aversion))
+    out = sol.to_dict()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"kappa          {sol.kappa:.6f} per day")
+    print(f"expected_cost  {sol.expected_cost:,.2f}")
+    print(f"variance       {sol.variance:.6g}  (std {sol.variance ** 0.5:,.2f})")
+    print(f"{'period':>6}  {'t (days)':>9}  {'holdings':>14}  {'trade':>14}")
+    tau = args.days / args.periods
+    for k, x in enumerate(sol.holdings):
+        trade = f"{sol.trades[k - 1]:>14,.1f}" if k else f"{'':>14}"
+        print(f"{k:>6}  {k * tau:>9.4g}  {x:>14,.1f}  {trade}")
+    return 0
+
+
+def _twap(args: argparse.Namespace) -> int:
+    from tickreplay.schedule.twap import twap
+
+    parent, windows = _parent(args)
+    interval = None if args.interval_seconds is None else round(args.interval_seconds * 1e9)
+    _print_children(twap(parent, n_children=args.children, interval_ns=interval, style=args.style,
+                         lot_size=args.lot_size, no_trade=windows, offset_ticks=args.offset_ticks), args.json)
+    return 0
+
+
+def _vwap(args: argparse.Namespace) -> int:
+    from tickreplay.catalog import Catalog
+    from tickreplay.schedule.profile import estimate_volume_profile
+    from tickreplay.schedule.vwap import vwap
+
+    parent, windows = _parent(args)
+    cat = Catalog(args.catalog)
+    profile = estimate_volume_profile([cat.find(k).read_tape() for k in args.from_catalog],
+                                      bin_ns=round(args.bin_minutes * 60e9))
+    children = vwap(parent, profile, style=args.style, lot_size=args.lot_size, no_trade=windows,
+                    offset_ticks=args.offset_ticks)
+    _print_children(children, args.json, {"profile_days": profile.days_used})
+    return 0
+
+
+def _pov(args: argparse.Namespace) -> int:
+    from tickreplay.catalog import Catalog
+    from tickreplay.impact.checks import percent
+    from tickreplay.schedule.pov import pov_schedule
+    from tickreplay.schedule.profile import trades
+
+    parent, windows = _parent(args)
+    ts, size = trades(Catalog(args.catalog).find(args.from_catalog).read_tape())
+    children, unsent = pov_schedule(parent, percent("target_pct", args.target_pct), args.min_child, args.max_child,
+                                    ts, size, style=args.style, lot_size=args.lot_size, no_trade=windows,
+                                    offset_ticks=args.offset_ticks)
+    _print_children(children, args.json, {"unsent": unsent})
+    return 0
