@@ -1,0 +1,103 @@
+"""``tickreplay demo``: generate a sample day, reconstruct its book, and summarise tape and book."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import datetime
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from tickreplay.adapters.synthetic import REGIMES, generate_day
+from tickreplay.book.snapshots import Snapshots
+from tickreplay.tape import EventKind, Tape
+
+DEMO_LEVELS = 5
+TOUCH_TIMES = ("09:30:05", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "15:59:55")
+NS = 1_000_000_000
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="generate a sample day, reconstruct it, and print a summary")
+    p.add_argument("--regime", default="liquid_large_cap", choices=sorted(REGIMES))
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration-s", type=float, help="only the first seconds of the session (default: all)")
+    p.set_defaults(func=lambda a: run_demo(a.regime, a.seed, duration_s=a.duration_s))
+
+
+def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str], None] = print,
+             duration_s: float | None = None) -> None:
+    """Generate, reconstruct and summarise one sample day; every line goes through ``out``."""
+    from tickreplay.book.fast import compute_snapshots
+
+    tape = generate_day(regime, seed, duration_s=duration_s)
+    snaps = compute_snapshots(tape, DEMO_LEVELS)
+    out(f"tickreplay demo: regime {regime}, seed {seed}")
+    for line in tape_summary(tape) + book_summary(tape, snaps):
+        out(line)
+
+
+def _local(tape: Tape, ts_ns: int) -> str:
+    tz = ZoneInfo(tape.instrument.timezone)
+    return datetime.fromtimestamp(ts_ns // NS, tz).strftime("%H:%M:%S") + f".{ts_ns % NS // 1000:06d}"
+
+
+def _dollars(tape: Tape, price: float) -> str:
+    return f"{price / tape.instrument.price_scale:,.4f}"
+
+
+def tape_summary(tape: Tape) -> list[str]:
+    """Events by kind, time span, trades and volume."""
+    inst = tape.instrument
+    lines = [f"tape: {inst.symbol} on {inst.venue} {inst.date} ({inst.source}), {len(tape):,} events, "
+             f"{_local(tape, int(tape.ts_ns[0]))} – {_local(tape, int(tape.ts_ns[-1]))} {inst.timezone}"]
+    counts = np.bincount(tape.kind.astype(np.int64), minlength=max(EventKind) + 1)
+    lines.append("  events by kind: " + ", ".join(f"{k.name} {counts[k]:,}" for k in EventKind if counts[k]))
+    vis = tape.kind == EventKind.EXECUTE_VISIBLE
+    hid = tape.kind == EventKind.EXECUTE_HIDDEN
+    trades = vis | hid
+    aggressors = len(np.unique(tape.ts_ns[vis])) + int(hid.sum())
+    volume = int(tape.size[trades].sum())
+    notional = float((tape.price[trades] * tape.size[trades]).sum()) / inst.price_scale
+    buy = int(tape.size[trades & (tape.side == -1)].sum())
+    lines.append(f"  trades: {int(trades.sum()):,} fills from {aggressors:,} aggressive orders; "
+                 f"volume {volume:,} shares (buyer-initiated {buy / max(volume, 1):.1%}), "
+                 f"notional ${notional:,.0f}")
+    return lines
+
+
+def book_summary(tape: Tape, snaps: Snapshots) -> list[str]:
+    """Touch at a few times of day, time-weighted spread and depth, mid path."""
+    tick = tape.instrument.tick_size
+    ts = tape.ts_ns
+    two_sided = (snaps.ask_size[:, 0] > 0) & (snaps.bid_size[:, 0] > 0)
+    hold_ns = np.diff(ts, append=ts[-1]).astype(np.float64) * two_sided  # time each book state lasted
+    weight = hold_ns / hold_ns.sum() if hold_ns.sum() > 0 else two_sided / max(two_sided.sum(), 1)
+    spread = np.where(two_sided, (snaps.ask_price[:, 0] - snaps.bid_price[:, 0]) // tick, 0)
+    lines = [f"book (reconstructed, top {snaps.levels} levels after every event):", "  touch:"]
+    day = datetime.fromisoformat(tape.instrument.date).replace(tzinfo=ZoneInfo(tape.instrument.timezone))
+    for hms in TOUCH_TIMES:
+        h, m, *s = (int(x) for x in hms.split(":"))
+        at = int(day.replace(hour=h, minute=m, second=s[0] if s else 0).timestamp()) * NS
+        i = int(np.searchsorted(ts, at, side="right")) - 1
+        if i < 0 or at > ts[-1]:
+            continue
+        b = f"{snaps.bid_size[i, 0]:>7,} @ {_dollars(tape, snaps.bid_price[i, 0])}" if snaps.bid_size[i, 0] else "empty"
+        a = f"{_dollars(tape, snaps.ask_price[i, 0])} x {snaps.ask_size[i, 0]:,}" if snaps.ask_size[i, 0] else "empty"
+        lines.append(f"    {hms:>8}  bid {b}  |  ask {a}  spread {spread[i]} ticks")
+    shares = [float(weight[spread == k].sum()) for k in (1, 2)]
+    lines.append(f"  spread: mean {float((weight * spread).sum()):.2f} ticks (time-weighted); "
+                 f"1 tick {shares[0]:.1%}, 2 ticks {shares[1]:.1%}, wider {1 - sum(shares):.1%}")
+    touch = (snaps.bid_size[:, 0] + snaps.ask_size[:, 0]) / 2
+    top = (snaps.bid_size.sum(axis=1) + snaps.ask_size.sum(axis=1)) / 2
+    lines.append(f"  depth per side: touch {float((weight * touch).sum()):,.0f} shares, "
+                 f"top {snaps.levels} levels {float((weight * top).sum()):,.0f} shares (time-weighted means)")
+    mid = (snaps.ask_price[two_sided, 0] + snaps.bid_price[two_sided, 0]) / 2
+    mts = ts[two_sided]
+    grid = np.arange(mts[0], mts[-1], 60 * NS)
+    r = np.diff(np.log(mid[np.searchsorted(mts, grid, side="right") - 1]))
+    vol = f", realised vol {float(r.std() * np.sqrt(390 * 252)):.1%} annualised (1-min mids)" if len(r) > 1 else ""
+    lines.append(f"  mid: open {_dollars(tape, mid[0])}, close {_dollars(tape, mid[-1])}, "
+                 f"low {_dollars(tape, mid.min())}, high {_dollars(tape, mid.max())}{vol}")
+    return lines
