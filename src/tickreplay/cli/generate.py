@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tickreplay.adapters.synthetic import REGIMES, generate_day
 from tickreplay.adapters.synthetic_regimes import parse_hms
-from tickreplay.errors import AnomalyLog
+from tickreplay.errors import AnomalyLog, ConfigError
 
 DEFAULT_LEVELS = 10
 
@@ -34,7 +34,7 @@ def _generate(args: argparse.Namespace) -> int:
     from tickreplay.catalog import Catalog
 
     if args.levels < 1:
-        raise SystemExit("tickreplay generate: error: --levels must be at least 1")
+        raise ConfigError(f"--levels {args.levels}: expected at least 1")
     tape = generate_day(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
                         progress=True)
     if args.catalog:
