@@ -276,3 +276,43 @@ def test_inputs_from_catalog(tmp_path, capsys):
     assert main(argv[:-1] + ["--adv", "5000"]) == 0
     text = capsys.readouterr().out
     assert "2 day(s)" in text and "ADV 5,000" in text
+
+
+def test_inputs_from_lobster_agree_with_the_vendor_files(tmp_path):
+    """ADV, spread, volatility and profile of a real day against pandas over the raw LOBSTER files."""
+    import pandas as pd
+
+    from conftest import lobster_pair
+    from tickreplay.adapters.lobster import read_lobster
+
+    msg_csv, ob_csv = lobster_pair("AMZN", 1)
+    res = read_lobster(msg_csv, ob_csv)
+    entry = Catalog(tmp_path).write("lobster", res.tape, res.snapshots)
+    est = estimate_inputs([entry])
+
+    msg = pd.read_csv(msg_csv, header=None, names=["t", "type", "id", "size", "price", "dir"])
+    ob = pd.read_csv(ob_csv, header=None, names=["ask", "ask_size", "bid", "bid_size"])
+    t_ns = (msg["t"] * 1e9).round().astype("int64").to_numpy()
+    span = t_ns[-1] - t_ns[0]
+    assert est.days[0].span_ns == span
+    traded = msg["type"].isin([4, 5])
+    assert est.market.adv == msg.loc[traded, "size"].sum()
+
+    ok = (ob["ask"] < 9_999_999_999) & (ob["bid"] > -9_999_999_999)
+    rel = ((ob["ask"] - ob["bid"]) / ((ob["ask"] + ob["bid"]) / 2) * 1e4).where(ok, 0.0).to_numpy()
+    w = np.where(ok.to_numpy()[:-1], np.diff(t_ns), 0)
+    assert est.market.spread_bps == pytest.approx((rel[:-1] * w).sum() / w.sum(), rel=1e-9)
+
+    mid = ((ob["ask"] + ob["bid"]) / 2)[ok].to_numpy()
+    tv = t_ns[ok.to_numpy()]
+    bar = 300 * NS
+    grid = tv[0] + bar * np.arange((tv[-1] - tv[0]) // bar + 1)
+    r = np.diff(np.log(mid[np.searchsorted(tv, grid, side="right") - 1]))
+    assert est.market.daily_vol == pytest.approx(math.sqrt(np.mean(r**2) * span / bar), rel=1e-9)
+    assert 0.005 < est.market.daily_vol < 0.05
+
+    tod = msg.loc[traded, "t"].to_numpy()
+    bins = ((tod - 34_200) // 1800).astype(int)
+    frac = np.bincount(bins, weights=msg.loc[traded, "size"].to_numpy()) / msg.loc[traded, "size"].sum()
+    assert est.profile.start_tod_ns == 34_200 * NS and est.profile.days_used == 1
+    np.testing.assert_allclose(est.profile.fractions, frac, rtol=1e-12)
