@@ -131,11 +131,13 @@ def _print_text(args, model, order, market, out: dict) -> None:
         tk = model.total_key
         print(f"\nsingle day vs {md['days']} days (each day's slice at the same participation; "
               "notional-weighted, not summed):")
-        print(f"  {'':<26}{'1 day':>16}{str(md['days']) + ' days':>16}")
-        print(f"  {'shares per day':<26}{order.order_size:>16,}{' + '.join(f'{s:,}' for s in md['slices']):>16}")
+        print(f"  {'':<26}{'1 day':>16}{str(md['days']) + ' days':>20}")
+        lo, hi = min(md["slices"]), max(md["slices"])
+        per_day = f"{len(md['slices'])} x {hi:,}" if lo == hi else f"{len(md['slices'])} x {lo:,}-{hi:,}"
+        print(f"  {'shares per day':<26}{order.order_size:>16,}{per_day:>20}")
         for k, v in md["weighted"].items():
-            print(f"  {k:<26}{out[k]:>16,.4f}{v:>16,.4f}")
-        print(f"  {'risk_bps (sigma*sqrt(T))':<26}{md['single_day_risk_bps']:>16,.4f}{md['risk_bps']:>16,.4f}")
+            print(f"  {k:<26}{out[k]:>16,.4f}{v:>20,.4f}")
+        print(f"  {'risk_bps (sigma*sqrt(T))':<26}{md['single_day_risk_bps']:>16,.4f}{md['risk_bps']:>20,.4f}")
         print(f"  (the sum of the per-day bps, {sum(md['daily_bps']):.4f}, is not the order's cost)")
     if "curve" in out:
         print("\nhorizon      particip.   cost_bps   cost_dollars   risk_bps (sigma*sqrt(T))")
