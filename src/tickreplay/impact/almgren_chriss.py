@@ -17,7 +17,7 @@ Costs are in currency, variances in currency².
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -140,8 +140,6 @@ def solve(p: ACParams) -> ACSolution:
 
 def frontier(p: ACParams, risk_aversions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(E, sqrt V) of the optimal trajectory for each risk aversion (the efficient frontier)."""
-    from dataclasses import replace
-
     sols = [solve(replace(p, risk_aversion=float(lam))) for lam in risk_aversions]
     return np.array([s.expected_cost for s in sols]), np.sqrt([s.variance for s in sols])
 

@@ -12,7 +12,7 @@ duration and its expected cost equals the canonical total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

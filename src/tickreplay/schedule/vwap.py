@@ -16,6 +16,7 @@ def vwap(parent: ParentOrder, profile: VolumeProfile, style: str = "market", lot
     A bin's weight is its volume fraction times the tradable share of the bin
     (volume assumed uniform within a bin), so a parent starting mid-session
     or skipping a no-trade window gets only the volume it can take part in.
+    The bins are those of the local day of ``start_ns``: one parent, one day.
     """
     iv = tradable_or_error(parent, no_trade)
     starts, ends = profile.bins_for_day(parent.start_ns)
