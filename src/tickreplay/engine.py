@@ -1,0 +1,393 @@
+"""The event loop: our actions through latency into the exchange, in time order.
+
+Three clocks, all int64 ns UTC on one time line:
+
+* exchange time — the tape's ``ts_ns``;
+* trader time ``t`` — when the strategy is woken. A decision at ``t`` sees
+  only tape events with ``ts_ns <= t - md_latency`` (one draw of the
+  market-data latency per wake-up; the seen index never goes backwards, so
+  jitter cannot make the trader forget what it already saw);
+* arrival — an order sent at ``t`` reaches the exchange at
+  ``t + entry_latency`` (one draw per request; a later request never
+  arrives before an earlier one unless ``allow_overtaking``). Acks, fills
+  and cancel confirmations reach the strategy ``response_latency`` after
+  their exchange time (FIFO likewise).
+
+The Python loop runs over our actions and the exchange's answers (a heap),
+never over tape events: passive fills are found by the exchange's numba
+kernel, market-data wake-ups come from a precomputed index list of the
+subscribed kinds. At equal times, exchange-side work (tape-driven fills,
+then arrivals in sending order) comes before strategy wake-ups.
+
+Randomness: ``SeedSequence(seed).spawn(3)`` gives independent streams for
+entry, response and market-data latency, in that order. The same engine
+config, strategy and seed give byte-identical order logs and fills.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from tickreplay.book.view import BookView
+from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
+from tickreplay.io import atomic_path
+from tickreplay.latency import Constant, LatencyModel
+from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, Fill, NewOrder, OrderUpdate, OwnOrder, Status
+from tickreplay.replaydata import ReplayData
+from tickreplay.tape import EventKind
+
+_DUE, _ARRIVE, _WAKE = 0, 1, 2  # heap priorities at equal time
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything that shapes a run besides the data and the strategy."""
+
+    md_latency: LatencyModel = field(default_factory=lambda: Constant(0))
+    entry_latency: LatencyModel = field(default_factory=lambda: Constant(0))
+    response_latency: LatencyModel = field(default_factory=lambda: Constant(0))
+    allow_overtaking: bool = False
+    queue_model: QueueModel = field(default_factory=QueueModel)
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MarketEvent:
+    """A subscribed tape event as the strategy receives it."""
+
+    kind: EventKind
+    side: int
+    price: int
+    size: int
+    order_id: int
+    exchange_ns: int
+
+
+class Strategy:
+    """Base class: override what you need. Every callback gets the :class:`Context`.
+
+    ``subscribe``: event kinds for which :meth:`on_market` is called (at
+    trader time = exchange time + market-data latency).
+    """
+
+    subscribe: tuple[EventKind, ...] = ()
+
+    def on_start(self, ctx: "Context") -> None:
+        """Called once at the run's start time."""
+
+    def on_timer(self, ctx: "Context", t_ns: int) -> None:
+        """Called at a time set with ``ctx.set_timer``."""
+
+    def on_fill(self, ctx: "Context", fill: Fill) -> None:
+        """An execution of one of our orders."""
+
+    def on_order_update(self, ctx: "Context", update: OrderUpdate) -> None:
+        """The answer to one of our requests (accepted, rejected, cancelled...)."""
+
+    def on_market(self, ctx: "Context", event: MarketEvent) -> None:
+        """A subscribed market event."""
+
+
+class _Request:
+    """A cancel or modify request: its order-log row."""
+
+    __slots__ = ("request_id", "order_id", "action", "quantity", "price", "status", "reason", "decision_ns",
+                 "decision_idx", "arrival_ns", "arrival_idx", "response_ns", "filled", "ahead", "target")
+
+    def __init__(self, request_id, target, action, quantity, price, decision_ns, decision_idx):
+        self.request_id, self.order_id, self.action = request_id, target.order_id if target else -1, action
+        self.target = target
+        self.quantity, self.price = quantity, price
+        self.status, self.reason = Status.PENDING, ""
+        self.decision_ns, self.decision_idx = decision_ns, decision_idx
+        self.arrival_ns = self.arrival_idx = self.response_ns = -1
+        self.filled = 0  # cancel: size cancelled; modify: order's filled size at arrival
+        self.ahead = -1
+
+
+class Context:
+    """What a strategy can see and do. Valid only inside a callback."""
+
+    def __init__(self, engine: "Engine") -> None:
+        self._e = engine
+
+    @property
+    def now_ns(self) -> int:
+        """The trader's clock."""
+        return self._e._now
+
+    @property
+    def view(self) -> BookView:
+        """The market as of now minus market-data latency."""
+        return BookView(self._e.replay, self._e._view_idx, self._e._now)
+
+    @property
+    def position(self) -> int:
+        """Signed size filled so far, from the fills the strategy has received."""
+        return self._e._position
+
+    def send(self, order: NewOrder) -> int:
+        """Send a new order; returns its order id (answers come via callbacks)."""
+        return self._e._send(order)
+
+    def cancel(self, order_id: int) -> int:
+        """Request a cancel; returns the request id."""
+        return self._e._request("cancel", order_id, None, None)
+
+    def modify(self, order_id: int, quantity: int | None = None, price: int | None = None) -> int:
+        """Request a new total quantity and/or price (None: unchanged); returns the request id."""
+        return self._e._request("modify", order_id, quantity, price)
+
+    def set_timer(self, t_ns: int) -> None:
+        """Wake :meth:`Strategy.on_timer` at trader time ``t_ns`` (not in the past)."""
+        if t_ns < self._e._now:
+            raise ValueError(f"timer at {t_ns} is before now ({self._e._now})")
+        self._e._push(int(t_ns), _WAKE, 0, 0, ("timer", int(t_ns)))
+
+
+@dataclass
+class RunResult:
+    """Order log (one row per request) and fills (one row per execution)."""
+
+    orders: pd.DataFrame
+    fills: pd.DataFrame
+
+    def write_parquet(self, folder: str | Path) -> None:
+        """Write ``orders.parquet`` and ``fills.parquet`` atomically into ``folder``."""
+        folder = Path(folder)
+        for name, df in (("orders", self.orders), ("fills", self.fills)):
+            with atomic_path(folder / f"{name}.parquet") as tmp:
+                pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
+
+
+class Engine:
+    """Runs strategies over one :class:`ReplayData` (reuse it across runs)."""
+
+    def __init__(self, replay: ReplayData, config: EngineConfig | None = None) -> None:
+        self.replay = replay
+        self.config = config or EngineConfig()
+
+    # -- public --------------------------------------------------------------
+    def run(self, strategy: Strategy, start_ns: int | None = None) -> RunResult:
+        """Run ``strategy`` from trader time ``start_ns`` (default: session start) until nothing is left to do."""
+        cfg, r = self.config, self.replay
+        self._rng_entry, self._rng_resp, self._rng_md = (
+            np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
+        self._exchange = Exchange(r, cfg.fees, cfg.queue_model)
+        self._heap: list = []
+        self._seq = 0
+        self._now = int(r.session_start_ns if start_ns is None else start_ns)
+        self._view_idx = -1
+        self._last_arrival = self._last_response = self._last_md = np.iinfo(np.int64).min
+        self._position = 0
+        self._orders: dict[int, OwnOrder] = {}
+        self._log: list = []  # OwnOrder or _Request, in request order
+        self._fills: list[tuple] = []
+        self._strategy = strategy
+        ctx = self._ctx = Context(self)
+        self._md_list = r.indices_of(tuple(strategy.subscribe)) if strategy.subscribe else np.zeros(0, np.int64)
+        self._wake(self._now)
+        self._md_ptr = int(np.searchsorted(self._md_list, self._view_idx, side="right"))
+        self._push_next_md()
+        strategy.on_start(ctx)
+        heap = self._heap
+        while heap:
+            t, prio, _, _, _, item = heapq.heappop(heap)
+            if prio == _DUE:
+                self._exchange.level_due(item[0], item[1])
+                self._drain()
+            elif prio == _ARRIVE:
+                self._arrive(t, item)
+            else:
+                self._deliver(t, item)
+        return self._result()
+
+    # -- clocks and the heap -------------------------------------------------
+    def _push(self, t: int, prio: int, sub1: int, sub2: int, item) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, prio, sub1, sub2, self._seq, item))
+
+    def _wake(self, t: int, seen_idx: int | None = None) -> None:
+        """Set the trader clock to ``t`` and what the trader has seen."""
+        self._now = t
+        if seen_idx is None:
+            lat = self.config.md_latency.sample(t, self._rng_md)
+            seen_idx = self.replay.index_at(t - lat)
+        self._view_idx = max(self._view_idx, seen_idx)
+
+    def _push_next_md(self) -> None:
+        if self._md_ptr >= len(self._md_list):
+            return
+        j = int(self._md_list[self._md_ptr])
+        self._md_ptr += 1
+        ts = int(self.replay.ts_ns[j])
+        t = max(ts + self.config.md_latency.sample(ts, self._rng_md), self._last_md)
+        self._last_md = t
+        self._push(t, _WAKE, 0, 0, ("market", j))
+
+    def _entry_time(self) -> int:
+        t = self._now + self.config.entry_latency.sample(self._now, self._rng_entry)
+        if not self.config.allow_overtaking:
+            t = max(t, self._last_arrival)
+            self._last_arrival = t
+        return t
+
+    def _response_time(self, exchange_ns: int) -> int:
+        t = exchange_ns + self.config.response_latency.sample(exchange_ns, self._rng_resp)
+        if not self.config.allow_overtaking:
+            t = max(t, self._last_response)
+            self._last_response = t
+        return t
+
+    # -- strategy requests ---------------------------------------------------
+    def _send(self, req: NewOrder) -> int:
+        order = OwnOrder(len(self._log) + 1, req, self._now, self._view_idx)
+        self._orders[order.order_id] = order
+        self._log.append(order)
+        self._push(self._entry_time(), _ARRIVE, 0, 0, ("new", order))
+        return order.order_id
+
+    def _request(self, action: str, order_id: int, quantity: int | None, price: int | None) -> int:
+        target = self._orders.get(order_id)
+        req = _Request(len(self._log) + 1, target, action, quantity, price, self._now, self._view_idx)
+        if target is None:
+            req.order_id = int(order_id)
+        self._log.append(req)
+        self._push(self._entry_time(), _ARRIVE, 0, 0, (action, req))
+        return req.request_id
+
+    # -- exchange side -------------------------------------------------------
+    def _arrive(self, t: int, item) -> None:
+        action, obj = item
+        ex = self._exchange
+        if action == "new":
+            ex.new_order(obj.order_id, obj, t)
+        else:
+            obj.arrival_ns, obj.arrival_idx = t, self.replay.index_at(t)
+            order = obj.target
+            if action == "cancel":
+                obj.filled = ex.cancel(obj.request_id, order, t)
+            else:
+                quantity = obj.quantity if obj.quantity is not None else (order.quantity if order else 0)
+                price = obj.price if obj.price is not None else (order.price if order else None)
+                obj.quantity, obj.price = quantity, price
+                if ex.modify(obj.request_id, order, quantity, price, t):
+                    obj.ahead = order.ahead_at_entry
+                if order is not None:
+                    obj.filled = order.filled
+        self._drain()
+
+    def _drain(self) -> None:
+        """Turn the exchange's reports into deliveries (fills, answers) and wake-ups."""
+        reports = self._exchange.reports
+        ts = self.replay.ts_ns
+        for rep in reports:
+            tag = rep[0]
+            if tag == "due":
+                _, j, lvl, version = rep
+                pkey = -lvl.price if lvl.side == 1 else lvl.price  # better price first
+                self._push(int(ts[j]), _DUE, j, pkey, (lvl, version))
+            elif tag == "fill":
+                _, order, price, size, liq, fee, t_ex, j, how = rep
+                resp = self._response_time(t_ex)
+                fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
+                            fee, order.decision_ns, order.arrival_ns, t_ex, resp, j, how)
+                self._fills.append(fill)
+                self._push(resp, _WAKE, 0, 0, ("fill", fill))
+            else:
+                _, request_id, order, status, reason, t_ex = rep
+                resp = self._response_time(t_ex)
+                rec = self._log[request_id - 1]
+                rec.response_ns = resp
+                if isinstance(rec, _Request):
+                    rec.status, rec.reason = status, reason
+                filled = order.filled if order is not None else 0
+                remaining = order.remaining if order is not None else 0
+                action = "new" if isinstance(rec, OwnOrder) else rec.action
+                upd = OrderUpdate(request_id, order.order_id if order is not None else rec.order_id, action,
+                                  status, reason, filled, remaining, t_ex, resp)
+                self._push(resp, _WAKE, 0, 0, ("update", upd))
+        reports.clear()
+
+    # -- strategy side -------------------------------------------------------
+    def _deliver(self, t: int, item) -> None:
+        tag, obj = item
+        s, ctx = self._strategy, self._ctx
+        if tag == "market":
+            self._wake(t, self.replay.index_at(int(self.replay.ts_ns[obj])))
+            self._push_next_md()
+            r = self.replay
+            s.on_market(ctx, MarketEvent(EventKind(int(r.kind[obj])), int(r.side[obj]), int(r.price[obj]),
+                                         int(r.size[obj]), int(r.order_id[obj]), int(r.ts_ns[obj])))
+            return
+        self._wake(t)
+        if tag == "timer":
+            s.on_timer(ctx, obj)
+        elif tag == "fill":
+            self._position += obj.side * obj.size
+            s.on_fill(ctx, obj)
+        else:
+            s.on_order_update(ctx, obj)
+
+    # -- output --------------------------------------------------------------
+    def _touch(self, i: int) -> tuple[int, int, float]:
+        if i < 0:
+            return 0, 0, np.nan
+        s = self.replay.snapshots
+        b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
+        return b, a, ((b + a) / 2.0 if b > 0 and a > 0 else np.nan)
+
+    def _result(self) -> RunResult:
+        rows = []
+        for rec in self._log:
+            if isinstance(rec, OwnOrder):
+                o = rec
+                rows.append((
+                    o.order_id, o.order_id, o.parent_id, "new", o.side, o.type.name.lower(),
+                    -1 if o.price is None else o.price, o.quantity, o.filled, o.quantity - o.filled,
+                    o.status.name.lower(), o.reason, o.decision_ns, o.arrival_ns, o.response_ns, o.liquidity,
+                    o.fees, o.notional / o.filled if o.filled else np.nan, o.ahead_at_entry, o.queue_unknown,
+                    o.queue_unknown_ns, *self._touch(o.decision_idx), *self._touch(o.arrival_idx),
+                    o.decision_idx, o.arrival_idx,
+                ))
+            else:
+                q, o = rec, rec.target
+                side = o.side if o else 0
+                otype = o.type.name.lower() if o else ""
+                rows.append((
+                    q.request_id, q.order_id, o.parent_id if o else 0, q.action, side, otype,
+                    -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
+                    q.filled, 0, q.status.name.lower(), q.reason, q.decision_ns, q.arrival_ns, q.response_ns,
+                    "", 0.0, np.nan, q.ahead, bool(o.queue_unknown) if o else False, -1,
+                    *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
+                ))
+        orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
+        fills = pd.DataFrame.from_records(
+            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, f.liquidity.name.lower(), f.fee,
+              f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f in self._fills],
+            columns=list(FILL_COLUMNS))
+        return RunResult(orders.astype(_ORDER_DTYPES), fills.astype(_FILL_DTYPES))
+
+
+_I64 = "int64"
+_ORDER_DTYPES = {
+    "request_id": _I64, "order_id": _I64, "parent_id": _I64, "action": "string", "side": "int8", "type": "string",
+    "price": _I64, "quantity": _I64, "filled": _I64, "unfilled": _I64, "status": "string", "reason": "string",
+    "decision_ns": _I64, "arrival_ns": _I64, "response_ns": _I64, "liquidity": "string", "fees": "float64",
+    "avg_price": "float64", "queue_ahead_at_entry": _I64, "queue_unknown": "bool", "queue_unknown_ns": _I64,
+    "bid_decision": _I64, "ask_decision": _I64, "mid_decision": "float64",
+    "bid_arrival": _I64, "ask_arrival": _I64, "mid_arrival": "float64", "decision_idx": _I64, "arrival_idx": _I64,
+}
+_FILL_DTYPES = {
+    "fill_id": _I64, "order_id": _I64, "parent_id": _I64, "side": "int8", "price": _I64, "size": _I64,
+    "liquidity": "string", "fee": "float64", "decision_ns": _I64, "arrival_ns": _I64, "exchange_ns": _I64,
+    "response_ns": _I64, "tape_index": _I64, "how": "string",
+}
