@@ -61,7 +61,8 @@ def _market(args: argparse.Namespace):
         est = estimate_inputs([cat.find(k) for k in args.from_catalog],
                               bar_ns=round(positive("bar_seconds", args.bar_seconds) * 1e9), day_ns=day_ns,
                               shares_outstanding=args.shares_outstanding)
-    missing = [f"--{n}" for n, v in (("adv", args.adv), ("spread-bps", args.spread_bps),
+    needs_spread = args.model != "almgren2005"  # the 2005 model has no spread term
+    missing = [f"--{n}" for n, v in (("adv", args.adv), ("spread-bps", args.spread_bps if needs_spread else 0.0),
                                       ("daily-vol-pct", args.daily_vol_pct), ("ref-price", args.ref_price))
                if v is None and est is None]
     if missing:
@@ -70,7 +71,7 @@ def _market(args: argparse.Namespace):
     market = MarketInputs(
         adv=args.adv if args.adv is not None else m.adv,
         daily_vol=args.daily_vol_pct / 100 if args.daily_vol_pct is not None else m.daily_vol,
-        spread_bps=args.spread_bps if args.spread_bps is not None else m.spread_bps,
+        spread_bps=args.spread_bps if args.spread_bps is not None else (m.spread_bps if m else 0.0),
         shares_outstanding=args.shares_outstanding, days_used=m.days_used if m else 0,
         notes=m.notes if m else ())
     return market, (args.ref_price if args.ref_price is not None else est.ref_price), est
