@@ -91,6 +91,7 @@ from tickreplay.adapters.capture_lines import StreamPosition, read_lines
 from tickreplay.adapters.decimal_units import (
     OffGridError,
     check_plain,
+    is_plain,
     parse_step,
     significant_decimals,
     to_units,
@@ -241,25 +242,20 @@ class _Parser:
         return self._get(d, "T", line, int) * _NS_PER_MS
 
     def _num(self, d: dict, key: str, line: int) -> str:
-        try:
-            return check_plain(self._get(d, key, line, str))
-        except ValueError as exc:
-            if isinstance(exc, InputError):
-                raise
-            raise self._err(line, key, str(exc), "bad_number") from None
+        return self._get(d, key, line, str)
 
     def _levels(self, d: dict, key: str, line: int) -> list[tuple[str, str]]:
+        """[price, quantity] string pairs; their digits are checked when converted (phase 3)."""
         raw = self._get(d, key, line, list)
         out = []
         for i, lvl in enumerate(raw):
-            if not isinstance(lvl, list) or len(lvl) != 2:
+            if type(lvl) is not list or len(lvl) != 2:
                 raise self._err(line, f"{key}[{i}]", f"expected [price, quantity], got {lvl!r}", "bad_field")
-            for j, v in enumerate(lvl):
-                try:
-                    check_plain(v)
-                except ValueError as exc:
-                    raise self._err(line, f"{key}[{i}][{j}]", str(exc), "bad_number") from None
-            out.append((lvl[0], lvl[1]))
+            p, q = lvl
+            if type(p) is not str or type(q) is not str:
+                j = 0 if type(p) is not str else 1
+                raise self._err(line, f"{key}[{i}][{j}]", f"expected a decimal string, got {lvl[j]!r}", "bad_number")
+            out.append((p, q))
         return out
 
 
@@ -283,17 +279,25 @@ def _units(option: str | None, values, what: str) -> _Units:
         except ValueError as exc:
             raise ValueError(f"{what} option: {exc}") from None
         return _Units(exp, step, False)
-    return _Units(max((significant_decimals(v) for v in values), default=0), 1, True)
+    return _Units(max((significant_decimals(v) for v in set(values) if is_plain(v)), default=0), 1, True)
 
 
 def _convert(msgs: list[_Msg], px: _Units, qty: _Units, pos: StreamPosition, log: AnomalyLog) -> list[_Msg]:
     """Phase 3: decimal strings → integers in place; messages with a bad value are reported and left out."""
     kept = []
+    done: tuple[dict[str, int], dict[str, int]] = ({}, {})  # price, quantity strings already converted
     for m in msgs:
         try:
             for side, levels in ((1, m.bids), (-1, m.asks)):
                 for i, (p, q) in enumerate(levels):
-                    levels[i] = (_to_int(p, px, m, side, i, 0, pos), _to_int(q, qty, m, side, i, 1, pos))
+                    pi, qi = done[0].get(p), done[1].get(q)
+                    if pi is None:
+                        pi = done[0][p] = _to_int(p, px, m, side, i, 0, pos)
+                    if qi is None:
+                        qi = done[1][q] = _to_int(q, qty, m, side, i, 1, pos)
+                    if m.kind == _TRADE_MSG and qi == 0:
+                        raise pos.error(m.line, "q", f"trade quantity must be positive, got {q}", "bad_size")
+                    levels[i] = (pi, qi)
         except InputError as err:
             log.report(err)
             continue
@@ -302,9 +306,10 @@ def _convert(msgs: list[_Msg], px: _Units, qty: _Units, pos: StreamPosition, log
 
 
 def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: StreamPosition) -> int:
+    """One price (``j`` 0) or quantity (``j`` 1) in integer units; prices must be positive."""
     what = "price" if j == 0 else "quantity"
     try:
-        v = to_units(text, units.exp)
+        v = to_units(check_plain(text), units.exp)
         if v % units.step:
             raise OffGridError(f"{text} is not a multiple of the {what} step {units.text}")
     except OffGridError as exc:
@@ -313,8 +318,6 @@ def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: S
         raise pos.error(m.line, _field_name(m, side, i, j), str(exc), "bad_number") from None
     if j == 0 and v <= 0:
         raise pos.error(m.line, _field_name(m, side, i, j), f"price must be positive, got {text}", "bad_price")
-    if m.kind == _TRADE_MSG and j == 1 and v <= 0:
-        raise pos.error(m.line, "q", f"trade quantity must be positive, got {text}", "bad_size")
     return v
 
 
@@ -347,6 +350,15 @@ class _Sync:
         c["src_row"].append(line)
         c["flags"].append(flags)
 
+    def _emit_levels(self, ts: int, recv: int, line: int, flags: int, levels: list[tuple[int, int, int]]) -> None:
+        """One LEVEL_SET per (side, price, size), all at one time and line."""
+        n = len(levels)
+        c = self.cols
+        for name, v in (("ts_ns", ts), ("recv_ts_ns", recv), ("kind", _LEVEL_SET), ("src_row", line), ("flags", flags)):
+            c[name].extend([v] * n)
+        for name, j in (("side", 0), ("price", 1), ("size", 2)):
+            c[name].extend([lvl[j] for lvl in levels])
+
     def _time(self, m: _Msg) -> int:
         """``m``'s exchange time, checked not to go back before the previous book event's."""
         if self.last_ts is not None and m.ts_ns < self.last_ts:
@@ -360,9 +372,7 @@ class _Sync:
     def _emit_snapshot(self, m: _Msg, flags: int) -> None:
         ts = self._time(m)
         self._emit(ts, m.recv_ns, _BEGIN, 0, 0, 0, m.line, flags)
-        for side, levels in ((1, m.bids), (-1, m.asks)):
-            for p, q in levels:
-                self._emit(ts, m.recv_ns, _LEVEL_SET, side, p, q, m.line, flags)
+        self._emit_levels(ts, m.recv_ns, m.line, flags, [(1, p, q) for p, q in m.bids] + [(-1, p, q) for p, q in m.asks])
         self._emit(ts, m.recv_ns, _END, 0, 0, 0, m.line, flags)
         self.snapshots += 1
         self.snapshot_depth = max(self.snapshot_depth, len(m.bids), len(m.asks))
@@ -371,8 +381,7 @@ class _Sync:
         ts = self._time(d)
         levels = [(1, p, q) for p, q in d.bids] + [(-1, p, q) for p, q in d.asks]
         levels.sort(key=lambda lvl: lvl[2] != 0)  # removals first (stable)
-        for side, p, q in levels:
-            self._emit(ts, d.recv_ns, _LEVEL_SET, side, p, q, d.line, 0)
+        self._emit_levels(ts, d.recv_ns, d.line, 0, levels)
         self.last_u = d.u
         self.applied += 1
         self.applied_at[d.u] = len(self.cols["ts_ns"]) - 1

@@ -23,9 +23,14 @@ class OffGridError(ValueError):
 
 def check_plain(text: object) -> str:
     """Return ``text`` if it is a plain decimal string; raise ``ValueError`` saying what was expected."""
-    if not isinstance(text, str) or _PLAIN.fullmatch(text) is None:
+    if not is_plain(text):
         raise ValueError(f"expected a plain decimal string such as '123.45', got {text!r}")
     return text
+
+
+def is_plain(text: object) -> bool:
+    """Whether ``text`` is a plain decimal string."""
+    return isinstance(text, str) and _PLAIN.fullmatch(text) is not None
 
 
 def significant_decimals(text: str) -> int:
