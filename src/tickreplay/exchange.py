@@ -193,9 +193,10 @@ def advance_level(
         if s == lside and px == lprice:
             if k == _PARTIAL or k == _DELETE:
                 x = add_idx[j]
+                gone = -level_delta[j]  # what left the visible level (unknown ids: unattributed volume only)
                 for o in range(len(remaining)):
                     if x < 0 or x <= entry[o]:
-                        ahead[o] = max(ahead[o] - size[j], 0.0)
+                        ahead[o] = max(ahead[o] - gone, 0.0)
             elif k == _EXEC or k == _TRADE:
                 if k == _TRADE:
                     pending_trade += size[j]

@@ -47,33 +47,53 @@ _HALT_OFF = int(EventKind.RESUME)
 
 
 @nb.njit(cache=True)
-def _level_sizes(kind, side, price, size):
+def _level_sizes(kind, side, price, size, order_id):
     """Visible size at each event's (side, price) after it, and the change the event made.
 
-    Events that touch no level (prints, halts, snapshot markers) get 0/0. A
-    removal never takes a level below zero (unknown-id removals beyond what is
-    visible are clamped, as the L3 book does).
+    Follows :class:`~tickreplay.book.l3.L3Book` exactly: a level is known
+    orders plus unattributed volume; a removal under an id the book does not
+    hold takes only unattributed volume (clamped), a LEVEL_SET sets the
+    unattributed part. Events that touch no level (prints, halts, snapshot
+    markers) get 0/0.
     """
     n = len(kind)
     after = np.zeros(n, np.int64)
     delta = np.zeros(n, np.int64)
-    sizes = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    total = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    unattributed = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    known = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)  # order id → remaining size
     for i in range(n):
         k = kind[i]
         if k == _SNAP_BEGIN:
-            sizes.clear()
+            total.clear()
+            unattributed.clear()
+            known.clear()
             continue
         if k != _ADD and k != _PARTIAL and k != _DELETE and k != _EXEC and k != _LEVEL_SET:
             continue
         key = price[i] * 2 + (1 if side[i] > 0 else 0)
-        old = sizes.get(key, 0)
+        old = total.get(key, 0)
+        un = unattributed.get(key, 0)
+        oid = order_id[i]
         if k == _ADD:
+            known[oid] = size[i]
             new = old + size[i]
         elif k == _LEVEL_SET:
-            new = size[i]
+            un = max(size[i] - (old - un), 0)
+            new = old - unattributed.get(key, 0) + un
+        elif oid != 0 and oid in known:
+            left = known[oid] - size[i]
+            if left > 0 and k != _DELETE:
+                known[oid] = left
+            else:
+                del known[oid]
+            new = old - size[i]
         else:
-            new = max(old - size[i], 0)
-        sizes[key] = new
+            take = min(un, size[i])
+            un -= take
+            new = old - take
+        total[key] = new
+        unattributed[key] = un
         after[i] = new
         delta[i] = new - old
     return after, delta
@@ -167,7 +187,7 @@ class ReplayData:
         if np.any(np.diff(tape.ts_ns) < 0):
             raise ValueError("tape timestamps must be non-decreasing")
         kind = tape.kind
-        size_after, delta = _level_sizes(kind, tape.side, tape.price, tape.size)
+        size_after, delta = _level_sizes(kind, tape.side, tape.price, tape.size, tape.order_id)
         changing = np.flatnonzero(delta != 0)
         keys = level_key(tape.side[changing], tape.price[changing])
         order = np.lexsort((changing, keys))
