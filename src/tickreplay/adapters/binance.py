@@ -111,6 +111,7 @@ _TRADE = int(EventKind.TRADE)
 _BEGIN = int(EventKind.SNAPSHOT_BEGIN)
 _END = int(EventKind.SNAPSHOT_END)
 _NS_PER_MS = 1_000_000
+_INT64_MAX = (1 << 63) - 1
 _DEPTH, _SNAPSHOT, _TRADE_MSG, _TICKER = "depthUpdate", "snapshot", "trade", "bookTicker"
 _BOOK_COLS = ("ts_ns", "recv_ts_ns", "kind", "side", "price", "size", "src_row", "flags")
 
@@ -179,6 +180,8 @@ class _Parser:
         if not sep or not head.isdigit():
             raise self._err(line, "recv_ts_ns", f"expected '<receive time ns> <json>', got {text[:40]!r}", "bad_line")
         recv = int(head)
+        if recv > _INT64_MAX:
+            raise self._err(line, "recv_ts_ns", f"receive time {recv} does not fit int64 nanoseconds", "bad_line")
         if self.last_recv is not None and recv < self.last_recv:
             self.log.report(self._err(line, "recv_ts_ns",
                                       f"receive time {recv} ns goes back before {self.last_recv} ns of the previous line",
@@ -239,7 +242,10 @@ class _Parser:
         return self._get(d, key, line, int)
 
     def _time(self, d: dict, line: int) -> int:
-        return self._get(d, "T", line, int) * _NS_PER_MS
+        t_ms = self._get(d, "T", line, int)
+        if t_ms > _INT64_MAX // _NS_PER_MS:
+            raise self._err(line, "T", f"transaction time {t_ms} ms does not fit int64 nanoseconds", "bad_field")
+        return t_ms * _NS_PER_MS
 
     def _num(self, d: dict, key: str, line: int) -> str:
         return self._get(d, key, line, str)
