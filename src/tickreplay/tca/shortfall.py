@@ -1,0 +1,145 @@
+"""Implementation shortfall (Perold) against the arrival mid, and its decomposition.
+
+Notation: ``s`` the parent's side (+1 buy, -1 sell), ``Q`` its quantity,
+``M0`` the **arrival mid** (mid as of the parent's ``start_ns``, its decision
+time), ``M1`` the **end mid** (as of ``end_ns``). Each fill has size ``q``,
+price ``p``, fee ``f`` (currency, negative = rebate) and the mids as of its
+child order's decision time ``m_d``, exchange arrival ``m_a`` and execution
+``m_f`` (all on the one exchange-time line; see :mod:`.market`).
+
+Total shortfall, positive = cost, for buys and sells alike::
+
+    IS = s * (sum q*p - F*M0) + sum f + s * U * (M1 - M0),  F = sum q, U = Q - F
+
+Per fill, ``s*q*(p - M0)`` telescopes exactly into::
+
+    spread  = s*q*(p   - m_f)   paid against the mid at the fill
+    impact  = s*q*(m_f - m_a)   drift/impact between the order's arrival and the fill
+    delay   = s*q*(m_a - m_d)   latency: the market moved while the order travelled
+    timing  = s*q*(m_d - M0)    drift between the parent's arrival and the child's decision
+
+and ``IS = spread + impact + delay + timing + fees + opportunity`` with
+``opportunity = s*U*(M1 - M0)``. The price parts are exact integers in half
+price units × size units (mids are kept doubled), so they add up exactly;
+currency = that / (2 × price_scale × size_scale). bps are of the arrival
+notional ``Q × M0``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tickreplay.schedule.base import ParentOrder
+from tickreplay.tca.frames import check_fills
+from tickreplay.tca.market import MarketSeries
+
+#: price components of the decomposition, in order (each has a ``<name>_x2`` column per fill)
+PRICE_PARTS = ("spread", "impact", "delay", "timing")
+#: every component of the total, in order
+PARTS = (*PRICE_PARTS, "fees", "opportunity")
+
+
+def fill_costs(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -> pd.DataFrame:
+    """Per fill: the mids (×2) at decision, arrival and execution and the price parts (×2, exact integers)."""
+    check_fills(fills, parent)
+    s = parent.side
+    q = fills["size"].to_numpy(dtype=np.int64)
+    p2 = 2 * fills["price"].to_numpy(dtype=np.int64)
+    m0 = int(market.mid_x2_at(parent.start_ns))
+    md = market.mid_x2_at(fills["decision_ns"].to_numpy(dtype=np.int64))
+    ma = market.mid_x2_at(fills["arrival_ns"].to_numpy(dtype=np.int64))
+    mf = market.mid_x2_at(fills["exchange_ns"].to_numpy(dtype=np.int64))
+    return pd.DataFrame({
+        "mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf,
+        "spread_x2": s * q * (p2 - mf), "impact_x2": s * q * (mf - ma),
+        "delay_x2": s * q * (ma - md), "timing_x2": s * q * (md - m0),
+    }, index=fills.index)
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """Implementation shortfall of one parent; the ``*_x2`` parts are exact (half price units × size units)."""
+
+    side: int
+    quantity: int
+    filled: int
+    arrival_mid_x2: int
+    end_mid_x2: int
+    spread_x2: int
+    impact_x2: int
+    delay_x2: int
+    timing_x2: int
+    opportunity_x2: int
+    fees: float  # currency, negative = net rebate
+    price_scale: int
+    size_scale: int
+
+    @property
+    def unit(self) -> float:
+        """Currency of one (half price unit × size unit)."""
+        return 1.0 / (2 * self.price_scale * self.size_scale)
+
+    @property
+    def unfilled(self) -> int:
+        return self.quantity - self.filled
+
+    @property
+    def total_x2(self) -> int:
+        """All price parts (everything but fees), exact."""
+        return self.spread_x2 + self.impact_x2 + self.delay_x2 + self.timing_x2 + self.opportunity_x2
+
+    @property
+    def arrival_mid(self) -> float:
+        """``M0`` in currency per traded unit."""
+        return self.arrival_mid_x2 / (2 * self.price_scale)
+
+    @property
+    def end_mid(self) -> float:
+        """``M1`` in currency per traded unit."""
+        return self.end_mid_x2 / (2 * self.price_scale)
+
+    @property
+    def arrival_notional(self) -> float:
+        """``Q × M0`` in currency: the bps denominator."""
+        return self.quantity * self.arrival_mid_x2 * self.unit
+
+    def currency(self, part: str) -> float:
+        """One component of :data:`PARTS` in currency."""
+        return self.fees if part == "fees" else getattr(self, f"{part}_x2") * self.unit
+
+    @property
+    def total_currency(self) -> float:
+        return self.total_x2 * self.unit + self.fees
+
+    def bps(self, currency: float) -> float:
+        """``currency`` in bps of the arrival notional."""
+        return currency / self.arrival_notional * 1e4
+
+    def to_dict(self) -> dict[str, float | int]:
+        """Flat dict: totals and every component in currency and bps, plus quantities and reference mids."""
+        out: dict[str, float | int] = {
+            "total_bps": self.bps(self.total_currency), "total_currency": self.total_currency,
+        }
+        for part in PARTS:
+            c = self.currency(part)
+            out[f"{part}_bps"], out[f"{part}_currency"] = self.bps(c), c
+        out.update(quantity=self.quantity, filled=self.filled, unfilled=self.unfilled, arrival_mid=self.arrival_mid,
+                   end_mid=self.end_mid, arrival_notional=self.arrival_notional)
+        return out
+
+
+def shortfall(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -> Shortfall:
+    """Perold shortfall of ``parent`` from its fills, decomposed (see module docstring)."""
+    parts = fill_costs(fills, parent, market)
+    filled = int(fills["size"].to_numpy(dtype=np.int64).sum())
+    m0, m1 = (int(x) for x in market.mid_x2_at(np.array([parent.start_ns, parent.end_ns])))
+    return Shortfall(
+        side=parent.side, quantity=parent.quantity, filled=filled, arrival_mid_x2=m0, end_mid_x2=m1,
+        **{f"{p}_x2": int(parts[f"{p}_x2"].sum()) for p in PRICE_PARTS},
+        opportunity_x2=parent.side * (parent.quantity - filled) * (m1 - m0),
+        fees=float(fills["fee"].to_numpy(dtype=np.float64).sum()),
+        price_scale=market.instrument.price_scale, size_scale=market.instrument.size_scale,
+    )
