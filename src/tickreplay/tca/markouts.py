@@ -56,7 +56,7 @@ def markout_summary(fills: pd.DataFrame, markouts: pd.DataFrame,
     liq = fills["liquidity"].astype("string").to_numpy(dtype=object)
     out = {}
     for label, h in horizons_ns.items():
-        v = markouts[column(label)].to_numpy(dtype=np.float64)
+        v = markouts[column(label)].to_numpy(dtype=np.float64, na_value=np.nan)
         entry = {"horizon_ns": int(h), "all_bps": _weighted(v, size)}
         for flag in ("maker", "taker"):
             sel = liq == flag

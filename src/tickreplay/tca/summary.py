@@ -74,10 +74,10 @@ def fill_table(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
 
     Meant to be stored as a run's ``fills.parquet`` so fill-quality questions
     are one SQL query away; the TCA ignores the extra columns when it reads
-    them back.
+    them back. Markouts past the tape are nulls (SQL aggregates skip them).
     """
     costs = fill_costs(fills, parent, market)
     m0 = int(market.mid_x2_at(parent.start_ns))
-    marks = fill_markouts(fills, parent.side, m0, market, horizons_ns)
+    marks = fill_markouts(fills, parent.side, m0, market, horizons_ns).astype("Float64")
     base = fills.drop(columns=[c for c in (*costs.columns, *marks.columns) if c in fills.columns])
     return pd.concat([base, costs, marks], axis=1)
