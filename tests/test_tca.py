@@ -328,3 +328,19 @@ def test_bad_fills_name_row_and_field():
     with pytest.raises(InputError, match="row 1, field 'parent_id'"):
         shortfall(other, parent, market)
     assert set(FILL_COLUMNS) <= set(res.fills.columns)
+
+
+def test_nothing_filled_costs_the_move_to_the_end_price():
+    """A parent with no fills: the whole quantity is costed at the end mid (100.025 vs 100.01 → 400 × 0.015)."""
+    res, market = run(make_tape(), MarketOrder(1, 250))
+    parent = ParentOrder(side=1, quantity=400, start_ns=TF, end_ns=T0 + 60 * NS)
+    s = tca_summary(res.fills.iloc[0:0], res.orders.iloc[0:0], parent, market)
+    sf = s["shortfall"]
+    assert sf["total_currency"] == sf["opportunity_currency"] == pytest.approx(400 * 0.015, abs=1e-9)
+    assert (sf["filled"], sf["unfilled"]) == (0, 400)
+    assert s["window"]["avg_fill_price"] is None and s["window"]["participation"] == 0.0
+    assert s["markouts"]["1s"]["all_bps"] is None and s["passive"]["fill_rate"] is None
+    # the same parent as a sell: the price rose, so the delay in selling was a gain
+    sell = ParentOrder(side=-1, quantity=400, start_ns=TF, end_ns=T0 + 60 * NS)
+    empty = res.fills.iloc[0:0].assign(side=-1)
+    assert shortfall(empty, sell, market).to_dict()["total_currency"] == pytest.approx(-6.0, abs=1e-9)

@@ -1,9 +1,11 @@
 """Fill rate and time to fill of passive (resting) orders, from the order log and the fills.
 
 A *passive order* is a new limit order of the parent that was not rejected
-and rested some quantity: its ``quantity`` (final total, after modifies)
-minus what it took on arrival (its taker fills) is its passive quantity.
-Market and IOC orders never rest and are not counted.
+and rested some quantity: its order-log ``quantity`` minus what it took
+aggressively (its taker fills) is its passive quantity. Market and IOC
+orders never rest and are not counted. (The order log's ``quantity`` is the
+size as sent; a modify that raises it can make an order's maker fills exceed
+its passive quantity.)
 
 * ``fill_rate``: maker-filled quantity / passive quantity, over all passive orders.
 * ``orders_filled``: passive orders whose whole quantity filled.
@@ -52,7 +54,7 @@ def passive_summary(orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, floa
             taker_q[k] += q
         last[k] = max(last[k], t)
     passive = quantity - taker_q > 0
-    full = passive & (maker_q + taker_q == quantity) & (maker_q > 0)
+    full = passive & (maker_q + taker_q >= quantity) & (maker_q > 0)
     pq_total = int((quantity - taker_q)[passive].sum())
     out: dict[str, float | int | None] = {
         "orders": int(passive.sum()),

@@ -5,7 +5,10 @@ Notation: ``s`` the parent's side (+1 buy, -1 sell), ``Q`` its quantity,
 time), ``M1`` the **end mid** (as of ``end_ns``). Each fill has size ``q``,
 price ``p``, fee ``f`` (currency, negative = rebate) and the mids as of its
 child order's decision time ``m_d``, exchange arrival ``m_a`` and execution
-``m_f`` (all on the one exchange-time line; see :mod:`.market`).
+``m_f`` (all on the one exchange-time line; see :mod:`.market`). ``m_d`` is
+the true mid at the decision instant, not the staler one the trader saw
+through market-data latency: what that staleness cost shows in the spread
+and impact parts (the order log keeps the mid the trader saw).
 
 Total shortfall, positive = cost, for buys and sells alike::
 
