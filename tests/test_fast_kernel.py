@@ -36,7 +36,7 @@ OPS = st.sampled_from(["add"] * 4 + ["remove"] * 3 + ["unknown", "level", "other
 RAW = st.lists(st.tuples(OPS, st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 10**6)), max_size=120)
 
 
-def consistent_stream(raw, tick: int) -> list[tuple[int, int, int, int, int]]:
+def consistent_stream(raw, tick: int, base: int = BASE) -> list[tuple[int, int, int, int, int]]:
     """L3 events the L3Book accepts: adds (some re-using dead ids), removals of live and unknown
     ids, level sets at or above the known size, no-change kinds and snapshot clears."""
     live: dict[int, list[int]] = {}  # id -> [side, price, size]
@@ -44,7 +44,7 @@ def consistent_stream(raw, tick: int) -> list[tuple[int, int, int, int, int]]:
     next_id, out = 1, []
     for op, a, b, c in raw:
         side = 1 if a % 2 else -1
-        price = (BASE + b % 13 - 6) * tick
+        price = (base + b % 13 - 6) * tick
         if op == "add" or (op == "remove" and not live):
             if dead and a % 5 == 0:
                 oid = dead.pop(b % len(dead))
@@ -92,9 +92,9 @@ def assert_final_equal(tape: Tape) -> None:
 
 
 @SETTINGS
-@given(raw=RAW, tick=st.sampled_from([1, 5, 100]), levels=st.integers(1, 6))
-def test_snapshots_equal_l3book_on_consistent_streams(raw, tick, levels):
-    tape = make_tape(consistent_stream(raw, tick), tick)
+@given(raw=RAW, tick=st.sampled_from([1, 5, 100]), base=st.sampled_from([BASE, 7, -20]), levels=st.integers(1, 6))
+def test_snapshots_equal_l3book_on_consistent_streams(raw, tick, base, levels):
+    tape = make_tape(consistent_stream(raw, tick, base), tick)
     np.testing.assert_array_equal(compute_snapshots(tape, levels).as_lobster_rows(), top_n_rows(tape, levels))
     assert_final_equal(tape)
 
@@ -182,6 +182,7 @@ def test_hand_worked_example():
     ([(K.LEVEL_SET, 0, 10_000, 5, 0)], 0, "side 0"),
     ([(K.ADD, 1, 10_000, 5, 1), (K.DELETE, 1, 10_000, 4, 1)], 1, "on order 1, which has 5"),
     ([(K.ADD, 1, 10_000, 5, 1), (K.PARTIAL_CANCEL, -1, 10_000, 1, 1)], 1, "rests at side 1 price 10000"),
+    ([(K.ADD, -1, 10_200, 5, 1), (K.DELETE, -1, 10_100, 5, 1)], 1, "rests at side -1 price 10200"),
     ([(K.ADD, 1, 10_000, 5, 1), (K.LEVEL_SET, 1, 10_000, 4, 0)], 1, "below the 5 of known orders"),
     ([(K.ADD, 1, 10_000, 5, 1), (14, 1, 10_000, 4, 0)], 1, "unknown event kind 14"),
 ])

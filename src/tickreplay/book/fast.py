@@ -15,6 +15,11 @@ open-addressing hash table kept in plain int64 arrays. Best bid and ask
 indices are kept incrementally; the top N is read by scanning out from the
 best. An event the book cannot take stops the pass, and a
 :class:`FastBookError` names the event index and what was wrong.
+
+Stricter than L3Book in two ways: prices of events that touch a level must
+be multiples of the instrument's ``tick_size``, and a side other than +1/-1
+on such an event is a :class:`FastBookError` (L3Book fails with a KeyError
+on some of them).
 """
 
 from __future__ import annotations
@@ -175,8 +180,8 @@ def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
 
     Sides are rows of ``tot``/``una`` (0 bid, 1 ask). Returns (status, event
     index, detail, shortfall, n_orders): detail is the order's remaining size,
-    the level's known size, or side x price where the order rests, for the
-    errors that need it.
+    the level's known size, or where the order rests (2 x grid index + side
+    row), for the errors that need it.
     """
     g = tot.shape[1]
     best = np.array([-1, g], dtype=np.int64)
@@ -249,9 +254,8 @@ def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
                         _vacate(tot, best, count, s, j)
             else:
                 s = o_side[sl]
-                rest_side = 1 if s == 0 else -1
-                if sd != rest_side or j != o_idx[sl]:
-                    return _ERR_WRONG_LEVEL, i, rest_side * (pmin + o_idx[sl] * tick), shortfall, n_orders
+                if sd != (1 if s == 0 else -1) or j != o_idx[sl]:
+                    return _ERR_WRONG_LEVEL, i, 2 * o_idx[sl] + s, shortfall, n_orders
                 left = o_size[sl]
                 if q > left or (k == _DELETE and q != left):
                     return _ERR_REMOVE_TOO_MUCH, i, left, shortfall, n_orders
@@ -305,23 +309,24 @@ def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
 # --------------------------------------------------------------------------- Python side
 
 
-def _describe(tape: Tape, status: int, i: int, detail: int) -> str:
+def _describe(tape: Tape, status: int, i: int, detail: int, pmin: int) -> str:
     k, s, p, q, o = (int(tape.kind[i]), int(tape.side[i]), int(tape.price[i]), int(tape.size[i]),
                      int(tape.order_id[i]))
     name = EventKind(k).name if k in EventKind._value2member_map_ else f"kind {k}"
     where = f"event {i} (src_row {int(tape.src_row[i])}): {name}"
+    tick = tape.instrument.tick_size
     what = {
         _ERR_ADD_SIZE: f"add of order {o} with non-positive size {q}",
         _ERR_ADD_EXISTS: f"add of order {o}, which is already resting (size {detail})",
         _ERR_SIDE: f"side {s} at price {p}, expected +1 or -1",
         _ERR_REMOVE_SIZE: f"order {o} with non-positive size {q}",
-        _ERR_WRONG_LEVEL: f"order {o} at side {s} price {p}, but it rests at side {1 if detail > 0 else -1} "
-                          f"price {abs(detail)}",
+        _ERR_WRONG_LEVEL: f"order {o} at side {s} price {p}, but it rests at side {1 - 2 * (detail % 2)} "
+                          f"price {pmin + detail // 2 * tick}",
         _ERR_REMOVE_TOO_MUCH: f"{q} on order {o}, which has {detail}",
         _ERR_LEVEL_NEGATIVE: f"level set to negative size {q} at price {p}",
         _ERR_LEVEL_BELOW_KNOWN: f"level set to {q} at side {s} price {p} below the {detail} of known orders there",
         _ERR_KIND: f"unknown event kind {k}",
-        _ERR_OFF_TICK: f"price {p} is not a multiple of the tick size {tape.instrument.tick_size}",
+        _ERR_OFF_TICK: f"price {p} is not a multiple of the tick size {tick}",
     }[status]
     return f"{where}: {what}"
 
@@ -334,7 +339,7 @@ def _run(tape: Tape, levels: int) -> tuple[Snapshots, FinalBook]:
         raise ValueError(f"instrument {tape.instrument.symbol}: tick_size must be positive, got {tick}")
     status, i, pmin, pmax = _price_range(tape.kind, tape.price, tick)
     if status != _OK:
-        raise FastBookError(int(i), _describe(tape, status, int(i), 0))
+        raise FastBookError(int(i), _describe(tape, status, int(i), 0, 0))
     grid = int((pmax - pmin) // tick + 1)
     if grid > MAX_GRID_LEVELS:
         raise ValueError(
@@ -350,7 +355,7 @@ def _run(tape: Tape, levels: int) -> tuple[Snapshots, FinalBook]:
         tape.kind, tape.side, tape.price, tape.size, tape.order_id, np.int64(pmin), np.int64(tick), n_slots,
         tot, una, *outs, levels)
     if status != _OK:
-        raise FastBookError(int(i), _describe(tape, status, int(i), int(detail)))
+        raise FastBookError(int(i), _describe(tape, status, int(i), int(detail), int(pmin)))
     final = {}, {}
     for s, sd in ((0, 1), (1, -1)):
         occ = np.flatnonzero(tot[s])
