@@ -1,0 +1,442 @@
+"""Scenario files: one TOML file fully describes a run (schema in docs/scenarios.md).
+
+:func:`load_scenario` / :func:`parse_scenario` turn the TOML into a frozen
+:class:`Scenario`. Every table is checked against its schema: an unknown key
+or a value of the wrong type is a :class:`~tickreplay.errors.ConfigError`
+naming the key's path (``schedule.participation``). Times stay as written
+(``"HH:MM:SS"`` local time of the data's day, or int ns UTC) until the data
+is known: :func:`resolve_time`. Relative file paths are kept as written and
+resolved against :attr:`Scenario.base_dir` (the scenario file's folder).
+"""
+
+from __future__ import annotations
+
+import numbers
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date as Date, datetime, timedelta
+from pathlib import Path
+from typing import Any, Callable
+from zoneinfo import ZoneInfo
+
+from tickreplay.errors import ConfigError
+from tickreplay.schedule.base import STYLES
+
+SCHEDULE_KINDS = ("twap", "vwap", "pov", "almgren_chriss", "strategy")
+QUEUE_MODELS = ("risk_averse", "probabilistic")
+QUEUE_SHAPES = ("power", "log")
+
+#: a time as written: "HH:MM:SS[.fff]" local time on the data's date, or int ns UTC
+TimeSpec = str | int
+
+
+# -- checking values ------------------------------------------------------------------------------
+
+def _fail(path: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"scenario key '{path}': expected {expected}, got {value!r}")
+
+
+def _int(path: str, v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise _fail(path, "an integer", v)
+    return int(v)
+
+
+def _pos_int(path: str, v: Any) -> int:
+    if _int(path, v) <= 0:
+        raise _fail(path, "a positive integer", v)
+    return int(v)
+
+
+def _num(path: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):
+        raise _fail(path, "a number", v)
+    return float(v)
+
+
+def _pos_num(path: str, v: Any) -> float:
+    if _num(path, v) <= 0:
+        raise _fail(path, "a positive number", v)
+    return float(v)
+
+
+def _nonneg_num(path: str, v: Any) -> float:
+    if _num(path, v) < 0:
+        raise _fail(path, "a non-negative number", v)
+    return float(v)
+
+
+def _str(path: str, v: Any) -> str:
+    if not isinstance(v, str) or not v:
+        raise _fail(path, "a non-empty string", v)
+    return v
+
+
+def _nonneg_int(path: str, v: Any) -> int:
+    if _int(path, v) < 0:
+        raise _fail(path, "a non-negative integer", v)
+    return int(v)
+
+
+def _text(path: str, v: Any) -> str:
+    if not isinstance(v, str):
+        raise _fail(path, "a string", v)
+    return v
+
+
+def _bool(path: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise _fail(path, "true or false", v)
+    return v
+
+
+def _table(path: str, v: Any) -> dict:
+    if not isinstance(v, dict):
+        raise _fail(path, "a table", v)
+    return v
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[str, Any], str]:
+    def check(path: str, v: Any) -> str:
+        if v not in choices:
+            raise _fail(path, "one of " + ", ".join(repr(c) for c in choices), v)
+        return v
+    return check
+
+
+def _fraction(path: str, v: Any) -> float:
+    x = _num(path, v)
+    if not 0 < x <= 1:
+        raise _fail(path, "a fraction in (0, 1]", v)
+    return x
+
+
+def _time(path: str, v: Any) -> TimeSpec:
+    if isinstance(v, str):
+        _parse_hms(path, v)
+        return v
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+        raise _fail(path, '"HH:MM:SS" local time or an integer of ns UTC', v)
+    return int(v)
+
+
+def _parse_hms(path: str, text: str) -> float:
+    """Seconds after local midnight of ``"HH:MM[:SS[.fff]]"``."""
+    parts = text.split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        h, m = int(parts[0]), int(parts[1])
+        s = float(parts[2]) if len(parts) == 3 else 0.0
+        if not (0 <= h <= 24 and 0 <= m < 60 and 0 <= s < 60):
+            raise ValueError
+    except ValueError:
+        raise _fail(path, '"HH:MM:SS" local time', text) from None
+    return h * 3600 + m * 60 + s
+
+
+def _fields(path: str, table: Any, spec: dict[str, Callable[[str, Any], Any]]) -> dict[str, Any]:
+    """Check ``table`` against ``spec`` (key → checker); unknown keys are errors naming their path."""
+    table = _table(path or "scenario", table)
+    out = {}
+    for key, value in table.items():
+        kpath = f"{path}.{key}" if path else key
+        if key not in spec:
+            known = ", ".join(sorted(spec))
+            raise ConfigError(f"unknown scenario key '{kpath}' (known here: {known})")
+        out[key] = spec[key](kpath, value)
+    return out
+
+
+def _params(path: str, v: Any) -> dict:
+    """A free table of keyword arguments (user strategy, model coefficients)."""
+    return dict(_table(path, v))
+
+
+# -- the sections ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LobsterFiles:
+    message: str
+    orderbook: str
+    symbol: str | None = None
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class SyntheticDay:
+    regime: str
+    seed: int = 1
+    duration_s: float | None = None
+    date: str = "2024-01-02"
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Exactly one source: ``catalog`` key, ``lobster`` files, or a ``synthetic`` day; an optional window."""
+
+    catalog: str | None = None
+    catalog_root: str = "replay"
+    lobster: LobsterFiles | None = None
+    synthetic: SyntheticDay | None = None
+    start: TimeSpec | None = None
+    end: TimeSpec | None = None
+    levels: int = 5
+    strict: bool = True
+
+
+@dataclass(frozen=True)
+class ParentSpec:
+    side: int
+    quantity: int
+    start: TimeSpec
+    end: TimeSpec
+    arrival: TimeSpec | None = None  # the decision time whose mid is the benchmark; default: start
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    kind: str
+    style: str = "market"
+    offset_ticks: int = 0
+    cancel_replace_after_s: float = 30.0
+    max_replaces: int | None = None
+    finish_with_market: bool = False
+    lot_size: int | None = None
+    n_children: int | None = None  # twap, almgren_chriss
+    interval_s: float | None = None  # twap
+    profile: str | tuple[str, ...] = "same_day"  # vwap: "same_day" or catalog keys
+    profile_bin_min: float = 30.0  # vwap
+    participation: float | None = None  # pov
+    min_child: int | None = None  # pov
+    max_child: int | None = None  # pov
+    risk_aversion: float = 0.0  # almgren_chriss (1/$)
+    sigma: float | None = None  # almgren_chriss, $/share/day^0.5 (default: from the data)
+    eta: float | None = None  # almgren_chriss, $·day/share² (default: canonical model mapping)
+    strategy: str | None = None  # "module:Class"
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    market_data: Any = 0
+    order_entry: Any = 0
+    response: Any = 0
+    allow_overtaking: bool = False
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    model: str = "risk_averse"
+    shape: str = "power"
+    exponent: float = 2.0
+
+
+@dataclass(frozen=True)
+class FeeSpec:
+    maker_bps: float = 0.0
+    taker_bps: float = 0.0
+    maker_per_unit: float = 0.0
+    taker_per_unit: float = 0.0
+
+
+@dataclass(frozen=True)
+class PreTradeSpec:
+    model: str = "canonical"
+    params: dict = field(default_factory=dict, hash=False, compare=False)
+    adv: float | None = None  # given inputs; default: estimated from the data
+    daily_vol: float | None = None
+    spread_bps: float | None = None
+    participation: float | None = None  # default: pov rate, else quantity over the window's volume
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    data: DataSpec
+    schedule: ScheduleSpec
+    parent: ParentSpec | None = None
+    latency: LatencySpec = LatencySpec()
+    queue: QueueSpec = QueueSpec()
+    fees: FeeSpec = FeeSpec()
+    pretrade: PreTradeSpec | None = None
+    seed: int = 0
+    pnl_step_s: float = 60.0
+    description: str = ""
+    base_dir: str = "."  # where relative paths resolve (the scenario file's folder)
+    raw: dict = field(default_factory=dict, hash=False, compare=False, repr=False)  # the TOML as read
+
+    def path(self, p: str) -> Path:
+        """A path of the scenario resolved against its folder."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else Path(self.base_dir) / q
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+def _latency_value(path: str, v: Any) -> Any:
+    if isinstance(v, bool):
+        raise _fail(path, "milliseconds or a latency table", v)
+    if isinstance(v, numbers.Real):
+        return _nonneg_num(path, v)
+    return dict(_table(path, v))
+
+
+def _side(path: str, v: Any) -> int:
+    if v in ("buy", "sell"):
+        return 1 if v == "buy" else -1
+    raise _fail(path, "'buy' or 'sell'", v)
+
+
+def _profile(path: str, v: Any) -> str | tuple[str, ...]:
+    if v == "same_day":
+        return v
+    if isinstance(v, list) and v and all(isinstance(x, str) for x in v):
+        return tuple(v)
+    raise _fail(path, "'same_day' or a list of catalog keys", v)
+
+
+def _data(path: str, v: Any) -> DataSpec:
+    d = _fields(path, v, {
+        "catalog": _str, "catalog_root": _str, "start": _time, "end": _time, "levels": _pos_int, "strict": _bool,
+        "lobster": lambda p, x: LobsterFiles(**_fields(p, x, {"message": _str, "orderbook": _str, "symbol": _str,
+                                                             "date": _str})),
+        "synthetic": lambda p, x: SyntheticDay(**_fields(p, x, {"regime": _str, "seed": _int,
+                                                               "duration_s": _pos_num, "date": _str})),
+    })
+    sources = [k for k in ("catalog", "lobster", "synthetic") if k in d]
+    if len(sources) != 1:
+        raise ConfigError(f"scenario key '{path}': give exactly one of catalog, lobster, synthetic (got "
+                          f"{', '.join(sources) or 'none'})")
+    if "lobster" in d and not ({"message", "orderbook"} <= set(v["lobster"])):
+        raise ConfigError(f"scenario key '{path}.lobster': needs both 'message' and 'orderbook'")
+    if "synthetic" in d and "regime" not in v["synthetic"]:
+        raise ConfigError(f"scenario key '{path}.synthetic.regime' is required")
+    return DataSpec(**d)
+
+
+def _required(path: str, table: dict, keys: tuple[str, ...]) -> None:
+    for k in keys:
+        if k not in table:
+            raise ConfigError(f"scenario key '{path}.{k}' is required")
+
+
+def _parent(path: str, v: Any) -> ParentSpec:
+    d = _fields(path, v, {"side": _side, "quantity": _pos_int, "start": _time, "end": _time, "arrival": _time})
+    _required(path, d, ("side", "quantity", "start", "end"))
+    return ParentSpec(**d)
+
+
+_KIND_KEYS = {
+    "twap": ("n_children", "interval_s"),
+    "vwap": ("profile", "profile_bin_min"),
+    "pov": ("participation", "min_child", "max_child"),
+    "almgren_chriss": ("n_children", "risk_aversion", "sigma", "eta"),
+    "strategy": ("strategy", "params"),
+}
+_COMMON = ("kind", "style", "offset_ticks", "cancel_replace_after_s", "max_replaces", "finish_with_market",
+           "lot_size")
+
+
+def _schedule(path: str, v: Any) -> ScheduleSpec:
+    checks = {
+        "kind": _one_of(SCHEDULE_KINDS), "style": _one_of(STYLES), "offset_ticks": _int,
+        "cancel_replace_after_s": _pos_num, "max_replaces": _nonneg_int,
+        "finish_with_market": _bool, "lot_size": _pos_int, "n_children": _pos_int, "interval_s": _pos_num,
+        "profile": _profile, "profile_bin_min": _pos_num, "participation": _fraction, "min_child": _pos_int,
+        "max_child": _pos_int, "risk_aversion": _nonneg_num, "sigma": _pos_num, "eta": _pos_num,
+        "strategy": _str, "params": _params,
+    }
+    table = _table(path, v)
+    if "kind" not in table:
+        raise ConfigError(f"scenario key '{path}.kind' is required")
+    kind = _one_of(SCHEDULE_KINDS)(f"{path}.kind", table["kind"])
+    allowed = set(_COMMON) | set(_KIND_KEYS[kind])
+    for key in table:
+        if key in checks and key not in allowed:
+            raise ConfigError(f"scenario key '{path}.{key}' does not apply to schedule kind '{kind}' "
+                              f"(its keys: {', '.join(_KIND_KEYS[kind])})")
+    d = _fields(path, table, checks)
+    if kind == "twap" and ("n_children" in d) == ("interval_s" in d):
+        raise ConfigError(f"scenario keys '{path}.n_children' / '{path}.interval_s': give exactly one for twap")
+    if kind == "pov":
+        _required(path, d, ("participation", "min_child", "max_child"))
+    if kind == "almgren_chriss":
+        _required(path, d, ("n_children",))
+    if kind == "strategy":
+        _required(path, d, ("strategy",))
+        if ":" not in d["strategy"]:
+            raise _fail(f"{path}.strategy", "'module.path:ClassName'", d["strategy"])
+    return ScheduleSpec(**d)
+
+
+def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> Scenario:
+    """A :class:`Scenario` from a parsed TOML document (see module docstring)."""
+    top = _fields("", doc, {
+        "name": _str, "description": _text,
+        "seed": _int, "pnl_step_s": _pos_num, "data": _data, "parent": _parent, "schedule": _schedule,
+        "latency": lambda p, x: LatencySpec(**_fields(p, x, {
+            "market_data": _latency_value, "order_entry": _latency_value, "response": _latency_value,
+            "allow_overtaking": _bool})),
+        "queue": lambda p, x: QueueSpec(**_fields(p, x, {
+            "model": _one_of(QUEUE_MODELS), "shape": _one_of(QUEUE_SHAPES), "exponent": _pos_num})),
+        "fees": lambda p, x: FeeSpec(**_fields(p, x, {k: _num for k in ("maker_bps", "taker_bps", "maker_per_unit",
+                                                                         "taker_per_unit")})),
+        "pretrade": lambda p, x: PreTradeSpec(**_fields(p, x, {
+            "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
+            "participation": _fraction})),
+    })
+    for key in ("data", "schedule"):
+        if key not in top:
+            raise ConfigError(f"scenario table '[{key}]' is required")
+    if top["schedule"].kind != "strategy" and "parent" not in top:
+        raise ConfigError(f"scenario table '[parent]' is required for schedule kind '{top['schedule'].kind}'")
+    top.setdefault("name", name or "scenario")
+    return Scenario(**top, base_dir=str(base_dir), raw=doc)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and check a scenario file; its name defaults to the file name."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    try:
+        return parse_scenario(doc, path.stem, path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def with_overrides(doc: dict, overrides: dict[str, Any]) -> dict:
+    """A copy of a scenario document with dotted keys (``schedule.participation``) set."""
+    out = _deep_copy(doc)
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        cur = out
+        for k in keys[:-1]:
+            nxt = cur.setdefault(k, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"grid key '{dotted}': '{k}' is not a table in the base scenario")
+            cur = nxt
+        cur[keys[-1]] = value
+    return out
+
+
+def _deep_copy(d: Any) -> Any:
+    if isinstance(d, dict):
+        return {k: _deep_copy(v) for k, v in d.items()}
+    if isinstance(d, list):
+        return [_deep_copy(v) for v in d]
+    return d
+
+
+def resolve_time(spec: TimeSpec, day: str, timezone: str, path: str = "time") -> int:
+    """ns UTC of a scenario time: int ns as is; ``"HH:MM:SS"`` on local ``day`` in ``timezone``."""
+    if isinstance(spec, int):
+        return spec
+    secs = _parse_hms(path, spec)
+    midnight = datetime.combine(Date.fromisoformat(day), datetime.min.time(), ZoneInfo(timezone))
+    whole = int(secs)
+    local = midnight + timedelta(seconds=whole)
+    return int(local.timestamp()) * 1_000_000_000 + round((secs - whole) * 1e9)

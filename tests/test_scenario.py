@@ -1,0 +1,121 @@
+"""Scenario files: every example parses; unknown keys and wrong types are errors naming the key path."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tickreplay.errors import ConfigError
+from tickreplay.scenario import load_scenario, parse_scenario, resolve_time, with_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+
+BASE = {
+    "name": "t",
+    "data": {"synthetic": {"regime": "liquid_large_cap", "seed": 1, "duration_s": 600}},
+    "parent": {"side": "buy", "quantity": 1000, "start": "09:31:00", "end": "09:39:00"},
+    "schedule": {"kind": "twap", "n_children": 4, "style": "market"},
+}
+
+
+def test_every_example_scenario_parses():
+    files = sorted((REPO / "scenarios").glob("*.toml"))
+    assert len(files) >= 7
+    kinds = set()
+    for f in files:
+        if "base" in tomllib.loads(f.read_text()):
+            continue  # a grid file
+        s = load_scenario(f)
+        kinds.add(s.schedule.kind)
+        assert s.name and s.base_dir == str(f.parent)
+    assert kinds == {"twap", "vwap", "pov", "almgren_chriss", "strategy"}
+
+
+def test_defaults_and_values():
+    s = parse_scenario(BASE)
+    assert s.parent.side == 1 and s.parent.quantity == 1000 and s.parent.arrival is None
+    assert s.schedule.cancel_replace_after_s == 30.0 and s.queue.model == "risk_averse" and s.fees.taker_bps == 0
+    assert s.latency.order_entry == 0 and s.seed == 0 and s.pretrade is None
+    sell = parse_scenario(with_overrides(BASE, {"parent.side": "sell", "latency.order_entry": {"model": "constant",
+                                                                                             "latency_ms": 2}}))
+    assert sell.parent.side == -1 and sell.latency.order_entry == {"model": "constant", "latency_ms": 2}
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"colour": "red"}, "'colour'"),
+    ({"schedule.participation": 0.1}, "'schedule.participation'"),  # not a twap key
+    ({"data.synthetic.speed": 2}, "'data.synthetic.speed'"),
+    ({"latency.order_entry_ms": 2}, "'latency.order_entry_ms'"),
+    ({"queue.shape": "cubic"}, "'queue.shape'"),
+    ({"fees.maker": -0.2}, "'fees.maker'"),
+    ({"pretrade.alpha": 1}, "'pretrade.alpha'"),
+])
+def test_unknown_keys_name_their_path(over, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        parse_scenario(with_overrides(BASE, over))
+
+
+@pytest.mark.parametrize("over, key", [
+    ({"parent.quantity": "1000"}, "parent.quantity"),
+    ({"parent.quantity": 10.5}, "parent.quantity"),
+    ({"parent.quantity": True}, "parent.quantity"),
+    ({"parent.side": 1}, "parent.side"),
+    ({"parent.start": "9h31"}, "parent.start"),
+    ({"parent.end": 1.5}, "parent.end"),
+    ({"schedule.n_children": "four"}, "schedule.n_children"),
+    ({"schedule.style": "iceberg"}, "schedule.style"),
+    ({"schedule.kind": "twapp"}, "schedule.kind"),
+    ({"seed": "1"}, "seed"),
+    ({"fees.taker_bps": "0.3"}, "fees.taker_bps"),
+    ({"latency.response": True}, "latency.response"),
+    ({"data.levels": 0}, "data.levels"),
+    ({"queue.exponent": -1}, "queue.exponent"),
+])
+def test_wrong_types_name_their_key(over, key):
+    with pytest.raises(ConfigError, match=f"'{key}'".replace(".", r"\.")):
+        parse_scenario(with_overrides(BASE, over))
+
+
+def test_pov_participation_checked():
+    doc = with_overrides(BASE, {"schedule": {"kind": "pov", "participation": 1.5, "min_child": 100,
+                                             "max_child": 500}})
+    with pytest.raises(ConfigError, match=r"'schedule\.participation'.*fraction"):
+        parse_scenario(doc)
+    doc["schedule"]["participation"] = 0.1
+    assert parse_scenario(doc).schedule.participation == 0.1
+    del doc["schedule"]["min_child"]
+    with pytest.raises(ConfigError, match=r"'schedule\.min_child' is required"):
+        parse_scenario(doc)
+
+
+def test_structure_errors():
+    with pytest.raises(ConfigError, match="exactly one of catalog, lobster, synthetic"):
+        parse_scenario(with_overrides(BASE, {"data.catalog": "lobster/AMZN/2012-06-21"}))
+    no_parent = {k: v for k, v in BASE.items() if k != "parent"}
+    with pytest.raises(ConfigError, match=r"\[parent\]"):
+        parse_scenario(no_parent)
+    with pytest.raises(ConfigError, match="exactly one for twap"):
+        parse_scenario(with_overrides(BASE, {"schedule.interval_s": 60}))
+    with pytest.raises(ConfigError, match="module.path:ClassName"):
+        parse_scenario(with_overrides(BASE, {"schedule": {"kind": "strategy", "strategy": "mymodule.Class"}}))
+
+
+def test_file_errors_name_the_file(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text('name = "x"\n[data]\nsynthetic = { regime = "liquid_large_cap" }\n[parent]\nside = "buy"\n'
+                 'quantity = 100\nstart = "09:31"\nend = "09:40"\n[schedule]\nkind = "twap"\nn_children = 2\n'
+                 'styel = "market"\n')
+    with pytest.raises(ConfigError, match=r"bad\.toml: unknown scenario key 'schedule\.styel'"):
+        load_scenario(p)
+    p.write_text("name = \n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_scenario(p)
+
+
+def test_resolve_time():
+    # 2012-06-21 is in US daylight time: 09:30 New York = 13:30 UTC
+    assert resolve_time("09:30:00", "2012-06-21", "America/New_York") == 1_340_285_400 * 10**9
+    assert resolve_time("09:30:00.25", "2012-06-21", "America/New_York") == 1_340_285_400 * 10**9 + 250_000_000
+    assert resolve_time(123, "2012-06-21", "America/New_York") == 123
