@@ -1,0 +1,106 @@
+"""``tickreplay run``, ``tickreplay compare`` and ``tickreplay report``: scenarios → results → figures."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_OUT = "results"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="replay one scenario file and write its results folder")
+    p.add_argument("scenario", help="scenario TOML file (see docs/scenarios.md)")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default: {DEFAULT_OUT})")
+    p.set_defaults(func=_run)
+
+    p = sub.add_parser("compare", help="run several scenarios or a grid and print a comparison table")
+    p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario TOML files")
+    p.add_argument("--grid", help="a grid TOML file: base scenario + [sweep] lists")
+    p.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default: {DEFAULT_OUT})")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--report", action="store_true", help="also write the comparison report under OUT/_compare")
+    p.set_defaults(func=_compare)
+
+    p = sub.add_parser("report", help="figures and a Markdown page from stored runs (one run, or a comparison)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (several: also a comparison report)")
+    p.add_argument("--out", help="folder of the comparison report (default: <first run's root>/_compare)")
+    p.set_defaults(func=_report)
+
+
+def tca_lines(tca: dict) -> list[str]:
+    """A few lines summarising a run's ``tca.json``."""
+    lines = []
+    sf = tca.get("shortfall")
+    if sf:
+        lines.append(f"  filled {sf['filled']:,} of {sf['quantity']:,}; implementation shortfall "
+                     f"{sf['total_bps']:.2f} bps ({sf['total_currency']:,.2f})")
+        lines.append("  " + ", ".join(f"{k} {sf[f'{k}_bps']:.2f}" for k in
+                                      ("spread", "impact", "delay", "timing", "fees", "opportunity")) + " bps")
+        win = tca.get("window", {})
+        if win.get("vwap_slippage_bps") is not None:
+            lines.append(f"  VWAP slippage {win['vwap_slippage_bps']:.2f} bps, participation "
+                         f"{(win.get('participation') or 0):.1%}")
+        pre = tca.get("pretrade")
+        if pre:
+            lines.append(f"  pre-trade {pre['model']}: predicted {pre['predicted_bps']:.2f} bps, "
+                         f"realised − predicted {pre['difference_bps']:.2f} bps")
+    pnl = tca.get("pnl")
+    if pnl:
+        lines.append(f"  PnL {pnl['total_pnl']:,.2f} (realised {pnl['realised_pnl']:,.2f}, unrealised "
+                     f"{pnl['unrealised_pnl']:,.2f}, fees {pnl['fees']:,.2f}); {pnl['fills']:,} fills, "
+                     f"volume {pnl['volume']:,}, final position {pnl['final_position']:,}, "
+                     f"max |position| {pnl['max_abs_position']:,}")
+    return lines
+
+
+def format_table(table) -> str:
+    """The comparison table as fixed-width text (bps to 2 decimals)."""
+    cols = [c for c in ("name", "kind", "style", "filled_pct", "total_bps", "spread_bps", "impact_bps", "delay_bps",
+                        "timing_bps", "fees_bps", "opportunity_bps", "vwap_slippage_bps", "participation",
+                        "markout_1min_bps", "predicted_bps", "total_pnl") if c in table.columns]
+    return table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-")
+
+
+def _run(args: argparse.Namespace) -> int:
+    from tickreplay.experiment import run_file
+
+    o = run_file(args.scenario, args.out)
+    print(f"run {o.run_id} → {o.path}")
+    for line in tca_lines(o.tca):
+        print(line)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tickreplay.errors import ConfigError
+    from tickreplay.experiment import compare, load_grid
+    from tickreplay.scenario import load_scenario
+
+    if bool(args.scenarios) == bool(args.grid):
+        raise ConfigError("give scenario files or --grid GRID.toml (one of them)")
+    if args.grid:
+        scenarios, texts = load_grid(args.grid), None
+    else:
+        scenarios = [load_scenario(p) for p in args.scenarios]
+        texts = [Path(p).read_text() for p in args.scenarios]
+    table = compare(scenarios, args.out, jobs=args.jobs, texts=texts)
+    print(format_table(table))
+    if args.report:
+        from tickreplay.report import compare_report
+
+        page = compare_report([Path(args.out) / r for r in table["run_id"]], Path(args.out) / "_compare")
+        print(f"comparison report: {page}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tickreplay.report import compare_report, run_report
+
+    dirs = [Path(r) for r in args.runs]
+    for d in dirs:
+        print(f"{d}: {run_report(d)}")
+    if len(dirs) > 1:
+        out = Path(args.out) if args.out else dirs[0].parent / "_compare"
+        print(f"comparison: {compare_report(dirs, out)}")
+    return 0
