@@ -258,12 +258,19 @@ def test_lobster_round_trip_through_the_adapter(tmp_path):
     assert out["rows"] == out["rows_identical"] == len(tape)
 
 
-def test_demo_command_prints_a_summary(capsys):
-    assert cli.main(["demo", "--regime", "news_spike", "--seed", "3", "--duration-s", "120"]) == 0
+def test_demo_command_prints_a_summary(capsys, tmp_path):
+    out = tmp_path / "demo"
+    assert cli.main(["demo", "--regime", "news_spike", "--seed", "3", "--duration-s", "120", "--out", str(out)]) == 0
     text = capsys.readouterr().out
     for needle in ("regime news_spike, seed 3", "events by kind: ADD", "trades:", "volume", "touch:",
-                   "09:30:05", "spread: mean", "depth per side", "mid: open"):
+                   "09:30:05", "spread: mean", "depth per side", "mid: open", "TCA comparison", "total_bps",
+                   "twap_market", "twap_passive", "vwap", "pov_10pct", "almgren_chriss", "reports:"):
         assert needle in text, needle
+    runs = sorted(p for p in out.iterdir() if not p.name.startswith("_"))
+    assert len(runs) == 5
+    for run in runs:
+        assert (run / "tca.json").exists() and (run / "report" / "price.png").stat().st_size > 5_000
+    assert (out / "_compare" / "cost_by_schedule.png").exists() and (out / "_compare" / "report.md").exists()
 
 
 def test_generate_command_writes_catalog_entry_and_lobster_pair(tmp_path):

@@ -160,7 +160,12 @@ def _load(spec: DataSpec, base_dir: str) -> MarketData:
 
 def load_data(scenario: Scenario) -> MarketData:
     """The scenario's data, loaded once per process for equal data specs."""
-    return _load(scenario.data, str(Path(scenario.base_dir).resolve()))
+    return load_data_spec(scenario.data, scenario.base_dir)
+
+
+def load_data_spec(spec: DataSpec, base_dir: str | Path = ".") -> MarketData:
+    """The data of a ``[data]`` table (relative paths against ``base_dir``), cached per process."""
+    return _load(spec, str(Path(base_dir).resolve()))
 
 
 # -- strategy -------------------------------------------------------------------------------------
@@ -571,5 +576,5 @@ def dumps_toml(doc: dict) -> str:
 
 
 __all__ = ["MarketData", "Plan", "RunOutcome", "build_plan", "compare", "comparison_table", "dumps_toml",
-           "engine_config", "execute", "load_data", "load_grid", "market_path", "measure", "new_run_id",
+           "engine_config", "execute", "load_data", "load_data_spec", "load_grid", "market_path", "measure", "new_run_id",
            "pretrade_inputs", "run_file", "run_scenario"]

@@ -315,6 +315,11 @@ def _data(path: str, v: Any) -> DataSpec:
     return DataSpec(**d)
 
 
+def parse_data(table: dict) -> DataSpec:
+    """The ``[data]`` table alone (checked as in a scenario)."""
+    return _data("data", table)
+
+
 def _required(path: str, table: dict, keys: tuple[str, ...]) -> None:
     for k in keys:
         if k not in table:

@@ -1,15 +1,23 @@
-"""``tickreplay demo``: generate a sample day, reconstruct its book, and summarise tape and book."""
+"""``tickreplay demo``: generate a sample day, summarise tape and book, then run and compare schedules.
+
+The schedules (TWAP with market and with passive children, VWAP, POV 10 %,
+Almgren–Chriss) work one buy parent of 5 % of the market volume traded in
+the middle of the sample (from a tenth to a half of it). Each run is
+written to the results folder ``--out``, with its report; the comparison
+report goes to ``<out>/_compare``.
+"""
 
 from __future__ import annotations
 
 import argparse
 from datetime import datetime
+from pathlib import Path
 from typing import Callable
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from tickreplay.adapters.synthetic import REGIMES, generate_day
+from tickreplay.adapters.synthetic import REGIMES
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import EventKind, Tape
 
@@ -23,19 +31,71 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regime", default="liquid_large_cap", choices=sorted(REGIMES))
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--duration-s", type=float, help="only the first seconds of the session (default: all)")
-    p.set_defaults(func=lambda a: run_demo(a.regime, a.seed, duration_s=a.duration_s))
+    p.add_argument("--out", default=DEMO_OUT, help=f"results folder for the runs and reports (default: {DEMO_OUT})")
+    p.set_defaults(func=lambda a: run_demo(a.regime, a.seed, duration_s=a.duration_s, results=a.out))
+
+
+DEMO_OUT = "results/demo"
+DEMO_SCHEDULES = (  # (name, [schedule] table)
+    ("twap_market", {"kind": "twap", "n_children": 60, "style": "market"}),
+    ("twap_passive", {"kind": "twap", "n_children": 60, "style": "limit_touch", "cancel_replace_after_s": 20,
+                      "max_replaces": 3, "finish_with_market": True}),
+    ("vwap", {"kind": "vwap", "profile": "same_day", "profile_bin_min": 5, "style": "market"}),
+    ("pov_10pct", {"kind": "pov", "participation": 0.1, "min_child": 100, "max_child": 2000, "style": "market"}),
+    ("almgren_chriss", {"kind": "almgren_chriss", "n_children": 60, "risk_aversion": 1e-6, "style": "market"}),
+)
+
+
+def demo_data(regime: str, seed: int, duration_s: float | None) -> dict:
+    """The ``[data]`` table of the generated day."""
+    syn = {"regime": regime, "seed": seed, **({} if duration_s is None else {"duration_s": duration_s})}
+    return {"synthetic": syn, "levels": DEMO_LEVELS}
+
+
+def demo_scenarios(data: dict, tape: Tape, seed: int) -> list[dict]:
+    """Scenario documents of the demo's schedules on the generated day (see module docstring)."""
+    t0, t1 = int(tape.ts_ns[0]), int(tape.ts_ns[-1])
+    start, end = t0 + (t1 - t0) // 10, t0 + (t1 - t0) // 2
+    traded = np.isin(tape.kind, [int(EventKind.EXECUTE_VISIBLE), int(EventKind.EXECUTE_HIDDEN)])
+    window = traded & (tape.ts_ns >= start) & (tape.ts_ns < end)
+    quantity = max(100, int(tape.size[window].sum()) // 20 // 100 * 100)
+    common = {"seed": seed, "data": data, "parent": {"side": "buy", "quantity": quantity, "start": start, "end": end},
+              "latency": {"market_data": 1, "order_entry": {"model": "normal", "mean_ms": 2, "jitter_ms": 0.5},
+                          "response": 1},
+              "fees": {"maker_bps": -0.2, "taker_bps": 0.3}, "pretrade": {"model": "canonical"}}
+    return [{"name": name, **common, "schedule": table} for name, table in DEMO_SCHEDULES]
 
 
 def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str], None] = print,
-             duration_s: float | None = None) -> None:
-    """Generate, reconstruct and summarise one sample day; every line goes through ``out``."""
-    from tickreplay.book.fast import compute_snapshots
+             duration_s: float | None = None, results: str | Path = DEMO_OUT) -> None:
+    """Generate and summarise one sample day, run the demo schedules on it and write their reports.
 
-    tape = generate_day(regime, seed, duration_s=duration_s)
-    snaps = compute_snapshots(tape, DEMO_LEVELS)
+    Every line goes through ``out``.
+    """
+    from tickreplay.cli.run import format_table
+    from tickreplay.experiment import compare, load_data_spec
+    from tickreplay.report import compare_report, run_report
+    from tickreplay.scenario import parse_data, parse_scenario
+
+    data_doc = demo_data(regime, seed, duration_s)
+    data = load_data_spec(parse_data(data_doc))  # generated once: the runs below reuse it from the cache
+    tape = data.tape
     out(f"tickreplay demo: regime {regime}, seed {seed}")
-    for line in tape_summary(tape) + book_summary(tape, snaps):
+    for line in tape_summary(tape) + book_summary(tape, data.snapshots):
         out(line)
+    scenarios = [parse_scenario(d) for d in demo_scenarios(data_doc, tape, seed)]
+    p = scenarios[0].parent
+    out(f"schedules: buy {p.quantity:,} shares (5% of the window's volume) from {_local(tape, p.start)} "
+        f"to {_local(tape, p.end)}; order entry 2 ms ± 0.5; fees maker -0.2 / taker 0.3 bps")
+    table = compare(scenarios, results, progress=False)
+    out("TCA comparison (bps of the arrival notional; + = cost):")
+    for line in format_table(table).splitlines():
+        out("  " + line)
+    root = Path(results)
+    for run_id in table["run_id"]:
+        run_report(root / run_id)
+    page = compare_report([root / r for r in table["run_id"]], root / "_compare")
+    out(f"reports: {root}/<run>/report/report.md per run; comparison: {page}")
 
 
 def _local(tape: Tape, ts_ns: int) -> str:
