@@ -233,3 +233,16 @@ def test_cli_run_and_compare(scenario_file, tmp_path, capsys):
     bad.write_text(SCENARIO.replace("n_children = 5", "n_children = 5\nspeed = 2"))
     assert cli.main(["run", str(bad), "--out", str(out)]) == 2
     assert "schedule.speed" in capsys.readouterr().err
+
+
+def test_pretrade_inputs_given_or_estimated(scenario_file, tmp_path):
+    scn = load_scenario(scenario_file)
+    doc = with_overrides(scn.raw, {"pretrade": {"model": "almgren2005", "shares_outstanding": 4.5e8,
+                                                "adv": 2e6, "participation": 0.05}})
+    o = experiment.run_scenario(parse_scenario(doc, base_dir=scenario_file.parent), tmp_path / "r")
+    pre = o.tca["pretrade"]
+    assert pre["model"] == "almgren2005" and pre["adv"] == 2e6 and pre["participation"] == 0.05
+    est = experiment.load_data(scn).inputs().market
+    assert pre["daily_vol"] == est.daily_vol and pre["spread_bps"] == est.spread_bps  # the rest from the data
+    no_model = {k: v for k, v in scn.raw.items() if k != "pretrade"}
+    assert experiment.run_scenario(parse_scenario(no_model, base_dir="."), tmp_path / "r").tca["pretrade"] is None

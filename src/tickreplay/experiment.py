@@ -308,13 +308,14 @@ def pretrade_inputs(scn: Scenario, data: MarketData, parent: ParentOrder) -> Pre
     """Model inputs: those the scenario gives, the rest estimated from the data."""
     p = scn.pretrade
     given = {k: getattr(p, k) for k in ("adv", "daily_vol", "spread_bps")} if p else {}
+    shares = p.shares_outstanding if p else None
     if p is None or any(v is None for v in given.values()):
         est = data.inputs().market
         market = MarketInputs(**{k: (given.get(k) if given.get(k) is not None else getattr(est, k))
                                  for k in ("adv", "daily_vol", "spread_bps")},
-                              days_used=est.days_used, notes=est.notes)
+                              shares_outstanding=shares, days_used=est.days_used, notes=est.notes)
     else:
-        market = MarketInputs(**given)
+        market = MarketInputs(**given, shares_outstanding=shares)
     lat_ms = _mean_ms(scn.latency.order_entry)
     return PreTradeInputs(market, _participation(scn, data, parent), p.model if p else "canonical",
                           dict(p.params) if p else {}, latency_ms=lat_ms)

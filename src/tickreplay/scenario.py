@@ -247,6 +247,7 @@ class PreTradeSpec:
     adv: float | None = None  # given inputs; default: estimated from the data
     daily_vol: float | None = None
     spread_bps: float | None = None
+    shares_outstanding: float | None = None  # the almgren2005 model needs it
     participation: float | None = None  # default: pov rate, else quantity over the window's volume
 
 
@@ -389,7 +390,7 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
                                                                          "taker_per_unit")})),
         "pretrade": lambda p, x: PreTradeSpec(**_fields(p, x, {
             "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
-            "participation": _fraction})),
+            "shares_outstanding": _pos_num, "participation": _fraction})),
     })
     for key in ("data", "schedule"):
         if key not in top:
