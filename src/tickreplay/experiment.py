@@ -391,7 +391,7 @@ def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> t
     tca: dict = {}
     fills = result.fills
     if plan.parent is not None:
-        pre = pretrade_inputs(scn, data, plan.parent)
+        pre = pretrade_inputs(scn, data, plan.parent) if scn.pretrade is not None else None
         tca = tca_summary(fills, result.orders, plan.parent, data.market, pre)
         tables["fills"] = fill_table(fills, plan.parent, data.market)
         t0, t1 = plan.parent.start_ns, plan.parent.end_ns + MARKET_TAIL_NS
