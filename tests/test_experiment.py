@@ -242,7 +242,7 @@ def test_pretrade_inputs_given_or_estimated(scenario_file, tmp_path):
     o = experiment.run_scenario(parse_scenario(doc, base_dir=scenario_file.parent), tmp_path / "r")
     pre = o.tca["pretrade"]
     assert pre["model"] == "almgren2005" and pre["adv"] == 2e6 and pre["participation"] == 0.05
-    est = experiment.load_data(scn).inputs().market
+    est = experiment.load_data(scn).estimated.market
     assert pre["daily_vol"] == est.daily_vol and pre["spread_bps"] == est.spread_bps  # the rest from the data
     no_model = {k: v for k, v in scn.raw.items() if k != "pretrade"}
     assert experiment.run_scenario(parse_scenario(no_model, base_dir="."), tmp_path / "r").tca["pretrade"] is None

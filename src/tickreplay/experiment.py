@@ -32,7 +32,7 @@ import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,16 +78,14 @@ class MarketData:
     market: MarketSeries
     day_ns: int | None  # the trading day's length when the source knows it (generated days)
     report: dict = field(default_factory=dict)
-    _inputs: dict = field(default_factory=dict, repr=False)
 
-    def inputs(self) -> EstimatedInputs:
-        """ADV, daily volatility, spread and volume profile of this data (cached)."""
-        if "x" not in self._inputs:
-            span = int(self.tape.ts_ns[-1] - self.tape.ts_ns[0])
-            bar = BAR_NS if span >= 20 * BAR_NS else max(NS, span // 20)  # short samples: >= 20 bars
-            self._inputs["x"] = estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
-                                                profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
-        return self._inputs["x"]
+    @cached_property
+    def estimated(self) -> EstimatedInputs:
+        """ADV, daily volatility, spread and volume profile of this data (5-minute bars; >= 20 bars on short data)."""
+        span = int(self.tape.ts_ns[-1] - self.tape.ts_ns[0])
+        bar = BAR_NS if span >= 20 * BAR_NS else max(NS, span // 20)
+        return estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
+                               profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
 
 
 @dataclass(frozen=True)
@@ -310,7 +308,7 @@ def pretrade_inputs(scn: Scenario, data: MarketData, parent: ParentOrder) -> Pre
     given = {k: getattr(p, k) for k in ("adv", "daily_vol", "spread_bps")} if p else {}
     shares = p.shares_outstanding if p else None
     if p is None or any(v is None for v in given.values()):
-        est = data.inputs().market
+        est = data.estimated.market
         market = MarketInputs(**{k: (given.get(k) if given.get(k) is not None else getattr(est, k))
                                  for k in ("adv", "daily_vol", "spread_bps")},
                               shares_outstanding=shares, days_used=est.days_used, notes=est.notes)
