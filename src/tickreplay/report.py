@@ -153,6 +153,7 @@ def cost_figure(run: StoredRun, path: Path) -> Path:
             ax.plot(t, pnl[col], label=col.replace("_", " "), lw=1.5 if col == "total_pnl" else 0.8)
         ax.set_ylabel(f"PnL ({run.meta['instrument'].get('currency', '')})")
         ax.set_title(f"{run.run_id}: PnL")
+        ax.legend(fontsize=8)
         fig.autofmt_xdate()
     else:
         sf = run.tca["shortfall"]
