@@ -246,3 +246,27 @@ def test_pretrade_inputs_given_or_estimated(scenario_file, tmp_path):
     assert pre["daily_vol"] == est.daily_vol and pre["spread_bps"] == est.spread_bps  # the rest from the data
     no_model = {k: v for k, v in scn.raw.items() if k != "pretrade"}
     assert experiment.run_scenario(parse_scenario(no_model, base_dir="."), tmp_path / "r").tca["pretrade"] is None
+
+
+def test_pnl_average_cost_by_hand():
+    """Buy 100 @ 10.00, buy 100 @ 12.00 (avg 11), sell 300 @ 13.00 (realise 2 x 200 = 400, flip to -100 @ 13)."""
+    from tickreplay.strategies.pnl import pnl_table
+    from tickreplay.tape import EventKind as K, Instrument, Tape
+
+    inst = Instrument("T", "test", "2024-01-02", price_scale=100, tick_size=1)
+    ns = 1_000_000_000
+    # book: bid 11.99 / ask 12.01 → mid 12.00 throughout
+    tape = Tape.from_columns(inst, ts_ns=np.array([0, 0]), kind=np.array([K.ADD, K.ADD]), side=np.array([1, -1]),
+                             price=np.array([1199, 1201]), size=np.array([10, 10]), order_id=np.array([1, 2]))
+    market = MarketSeries.from_tape(tape, compute_snapshots(tape, 1))
+    fills = pd.DataFrame({"fill_id": [1, 2, 3], "side": [1, 1, -1], "price": [1000, 1200, 1300],
+                          "size": [100, 100, 300], "fee": [1.0, 1.0, 3.0], "exchange_ns": [ns, 2 * ns, 3 * ns]})
+    pnl = pnl_table(fills, market, 0, 4 * ns, 2 * ns)
+    assert list(pnl["event"]) == ["mark", "fill", "fill", "mark", "fill", "mark"]
+    assert list(pnl["position"]) == [0, 100, 200, 200, -100, -100]
+    assert list(pnl["avg_cost"]) == [0.0, 10.0, 11.0, 11.0, 13.0, 13.0]
+    last = pnl.iloc[-1]
+    assert last["realised_pnl"] == pytest.approx(400 - 5)  # minus the fees
+    assert last["unrealised_pnl"] == pytest.approx(-100 * (12.0 - 13.0))
+    assert last["inventory"] == pytest.approx(-1200.0)
+    assert pnl.iloc[3]["unrealised_pnl"] == pytest.approx(200 * (12.0 - 11.0))
