@@ -57,9 +57,9 @@ class Script(Strategy):
         self.updates.append(update)
 
 
-def run(replay, actions, start_ns=0, **cfg):
+def run(replay, actions, start_ns=0, end_ns=None, **cfg):
     s = Script(actions)
-    return Engine(replay, EngineConfig(**cfg)).run(s, start_ns=start_ns), s
+    return Engine(replay, EngineConfig(**cfg)).run(s, start_ns=start_ns, end_ns=end_ns), s
 
 
 def fills_of(res, order_id):
@@ -225,7 +225,7 @@ def test_rejections_are_answers_not_exceptions():
         (25, "send", NewOrder(BUY, 10, MKT), "halt"),
         (26, "modify", "rest", 20, None),
         (50, "send", NewOrder(BUY, 10, MKT), "late"),
-    ], start_ns=0, response_latency=Constant(3))
+    ], start_ns=0, end_ns=100, response_latency=Constant(3))
     o = res.orders.set_index("request_id")
     expect = {1: "outside_trading_hours", 2: "size_not_positive", 3: "size_off_lot", 4: "price_off_tick_grid",
               5: "limit_without_price", 6: "side_not_plus_or_minus_one", 8: "unknown_order",

@@ -146,11 +146,17 @@ class Context:
         """Request a new total quantity and/or price (None: unchanged); returns the request id."""
         return self._e._request("modify", order_id, quantity, price)
 
+    @property
+    def end_ns(self) -> int:
+        """The run's end (trader time): timers after it are not called."""
+        return self._e._end
+
     def set_timer(self, t_ns: int) -> None:
-        """Wake :meth:`Strategy.on_timer` at trader time ``t_ns`` (not in the past)."""
+        """Wake :meth:`Strategy.on_timer` at trader time ``t_ns`` (not in the past; ignored after :attr:`end_ns`)."""
         if t_ns < self._e._now:
             raise ValueError(f"timer at {t_ns} is before now ({self._e._now})")
-        self._e._push(int(t_ns), _WAKE, 0, 0, ("timer", int(t_ns)))
+        if t_ns <= self._e._end:
+            self._e._push(int(t_ns), _WAKE, 0, 0, ("timer", int(t_ns)))
 
 
 @dataclass
@@ -176,8 +182,13 @@ class Engine:
         self.config = config or EngineConfig()
 
     # -- public --------------------------------------------------------------
-    def run(self, strategy: Strategy, start_ns: int | None = None) -> RunResult:
-        """Run ``strategy`` from trader time ``start_ns`` (default: session start) until nothing is left to do."""
+    def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None) -> RunResult:
+        """Run ``strategy`` from trader time ``start_ns`` (default: session start).
+
+        Timers up to ``end_ns`` (default: session end) are called; the run
+        ends when nothing is left to do (answers to requests still arrive
+        after ``end_ns``; orders still resting then are reported as open).
+        """
         cfg, r = self.config, self.replay
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
@@ -185,6 +196,7 @@ class Engine:
         self._heap: list = []
         self._seq = 0
         self._now = int(r.session_start_ns if start_ns is None else start_ns)
+        self._end = int(r.session_end_ns if end_ns is None else end_ns)
         self._view_idx = -1
         self._last_arrival = self._last_response = self._last_md = np.iinfo(np.int64).min
         self._position = 0
@@ -352,6 +364,7 @@ class Engine:
                 o = rec
                 rows.append((
                     o.order_id, o.order_id, o.parent_id, "new", o.side, o.type.name.lower(),
+                    -1 if o.sent_price is None else o.sent_price, o.sent_quantity,
                     -1 if o.price is None else o.price, o.quantity, o.filled, o.quantity - o.filled,
                     o.status.name.lower(), o.reason, o.decision_ns, o.arrival_ns, o.response_ns, o.liquidity,
                     o.fees, o.notional / o.filled if o.filled else np.nan, o.ahead_at_entry, o.queue_unknown,
@@ -364,7 +377,7 @@ class Engine:
                 otype = o.type.name.lower() if o else ""
                 rows.append((
                     q.request_id, q.order_id, o.parent_id if o else 0, q.action, side, otype,
-                    -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
+                    -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity, -1, -1,
                     q.filled, 0, q.status.name.lower(), q.reason, q.decision_ns, q.arrival_ns, q.response_ns,
                     "", 0.0, np.nan, q.ahead, bool(o.queue_unknown) if o else False, -1,
                     *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
@@ -380,7 +393,7 @@ class Engine:
 _I64 = "int64"
 _ORDER_DTYPES = {
     "request_id": _I64, "order_id": _I64, "parent_id": _I64, "action": "string", "side": "int8", "type": "string",
-    "price": _I64, "quantity": _I64, "filled": _I64, "unfilled": _I64, "status": "string", "reason": "string",
+    "price": _I64, "quantity": _I64, "final_price": _I64, "final_quantity": _I64, "filled": _I64, "unfilled": _I64, "status": "string", "reason": "string",
     "decision_ns": _I64, "arrival_ns": _I64, "response_ns": _I64, "liquidity": "string", "fees": "float64",
     "avg_price": "float64", "queue_ahead_at_entry": _I64, "queue_unknown": "bool", "queue_unknown_ns": _I64,
     "bid_decision": _I64, "ask_decision": _I64, "mid_decision": "float64",

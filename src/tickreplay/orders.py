@@ -113,7 +113,7 @@ class OwnOrder:
     """An own order's full state (the engine's and exchange's record; strategies get updates)."""
 
     __slots__ = (
-        "order_id", "parent_id", "side", "type", "price", "quantity", "filled", "status", "reason",
+        "order_id", "parent_id", "side", "type", "price", "quantity", "sent_price", "sent_quantity", "filled", "status", "reason",
         "decision_ns", "arrival_ns", "response_ns", "decision_idx", "arrival_idx", "entry_idx",
         "ahead_at_entry", "queue_unknown", "queue_unknown_ns", "fees", "maker_qty", "taker_qty", "notional",
     )
@@ -125,6 +125,7 @@ class OwnOrder:
         self.type = OrderType(req.type)
         self.price = None if req.price is None else int(req.price)
         self.quantity = int(req.quantity)
+        self.sent_price, self.sent_quantity = self.price, self.quantity  # as sent; modifies change price/quantity
         self.filled = 0
         self.status = Status.PENDING
         self.reason = ""
@@ -157,9 +158,12 @@ class OwnOrder:
         return "maker" if self.maker_qty else ("taker" if self.taker_qty else "")
 
 
-#: columns of the order log, one row per request (new, cancel, modify)
+#: columns of the order log, one row per request (new, cancel, modify). ``price``/``quantity`` are the
+#: request's (-1: none); ``final_price``/``final_quantity``/``filled``/``unfilled`` the order's end state
+#: on "new" rows.
 ORDER_LOG_COLUMNS = (
-    "request_id", "order_id", "parent_id", "action", "side", "type", "price", "quantity", "filled", "unfilled",
+    "request_id", "order_id", "parent_id", "action", "side", "type", "price", "quantity", "final_price",
+    "final_quantity", "filled", "unfilled",
     "status", "reason", "decision_ns", "arrival_ns", "response_ns", "liquidity", "fees", "avg_price",
     "queue_ahead_at_entry", "queue_unknown", "queue_unknown_ns",
     "bid_decision", "ask_decision", "mid_decision", "bid_arrival", "ask_arrival", "mid_arrival",
