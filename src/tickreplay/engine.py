@@ -39,11 +39,14 @@ from tickreplay.book.view import BookView
 from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
 from tickreplay.io import atomic_path
 from tickreplay.latency import Constant, LatencyModel
-from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, Fill, NewOrder, OrderUpdate, OwnOrder, Status
+from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, Fill, Liquidity, NewOrder, OrderType, OrderUpdate,
+                               OwnOrder, Status)
 from tickreplay.replaydata import ReplayData
 from tickreplay.tape import EventKind
 
 _DUE, _ARRIVE, _WAKE = 0, 1, 2  # heap priorities at equal time
+# output strings (one dict per enum: IntEnum members of different enums compare equal)
+_TYPE_NAMES, _STATUS_NAMES, _LIQ_NAMES = ({m: m.name.lower() for m in e} for e in (OrderType, Status, Liquidity))
 
 
 @dataclass(frozen=True)
@@ -363,10 +366,10 @@ class Engine:
             if isinstance(rec, OwnOrder):
                 o = rec
                 rows.append((
-                    o.order_id, o.order_id, o.parent_id, "new", o.side, o.type.name.lower(),
+                    o.order_id, o.order_id, o.parent_id, "new", o.side, _TYPE_NAMES[o.type],
                     -1 if o.sent_price is None else o.sent_price, o.sent_quantity,
                     -1 if o.price is None else o.price, o.quantity, o.filled, o.quantity - o.filled,
-                    o.status.name.lower(), o.reason, o.decision_ns, o.arrival_ns, o.response_ns, o.liquidity,
+                    _STATUS_NAMES[o.status], o.reason, o.decision_ns, o.arrival_ns, o.response_ns, o.liquidity,
                     o.fees, o.notional / o.filled if o.filled else np.nan, o.ahead_at_entry, o.queue_unknown,
                     o.queue_unknown_ns, *self._touch(o.decision_idx), *self._touch(o.arrival_idx),
                     o.decision_idx, o.arrival_idx,
@@ -374,17 +377,17 @@ class Engine:
             else:
                 q, o = rec, rec.target
                 side = o.side if o else 0
-                otype = o.type.name.lower() if o else ""
+                otype = _TYPE_NAMES[o.type] if o else ""
                 rows.append((
                     q.request_id, q.order_id, o.parent_id if o else 0, q.action, side, otype,
                     -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity, -1, -1,
-                    q.filled, 0, q.status.name.lower(), q.reason, q.decision_ns, q.arrival_ns, q.response_ns,
+                    q.filled, 0, _STATUS_NAMES[q.status], q.reason, q.decision_ns, q.arrival_ns, q.response_ns,
                     "", 0.0, np.nan, q.ahead, bool(o.queue_unknown) if o else False, -1,
                     *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
                 ))
         orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
         fills = pd.DataFrame.from_records(
-            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, f.liquidity.name.lower(), f.fee,
+            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
               f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f in self._fills],
             columns=list(FILL_COLUMNS))
         return RunResult(orders.astype(_ORDER_DTYPES), fills.astype(_FILL_DTYPES))

@@ -81,6 +81,11 @@ MODEL_L3, MODEL_RISK_AVERSE, MODEL_POWER, MODEL_LOG = 0, 1, 2, 3
 FILLED_AT, UNKNOWN_AT = 1, 2  # status bits returned by advance_level
 HOW_QUEUE, HOW_THROUGH = 1, 2
 _HOW_NAMES = {HOW_QUEUE: "queue", HOW_THROUGH: "trade_through"}
+# enum members as module constants: attribute access on an Enum class is slow in hot paths
+_PENDING, _OPEN, _FILLED, _CANCELLED, _REJECTED = (Status.PENDING, Status.OPEN, Status.FILLED, Status.CANCELLED,
+                                                   Status.REJECTED)
+_MAKER, _TAKER = Liquidity.MAKER, Liquidity.TAKER
+_MARKET, _LIMIT, _IOC = OrderType.MARKET, OrderType.LIMIT, OrderType.IOC
 
 
 @dataclass(frozen=True)
@@ -103,7 +108,7 @@ class FeeSchedule:
         """Fee in currency for one fill of ``size`` at ``price`` (venue integers)."""
         units = size / size_scale
         notional = price / price_scale * units
-        if liquidity == Liquidity.MAKER:
+        if liquidity == _MAKER:
             return notional * self.maker_bps * 1e-4 + units * self.maker_per_unit
         return notional * self.taker_bps * 1e-4 + units * self.taker_per_unit
 
@@ -279,9 +284,10 @@ class Exchange:
         self.window = {s: replay.window_columns(s) for s in (1, -1)}
         self.levels: dict[tuple[int, int], _Level] = {}
         self.consumed: dict[tuple[int, int], tuple[int, int]] = {}  # (side, price) → (size, refresh index)
-        self.used: dict[int, int] = {}  # tape index → volume it gave our passive orders
+        # tape index → volume it gave our passive orders, as two sorted arrays for the kernel
+        self.used_idx = np.zeros(0, np.int64)
+        self.used_vol = np.zeros(0, np.int64)
         self.used_version = 0
-        self._used_arrays = (np.zeros(0, np.int64), np.zeros(0, np.int64), 0)
         self.reports: list[tuple] = []
         inst = replay.instrument
         self._scales = (inst.price_scale, inst.size_scale)
@@ -292,10 +298,10 @@ class Exchange:
         order.arrival_ns, order.arrival_idx = t_ns, i
         reason = self._check_new(order, t_ns, i)
         if reason:
-            order.status, order.reason = Status.REJECTED, reason
-            self.reports.append(("done", request_id, order, Status.REJECTED, reason, t_ns))
+            order.status, order.reason = _REJECTED, reason
+            self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return
-        order.status = Status.OPEN
+        order.status = _OPEN
         self._enter(order, t_ns, i)
         self.reports.append(("done", request_id, order, order.status, order.reason, t_ns))
 
@@ -303,13 +309,13 @@ class Exchange:
         """Cancel ``order``; returns the size cancelled (0 when rejected)."""
         reason = self._check_live(order)
         if reason:
-            self.reports.append(("done", request_id, order, Status.REJECTED, reason, t_ns))
+            self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return 0
         i = self.r.index_at(t_ns)
         left = order.remaining
         self._leave(order, i)
-        order.status, order.reason = Status.CANCELLED, DoneReason.CANCEL_REQUEST
-        self.reports.append(("done", request_id, order, Status.CANCELLED, "", t_ns))
+        order.status, order.reason = _CANCELLED, DoneReason.CANCEL_REQUEST
+        self.reports.append(("done", request_id, order, _CANCELLED, "", t_ns))
         return left
 
     def modify(self, request_id: int, order: OwnOrder | None, quantity: int, price: int, t_ns: int) -> bool:
@@ -324,13 +330,13 @@ class Exchange:
         if not reason and quantity == order.quantity and price == order.price:
             reason = Reject.NOTHING_TO_MODIFY
         if reason:
-            self.reports.append(("done", request_id, order, Status.REJECTED, reason, t_ns))
+            self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return False
         reentered = False
         if quantity <= order.filled:
             self._leave(order, i)
             order.quantity = order.filled
-            order.status, order.reason = Status.FILLED, DoneReason.MODIFIED_DOWN
+            order.status, order.reason = _FILLED, DoneReason.MODIFIED_DOWN
         elif price == order.price and quantity < order.quantity:
             lvl = self.levels[(order.side, order.price)]
             self._advance(lvl, i)
@@ -352,7 +358,7 @@ class Exchange:
         reason = self._check_size(order.quantity) or self._check_session(t_ns, i)
         if reason:
             return reason
-        if order.type == OrderType.MARKET:
+        if order.type == _MARKET:
             order.price = None
             return ""
         return self._check_price(order.price)
@@ -380,7 +386,7 @@ class Exchange:
 
     @staticmethod
     def _check_live(order: OwnOrder | None) -> str:
-        if order is None or order.status == Status.PENDING:
+        if order is None or order.status == _PENDING:
             return Reject.UNKNOWN_ORDER
         if order.done:
             return Reject.ORDER_DONE
@@ -403,12 +409,12 @@ class Exchange:
         order.filled += size
         order.fees += fee
         order.notional += price * size
-        if liq == Liquidity.MAKER:
+        if liq == _MAKER:
             order.maker_qty += size
         else:
             order.taker_qty += size
         if order.filled == order.quantity:
-            order.status = Status.FILLED
+            order.status = _FILLED
         self.reports.append(("fill", order, price, size, liq, fee, t_ns, j, how))
 
     def _take(self, order: OwnOrder, t_ns: int, i: int) -> None:
@@ -429,20 +435,20 @@ class Exchange:
                 continue
             take = min(avail, order.quantity - order.filled)
             self._consume(opp, q, take, i)
-            self._fill(order, q, take, Liquidity.TAKER, t_ns, i, "walk")
+            self._fill(order, q, take, _TAKER, t_ns, i, "walk")
             if order.filled == order.quantity:
                 return
 
     def _enter(self, order: OwnOrder, t_ns: int, i: int) -> None:
         """Match an arriving (or re-priced) order: walk if marketable, then rest or cancel the rest."""
         self._take(order, t_ns, i)
-        if order.status == Status.FILLED:
+        if order.status == _FILLED:
             return
-        if order.type == OrderType.LIMIT:
+        if order.type == _LIMIT:
             self._join(order, t_ns, i)
         else:
-            order.status = Status.CANCELLED
-            order.reason = DoneReason.IOC_REST if order.type == OrderType.IOC else DoneReason.MARKET_REST
+            order.status = _CANCELLED
+            order.reason = DoneReason.IOC_REST if order.type == _IOC else DoneReason.MARKET_REST
 
     # -- passive queue -------------------------------------------------------
     def _join(self, order: OwnOrder, t_ns: int, i: int) -> None:
@@ -483,14 +489,16 @@ class Exchange:
         if not order.queue_unknown:
             order.queue_unknown, order.queue_unknown_ns = True, t_ns
 
-    def _used(self) -> tuple[np.ndarray, np.ndarray]:
-        idx, vol, version = self._used_arrays
-        if version != self.used_version:
-            keys = sorted(self.used)
-            idx = np.array(keys, dtype=np.int64)
-            vol = np.array([self.used[k] for k in keys], dtype=np.int64)
-            self._used_arrays = (idx, vol, self.used_version)
-        return idx, vol
+    def _use(self, j: int, volume: int) -> None:
+        """Record that tape event ``j`` gave ``volume`` to our passive orders."""
+        pos = int(np.searchsorted(self.used_idx, j))
+        if pos < len(self.used_idx) and self.used_idx[pos] == j:
+            self.used_vol[pos] += volume
+        else:
+            idx, vol = self.used_idx, self.used_vol
+            self.used_idx = np.concatenate((idx[:pos], np.array([j], np.int64), idx[pos:]))
+            self.used_vol = np.concatenate((vol[:pos], np.array([volume], np.int64), vol[pos:]))
+        self.used_version += 1
 
     def _scan(self, lvl: _Level, stop: int):
         r = self.r
@@ -498,12 +506,11 @@ class Exchange:
         ahead = np.array(lvl.ahead, dtype=np.float64)
         remaining = np.array([o.quantity - o.filled for o in lvl.orders], dtype=np.int64)
         fills = np.zeros(len(entry), np.int64)
-        used_idx, used_vol = self._used()
         win_price, win_size = self.window[lvl.side]
         status, j, how, pending_trade = advance_level(
             r.kind, r.side, r.price, r.size, r.add_idx, r.level_delta, r.level_size, win_price, win_size,
             lvl.k + 1, stop, lvl.side, lvl.price, self.model, self.power,
-            entry, ahead, remaining, lvl.pending_trade, used_idx, used_vol, fills,
+            entry, ahead, remaining, lvl.pending_trade, self.used_idx, self.used_vol, fills,
         )
         return status, j, how, pending_trade, ahead, fills
 
@@ -539,14 +546,13 @@ class Exchange:
         lvl.ahead, lvl.pending_trade, lvl.k = ahead.tolist(), pending_trade, j
         total = int(fills.sum())
         if total:
-            self.used[j] = self.used.get(j, 0) + total
-            self.used_version += 1
+            self._use(j, total)
             if self.r.side[j] == -lvl.side:  # crossing liquidity we took stays taken
                 self._consume(-lvl.side, int(self.r.price[j]), total, j)
             for order, f in zip(list(lvl.orders), fills.tolist()):
                 if f:
-                    self._fill(order, lvl.price, f, Liquidity.MAKER, t_ns, j, _HOW_NAMES[how])
-            keep = [n for n, o in enumerate(lvl.orders) if o.status == Status.OPEN]
+                    self._fill(order, lvl.price, f, _MAKER, t_ns, j, _HOW_NAMES[how])
+            keep = [n for n, o in enumerate(lvl.orders) if o.status == _OPEN]
             lvl.orders = [lvl.orders[n] for n in keep]
             lvl.entry = [lvl.entry[n] for n in keep]
             lvl.ahead = [lvl.ahead[n] for n in keep]

@@ -39,6 +39,10 @@ class Status(IntEnum):
     REJECTED = 4
 
 
+_PENDING = Status.PENDING
+_LIVE = frozenset({Status.PENDING, Status.OPEN})
+
+
 class Reject:
     """Reasons an exchange refuses a request (strings in the order log)."""
 
@@ -127,7 +131,7 @@ class OwnOrder:
         self.quantity = int(req.quantity)
         self.sent_price, self.sent_quantity = self.price, self.quantity  # as sent; modifies change price/quantity
         self.filled = 0
-        self.status = Status.PENDING
+        self.status = _PENDING
         self.reason = ""
         self.decision_ns = decision_ns
         self.arrival_ns = -1
@@ -145,11 +149,11 @@ class OwnOrder:
 
     @property
     def remaining(self) -> int:
-        return self.quantity - self.filled if self.status in (Status.PENDING, Status.OPEN) else 0
+        return self.quantity - self.filled if self.status in _LIVE else 0
 
     @property
     def done(self) -> bool:
-        return self.status in (Status.FILLED, Status.CANCELLED, Status.REJECTED)
+        return self.status not in _LIVE
 
     @property
     def liquidity(self) -> str:
