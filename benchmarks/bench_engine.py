@@ -12,7 +12,8 @@ over ``--runs`` runs with different seeds (jittered latencies: market data
 N(1 ms, 0.2 ms), entry N(2 ms, 0.5 ms), response N(1 ms, 0.2 ms)). Target:
 a full-day run under 0.2 s.
 
-Run: ``.venv/bin/python benchmarks/bench_engine.py`` (``--help`` for options).
+The script pins itself to one CPU. Run: ``.venv/bin/python benchmarks/bench_engine.py``
+(``--help`` for options).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=100, help="runs for the runs/s figure (default 100)")
     ap.add_argument("--repeat", type=int, default=5, help="runs for the single-run median (default 5)")
     args = ap.parse_args()
+    if hasattr(os, "sched_setaffinity"):  # one core
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
 
     t0 = time.perf_counter()
     ing = read_lobster(LOBSTER / f"{STEM}_message_5.csv", LOBSTER / f"{STEM}_orderbook_5.csv")

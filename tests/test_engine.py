@@ -297,3 +297,19 @@ def test_executor_prices_each_style(style, offset, side, price):
 def test_executor_checks_side():
     with pytest.raises(ValueError, match="side"):
         ChildOrderExecutor(0, [])
+
+
+def test_engine_config_from_a_scenario_table():
+    from tickreplay.errors import ConfigError
+    from tickreplay.exchange import FeeSchedule, QueueModel
+
+    cfg = EngineConfig.from_config({"entry_latency": {"model": "normal", "mean_ms": 2, "jitter_ms": 0.5},
+                                    "md_latency": 1, "queue_model": {"kind": "log"},
+                                    "fees": {"taker_bps": 0.3}, "seed": 9, "allow_overtaking": True})
+    assert cfg.entry_latency == Normal(2 * MS, MS // 2) and cfg.md_latency == Constant(MS)
+    assert cfg.queue_model == QueueModel("log") and cfg.fees == FeeSchedule(taker_bps=0.3)
+    assert cfg.seed == 9 and cfg.allow_overtaking
+    for bad, word in (({"sed": 1}, "sed"), ({"queue_model": {"kind": "fifo"}}, "queue model"),
+                      ({"fees": {"maker": 1}}, "maker"), ({"seed": "1"}, "seed")):
+        with pytest.raises(ConfigError, match=word):
+            EngineConfig.from_config(bad)

@@ -205,3 +205,20 @@ def test_entry_latency_changes_the_fill_and_the_order_log_shows_why(amzn):
     assert s.avg_price > f.avg_price
     j = np.searchsorted(raw.t, t + 200 * MS, side="right") - 1
     assert slow.fills.price.iloc[0] == raw.asks(j)[0][0]
+
+
+def test_precomputed_level_sizes_and_add_indices(amzn):
+    replay, tape, raw = amzn
+    rows = np.random.default_rng(5).integers(0, len(tape), 1500)
+    for i in rows:  # the per-level index reproduces every level of the vendor's book after event i
+        for side, px, sz in ((1, replay.snapshots.bid_price, replay.snapshots.bid_size),
+                             (-1, replay.snapshots.ask_price, replay.snapshots.ask_size)):
+            for p, s in zip(px[i], sz[i]):
+                if s > 0:
+                    assert replay.level_size_at(side, int(p), int(i)) == s
+    last_add, expect = {}, []
+    for j, (k, oid) in enumerate(zip(tape.kind.tolist(), tape.order_id.tolist())):
+        if oid and k == 1:
+            last_add[oid] = j
+        expect.append(last_add.get(oid, -1) if oid else -1)
+    assert replay.add_idx.tolist() == expect

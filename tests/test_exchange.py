@@ -150,6 +150,13 @@ def test_out_of_window_marks_the_queue_unknown_and_stops_passive_fills():
     assert res.fills.empty and a.status == "open" and a.unfilled == 10
 
 
+def test_snapshots_shallower_than_the_data_window_bound_the_window():
+    inst = Instrument("TEST", "X", "2024-01-02", price_scale=100, tick_size=1, levels=3)
+    r = make_replay(BOOK + [(5, K.ADD, BUY, 98, 10, 6)], inst=inst, levels=2)
+    res, _ = run(r, [(6, "send", NewOrder(BUY, 10, LIM, 98)), (6, "send", NewOrder(BUY, 10, LIM, 99))])
+    assert res.orders.queue_unknown.tolist() == [True, False]  # 98 is the 3rd level: the snapshots cannot show it
+
+
 def _l2(more):
     return [(1, K.LEVEL_SET, BUY, 100, 50, 0), (2, K.LEVEL_SET, SELL, 102, 50, 0)] + more
 

@@ -49,10 +49,13 @@ ranges:
   price levels the better-priced own order is served first and the volume it
   took is recorded per tape event (``used``) and withheld from the others.
 * Out of window: when our price lies beyond the data's top-N window
-  (``Instrument.levels``, e.g. a LOBSTER file's N) after some event, or the
-  data resynchronises (snapshot begin), the tape no longer shows what happens
-  at our price: the order's queue position becomes unknown from then on, it
-  is never filled passively again, and the order log flags it.
+  (``Instrument.levels``, e.g. a LOBSTER file's N; see
+  :attr:`ReplayData.window_levels`) after some event, or the data
+  resynchronises (snapshot begin), the tape no longer shows what happens at
+  our price: the order's queue position becomes unknown from then on, it is
+  never filled passively again (a cancel still works), and the order log
+  flags it. A later own order joining that price is unknown too (its place
+  behind the unknown one cannot be known).
 """
 
 from __future__ import annotations

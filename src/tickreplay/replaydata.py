@@ -178,12 +178,6 @@ class ReplayData:
             raise ValueError("cannot replay an empty tape")
         if len(snapshots) != n:
             raise ValueError(f"{len(snapshots)} snapshot rows for a tape of {n} events")
-        window = tape.instrument.levels
-        if window and snapshots.levels < window:
-            raise ValueError(
-                f"the tape's data covers the top {window} levels but the snapshots have only {snapshots.levels}; "
-                "out-of-window detection needs snapshots at least that deep"
-            )
         if np.any(np.diff(tape.ts_ns) < 0):
             raise ValueError("tape timestamps must be non-decreasing")
         kind = tape.kind
@@ -270,9 +264,20 @@ class ReplayData:
             return 0  # inside the range the snapshot shows completely, and not a level
         return self.level_size_at(side, price, i)
 
-    def out_of_window(self, side: int, price: int, i: int) -> bool:
-        """True when the data's top-N window (``instrument.levels``) does not reach ``price`` after event ``i``."""
+    @property
+    def window_levels(self) -> int:
+        """Levels the window check uses: the data's ``instrument.levels`` (0: unlimited), capped at the snapshots'.
+
+        With snapshots shallower than the data's window, a price deeper than
+        the snapshots cannot be shown to lie inside the window and counts as
+        outside (conservative: such an order's queue is reported unknown).
+        """
         n = self.instrument.levels
+        return min(n, self.snapshots.levels) if n else 0
+
+    def out_of_window(self, side: int, price: int, i: int) -> bool:
+        """True when the window (:attr:`window_levels`) does not reach ``price`` after event ``i``."""
+        n = self.window_levels
         if not n or i < 0:
             return False
         snap = self.snapshots
@@ -281,8 +286,8 @@ class ReplayData:
         return bool(snap.ask_size[i, n - 1] > 0 and price > snap.ask_price[i, n - 1])
 
     def window_columns(self, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """The N-th level (price, size) columns of ``side`` (N = ``instrument.levels``); empty if unlimited."""
-        n = self.instrument.levels
+        """The N-th level (price, size) columns of ``side`` (N = :attr:`window_levels`); empty if unlimited."""
+        n = self.window_levels
         if not n:
             empty = np.zeros(0, np.int64)
             return empty, empty
