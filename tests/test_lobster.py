@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -113,6 +114,14 @@ def test_instrument(case):
         case.symbol, "2012-06-21", "NASDAQ", case.levels, "lobster")
     assert (inst.price_scale, inst.tick_size, inst.size_scale, inst.lot_size, inst.timezone) == (
         10_000, 100, 1, 1, "America/New_York")
+
+
+def test_session_is_the_files_requested_window(case):
+    meta = case.res.tape.extra_meta
+    open_ns = int(pd.Timestamp("2012-06-21 09:30", tz="America/New_York").value)
+    close_ns = int(pd.Timestamp("2012-06-21 16:00", tz="America/New_York").value)
+    assert (meta["session_start_ns"], meta["session_end_ns"]) == (open_ns, close_ns)
+    assert open_ns <= case.res.tape.ts_ns[0] and case.res.tape.ts_ns[-1] <= close_ns
 
 
 def test_catalog_round_trip(case, tmp_path):

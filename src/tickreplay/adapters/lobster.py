@@ -63,7 +63,7 @@ TIMEZONE = "America/New_York"
 PRICE_SCALE = 10_000  # LOBSTER prices are dollars × 10,000
 TICK_SIZE = 100  # one cent in LOBSTER price units
 
-_NAME_RE = re.compile(r"(?P<symbol>.+)_(?P<date>\d{4}-\d{2}-\d{2})_\d+_\d+_message_\d+\.csv")
+_NAME_RE = re.compile(r"(?P<symbol>.+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start_ms>\d+)_(?P<end_ms>\d+)_message_\d+\.csv")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 _ADD, _PARTIAL, _DELETE, _EXEC = (int(k) for k in (EventKind.ADD, EventKind.PARTIAL_CANCEL,
@@ -245,8 +245,12 @@ def _ingest(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | No
             b.correct(last_ts, i, targets[i])
 
     ts_col, kind, side_c, price_c, size_c, oid_c, row_c, flags = b.cols
-    tape = Tape.from_columns(inst, extra_meta={"message_file": Path(message_csv).name,
-                                               "orderbook_file": Path(orderbook_csv).name},
+    meta = {"message_file": Path(message_csv).name, "orderbook_file": Path(orderbook_csv).name}
+    window = _NAME_RE.fullmatch(Path(message_csv).name)
+    if window:  # the file's requested window (ms after local midnight) is the trading session
+        meta["session_start_ns"] = midnight + int(window.group("start_ms")) * 1_000_000
+        meta["session_end_ns"] = midnight + int(window.group("end_ms")) * 1_000_000
+    tape = Tape.from_columns(inst, extra_meta=meta,
                              ts_ns=ts_col, kind=kind, side=side_c, price=price_c, size=size_c,
                              order_id=oid_c, src_row=row_c, flags=flags)
     snaps = Snapshots.from_lobster_rows(np.array(b.snaps, dtype=np.int64).reshape(len(b.snaps), 4 * ob.levels))

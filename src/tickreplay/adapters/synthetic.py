@@ -190,6 +190,7 @@ def generate_day(
     inst = Instrument(symbol=symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
                       timezone=p.timezone, source="synthetic")
     meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": int(seed), "duration_s": dur,
-            "params": asdict(p)}
+            "params": asdict(p), "session_start_ns": int(open_ns),
+            "session_end_ns": int(open_ns + round(dur * 1e9))}
     return Tape.from_columns(inst, extra_meta=meta, ts_ns=ts + open_ns, kind=kind, side=side,
                              price=tick * p.tick_size, size=size, order_id=oid)
