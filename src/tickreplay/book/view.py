@@ -4,15 +4,62 @@ A :class:`BookView` is what a strategy sees: the top-N book, touch, mid,
 last trade and cumulative traded volume after tape event ``index`` — the
 last event the trader has received. It holds no reference a strategy could
 use to reach later events: every query reads row ``index`` or earlier.
+
+Windowed quantities (order flow, signed trade volume, realised variance over
+the last seconds) come from running totals (:class:`Flow`) read at this
+view's row and at an earlier view's row (:meth:`BookView.earlier`), which is
+never later than this one.
 """
 
 from __future__ import annotations
 
 import math
+import weakref
+from typing import NamedTuple
 
 import numpy as np
 
 from tickreplay.book.base import TopN
+
+_TRADE_KINDS = (4, 5, 6, 11)  # EventKind EXECUTE_VISIBLE, EXECUTE_HIDDEN, CROSS_TRADE, TRADE (book must not import tape)
+
+
+class Flow(NamedTuple):
+    """Running totals from the first event through one row (size units, counts, ticks²)."""
+
+    signed_volume: int  # traded volume signed by the aggressor (+ buyer-initiated): sum of -side * size
+    trades: int  # trade prints
+    ofi: int  # order-flow imbalance at the touch (Cont, Kukanov & Stoikov 2014), summed over events
+    mid_var_ticks2: float  # sum of squared changes of the mid, ticks² (both sides quoted before and after)
+
+
+_FLOWS: "weakref.WeakKeyDictionary[object, tuple[np.ndarray, ...]]" = weakref.WeakKeyDictionary()
+
+
+def _flow_arrays(replay) -> tuple[np.ndarray, ...]:
+    """Running totals per event of one replay, computed once (every entry depends only on rows <= it)."""
+    hit = _FLOWS.get(replay)
+    if hit is not None:
+        return hit
+    trade = np.isin(replay.kind, _TRADE_KINDS)
+    signed = np.cumsum(np.where(trade, -replay.side.astype(np.int64) * replay.size, 0))
+    trades = np.cumsum(trade.astype(np.int64))
+    s = replay.snapshots
+    bp, bq = s.bid_price[:, 0], s.bid_size[:, 0]
+    ap, aq = s.ask_price[:, 0], s.ask_size[:, 0]
+    e = np.zeros(len(bp), np.int64)
+    if len(bp) > 1:
+        e[1:] = ((bp[1:] >= bp[:-1]) * bq[1:] - (bp[1:] <= bp[:-1]) * bq[:-1]
+                 - (ap[1:] <= ap[:-1]) * aq[1:] + (ap[1:] >= ap[:-1]) * aq[:-1])
+    quoted = (bq > 0) & (aq > 0)
+    mid_x2 = (bp + ap).astype(np.float64)
+    d = np.zeros(len(bp))
+    if len(bp) > 1:
+        ok = quoted[1:] & quoted[:-1]
+        d[1:] = np.where(ok, (mid_x2[1:] - mid_x2[:-1]) / (2.0 * replay.instrument.tick_size), 0.0)
+    out = (signed, trades, np.cumsum(e), np.cumsum(d * d))
+    _FLOWS[replay] = out
+    return out
 
 
 class BookView:
@@ -93,6 +140,19 @@ class BookView:
     def cum_volume(self) -> int:
         """Market volume traded (all prints) up to the last event seen, in size units."""
         return int(self._r.cum_volume[self._i]) if self._i >= 0 else 0
+
+    @property
+    def flow(self) -> Flow:
+        """Running order-flow totals through the last event seen (all zero before the first)."""
+        if self._i < 0:
+            return Flow(0, 0, 0, 0.0)
+        signed, trades, ofi, var = _flow_arrays(self._r)
+        i = self._i
+        return Flow(int(signed[i]), int(trades[i]), int(ofi[i]), float(var[i]))
+
+    def earlier(self, t_ns: int) -> "BookView":
+        """The view as of exchange time ``t_ns``, never later than this view (same trader clock)."""
+        return BookView(self._r, min(self._r.index_at(t_ns), self._i), self.now_ns)
 
     @property
     def halted(self) -> bool:
