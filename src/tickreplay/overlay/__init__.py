@@ -10,6 +10,9 @@ validation and fitting).
 from tickreplay.overlay.features import FEATURE_NAMES, compute_features
 from tickreplay.overlay.labels import (DEFAULT_DELAYS_NS, DEFAULT_DELAYS_S, Dataset, build_dataset,
                                        counterfactual_costs)
+from tickreplay.overlay.model import DelayModel
+from tickreplay.overlay.policy import Decision, OverlayExecutor
+from tickreplay.overlay.train import time_split, train_model
 
-__all__ = ["DEFAULT_DELAYS_NS", "DEFAULT_DELAYS_S", "Dataset", "FEATURE_NAMES", "build_dataset", "compute_features",
-           "counterfactual_costs"]
+__all__ = ["DEFAULT_DELAYS_NS", "DEFAULT_DELAYS_S", "Dataset", "Decision", "DelayModel", "FEATURE_NAMES",
+           "OverlayExecutor", "build_dataset", "compute_features", "counterfactual_costs", "time_split", "train_model"]
