@@ -5,7 +5,8 @@
 moments obtained from it with :meth:`BookView.earlier`, which can never look
 past the view's own row — so no feature can see the future. Windowed
 features are differences of the view's running totals (:class:`~tickreplay.book.view.Flow`)
-between now and ``window`` seconds before the last event seen; no state is
+between now and as of exchange time ``now - window`` (the trader's clock
+minus the window; events in ``(now - window, last seen]`` count); no state is
 carried between calls, so the signature needs no history object.
 
 Features are **side-relative** so one model serves buys and sells: *near*
@@ -95,12 +96,13 @@ def compute_features(view: BookView, side: int, quantity: int, slack_ns: int) ->
     out[k + 6] = _ratio(near.sum() - far.sum(), near.sum() + far.sum())
     k += 7
     now_flow = view.flow
-    as_of = view.as_of_ns
+    seen = view.as_of_ns is not None
+    now = view.now_ns
     for w in OFI_WINDOWS_S:
-        if as_of is not None:
-            out[k] = side * (now_flow.ofi - view.earlier(as_of - w * NS).flow.ofi)
+        if seen:
+            out[k] = side * (now_flow.ofi - view.earlier(now - w * NS).flow.ofi)
         k += 1
-    past = {w: view.earlier(as_of - w * NS).flow if as_of is not None else None for w in FLOW_WINDOWS_S}
+    past = {w: view.earlier(now - w * NS).flow if seen else None for w in FLOW_WINDOWS_S}
     for w in FLOW_WINDOWS_S:
         if past[w] is not None:
             out[k] = math.sqrt(max(now_flow.mid_var_ticks2 - past[w].mid_var_ticks2, 0.0))
@@ -113,8 +115,8 @@ def compute_features(view: BookView, side: int, quantity: int, slack_ns: int) ->
         if past[w] is not None:
             out[k] = side * (now_flow.signed_volume - past[w].signed_volume)
         k += 1
-    if as_of is not None:
-        then = view.earlier(as_of - 10 * NS).mid()
+    if seen:
+        then = view.earlier(now - 10 * NS).mid()
         out[k] = side * (view.mid() - then) / tick
     k += 1
     last = view.last_trade()
