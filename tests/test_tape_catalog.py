@@ -60,3 +60,22 @@ def test_concat_keeps_order():
     c = concat([a, b])
     assert len(c) == 12
     np.testing.assert_array_equal(c.size, np.concatenate([a.size, b.size]))
+
+
+def test_atomic_write_leaves_no_temp_file_and_usual_mode(tmp_path):
+    import os
+    import stat
+
+    from tickreplay.io import atomic_path
+
+    with pytest.raises(RuntimeError):
+        with atomic_path(tmp_path / "x.bin") as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("crash mid-write")
+    assert list(tmp_path.iterdir()) == []
+    with atomic_path(tmp_path / "x.bin") as tmp:
+        tmp.write_bytes(b"whole")
+    assert (tmp_path / "x.bin").read_bytes() == b"whole"
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "x.bin").stat().st_mode) == 0o666 & ~mask
