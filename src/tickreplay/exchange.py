@@ -69,16 +69,12 @@ import numpy as np
 from tickreplay.errors import ConfigError
 from tickreplay.orders import DoneReason, Liquidity, OrderType, OwnOrder, Reject, Status
 from tickreplay.replaydata import ReplayData
-from tickreplay.tape import EventKind
+from tickreplay.tape import (
+    K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
+    K_EXECUTE_HIDDEN as _HIDDEN, K_TRADE as _TRADE, K_LEVEL_SET as _LEVEL_SET,
+    K_SNAPSHOT_BEGIN as _SNAP_BEGIN,
+)
 
-_ADD = int(EventKind.ADD)
-_PARTIAL = int(EventKind.PARTIAL_CANCEL)
-_DELETE = int(EventKind.DELETE)
-_EXEC = int(EventKind.EXECUTE_VISIBLE)
-_HIDDEN = int(EventKind.EXECUTE_HIDDEN)
-_TRADE = int(EventKind.TRADE)
-_LEVEL_SET = int(EventKind.LEVEL_SET)
-_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
 
 MODEL_L3, MODEL_RISK_AVERSE, MODEL_POWER, MODEL_LOG = 0, 1, 2, 3
 FILLED_AT, UNKNOWN_AT = 1, 2  # status bits returned by advance_level

@@ -32,13 +32,11 @@ import numpy as np
 
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import EventKind, Instrument, Tape
+from tickreplay.tape import (
+    K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
+    K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN,
+)
 
-_ADD = int(EventKind.ADD)
-_PARTIAL = int(EventKind.PARTIAL_CANCEL)
-_DELETE = int(EventKind.DELETE)
-_EXEC = int(EventKind.EXECUTE_VISIBLE)
-_LEVEL_SET = int(EventKind.LEVEL_SET)
-_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
 
 #: kinds whose ``size`` is traded volume (counted in cumulative volume)
 TRADE_KINDS = (EventKind.EXECUTE_VISIBLE, EventKind.EXECUTE_HIDDEN, EventKind.CROSS_TRADE, EventKind.TRADE)

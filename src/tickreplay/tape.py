@@ -59,6 +59,10 @@ class EventKind(IntEnum):
     SNAPSHOT_END = 13  # the snapshot is complete
 
 
+#: plain-int kind codes for numba kernels and hot loops (the same values as EventKind)
+(K_ADD, K_PARTIAL_CANCEL, K_DELETE, K_EXECUTE_VISIBLE, K_EXECUTE_HIDDEN, K_CROSS_TRADE, K_HALT, K_QUOTE_RESUME,
+ K_RESUME, K_LEVEL_SET, K_TRADE, K_SNAPSHOT_BEGIN, K_SNAPSHOT_END) = (int(k) for k in EventKind)
+
 #: kinds that only print a trade and never change visible size
 PRINT_KINDS = (EventKind.EXECUTE_HIDDEN, EventKind.CROSS_TRADE, EventKind.TRADE)
 #: kinds that remove visible size from a known order

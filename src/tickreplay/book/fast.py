@@ -32,16 +32,14 @@ from numba import njit
 from tickreplay.book.base import BookError
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import EventKind, Tape
+from tickreplay.tape import (
+    K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
+    K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN,
+)
 
 #: largest price grid (levels per side) the kernel allocates; 2 sides x 2 int64 arrays
 MAX_GRID_LEVELS = 1 << 25
 
-_ADD = int(EventKind.ADD)
-_PARTIAL = int(EventKind.PARTIAL_CANCEL)
-_DELETE = int(EventKind.DELETE)
-_EXEC = int(EventKind.EXECUTE_VISIBLE)
-_LEVEL_SET = int(EventKind.LEVEL_SET)
-_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
 _MAX_KIND = max(int(k) for k in EventKind)
 
 # status codes the kernel returns; _describe turns them into messages

@@ -27,15 +27,11 @@ import numpy as np
 
 from tickreplay.book.base import BookBase, BookError
 from tickreplay.tape import EventKind, Tape
+from tickreplay.tape import (
+    K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
+    K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN, K_HALT as _HALT, K_RESUME as _RESUME,
+)
 
-_ADD = int(EventKind.ADD)
-_PARTIAL = int(EventKind.PARTIAL_CANCEL)
-_DELETE = int(EventKind.DELETE)
-_EXEC = int(EventKind.EXECUTE_VISIBLE)
-_LEVEL_SET = int(EventKind.LEVEL_SET)
-_SNAP_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
-_HALT = int(EventKind.HALT)
-_RESUME = int(EventKind.RESUME)
 _NO_CHANGE = {int(k) for k in EventKind} - {_ADD, _PARTIAL, _DELETE, _EXEC, _LEVEL_SET, _SNAP_BEGIN}
 
 

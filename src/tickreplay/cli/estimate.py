@@ -129,7 +129,6 @@ def _print_text(args, model, order, market, out: dict) -> None:
         print(f"  {k:<{w}}  {v:,.6f}")
     if "multi_day" in out:
         md = out["multi_day"]
-        tk = model.total_key
         print(f"\nsingle day vs {md['days']} days (each day's slice at the same participation; "
               "notional-weighted, not summed):")
         print(f"  {'':<26}{'1 day':>16}{str(md['days']) + ' days':>20}")
