@@ -1,0 +1,131 @@
+"""``tickreplay overlay train`` (and ``overlay compare`` when :mod:`tickreplay.overlay.evaluate` provides it).
+
+``train`` builds a dataset of counterfactual delay costs from catalog tapes
+or generated days, with the child order of a scenario template (side, child
+size = parent quantity / number of children, style, latency, queue model,
+fees), fits the delay model with purged walk-forward validation, prints the
+out-of-sample figures and feature importance, and saves the model folder
+(plus ``train_report.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tickreplay.errors import ConfigError
+
+NS = 1_000_000_000
+WARMUP_S = 60.0  # first decision this long after the session start (the features' longest window)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("overlay", help="the LightGBM micro-delay overlay: train (and compare) delay models")
+    osub = p.add_subparsers(dest="overlay_command", required=True, metavar="SUBCOMMAND")
+    t = osub.add_parser("train", help="build counterfactual labels from tapes and a scenario, fit and save a model")
+    t.add_argument("--scenario", required=True, help="scenario TOML: side, child size and style, latency, fees")
+    src = t.add_mutually_exclusive_group(required=True)
+    src.add_argument("--tapes", nargs="+", metavar="KEY", help="catalog keys (catalog root of the scenario's data)")
+    src.add_argument("--synthetic", nargs="+", metavar="REGIME:SEED", help="generated days")
+    t.add_argument("--duration-s", type=float, help="generated days: only the first seconds of the session")
+    t.add_argument("--out", required=True, help="model folder to write")
+    t.add_argument("--every-s", type=float, default=5.0, help="seconds between decision times (default 5)")
+    t.add_argument("--delays", default="0,0.5,1,2,5,10", help="delay grid, seconds (default 0,0.5,1,2,5,10)")
+    t.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the grid's largest)")
+    t.add_argument("--horizon-s", type=float, default=30.0,
+                   help="label horizon after the largest delay; unfilled rest costed at the mid then (default 30)")
+    t.add_argument("--child-qty", type=int, help="child size (default: parent quantity / n_children)")
+    t.add_argument("--folds", type=int, default=3, help="walk-forward folds (default 3)")
+    t.add_argument("--rounds", type=int, default=200, help="boosting rounds per delay (default 200)")
+    t.add_argument("--margin-bps", type=float, default=0.0, help="wait only if the predicted saving exceeds this")
+    t.add_argument("--json", action="store_true", help="print the training report as JSON")
+    t.set_defaults(func=_train)
+    if importlib.util.find_spec("tickreplay.overlay.evaluate") is not None:
+        evaluate = importlib.import_module("tickreplay.overlay.evaluate")
+        if hasattr(evaluate, "register_compare"):
+            evaluate.register_compare(osub)
+
+
+def _delays(text: str) -> tuple[int, ...]:
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise ConfigError(f"--delays {text!r}: expected comma-separated seconds, e.g. 0,0.5,1,2,5,10") from None
+    return tuple(round(v * NS) for v in vals)
+
+
+def _specs(args, scn):
+    from tickreplay.scenario import DataSpec, SyntheticDay
+
+    if args.tapes:
+        return [DataSpec(catalog=k, catalog_root=scn.data.catalog_root, levels=scn.data.levels, start=scn.data.start,
+                         end=scn.data.end) for k in args.tapes]
+    out = []
+    for item in args.synthetic:
+        regime, _, seed = item.partition(":")
+        if not seed.isdigit():
+            raise ConfigError(f"--synthetic {item!r}: expected REGIME:SEED, e.g. liquid_large_cap:1")
+        out.append(DataSpec(synthetic=SyntheticDay(regime, int(seed), args.duration_s), levels=scn.data.levels))
+    return out
+
+
+def _train(args) -> int:
+    from tickreplay.experiment import engine_config, load_data_spec
+    from tickreplay.io import atomic_path
+    from tickreplay.overlay import Dataset, build_dataset, train_model
+    from tickreplay.scenario import load_scenario
+
+    scn = load_scenario(args.scenario)
+    if scn.parent is None:
+        raise ConfigError(f"{args.scenario}: the scenario needs a [parent] (side, quantity) as the child template")
+    s = scn.schedule
+    qty = args.child_qty or math.ceil(scn.parent.quantity / (s.n_children or 1))
+    delays = _delays(args.delays)
+    max_delay = round(args.max_delay_s * NS) if args.max_delay_s is not None else max(delays)
+    horizon = round(args.horizon_s * NS)
+    parts, t0, n_dec = [], time.perf_counter(), 0
+    for spec in _specs(args, scn):
+        data = load_data_spec(spec, scn.base_dir)
+        r = data.replay
+        times = np.arange(r.session_start_ns + round(WARMUP_S * NS), r.session_end_ns, round(args.every_s * NS),
+                          dtype=np.int64)
+        n_dec += len(times)
+        parts.append(build_dataset(r, times, scn.parent.side, qty, s.style, delays, engine_config(scn, data),
+                                   max_delay, horizon, s.offset_ticks, round(s.cancel_replace_after_s * NS),
+                                   source=data.key))
+    ds = Dataset.concat(parts)
+    build_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    model, report = train_model(ds, n_folds=args.folds, num_boost_round=args.rounds, margin_bps=args.margin_bps)
+    fit_s = time.perf_counter() - t1
+    report.update(child_quantity=qty, style=s.style, side=scn.parent.side, scenario=str(args.scenario),
+                  dataset_seconds=build_s, examples_per_second=len(ds) / build_s if build_s > 0 else None,
+                  fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts])
+    out = model.save(args.out)
+    with atomic_path(Path(out) / "train_report.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2, default=str))
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
+    print(f"dataset: {len(ds):,} examples from {len(parts)} tape(s) ({n_dec - len(ds):,} decisions left out: "
+          f"label window past the session end or no mid), {build_s:.1f} s ({len(ds) / max(build_s, 1e-9):,.0f} "
+          f"examples/s); child {qty:,} {s.style}, side {scn.parent.side:+d}")
+    print(f"fit: {len(report['folds'])} walk-forward folds + final model, {fit_s:.1f} s")
+    oos = report["oos"]
+    print("out of sample, per delay:   delay_s  mae_cost_bps  mae_extra_bps  mae_extra_if_zero_bps")
+    for k, d in enumerate(ds.delays_ns):
+        print(f"{'':27}{d / NS:8g}  {oos['mae_cost_bps'][k]:12.3f}  {oos['mae_extra_bps'][k]:13.3f}  "
+              f"{oos['mae_extra_zero_bps'][k]:21.3f}")
+    print(f"out of sample: saving of the model's choices {oos['saving_bps']:.3f} bps vs sending now "
+          f"(hindsight oracle {oos['oracle_saving_bps']:.3f} bps), delayed {oos['share_delayed']:.0%} of children")
+    top = list(report["feature_importance"].items())[:10]
+    print("feature importance (gain): " + ", ".join(f"{k} {v:,.0f}" for k, v in top))
+    print(f"model saved to {out}")
+    return 0
