@@ -132,3 +132,45 @@ def test_time_split_needs_one_mode():
         time_split([1, 2], 0)
     with pytest.raises(ConfigError, match="exactly one"):
         time_split([1, 2], 0, n_folds=2, test_start_ns=1)
+
+
+SCENARIO = """
+name = "overlay_template"
+seed = 3
+[data]
+synthetic = { regime = "liquid_large_cap", seed = 1 }
+[parent]
+side = "sell"
+quantity = 8000
+start = "09:35:00"
+end = "09:45:00"
+[schedule]
+kind = "twap"
+n_children = 20
+style = "market"
+[latency]
+market_data = 1
+order_entry = 2
+"""
+
+
+def test_cli_train(tmp_path, capsys):
+    from tickreplay.cli import main
+
+    scn = tmp_path / "s.toml"
+    scn.write_text(SCENARIO)
+    out = tmp_path / "model"
+    code = main(["overlay", "train", "--scenario", str(scn), "--synthetic", "liquid_large_cap:4",
+                 "--duration-s", "900", "--every-s", "3", "--delays", "0,1,5", "--horizon-s", "10", "--folds", "2",
+                 "--rounds", "20", "--out", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "examples/s" in text and "out of sample" in text and "feature importance" in text
+    rep = json.loads((out / "train_report.json").read_text())
+    assert rep["child_quantity"] == 400 and rep["side"] == -1 and rep["delays_ns"] == [0, NS, 5 * NS]
+    assert rep["n_examples"] == len(range(60, 900 - 15 + 1, 3))  # decisions whose label window fits the day
+    m = DelayModel.load(out, expect_features=FEATURE_NAMES, expect_delays=(0, NS, 5 * NS))
+    assert m.train_range["sources"] == ["synthetic/liquid_large_cap/seed4"]
+    assert main(["overlay", "train", "--scenario", str(scn), "--synthetic", "liquid_large_cap", "--out",
+                 str(out)]) == 2
+    assert "expected REGIME:SEED" in capsys.readouterr().err
