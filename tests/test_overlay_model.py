@@ -15,6 +15,7 @@ from tickreplay.overlay import FEATURE_NAMES, Dataset, DelayModel, time_split, t
 
 NS = 1_000_000_000
 GRID = (0, NS, 5 * NS)
+FAST = {"learning_rate": 0.1}  # few rounds suffice on the clean planted rule
 
 
 def _planted(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -29,7 +30,7 @@ def _planted(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def fitted() -> DelayModel:
     X, Y = _planted()
-    return DelayModel(num_boost_round=60).fit(X, Y, FEATURE_NAMES, GRID, {"start_ns": 1, "sources": ["T/1"]})
+    return DelayModel(FAST, num_boost_round=60).fit(X, Y, FEATURE_NAMES, GRID, {"start_ns": 1, "sources": ["T/1"]})
 
 
 def test_learns_planted_rule_and_respects_caps(fitted):
@@ -41,7 +42,7 @@ def test_learns_planted_rule_and_respects_caps(fitted):
     capped = fitted.best_delay(X, 2 * NS)
     assert set(np.unique(capped)) <= {0, NS}
     assert np.all(fitted.best_delay(X, 5 * NS, slack_ns=np.zeros(200, np.int64)) == 0)
-    assert np.all(DelayModel(num_boost_round=60, margin_bps=5.0).fit(*_planted(), FEATURE_NAMES, GRID)
+    assert np.all(DelayModel(FAST, num_boost_round=60, margin_bps=5.0).fit(*_planted(), FEATURE_NAMES, GRID)
                   .best_delay(X, 5 * NS) == 0)  # no predicted saving exceeds the margin
     costs = fitted.predict_costs(X)
     assert costs.shape == (200, 3)
@@ -93,7 +94,7 @@ def _dataset(n: int, step_ns: int = 5 * NS) -> Dataset:
 
 def test_train_model_report():
     ds = _dataset(800)
-    model, rep = train_model(ds, n_folds=2, num_boost_round=40)
+    model, rep = train_model(ds, n_folds=2, params=FAST, num_boost_round=40)
     assert rep["n_examples"] == 800 and len(rep["folds"]) == 2 and rep["label_horizon_ns"] == 15 * NS
     oos = rep["oos"]
     assert len(oos["mae_extra_bps"]) == 3
