@@ -156,6 +156,7 @@ class ReplayData:
     _lvl_keys: np.ndarray = field(repr=False)
     _lvl_idx: np.ndarray = field(repr=False)
     _kind_index: dict = field(default_factory=dict, repr=False)
+    _window_cols: dict = field(default_factory=dict, repr=False)  # side → window_columns (read-only, per tape)
 
     @classmethod
     def build(
@@ -284,15 +285,25 @@ class ReplayData:
         return bool(snap.ask_size[i, n - 1] > 0 and price > snap.ask_price[i, n - 1])
 
     def window_columns(self, side: int) -> tuple[np.ndarray, np.ndarray]:
-        """The N-th level (price, size) columns of ``side`` (N = :attr:`window_levels`); empty if unlimited."""
+        """The N-th level (price, size) columns of ``side`` (N = :attr:`window_levels`); empty if unlimited.
+
+        Computed once per side and shared by every run (read-only arrays).
+        """
+        hit = self._window_cols.get(side)
+        if hit is not None:
+            return hit
         n = self.window_levels
-        if not n:
-            empty = np.zeros(0, np.int64)
-            return empty, empty
         snap = self.snapshots
-        if side == 1:
-            return np.ascontiguousarray(snap.bid_price[:, n - 1]), np.ascontiguousarray(snap.bid_size[:, n - 1])
-        return np.ascontiguousarray(snap.ask_price[:, n - 1]), np.ascontiguousarray(snap.ask_size[:, n - 1])
+        if not n:
+            out = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        elif side == 1:
+            out = (np.ascontiguousarray(snap.bid_price[:, n - 1]), np.ascontiguousarray(snap.bid_size[:, n - 1]))
+        else:
+            out = (np.ascontiguousarray(snap.ask_price[:, n - 1]), np.ascontiguousarray(snap.ask_size[:, n - 1]))
+        for a in out:
+            a.flags.writeable = False
+        self._window_cols[side] = out
+        return out
 
     def indices_of(self, kinds: tuple[int, ...]) -> np.ndarray:
         """Sorted tape indices of events of the given kinds (cached per kind set)."""
