@@ -20,6 +20,7 @@ from tickreplay.latency import Constant, Normal
 from tickreplay.overlay import DEFAULT_DELAYS_NS, FEATURE_NAMES, DelayModel, OverlayExecutor
 from tickreplay.replaydata import ReplayData
 from tickreplay.schedule import ParentOrder, twap
+from tickreplay.schedule.base import ChildOrder
 
 NS = 1_000_000_000
 
@@ -126,3 +127,13 @@ def test_model_must_fit_the_overlay():
         OverlayExecutor(1, [], m, max_delay_ns=NS)
     with pytest.raises(ConfigError, match="not both"):
         OverlayExecutor(1, [], m, max_delay_ns=NS, chooser=lambda i, x, t: 0)
+
+
+def test_slack_runs_to_the_next_distinct_scheduled_time(replay):
+    t = replay.session_start_ns + 100 * NS
+    kids = [ChildOrder(t, 100, "market", index=0), ChildOrder(t, 100, "market", index=1),
+            ChildOrder(t + 4 * NS, 100, "market", index=2)]
+    ex = OverlayExecutor(1, kids, chooser=lambda i, x, now: 10 * NS, max_delay_ns=10 * NS, end_ns=t + 5 * NS)
+    Engine(replay, CFG).run(ex, start_ns=t)
+    assert [(d.child_index, d.slack_ns, d.delay_ns) for d in ex.decisions] == \
+        [(0, 4 * NS, 2 * NS), (1, 4 * NS, 2 * NS), (2, NS, NS)]

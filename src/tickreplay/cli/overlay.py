@@ -61,7 +61,8 @@ def _delays(text: str) -> tuple[int, ...]:
     return tuple(round(v * NS) for v in vals)
 
 
-def _specs(args, scn):
+def _specs(args: argparse.Namespace, scn) -> list:
+    """One ``DataSpec`` per tape key or generated day, with the scenario's levels (and window for tapes)."""
     from tickreplay.scenario import DataSpec, SyntheticDay
 
     if args.tapes:
@@ -76,7 +77,7 @@ def _specs(args, scn):
     return out
 
 
-def _train(args) -> int:
+def _train(args: argparse.Namespace) -> int:
     from tickreplay.experiment import engine_config, load_data_spec
     from tickreplay.io import atomic_path
     from tickreplay.overlay import Dataset, build_dataset, train_model

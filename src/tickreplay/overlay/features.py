@@ -68,9 +68,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 
 
 @lru_cache(maxsize=64)
-def _utc_offset_s(tz: str, day_s: int) -> int:
-    """UTC offset in seconds of time zone ``tz`` at ``day_s`` (seconds since the epoch, hour resolution)."""
-    off = datetime.fromtimestamp(day_s, timezone.utc).astimezone(ZoneInfo(tz)).utcoffset()
+def _utc_offset_s(tz: str, hour_s: int) -> int:
+    """UTC offset in seconds of time zone ``tz`` at ``hour_s`` (seconds since the epoch, a whole hour)."""
+    off = datetime.fromtimestamp(hour_s, timezone.utc).astimezone(ZoneInfo(tz)).utcoffset()
     return int(off.total_seconds()) if off is not None else 0
 
 

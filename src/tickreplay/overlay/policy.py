@@ -24,6 +24,7 @@ snapped down to the delay grid.
 
 from __future__ import annotations
 
+import bisect
 from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -75,12 +76,11 @@ class OverlayExecutor(ChildOrderExecutor):
         self.end_ns = end_ns
         self.active = (model is not None or chooser is not None) and self.max_delay_ns > 0
         self.decisions: list[Decision] = []
-        times = [c.time_ns for c in self.children]
-        order = sorted(range(len(times)), key=lambda i: times[i])
-        self._next_ns: dict[int, int | None] = {}
-        for pos, i in enumerate(order):  # the next later scheduled time, per child
-            later = [times[j] for j in order[pos + 1:] if times[j] > times[i]]
-            self._next_ns[i] = later[0] if later else None
+        distinct = sorted({c.time_ns for c in self.children})
+        self._next_ns: list[int | None] = []  # per child: the next later scheduled time (None: the last)
+        for c in self.children:
+            k = bisect.bisect_right(distinct, c.time_ns)
+            self._next_ns.append(distinct[k] if k < len(distinct) else None)
 
     def on_start(self, ctx: Context) -> None:
         if not self.active:
