@@ -175,3 +175,10 @@ def test_cli_train(tmp_path, capsys):
     assert main(["overlay", "train", "--scenario", str(scn), "--synthetic", "liquid_large_cap", "--out",
                  str(out)]) == 2
     assert "expected REGIME:SEED" in capsys.readouterr().err
+    assert main(["overlay", "train", "--scenario", str(scn), "--synthetic", "liquid_large_cap:4", "--duration-s", "600",
+                 "--refill-half-life-s", "3", "--every-s", "3", "--delays", "0,1", "--horizon-s", "5", "--folds", "1",
+                 "--rounds", "5", "--out", str(out)]) == 0
+    assert DelayModel.load(out).train_range["sources"] == ["synthetic/liquid_large_cap+refill3s/seed4"]
+    assert main(["overlay", "train", "--scenario", str(scn), "--tapes", "X/1", "--refill-half-life-s", "3", "--out",
+                 str(out)]) == 2
+    assert "generated days (--synthetic) only" in capsys.readouterr().err

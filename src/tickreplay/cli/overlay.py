@@ -35,6 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--tapes", nargs="+", metavar="KEY", help="catalog keys (catalog root of the scenario's data)")
     src.add_argument("--synthetic", nargs="+", metavar="REGIME:SEED", help="generated days")
     t.add_argument("--duration-s", type=float, help="generated days: only the first seconds of the session")
+    t.add_argument("--refill-half-life-s", type=float,
+                   help="generated days: plant the refill signal (the touch refills a sweep with this half-life)")
     t.add_argument("--out", required=True, help="model folder to write")
     t.add_argument("--every-s", type=float, default=5.0, help="seconds between decision times (default 5)")
     t.add_argument("--delays", default="0,0.5,1,2,5,10", help="delay grid, seconds (default 0,0.5,1,2,5,10)")
@@ -61,24 +63,51 @@ def _delays(text: str) -> tuple[int, ...]:
     return tuple(round(v * NS) for v in vals)
 
 
-def _specs(args: argparse.Namespace, scn) -> list:
-    """One ``DataSpec`` per tape key or generated day, with the scenario's levels (and window for tapes)."""
+def _data(args: argparse.Namespace, scn) -> list:
+    """The market data of each tape key (the scenario's catalog, levels and window) or generated day."""
+    from tickreplay.experiment import load_data_spec
     from tickreplay.scenario import DataSpec, SyntheticDay
 
     if args.tapes:
-        return [DataSpec(catalog=k, catalog_root=scn.data.catalog_root, levels=scn.data.levels, start=scn.data.start,
-                         end=scn.data.end) for k in args.tapes]
+        if args.refill_half_life_s is not None:
+            raise ConfigError("--refill-half-life-s applies to generated days (--synthetic) only")
+        return [load_data_spec(DataSpec(catalog=k, catalog_root=scn.data.catalog_root, levels=scn.data.levels,
+                                        start=scn.data.start, end=scn.data.end), scn.base_dir) for k in args.tapes]
     out = []
     for item in args.synthetic:
         regime, _, seed = item.partition(":")
         if not seed.isdigit():
             raise ConfigError(f"--synthetic {item!r}: expected REGIME:SEED, e.g. liquid_large_cap:1")
-        out.append(DataSpec(synthetic=SyntheticDay(regime, int(seed), args.duration_s), levels=scn.data.levels))
+        if args.refill_half_life_s is None:
+            spec = DataSpec(synthetic=SyntheticDay(regime, int(seed), args.duration_s), levels=scn.data.levels)
+            out.append(load_data_spec(spec, scn.base_dir))
+        else:
+            out.append(_planted_day(regime, int(seed), args.duration_s, args.refill_half_life_s, scn.data.levels))
     return out
 
 
+def _planted_day(regime: str, seed: int, duration_s: float | None, refill_s: float, levels: int):
+    """A generated day of ``regime`` with the refill signal planted (half-life ``refill_s``)."""
+    from dataclasses import replace
+
+    from tickreplay.adapters.synthetic import generate_day
+    from tickreplay.adapters.synthetic_regimes import resolve
+    from tickreplay.book.fast import compute_snapshots
+    from tickreplay.experiment import MarketData
+    from tickreplay.replaydata import ReplayData
+    from tickreplay.tca import MarketSeries
+
+    _, params = resolve(regime)
+    params = replace(params, refill_half_life_s=refill_s)
+    tape = generate_day(params, seed, duration_s=duration_s)
+    snaps = compute_snapshots(tape, levels)
+    key = f"synthetic/{regime}+refill{refill_s:g}s/seed{seed}"
+    return MarketData(key, tape, snaps, ReplayData.build(tape, snaps), MarketSeries.from_tape(tape, snaps),
+                      round(params.session_seconds() * NS))
+
+
 def _train(args: argparse.Namespace) -> int:
-    from tickreplay.experiment import engine_config, load_data_spec
+    from tickreplay.experiment import engine_config
     from tickreplay.io import atomic_path
     from tickreplay.overlay import Dataset, build_dataset, train_model
     from tickreplay.scenario import load_scenario
@@ -92,8 +121,7 @@ def _train(args: argparse.Namespace) -> int:
     max_delay = round(args.max_delay_s * NS) if args.max_delay_s is not None else max(delays)
     horizon = round(args.horizon_s * NS)
     parts, t0, n_dec = [], time.perf_counter(), 0
-    for spec in _specs(args, scn):
-        data = load_data_spec(spec, scn.base_dir)
+    for data in _data(args, scn):
         r = data.replay
         times = np.arange(r.session_start_ns + round(WARMUP_S * NS), r.session_end_ns, round(args.every_s * NS),
                           dtype=np.int64)
