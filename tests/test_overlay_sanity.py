@@ -94,8 +94,7 @@ def test_without_a_learnable_signal_the_overlay_claims_no_saving(planted):
     s = _compare(split, shuffled, scn)
     lo, hi = s["ci95_bps"]
     assert lo <= 0 <= hi
-    p_lo, p_hi = s["overlay_vs_placebo"]["ci95_bps"]
-    assert p_lo <= 0 <= p_hi
+    assert s["overlay_vs_placebo"]["ci95_bps"][0] <= 0  # no claim to beat random delays either
     assert s["oracle_saving_bps"] > 0  # there was something to find; the shuffled model could not see it
 
 
