@@ -24,7 +24,7 @@ T0 = 1_700_000_000 * NS  # 2023-11-14 22:13:20 UTC = 17:13:20 in New York
 
 def _hand_tape() -> Tape:
     """A tiny L3 tape: a book, then a buyer-initiated trade, a cancel, a sell-initiated trade."""
-    A, X, D, C = EventKind.ADD, EventKind.EXECUTE_VISIBLE, EventKind.DELETE, EventKind.PARTIAL_CANCEL
+    A, X, C = EventKind.ADD, EventKind.EXECUTE_VISIBLE, EventKind.PARTIAL_CANCEL
     rows = [  # (t_s, kind, side, price, size, id)
         (0.0, A, 1, 9900, 300, 1), (0.0, A, 1, 9800, 200, 2), (0.0, A, -1, 10000, 100, 3),
         (0.0, A, -1, 10100, 400, 4), (0.0, A, 1, 9700, 50, 5), (0.0, A, -1, 10200, 60, 6),
