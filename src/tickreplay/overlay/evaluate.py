@@ -42,7 +42,9 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Sequence
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -80,8 +82,11 @@ class Segment:
 
     @property
     def label(self) -> str:
+        """``SYMBOL DATE HH:MM:SS–HH:MM:SS`` in the instrument's local time."""
         inst = self.data.tape.instrument
-        return f"{inst.symbol} {inst.date} [{self.start_ns}, {self.end_ns})"
+        tz = ZoneInfo(inst.timezone)
+        a, b = (datetime.fromtimestamp(t / NS, tz).strftime("%H:%M:%S") for t in (self.start_ns, self.end_ns))
+        return f"{inst.symbol} {inst.date} {a}–{b}"
 
 
 @dataclass(frozen=True, eq=False)
