@@ -131,6 +131,9 @@ def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
     assert set(out["policies"]) == {"static", "overlay", "placebo", "oracle"}
     assert [r["tercile"] for r in out["regimes"]["volatility"]] == ["low", "mid", "high"]
     assert out["ci95_bps"][0] <= out["mean_saving_bps"] <= out["ci95_bps"][1]
+    assert main(args + ["--start", "09:45:00"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("8 parents, 80 children") and "verdict: " in text
     # the morning is the model's training data: refused unless asked for
     assert main(args) == 2
     assert "not held out" in capsys.readouterr().err

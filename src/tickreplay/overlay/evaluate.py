@@ -57,7 +57,7 @@ from tickreplay.overlay.features import FEATURE_NAMES
 from tickreplay.overlay.labels import DEFAULT_HORIZON_NS, counterfactual_costs
 from tickreplay.overlay.model import DelayModel
 from tickreplay.overlay.policy import OverlayExecutor
-from tickreplay.scenario import Scenario
+from tickreplay.scenario import Scenario, resolve_time
 from tickreplay.schedule.base import ChildOrder, ParentOrder
 from tickreplay.tca import shortfall
 
@@ -147,11 +147,16 @@ def parent_windows(start_ns: int, end_ns: int, duration_ns: int, step_ns: int | 
     return [(s, s + duration_ns) for s in range(int(start_ns), int(last) + 1, int(step))]
 
 
-def parent_plans(scn: Scenario, data: MarketData, windows: Sequence[tuple[int, int]]) -> list[tuple[ParentOrder, list[ChildOrder]]]:
-    """The scenario's parent and schedule moved to each window: (parent, children) per window."""
+def _check_template(scn: Scenario) -> None:
     if scn.parent is None or scn.schedule.kind in ("pov", "strategy"):
         raise ConfigError("overlay compare needs a scenario with a [parent] and a twap, vwap or almgren_chriss "
                           f"schedule, got schedule kind '{scn.schedule.kind}'")
+
+
+def parent_plans(scn: Scenario, data: MarketData,
+                 windows: Sequence[tuple[int, int]]) -> list[tuple[ParentOrder, list[ChildOrder]]]:
+    """The scenario's parent and schedule moved to each window: (parent, children) per window."""
+    _check_template(scn)
     out = []
     for start, end in windows:
         moved = replace(scn, parent=replace(scn.parent, start=int(start), end=int(end), arrival=None))
@@ -162,8 +167,7 @@ def parent_plans(scn: Scenario, data: MarketData, windows: Sequence[tuple[int, i
 
 def template_duration_ns(scn: Scenario, data: MarketData) -> int:
     """``parent.end - parent.start`` of the scenario, resolved on ``data``'s date."""
-    from tickreplay.scenario import resolve_time
-
+    _check_template(scn)
     inst = data.tape.instrument
     s = resolve_time(scn.parent.start, inst.date, inst.timezone, "parent.start")
     e = resolve_time(scn.parent.end, inst.date, inst.timezone, "parent.end")
@@ -429,8 +433,6 @@ def check_held_out(model: DelayModel, key: str, start_ns: int, end_ns: int) -> N
 
 
 def _time_arg(text: str | None, data: MarketData, default: int, name: str) -> int:
-    from tickreplay.scenario import resolve_time
-
     if text is None:
         return default
     inst = data.tape.instrument
@@ -503,8 +505,9 @@ def format_summary(s: dict) -> list[str]:
     for kind, rows in s["regimes"].items():
         for r in rows:
             if "mean_saving_bps" in r:
+                c_lo, c_hi = r["ci95_bps"]
                 lines.append(f"  {kind} {r['tercile']:4}: {r['n_parents']:3} parents, saving "
-                             f"{r['mean_saving_bps']:.3f} bps (95% CI {r['ci95_bps'][0]:.3f} to {r['ci95_bps'][1]:.3f})")
+                             f"{r['mean_saving_bps']:.3f} bps (95% CI {c_lo:.3f} to {c_hi:.3f})")
     verdict = ("the overlay is cheaper (interval above zero)" if lo > 0 else
                "the overlay is dearer (interval below zero)" if hi < 0 else
                "no saving shown: the interval contains zero")
