@@ -1,0 +1,182 @@
+"""A generated L2 market with no signal by construction: the null for overlay sanity checks.
+
+The model (all times Poisson, all draws independent; see
+:func:`generate_martingale_market`):
+
+* **Shape.** The book always has ``len(depth_profile) + 1`` levels per side,
+  one tick apart, the spread fixed at ``spread_ticks``. Level 1 (the touch)
+  of each side holds a size drawn i.i.d. (uniform over whole ``lot_size``
+  multiples in ``touch_size_range``); deeper level ``k`` always holds
+  ``depth_profile[k - 2]``.
+* **Shifts.** At Poisson times (``shift_rate_per_s``) the whole book moves by
+  one tick, up or down with a fair coin, as one full snapshot at one
+  timestamp (SNAPSHOT_BEGIN, LEVEL_SETs, SNAPSHOT_END; the touch sizes drawn
+  afresh). The mid is therefore a martingale whose increments are independent
+  of everything before them, including the time since the last shift
+  (memoryless gaps).
+* **Touch jitter.** At Poisson times (``jitter_rate_per_s``) one side's touch
+  (fair coin) is set to a fresh i.i.d. size: depth and imbalance features vary
+  but say nothing about the future.
+* **Trade prints.** At Poisson times (``trade_rate_per_s``) a TRADE print at
+  the touch of a random resting side with an i.i.d. size (whole lots in
+  ``trade_size_range``). Prints change no book level: trade-flow features vary
+  but carry no information.
+
+Why a timing overlay can find nothing here. A market child of ``Q`` shares
+with ``Q`` no more than the smallest touch (``touch_size_range[0]``), even
+counting every child of a parent against the same level (our consumed
+liquidity stays consumed until the tape refreshes the level), fills wholly at
+the far touch, i.e. at ``mid ± spread / 2``. Sent after a delay ``d`` decided
+with anything seen up to ``t``, its cost minus the cost of sending at ``t`` is
+``side × (mid(t + d) − mid(t))`` scaled by a constant of ``t``: a martingale
+increment whose expectation given the past is zero. Choose the touch range so
+a whole parent fits in the smallest touch and no child walks the book.
+
+Every draw comes from ``numpy.random.Generator(PCG64(SeedSequence(seed)))``:
+a seed gives byte-identical tapes. Prices are int64 venue units (price scale
+10,000), sizes int64 shares, times int64 ns UTC.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tickreplay.adapters.synthetic import MarketParams, session_bounds_ns
+from tickreplay.adapters.synthetic_regimes import PRICE_SCALE
+from tickreplay.errors import ConfigError
+from tickreplay.tape import K_LEVEL_SET, K_SNAPSHOT_BEGIN, K_SNAPSHOT_END, K_TRADE, Instrument, Tape
+
+__all__ = ["generate_martingale_market"]
+
+NS = 1_000_000_000
+# at equal timestamps: a shift's snapshot first, then jitter, then prints
+_PRIO_SNAPSHOT, _PRIO_JITTER, _PRIO_TRADE = 0, 1, 2
+
+
+def _poisson_times(rng: np.random.Generator, rate_per_s: float, duration_ns: int) -> np.ndarray:
+    """Sorted event offsets (ns, in ``[1, duration_ns)``) of a homogeneous Poisson process."""
+    n = int(rng.poisson(rate_per_s * duration_ns / NS))
+    return np.sort(rng.integers(1, duration_ns, size=n, dtype=np.int64))
+
+
+def _lot_sizes(rng: np.random.Generator, size_range: tuple[int, int], lot: int, n) -> np.ndarray:
+    """``n`` i.i.d. sizes, uniform over the multiples of ``lot`` in ``size_range`` (shares)."""
+    return rng.integers(size_range[0] // lot, size_range[1] // lot + 1, size=n, dtype=np.int64) * lot
+
+
+def _check(duration_s: float, start_price: int, tick_size: int, spread_ticks: int, depth_profile: tuple[int, ...],
+           touch_size_range: tuple[int, int], trade_size_range: tuple[int, int], lot_size: int,
+           rates: dict[str, float]) -> None:
+    def need(ok: bool, name: str, value, what: str) -> None:
+        if not ok:
+            raise ConfigError(f"{name} = {value!r}: expected {what}")
+
+    need(duration_s > 0, "duration_s", duration_s, "a positive number of seconds")
+    need(tick_size > 0, "tick_size", tick_size, "a positive integer (price units)")
+    need(start_price > 0 and start_price % tick_size == 0, "start_price", start_price,
+         "a positive multiple of tick_size")
+    need(spread_ticks >= 1, "spread_ticks", spread_ticks, "an integer >= 1")
+    need(lot_size > 0, "lot_size", lot_size, "a positive integer (shares)")
+    need(all(s > 0 for s in depth_profile), "depth_profile", depth_profile, "positive sizes (shares)")
+    for name, (lo, hi) in (("touch_size_range", touch_size_range), ("trade_size_range", trade_size_range)):
+        need(lot_size <= lo <= hi and lo % lot_size == 0 and hi % lot_size == 0, name, (lo, hi),
+             f"(lo, hi) with lot_size <= lo <= hi, both multiples of lot_size {lot_size}")
+    for name, rate in rates.items():
+        need(rate >= 0, name, rate, "a non-negative rate per second")
+
+
+def generate_martingale_market(
+    seed: int,
+    duration_s: float,
+    *,
+    start_price: int = 100_000,
+    tick_size: int = 100,
+    spread_ticks: int = 1,
+    depth_profile: tuple[int, ...] = (5_000, 6_000, 7_000, 8_000),
+    touch_size_range: tuple[int, int] = (2_000, 8_000),
+    lot_size: int = 100,
+    shift_rate_per_s: float = 0.05,
+    jitter_rate_per_s: float = 1.0,
+    trade_rate_per_s: float = 0.5,
+    trade_size_range: tuple[int, int] = (100, 500),
+    date: str = "2024-01-02",
+    symbol: str = "NULL",
+) -> Tape:
+    """An L2 tape of the signal-free martingale market (see the module docstring) from the 09:30 New York open.
+
+    ``start_price``: the opening best bid (price units, 100,000 = $10.00);
+    ``depth_profile``: sizes of levels 2, 3, ... of each side (shares);
+    rates are events per second. Kinds used: SNAPSHOT_BEGIN, LEVEL_SET,
+    SNAPSHOT_END, TRADE. A ``ConfigError`` names a bad parameter, or a seed
+    whose price path would push the deepest bid to zero.
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed = {seed!r}: expected a non-negative integer")
+    depth_profile = tuple(int(s) for s in depth_profile)
+    rates = {"shift_rate_per_s": shift_rate_per_s, "jitter_rate_per_s": jitter_rate_per_s,
+             "trade_rate_per_s": trade_rate_per_s}
+    _check(duration_s, start_price, tick_size, spread_ticks, depth_profile, touch_size_range, trade_size_range,
+           lot_size, rates)
+    open_ns, _ = session_bounds_ns(MarketParams(), date)
+    dur_ns = round(duration_s * NS)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
+
+    # shifts: snapshot j (0 = the opening book) has best bid start + path[j] ticks
+    shift_t = _poisson_times(rng, shift_rate_per_s, dur_ns)
+    steps = 2 * rng.integers(0, 2, size=len(shift_t), dtype=np.int64) - 1
+    path = np.concatenate([[0], np.cumsum(steps)])
+    best_bid = start_price + path * tick_size
+    n_levels = len(depth_profile) + 1
+    if best_bid.min() - (n_levels - 1) * tick_size <= 0:
+        raise ConfigError(f"seed {seed}: the price path reaches {int(best_bid.min())} price units, leaving no room "
+                          f"for {n_levels} bid levels; raise start_price or lower shift_rate_per_s")
+    best_ask = best_bid + spread_ticks * tick_size
+    snap_t = np.concatenate([[0], shift_t])
+    n_snap = len(snap_t)
+
+    # a snapshot block: BEGIN, bids best→deep, asks best→deep, END
+    width = 2 * n_levels + 2
+    touch = _lot_sizes(rng, touch_size_range, lot_size, (n_snap, 2))
+    away = np.arange(n_levels, dtype=np.int64) * tick_size
+    deep = np.broadcast_to(np.asarray(depth_profile, np.int64), (n_snap, n_levels - 1))
+    s_kind = np.full((n_snap, width), K_LEVEL_SET, np.int8)
+    s_kind[:, 0], s_kind[:, -1] = K_SNAPSHOT_BEGIN, K_SNAPSHOT_END
+    s_side = np.zeros((n_snap, width), np.int8)
+    s_side[:, 1:1 + n_levels], s_side[:, 1 + n_levels:-1] = 1, -1
+    s_price = np.zeros((n_snap, width), np.int64)
+    s_price[:, 1:1 + n_levels] = best_bid[:, None] - away
+    s_price[:, 1 + n_levels:-1] = best_ask[:, None] + away
+    s_size = np.zeros((n_snap, width), np.int64)
+    s_size[:, 1:1 + n_levels] = np.column_stack([touch[:, 0], deep])
+    s_size[:, 1 + n_levels:-1] = np.column_stack([touch[:, 1], deep])
+
+    def touch_events(rate: float, size_range: tuple[int, int]):
+        t = _poisson_times(rng, rate, dur_ns)
+        side = (1 - 2 * rng.integers(0, 2, size=len(t), dtype=np.int64)).astype(np.int8)
+        j = np.searchsorted(snap_t, t, side="right") - 1  # the snapshot in force (a shift at t comes first)
+        price = np.where(side == 1, best_bid[j], best_ask[j])
+        return t, side, price, _lot_sizes(rng, size_range, lot_size, len(t))
+
+    j_t, j_side, j_price, j_size = touch_events(jitter_rate_per_s, touch_size_range)
+    t_t, t_side, t_price, t_size = touch_events(trade_rate_per_s, trade_size_range)
+
+    ts = np.concatenate([np.repeat(snap_t, width), j_t, t_t])
+    prio = np.concatenate([np.full(n_snap * width, _PRIO_SNAPSHOT), np.full(len(j_t), _PRIO_JITTER),
+                           np.full(len(t_t), _PRIO_TRADE)])
+    order = np.lexsort((np.arange(len(ts)), prio, ts))  # stable: a snapshot block keeps its row order
+    cols = {
+        "ts_ns": ts + open_ns,
+        "kind": np.concatenate([s_kind.ravel(), np.full(len(j_t), K_LEVEL_SET, np.int8),
+                                np.full(len(t_t), K_TRADE, np.int8)]),
+        "side": np.concatenate([s_side.ravel(), j_side, t_side]),
+        "price": np.concatenate([s_price.ravel(), j_price, t_price]),
+        "size": np.concatenate([s_size.ravel(), j_size, t_size]),
+    }
+    inst = Instrument(symbol=symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=tick_size,
+                      timezone=MarketParams().timezone, source="synthetic")
+    params = {"start_price": start_price, "tick_size": tick_size, "spread_ticks": spread_ticks,
+              "depth_profile": list(depth_profile), "touch_size_range": list(touch_size_range),
+              "lot_size": lot_size, **rates, "trade_size_range": list(trade_size_range)}
+    meta = {"generator": "tickreplay.null_market", "seed": int(seed), "duration_s": float(duration_s),
+            "params": params, "session_start_ns": int(open_ns), "session_end_ns": int(open_ns + dur_ns)}
+    return Tape.from_columns(inst, extra_meta=meta, **{k: v[order] for k, v in cols.items()})
