@@ -2,9 +2,10 @@
 
 :func:`run_scenario` loads the scenario's data (cached per process: a study
 replays one day many times), builds the strategy (a schedule executed by
-:class:`~tickreplay.executor.ChildOrderExecutor`, a
-:class:`~tickreplay.strategies.PovExecutor`, or a user class named
-``"module:Class"``), runs the engine, measures the TCA and writes one
+:class:`~tickreplay.executor.ChildOrderExecutor` — or, with an active
+``[overlay]``, by :class:`~tickreplay.overlay.OverlayExecutor` with the
+scenario's delay model — a :class:`~tickreplay.strategies.PovExecutor`, or a
+user class named ``"module:Class"``), runs the engine, measures the TCA and writes one
 folder under the results root, atomically (temporary folder + rename: a
 crash leaves no half-written run):
 
@@ -14,7 +15,12 @@ crash leaves no half-written run):
 * ``market.parquet`` — touch, mid and volume on a time grid over the run, and
   ``schedule.parquet`` — the planned cumulative quantity, for reports;
 * ``pnl.parquet`` (:func:`tickreplay.strategies.pnl_table`) for user strategies,
-  with its summary under ``pnl`` in ``tca.json``.
+  with its summary under ``pnl`` in ``tca.json``;
+* ``decisions.parquet`` (:meth:`~tickreplay.overlay.OverlayExecutor.decision_table`)
+  for overlay runs, with their summary under ``overlay`` in ``tca.json``.
+
+An overlay that is absent, ``enabled = false`` or has ``max_delay_s = 0``
+runs the static executor: the run is the static run, byte for byte.
 
 The run id is the scenario name, the UTC time and a hash of the scenario,
 so a rerun never replaces another run. :func:`compare` runs many scenarios
@@ -23,6 +29,7 @@ so a rerun never replaces another run. :func:`compare` runs many scenarios
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import itertools
@@ -34,7 +41,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,7 +60,11 @@ from tickreplay.io import atomic_dir
 from tickreplay.latency import from_config as latency_from_config
 from tickreplay.replaydata import ReplayData
 from tickreplay.scenario import DataSpec, Scenario, parse_scenario, resolve_time, with_overrides
+
+if TYPE_CHECKING:
+    from tickreplay.overlay import DelayModel
 from tickreplay.schedule import ParentOrder, PovPolicy, almgren_chriss, estimate_volume_profile, twap, vwap
+from tickreplay.schedule.base import ChildOrder
 from tickreplay.strategies.pnl import pnl_table
 from tickreplay.strategies.pov import PovExecutor
 from tickreplay.tape import Tape
@@ -176,6 +187,7 @@ class Plan:
     parent: ParentOrder | None
     start_ns: int
     planned: pd.DataFrame | None  # time_ns, planned_cum (size units); None for user strategies
+    overlay: dict | None = None  # an active overlay's settings (model path, grid, limits); None: no overlay
 
 
 def _times(scn: Scenario, data: MarketData) -> tuple[int, int, int]:
@@ -211,6 +223,53 @@ def _load_class(path: str) -> type:
     if not (isinstance(cls, type) and issubclass(cls, Strategy)):
         raise ConfigError(f"scenario key 'schedule.strategy': {path!r} is not a tickreplay.engine.Strategy class")
     return cls
+
+
+@lru_cache(maxsize=4)
+def _read_model(path: str, mtime_ns: int) -> DelayModel:
+    from tickreplay.overlay import FEATURE_NAMES, DelayModel
+
+    return DelayModel.load(path, expect_features=FEATURE_NAMES)
+
+
+def overlay_model(scn: Scenario) -> DelayModel:
+    """The ``[overlay]`` delay model (cached per process), checked against the overlay's feature list and the
+    scenario's ``delays_s``; with the scenario's ``margin_bps`` when it gives one."""
+    from tickreplay.overlay.model import SIDECAR, _diff
+
+    o = scn.overlay
+    path = scn.path(o.model).resolve()
+    sidecar = path / SIDECAR
+    if not sidecar.is_file():
+        raise ConfigError(f"scenario key 'overlay.model': {path} is not a delay model folder (no {SIDECAR}); "
+                          f"train one with 'tickreplay overlay train --scenario ... --out {o.model}'")
+    try:
+        model = _read_model(str(path), sidecar.stat().st_mtime_ns)
+    except ConfigError as err:
+        raise ConfigError(f"scenario key 'overlay.model': {err}") from None
+    if o.delays_s is not None:
+        differs = _diff("delay grid (s)", [d / NS for d in model.delays_ns], list(o.delays_s))
+        if differs:
+            raise ConfigError(f"scenario key 'overlay.delays_s': the model {path} has another grid: {differs}")
+    if o.margin_bps is not None and o.margin_bps != model.margin_bps:
+        model = copy.copy(model)  # shares the fitted boosters; only the margin differs
+        model.margin_bps = o.margin_bps
+    return model
+
+
+def _overlay_executor(scn: Scenario, model: DelayModel, side: int, children: list[ChildOrder], end_ns: int,
+                      replace_ns: int) -> tuple[Strategy, dict]:
+    """The overlay executor of the scenario's children and what the results record about it."""
+    from tickreplay.overlay import OverlayExecutor
+
+    o, s = scn.overlay, scn.schedule
+    ex = OverlayExecutor(side, children, model, round(o.max_delay_s * NS), model.delays_ns, end_ns=end_ns,
+                         replace_after_ns=replace_ns, max_replaces=s.max_replaces,
+                         finish_with_market=s.finish_with_market)
+    info = {"model": str(scn.path(o.model).resolve()), "max_delay_s": o.max_delay_s,
+            "delays_s": [d / NS for d in model.delays_ns], "margin_bps": model.margin_bps,
+            "model_train_range": model.train_range}
+    return ex, info
 
 
 def build_plan(scn: Scenario, data: MarketData) -> Plan:
@@ -255,10 +314,15 @@ def build_plan(scn: Scenario, data: MarketData) -> Plan:
         day_ns = data.day_ns or int(data.tape.ts_ns[-1] - data.tape.ts_ns[0])
         children = almgren_chriss(sched_parent, s.n_children, sigma, eta, epsilon=eps, risk_aversion=s.risk_aversion,
                                   day_ns=day_ns, **common)
-    strategy = ChildOrderExecutor(side, children, replace_ns, s.max_replaces, s.finish_with_market)
+    strategy: Strategy = ChildOrderExecutor(side, children, replace_ns, s.max_replaces, s.finish_with_market)
+    overlay = None
+    if scn.overlay is not None and scn.overlay.enabled:
+        model = overlay_model(scn)  # checked even when max_delay_s = 0: a wrong model fails before any run
+        if scn.overlay.active:
+            strategy, overlay = _overlay_executor(scn, model, side, children, end, replace_ns)
     planned = pd.DataFrame({"time_ns": np.array([c.time_ns for c in children], np.int64),
                             "planned_cum": np.cumsum([c.quantity for c in children]).astype(np.int64)})
-    return Plan(strategy, parent, arrival, planned)
+    return Plan(strategy, parent, arrival, planned, overlay)
 
 
 def _pov_plan(data: MarketData, rate: float, qty: int, start: int, end: int) -> pd.DataFrame:
@@ -399,6 +463,10 @@ def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> t
         t1 = int(max(fills["exchange_ns"].max() if len(fills) else t0, t0 + NS))
     if plan.planned is not None:
         tables["schedule"] = plan.planned
+    if plan.overlay is not None:
+        decisions = plan.strategy.decision_table()
+        tables["decisions"] = decisions
+        tca["overlay"] = overlay_summary(decisions, plan.overlay)
     if scn.schedule.kind == "strategy":
         end = int(max(t1, fills["exchange_ns"].max() if len(fills) else t1))
         pnl = pnl_table(fills, data.market, plan.start_ns, end, round(scn.pnl_step_s * NS))
@@ -407,6 +475,17 @@ def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> t
         t1 = end
     tables["market"] = market_path(data, min(t0, plan.start_ns), t1)
     return tca, tables
+
+
+def overlay_summary(decisions: pd.DataFrame, settings: dict) -> dict:
+    """How many children the overlay delayed and by how much (seconds; ``delay_counts``: children per delay),
+    with its settings (JSON-ready)."""
+    delay_s = decisions["delay_ns"].to_numpy(np.int64) / NS
+    values, counts = np.unique(delay_s, return_counts=True)
+    return {"n_children": int(len(delay_s)), "n_delayed": int(np.sum(delay_s > 0)),
+            "mean_delay_s": float(delay_s.mean()) if len(delay_s) else 0.0,
+            "max_delay_used_s": float(delay_s.max()) if len(delay_s) else 0.0,
+            "delay_counts": {f"{v:g}": int(c) for v, c in zip(values, counts)}, **settings}
 
 
 def pnl_summary(pnl: pd.DataFrame, fills: pd.DataFrame) -> dict:
@@ -576,4 +655,4 @@ def dumps_toml(doc: dict) -> str:
 
 __all__ = ["MarketData", "Plan", "RunOutcome", "build_plan", "compare", "comparison_table", "dumps_toml",
            "engine_config", "execute", "load_data", "load_data_spec", "load_grid", "market_path", "measure", "new_run_id",
-           "pretrade_inputs", "run_file", "run_scenario"]
+           "overlay_model", "overlay_summary", "pretrade_inputs", "run_file", "run_scenario"]

@@ -23,6 +23,7 @@ from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import STYLES
 
 SCHEDULE_KINDS = ("twap", "vwap", "pov", "almgren_chriss", "strategy")
+OVERLAY_KINDS = ("twap", "vwap", "almgren_chriss")  # schedules with a child list the overlay can delay
 QUEUE_MODELS = ("risk_averse", "probabilistic")
 QUEUE_SHAPES = ("power", "log")
 
@@ -252,6 +253,22 @@ class PreTradeSpec:
 
 
 @dataclass(frozen=True)
+class OverlaySpec:
+    """The micro-delay overlay: a saved delay model (folder, relative to the scenario file) and its limits."""
+
+    model: str
+    max_delay_s: float
+    delays_s: tuple[float, ...] | None = None  # must equal the model's grid; default: the model's
+    margin_bps: float | None = None  # wait only if the predicted saving exceeds this; default: the model's
+    enabled: bool = True
+
+    @property
+    def active(self) -> bool:
+        """Whether runs delay children at all (enabled and a positive max delay)."""
+        return self.enabled and self.max_delay_s > 0
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     data: DataSpec
@@ -261,6 +278,7 @@ class Scenario:
     queue: QueueSpec = QueueSpec()
     fees: FeeSpec = FeeSpec()
     pretrade: PreTradeSpec | None = None
+    overlay: OverlaySpec | None = None
     seed: int = 0
     pnl_step_s: float = 60.0
     description: str = ""
@@ -376,6 +394,22 @@ def _schedule(path: str, v: Any) -> ScheduleSpec:
     return ScheduleSpec(**d)
 
 
+def _delays_s(path: str, v: Any) -> tuple[float, ...]:
+    if not isinstance(v, list) or not v:
+        raise _fail(path, "a non-empty list of seconds", v)
+    out = tuple(_nonneg_num(f"{path}[{k}]", x) for k, x in enumerate(v))
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise _fail(path, "increasing seconds", v)
+    return out
+
+
+def _overlay(path: str, v: Any) -> OverlaySpec:
+    d = _fields(path, v, {"model": _str, "max_delay_s": _nonneg_num, "delays_s": _delays_s,
+                          "margin_bps": _nonneg_num, "enabled": _bool})
+    _required(path, d, ("model", "max_delay_s"))
+    return OverlaySpec(**d)
+
+
 def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> Scenario:
     """A :class:`Scenario` from a parsed TOML document (see module docstring)."""
     top = _fields("", doc, {
@@ -391,12 +425,16 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
         "pretrade": lambda p, x: PreTradeSpec(**_fields(p, x, {
             "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
             "shares_outstanding": _pos_num, "participation": _fraction})),
+        "overlay": _overlay,
     })
     for key in ("data", "schedule"):
         if key not in top:
             raise ConfigError(f"scenario table '[{key}]' is required")
     if top["schedule"].kind != "strategy" and "parent" not in top:
         raise ConfigError(f"scenario table '[parent]' is required for schedule kind '{top['schedule'].kind}'")
+    if "overlay" in top and top["schedule"].kind not in OVERLAY_KINDS:
+        raise ConfigError(f"scenario table '[overlay]' applies to schedule kinds {', '.join(OVERLAY_KINDS)}, "
+                          f"not '{top['schedule'].kind}'")
     top.setdefault("name", name or "scenario")
     return Scenario(**top, base_dir=str(base_dir), raw=doc)
 

@@ -159,7 +159,8 @@ def parent_plans(scn: Scenario, data: MarketData,
     _check_template(scn)
     out = []
     for start, end in windows:
-        moved = replace(scn, parent=replace(scn.parent, start=int(start), end=int(end), arrival=None))
+        moved = replace(scn, parent=replace(scn.parent, start=int(start), end=int(end), arrival=None),
+                        overlay=None)  # the static schedule's children; the policies delay them
         plan = build_plan(moved, data)
         out.append((plan.parent, list(plan.strategy.children)))
     return out
@@ -450,7 +451,8 @@ def register_compare(sub: argparse._SubParsersAction) -> None:
                    help="catalog keys of the held-out tapes (catalog root of the scenario's data)")
     p.add_argument("--start", help="held-out range start, local HH:MM:SS or ns (default: session open)")
     p.add_argument("--end", help="held-out range end, local HH:MM:SS or ns (default: session close)")
-    p.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the model grid's largest)")
+    p.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the scenario's "
+                                                     "overlay.max_delay_s, else the model grid's largest)")
     p.add_argument("--step-s", type=float, help="seconds between parent starts (default: the parent's duration)")
     p.add_argument("--horizon-s", type=float, default=DEFAULT_HORIZON_NS / NS,
                    help="oracle label horizon and room left at the range's end (default 30)")
@@ -468,7 +470,12 @@ def _compare(args) -> int:
 
     scn = load_scenario(args.scenario)
     model = DelayModel.load(args.model, expect_features=FEATURE_NAMES)
-    max_delay = round(args.max_delay_s * NS) if args.max_delay_s is not None else max(model.delays_ns)
+    if args.max_delay_s is not None:
+        max_delay = round(args.max_delay_s * NS)
+    elif scn.overlay is not None:
+        max_delay = round(scn.overlay.max_delay_s * NS)
+    else:
+        max_delay = max(model.delays_ns)
     segments = []
     for key in args.tapes:
         data = load_data_spec(DataSpec(catalog=key, catalog_root=scn.data.catalog_root, levels=scn.data.levels),
