@@ -218,3 +218,7 @@ def test_compare_command_defaults_to_the_scenarios_max_delay(tmp_path, model_dir
     assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"1": 4}  # 2 parents × 2 children, 1 s each
     assert main(args + ["--max-delay-s", "5"]) == 0
     assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"5": 4}  # slack 10 s: the flag wins
+    # the parents take the static schedule's children: the scenario's own model folder is not read (--model is)
+    (tmp_path / "s.toml").write_text(experiment.dumps_toml(with_overrides(doc, {"overlay.model": "nowhere"})))
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"1": 4}
