@@ -34,6 +34,11 @@ def tape():
 
 def test_replayed_book_is_never_crossed_and_keeps_its_shape(tape):
     snaps = compute_snapshots(tape, 6)
+    assert np.count_nonzero(tape.kind == EventKind.SNAPSHOT_BEGIN) == 1 and tape.kind[0] == EventKind.SNAPSHOT_BEGIN
+    after_open = np.flatnonzero(tape.kind == EventKind.SNAPSHOT_END)[0]
+    bid, ask = snaps.bid_price[after_open:, 0], snaps.ask_price[after_open:, 0]
+    assert np.all(snaps.bid_size[after_open:, 0] > 0) and np.all(snaps.ask_size[after_open:, 0] > 0)
+    assert np.all((ask - bid >= TICK) & (ask - bid <= 2 * TICK))  # every row: two-sided, never crossed
     end = _ends(tape)
     bp, ap, bs, asz = (a[end] for a in (snaps.bid_price, snaps.ask_price, snaps.bid_size, snaps.ask_size))
     assert np.all(ap[:, 0] - bp[:, 0] == TICK)  # one tick of spread at every time: never crossed nor locked
@@ -43,6 +48,18 @@ def test_replayed_book_is_never_crossed_and_keeps_its_shape(tape):
     touch = np.r_[bs[:, 0], asz[:, 0]]
     assert touch.min() >= 2_000 and touch.max() <= 8_000 and np.all(touch % 100 == 0)
     assert len(np.unique(touch)) > 30  # the touch does vary
+
+
+def test_a_wider_spread_and_shallower_book_keep_their_shape_too():
+    t = generate_martingale_market(4, 600.0, spread_ticks=2, depth_profile=(900,), touch_size_range=(100, 300),
+                                   shift_rate_per_s=0.5)
+    snaps = compute_snapshots(t, 3)
+    end = _ends(t)
+    spread = (snaps.ask_price[:, 0] - snaps.bid_price[:, 0])[np.flatnonzero(t.kind == EventKind.SNAPSHOT_END)[0]:]
+    assert np.all((spread >= 2 * TICK) & (spread <= 3 * TICK))  # every row after the opening snapshot
+    assert np.all(snaps.ask_price[end, 0] - snaps.bid_price[end, 0] == 2 * TICK)
+    assert np.all(snaps.bid_size[end, 1] == 900) and np.all(snaps.ask_size[end, 2] == 0)
+    assert np.count_nonzero(np.diff(snaps.bid_price[end, 0])) > 200  # it did shift
 
 
 def test_fast_snapshots_agree_with_an_l2book_replay(tape):
@@ -85,7 +102,8 @@ def test_mid_moves_by_fair_independent_one_tick_steps():
     assert abs(np.corrcoef(inc[:-1], inc[1:])[0, 1]) < 4 / np.sqrt(n)  # independent increments
     # the book just before a shift says nothing about its direction: touch imbalance is uncorrelated with it
     before = end[:-1][moved]
-    imb = (snaps.bid_size[before, 0] - snaps.ask_size[before, 0]) / (snaps.bid_size[before, 0] + snaps.ask_size[before, 0])
+    bid, ask = snaps.bid_size[before, 0], snaps.ask_size[before, 0]
+    imb = (bid - ask) / (bid + ask)
     assert abs(np.corrcoef(imb, inc)[0, 1]) < 4 / np.sqrt(n)
     gaps_s = np.diff(t.ts_ns[end[1:][moved]]) / NS
     assert abs(gaps_s.mean() - 1.0) < 4 / np.sqrt(n) and abs(gaps_s.std() - 1.0) < 0.05  # exponential gaps

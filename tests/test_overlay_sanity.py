@@ -1,31 +1,58 @@
 """Sanity checks of the whole overlay experiment on generated markets (train → evaluate → statistics).
 
-Planted signal: a $10 stock (one tick = 10 bps, so book shape matters next to
-price noise), slow flow (``activity_eps = 2``, so the touch refills slowly by
-itself), large market orders that sweep the touch, and the generator's planted
-refill: after a sweep the touch refills with a 2 s half-life. Waiting a few
-seconds after a sweep is then cheaper, and the trader can see the sweep
-(spread, far-touch depth). The overlay must find a saving whose 95% interval
-is above zero and beat the placebo (random delays with its own delay mix).
+Three markets, one pipeline (labels every second of a 2 h morning, 4 delays up
+to 5 s, walk-forward LightGBM, then 71 parents of ten 200-share market
+children on the held-out 2 h afternoon: static, overlay, placebo, oracle).
 
-No signal: the same market, but the model is trained on labels shuffled
-across examples, so what the trader sees carries no information about the
-cost of waiting. The overlay then has nothing to exploit and must not claim
-a saving (the interval contains zero; no better than its placebo).
+1. Planted signal: a $10 stock (one tick = 10 bps, so book shape matters next
+   to price noise), slow flow (``activity_eps = 2``, so the touch refills
+   slowly by itself), large market orders that sweep the touch, and the
+   generator's planted refill: after a sweep the touch refills with a 2 s
+   half-life. Waiting a few seconds after a sweep is then cheaper, and the
+   trader can see the sweep (spread, far-touch depth). The overlay must find
+   a saving whose 95% interval is above zero and beat the placebo (random
+   delays with its own delay mix).
 
-Why not simply the generated market with the refill switched off: measured
-with this very setup (same parameters, ``refill_half_life_s=None``) on seeds
-1–5, the overlay saved 0.20, 0.67, 0.64, 0.48 and 0.85 bps there, interval
-above zero on seeds 2–5 and above the placebo on all five — more than with
-the planted refill. A swept touch in this generator also recovers by ordinary
-order arrivals (slowly, so the depleted state lasts and is seen), and the mid
-lags the efficient price; both are visible to the trader. That market has a
-signal, so it cannot serve as the null: the shuffled-label model can.
+2. Martingale null (:mod:`tickreplay.adapters.null_market`): a market with no
+   signal by construction. The book keeps one shape (a one-tick spread, an
+   i.i.d. touch size of at least a whole parent, fixed deeper levels) and
+   shifts by one tick with a fair coin at Poisson times; touch sizes jitter
+   and trades print at Poisson times, independent of everything. A market
+   child fills wholly at the far touch, so waiting changes its cost by the mid
+   move only, a martingale increment whose mean given anything the trader
+   sees is zero. The overlay is trained normally and must not claim a saving
+   (the interval contains zero; no better than its placebo). It does still
+   delay children: it fits the training morning's noise, chiefly its drift
+   through time of day (the top feature by gain on seeds 1 and 8), which is
+   worthless out of sample.
 
-Robustness: the sizes here (4 h day, 2 h train / 2 h test, 71 parents of ten
-market children) gave an interval above zero and a win over the placebo on
-each of seeds 1–5 of the generator, and an interval containing zero for the
-shuffled model on each of them. The test runs seed 1.
+3. Shuffled-label null: the planted market, but the model is trained on
+   labels shuffled across examples, so what the trader sees carries no
+   information about the cost of waiting; it must not claim a saving either,
+   although the oracle shows there was something to find.
+
+Why not simply the generated market with the refill switched off as a null:
+measured with this very setup (same parameters, ``refill_half_life_s=None``)
+on seeds 1–5, the overlay saved 0.20, 0.67, 0.64, 0.48 and 0.85 bps there,
+interval above zero on seeds 2–5 and above the placebo on all five — more
+than with the planted refill. A swept touch in that generator also recovers
+by ordinary order arrivals (slowly, so the depleted state lasts and is seen),
+and the mid lags the efficient price; both are visible to the trader. That
+market has a signal, so it cannot serve as the null.
+
+Robustness: with these sizes the planted market gave an interval above zero
+and a win over the placebo on each of seeds 1–5 of the generator, and the
+shuffled model an interval containing zero on each of them. On the martingale
+market, seeds 1–5 gave savings of 0.15, 0.21, 0.01, −0.17 and 0.06 bps with
+intervals [−0.0002, 0.31], [−0.12, 0.56], [−0.36, 0.39], [−0.39, 0.06] and
+[−0.06, 0.17] (seed 1 only just contains zero: a 95% interval misses a true
+zero one time in twenty), and overlay − placebo lower bounds −0.014, −0.058,
+0.0, −0.22 and −0.069. Over seeds 1–25 the saving's interval contained zero
+23 times (above zero once, on seed 8, where the model waited 5 s for every
+child of a falling afternoon, and its placebo, drawing the same delays, did
+exactly as well; below zero once), and the overlay − placebo lower bound was
+at most zero on all 25: the placebo comparison is the sturdier null check.
+The tests run seed 1.
 """
 
 from __future__ import annotations
@@ -33,6 +60,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tickreplay.adapters.null_market import generate_martingale_market
 from tickreplay.adapters.synthetic import MarketParams, generate_day
 from tickreplay.engine import EngineConfig
 from tickreplay.overlay import evaluate as ev
@@ -60,12 +88,26 @@ def planted():
     times = np.arange(split.train.start_ns + 60 * NS, split.train.end_ns - 40 * NS, NS)
     ds = build_dataset(data.replay, times, 1, CHILD, "market", DELAYS_NS, EngineConfig(), MAX_DELAY_NS,
                        horizon_ns=HORIZON_NS)
-    scn = parse_scenario({
-        "data": {"synthetic": {"regime": "liquid_large_cap"}},  # the template's own data is not used
+    return split, ds, _template()
+
+
+@pytest.fixture(scope="module")
+def martingale():
+    data = ev.market_data(generate_martingale_market(1, DAY_S), "synthetic/martingale/seed1")
+    split = ev.make_split("time", data, purge_ns=60 * NS)
+    times = np.arange(split.train.start_ns + 60 * NS, split.train.end_ns - 40 * NS, NS)
+    ds = build_dataset(data.replay, times, 1, CHILD, "market", DELAYS_NS, EngineConfig(), MAX_DELAY_NS,
+                       horizon_ns=HORIZON_NS)
+    return split, ds, _template()
+
+
+def _template():
+    """The parent template: ten market children of CHILD shares over 100 s (its own data is not used)."""
+    return parse_scenario({
+        "data": {"synthetic": {"regime": "liquid_large_cap"}},
         "parent": {"side": "buy", "quantity": 10 * CHILD, "start": "09:30:00", "end": "09:31:40"},
         "schedule": {"kind": "twap", "n_children": 10, "style": "market"},
     })
-    return split, ds, scn
 
 
 def _compare(split, ds, scn) -> dict:
@@ -96,6 +138,17 @@ def test_without_a_learnable_signal_the_overlay_claims_no_saving(planted):
     assert lo <= 0 <= hi
     assert s["overlay_vs_placebo"]["ci95_bps"][0] <= 0  # no claim to beat random delays either
     assert s["oracle_saving_bps"] > 0  # there was something to find; the shuffled model could not see it
+
+
+def test_on_a_martingale_market_the_normally_trained_overlay_claims_no_saving(martingale):
+    split, ds, scn = martingale
+    s = _compare(split, ds, scn)
+    assert s["n_parents"] >= 60 and s["n_children"] == 10 * s["n_parents"]
+    lo, hi = s["ci95_bps"]
+    assert lo <= 0 <= hi
+    assert s["overlay_vs_placebo"]["ci95_bps"][0] <= 0  # no claim to beat random delays either
+    assert sum(v for k, v in s["overlay_delays_s"].items() if k != "0") > 0  # it did act: the null is not idle
+    assert s["oracle_saving_bps"] > 0  # hindsight always finds something; foresight cannot here
 
 
 def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
