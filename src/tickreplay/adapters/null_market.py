@@ -26,15 +26,14 @@ The model (all times Poisson, all draws independent; see
   ``trade_size_range``). Prints change no book level: trade-flow features vary
   but carry no information.
 
-Why a timing overlay can find nothing here. A market child of ``Q`` shares
-with ``Q`` no more than the smallest touch (``touch_size_range[0]``), even
-counting every child of a parent against the same level (our consumed
-liquidity stays consumed until the tape refreshes the level), fills wholly at
-the far touch, i.e. at ``mid ± spread / 2``. Sent after a delay ``d`` decided
-with anything seen up to ``t``, its cost minus the cost of sending at ``t`` is
-``side × (mid(t + d) − mid(t))`` scaled by a constant of ``t``: a martingale
-increment whose expectation given the past is zero. Choose the touch range so
-a whole parent fits in the smallest touch and no child walks the book.
+Why a timing overlay can find nothing here. When a whole parent fits in the
+smallest touch (``touch_size_range[0]`` at least the parent's quantity), every
+market child fills wholly at the far touch, ``mid ± spread / 2``, even with
+all the parent's children counted against one level (our consumed liquidity
+stays consumed until the tape refreshes the level). Sent after a delay ``d``
+decided with anything seen up to ``t``, its cost minus the cost of sending at
+``t`` is ``side × (mid(t + d) − mid(t))`` scaled by a constant of ``t``: a
+martingale increment whose expectation given the past is zero.
 
 Every draw comes from ``numpy.random.Generator(PCG64(SeedSequence(seed)))``:
 a seed gives byte-identical tapes. Prices are int64 venue units (price scale
