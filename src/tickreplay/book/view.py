@@ -30,14 +30,21 @@ class Flow(NamedTuple):
     signed_volume: int  # traded volume signed by the aggressor (+ buyer-initiated): sum of -side * size
     trades: int  # trade prints
     ofi: int  # order-flow imbalance at the touch (Cont, Kukanov & Stoikov 2014), summed over events
-    mid_var_ticks2: float  # sum of squared changes of the mid, ticks² (both sides quoted before and after)
+    mid_var_ticks2: float  # sum of squared mid changes between book states (see _flow_arrays), ticks²
 
 
 _FLOWS: "weakref.WeakKeyDictionary[object, tuple[np.ndarray, ...]]" = weakref.WeakKeyDictionary()
 
 
 def _flow_arrays(replay) -> tuple[np.ndarray, ...]:
-    """Running totals per event of one replay, computed once (every entry depends only on rows <= it)."""
+    """Running totals per event of one replay, computed once (every entry depends only on rows <= it).
+
+    Order-flow imbalance and mid changes are taken between consecutive *book
+    states*: the last row of each exchange timestamp with both sides quoted.
+    Events sharing a timestamp (a snapshot's clear and refill, a diff's level
+    sets) are one change of state, not several; a view always sits on the last
+    row of its timestamp, so it sees whole states only.
+    """
     hit = _FLOWS.get(replay)
     if hit is not None:
         return hit
@@ -45,18 +52,19 @@ def _flow_arrays(replay) -> tuple[np.ndarray, ...]:
     signed = np.cumsum(np.where(trade, -replay.side.astype(np.int64) * replay.size, 0))
     trades = np.cumsum(trade.astype(np.int64))
     s = replay.snapshots
-    bp, bq = s.bid_price[:, 0], s.bid_size[:, 0]
-    ap, aq = s.ask_price[:, 0], s.ask_size[:, 0]
-    e = np.zeros(len(bp), np.int64)
-    if len(bp) > 1:
-        e[1:] = ((bp[1:] >= bp[:-1]) * bq[1:] - (bp[1:] <= bp[:-1]) * bq[:-1]
-                 - (ap[1:] <= ap[:-1]) * aq[1:] + (ap[1:] >= ap[:-1]) * aq[:-1])
-    quoted = (bq > 0) & (aq > 0)
-    mid_x2 = (bp + ap).astype(np.float64)
-    d = np.zeros(len(bp))
-    if len(bp) > 1:
-        ok = quoted[1:] & quoted[:-1]
-        d[1:] = np.where(ok, (mid_x2[1:] - mid_x2[:-1]) / (2.0 * replay.instrument.tick_size), 0.0)
+    ts = replay.ts_ns
+    settled = np.ones(len(ts), bool)
+    settled[:-1] = ts[1:] != ts[:-1]
+    k = np.flatnonzero(settled & (s.bid_size[:, 0] > 0) & (s.ask_size[:, 0] > 0))
+    bp, bq = s.bid_price[k, 0], s.bid_size[k, 0]
+    ap, aq = s.ask_price[k, 0], s.ask_size[k, 0]
+    e = np.zeros(len(ts), np.int64)
+    d = np.zeros(len(ts))
+    if len(k) > 1:
+        e[k[1:]] = ((bp[1:] >= bp[:-1]) * bq[1:] - (bp[1:] <= bp[:-1]) * bq[:-1]
+                    - (ap[1:] <= ap[:-1]) * aq[1:] + (ap[1:] >= ap[:-1]) * aq[:-1])
+        mid_x2 = (bp + ap).astype(np.float64)
+        d[k[1:]] = (mid_x2[1:] - mid_x2[:-1]) / (2.0 * replay.instrument.tick_size)
     out = (signed, trades, np.cumsum(e), np.cumsum(d * d))
     _FLOWS[replay] = out
     return out
