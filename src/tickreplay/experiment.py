@@ -34,7 +34,10 @@ import hashlib
 import importlib
 import itertools
 import json
+import os
 import re
+import shutil
+import tempfile
 import tomllib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
@@ -56,7 +59,6 @@ from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.executor import ChildOrderExecutor
 from tickreplay.impact import MarketInputs, PreTradeOrder
 from tickreplay.impact.inputs import BAR_NS, EstimatedInputs, estimate_inputs
-from tickreplay.io import atomic_dir
 from tickreplay.latency import from_config as latency_from_config
 from tickreplay.replaydata import ReplayData
 from tickreplay.scenario import DataSpec, Scenario, parse_scenario, resolve_time, with_overrides
@@ -414,9 +416,11 @@ def _grid(t0: int, t1: int) -> np.ndarray:
 def market_path(data: MarketData, t0: int, t1: int) -> pd.DataFrame:
     """Touch, mid (×2) and cumulative market volume as of each point of a grid over ``[t0, t1]``."""
     t = _grid(t0, min(t1, int(data.tape.ts_ns[-1])))
-    i = np.maximum(np.searchsorted(data.replay.ts_ns, t, side="right") - 1, 0)
+    i = np.searchsorted(data.replay.ts_ns, t, side="right") - 1  # -1: before the first event (no book, no volume)
+    j = np.maximum(i, 0)
     snap = data.snapshots
-    return pd.DataFrame({"ts_ns": t, "bid": snap.bid_price[i, 0], "ask": snap.ask_price[i, 0],
+    return pd.DataFrame({"ts_ns": t, "bid": np.where(i >= 0, snap.bid_price[j, 0], 0),
+                         "ask": np.where(i >= 0, snap.ask_price[j, 0], 0),
                          "mid_x2": data.market.mid_x2_at(t), "cum_volume": data.market.cum_volume[i + 1]})
 
 
@@ -516,13 +520,34 @@ def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: st
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "instrument": asdict(data.tape.instrument), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
-    with atomic_dir(root / run_id) as tmp:
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".tmp", dir=root))
+    try:
         (tmp / "scenario.toml").write_text(text)
         for name, df in tables.items():
             _write_parquet(df, tmp / f"{name}.parquet")
         (tmp / "tca.json").write_text(json.dumps(tca, indent=2))
-        (tmp / "run.json").write_text(json.dumps(meta, indent=2, default=str))
+        run_id = _publish(tmp, root, run_id, meta)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
     return RunOutcome(run_id, root / run_id, scn, tca)
+
+
+def _publish(tmp: Path, root: Path, run_id: str, meta: dict) -> str:
+    """Rename the finished folder ``tmp`` to ``root/run_id``, never over another run: a run that took the id
+    meanwhile (another process, same scenario, same second) makes this one ``-2``, ``-3``...; returns the id."""
+    base, k = run_id, 1
+    while True:
+        (tmp / "run.json").write_text(json.dumps({**meta, "run_id": run_id}, indent=2, default=str))
+        try:
+            os.rename(tmp, root / run_id)  # fails on a folder that holds files (a run), never replaces it
+            return run_id
+        except OSError:
+            if not (root / run_id).exists():
+                raise
+        k += 1
+        run_id = f"{base}-{k}"
 
 
 def run_file(path: str | Path, out_root: str | Path = DEFAULT_RESULTS) -> RunOutcome:
@@ -572,8 +597,8 @@ def load_grid(path: str | Path) -> list[Scenario]:
     return out
 
 
-def _run_doc(doc: dict, base_dir: str, out_root: str, text: str | None) -> RunOutcome:
-    return run_scenario(parse_scenario(doc, base_dir=base_dir), out_root, text)
+def _run_doc(doc: dict, name: str, base_dir: str, out_root: str, text: str | None) -> RunOutcome:
+    return run_scenario(parse_scenario(doc, name, base_dir), out_root, text)
 
 
 def compare(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS, jobs: int = 1,
@@ -590,7 +615,7 @@ def compare(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULT
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futs = {pool.submit(_run_doc, s.raw, s.base_dir, str(out_root), texts[k]): k
+                futs = {pool.submit(_run_doc, s.raw, s.name, s.base_dir, str(out_root), texts[k]): k
                         for k, s in enumerate(scenarios)}
                 for fut in as_completed(futs):
                     outcomes[futs[fut]] = fut.result()

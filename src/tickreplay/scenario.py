@@ -129,8 +129,8 @@ def _parse_hms(path: str, text: str) -> float:
             raise ValueError
         h, m = int(parts[0]), int(parts[1])
         s = float(parts[2]) if len(parts) == 3 else 0.0
-        if not (0 <= h <= 24 and 0 <= m < 60 and 0 <= s < 60):
-            raise ValueError
+        if not (0 <= h <= 24 and 0 <= m < 60 and 0 <= s < 60) or (h == 24 and (m or s)):
+            raise ValueError  # "24:00" (the day's end) is the only time past 23:59:59
     except ValueError:
         raise _fail(path, '"HH:MM:SS" local time', text) from None
     return h * 3600 + m * 60 + s
