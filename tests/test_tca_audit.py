@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tomllib
 from types import SimpleNamespace
 
 import numpy as np
@@ -91,3 +92,11 @@ def test_market_path_volume_before_the_first_event_is_zero():
     assert vol[10 * NS] == 500 and vol[25 * NS] == 500 and vol[30 * NS] == 700
     before = path["ts_ns"] < 10 * NS
     assert (path.loc[before, "bid"] == 0).all() and (path.loc[before, "ask"] == 0).all()  # no book yet
+
+
+def test_scenario_text_written_back_reads_as_the_same_document():
+    """Grid runs store ``dumps_toml(doc)``: characters beyond the BMP came out as JSON surrogate pairs,
+    which TOML refuses, so the run's ``scenario.toml`` could not be read back (results store, reports)."""
+    doc = {"name": "grid[style=\U0001F680]", "description": "caf\u00e9 \t tab, quote \" back \\ del \x7f nl \n",
+           "schedule": {"params": {"note \U0001F600": "x"}}}
+    assert tomllib.loads(experiment.dumps_toml(doc)) == doc

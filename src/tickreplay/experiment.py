@@ -657,7 +657,7 @@ def _toml_value(v: Any) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)
+        return _toml_str(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_toml_value(x) for x in v) + "]"
     if isinstance(v, dict):
@@ -665,8 +665,14 @@ def _toml_value(v: Any) -> str:
     raise TickreplayError(f"cannot write {v!r} as TOML")
 
 
+def _toml_str(s: str) -> str:
+    """A TOML basic string: JSON's escapes, but non-ASCII characters as themselves (JSON escapes those beyond
+    the BMP as surrogate pairs, which TOML refuses) and DEL escaped (TOML refuses it raw)."""
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
 def _toml_key(k: str) -> str:
-    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else json.dumps(k)
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_str(k)
 
 
 def dumps_toml(doc: dict) -> str:
