@@ -523,7 +523,7 @@ def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: st
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".tmp", dir=root))
     try:
-        (tmp / "scenario.toml").write_text(text)
+        (tmp / "scenario.toml").write_text(text, encoding="utf-8")  # TOML is UTF-8
         for name, df in tables.items():
             _write_parquet(df, tmp / f"{name}.parquet")
         (tmp / "tca.json").write_text(json.dumps(tca, indent=2))
