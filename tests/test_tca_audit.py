@@ -100,3 +100,17 @@ def test_scenario_text_written_back_reads_as_the_same_document():
     doc = {"name": "grid[style=\U0001F680]", "description": "caf\u00e9 \t tab, quote \" back \\ del \x7f nl \n",
            "schedule": {"params": {"note \U0001F600": "x"}}}
     assert tomllib.loads(experiment.dumps_toml(doc)) == doc
+
+
+def test_local_times_on_clock_change_days():
+    """Times on DST change days: wall-clock times resolve with that day's offset; a time the clocks skip
+    ("02:30" on 2024-03-10 in New York) or repeat ("01:30" on 2024-11-03) used to become some instant
+    silently (03:30 EDT; the first 01:30) and is now an error naming the key."""
+    ny = "America/New_York"
+    assert resolve_time("09:30", "2024-03-10", ny) == 1_710_077_400 * NS  # 13:30 UTC (EDT from 03:00)
+    assert resolve_time("09:30", "2024-11-03", ny) == 1_730_644_200 * NS  # 14:30 UTC (EST from 02:00)
+    assert resolve_time("00:00", "2024-11-03", ny) == 1_730_606_400 * NS  # 04:00 UTC (still EDT)
+    with pytest.raises(ConfigError, match=r"parent\.start.*does not exist"):
+        resolve_time("02:30", "2024-03-10", ny, "parent.start")
+    with pytest.raises(ConfigError, match=r"data\.end.*twice"):
+        resolve_time("01:30:00", "2024-11-03", ny, "data.end")

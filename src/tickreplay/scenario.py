@@ -476,11 +476,21 @@ def _deep_copy(d: Any) -> Any:
 
 
 def resolve_time(spec: TimeSpec, day: str, timezone: str, path: str = "time") -> int:
-    """ns UTC of a scenario time: int ns as is; ``"HH:MM:SS"`` on local ``day`` in ``timezone``."""
+    """ns UTC of a scenario time: int ns as is; ``"HH:MM:SS"`` on local ``day`` in ``timezone``.
+
+    A wall-clock time the clocks skip or repeat on a DST change day is a
+    :class:`ConfigError` naming ``path`` (give int ns UTC instead).
+    """
     if isinstance(spec, int):
         return spec
     secs = _parse_hms(path, spec)
-    midnight = datetime.combine(Date.fromisoformat(day), datetime.min.time(), ZoneInfo(timezone))
     whole = int(secs)
-    local = midnight + timedelta(seconds=whole)
+    wall = datetime.combine(Date.fromisoformat(day), datetime.min.time()) + timedelta(seconds=whole)
+    tz = ZoneInfo(timezone)
+    local = wall.replace(tzinfo=tz)
+    if local.utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset():
+        how = "happens twice" if datetime.fromtimestamp(local.timestamp(), tz).replace(tzinfo=None) == wall \
+            else "does not exist"
+        raise ConfigError(f"scenario key '{path}': {spec!r} on {day} {how} in {timezone} (a clock change); "
+                          "give the time as int ns UTC")
     return int(local.timestamp()) * 1_000_000_000 + round((secs - whole) * 1e9)
