@@ -43,7 +43,8 @@ ranges:
 * Trade-through (both): an execution on our side at a worse price than ours,
   or opposite-side liquidity arriving at a price that crosses ours, means the
   market passed through our level: ``ahead`` = 0 and that volume fills us at
-  OUR price.
+  OUR price. Not while trading is halted (:attr:`ReplayData.halted`): quotes
+  crossing ours during a halt or quote-only period do not trade.
 * Volume is allocated once: a tape execution fills our orders at one price in
   queue order and what it gave to one order does not also move another. Across
   price levels the better-priced own order is served first and the volume it
@@ -56,6 +57,8 @@ ranges:
   never filled passively again (a cancel still works), and the order log
   flags it. A later own order joining that price is unknown too (its place
   behind the unknown one cannot be known).
+* Session end: tape events after :attr:`ReplayData.session_end_ns` do not
+  fill resting orders (the exchange no longer matches); they stay open.
 """
 
 from __future__ import annotations
@@ -175,7 +178,7 @@ def _queue_weight(x, model, power):
 
 @nb.njit(cache=True)
 def advance_level(
-    kind, side, price, size, add_idx, level_delta, level_size, win_price, win_size,
+    kind, side, price, size, add_idx, level_delta, level_size, halted, win_price, win_size,
     start, stop, lside, lprice, model, power,
     entry, ahead, remaining, pending_trade, used_idx, used_vol, fills,
 ):
@@ -227,9 +230,11 @@ def advance_level(
                                 wb = _queue_weight(back, model, power)
                                 p_ahead = wf / (wf + wb) if wf + wb > 0 else 1.0
                                 ahead[o] = front - p_ahead * u - max((1.0 - p_ahead) * u - back, 0.0)
+                            for o in range(1, len(remaining)):  # all that is ahead of an own order is ahead of the next
+                                ahead[o] = max(ahead[o], ahead[o - 1])
                     for o in range(len(remaining)):
                         ahead[o] = min(max(ahead[o], 0.0), float(level_size[j]))
-        elif s == -lside:
+        elif s == -lside and not halted[j]:
             if k == _ADD or (k == _LEVEL_SET and level_delta[j] > 0):
                 if (px <= lprice) if lside == 1 else (px >= lprice):
                     added = size[j] if k == _ADD else level_delta[j]
@@ -281,6 +286,7 @@ class Exchange:
         self.model = MODEL_L3 if replay.is_l3 else queue_model.code
         self.power = float(queue_model.power)
         self.window = {s: replay.window_columns(s) for s in (1, -1)}
+        self._stop = replay.index_at(replay.session_end_ns) + 1  # tape events after the close match nothing
         self.levels: dict[tuple[int, int], _Level] = {}
         self.consumed: dict[tuple[int, int], tuple[int, int]] = {}  # (side, price) → (size, refresh index)
         # tape index → volume it gave our passive orders, as two sorted arrays for the kernel
@@ -507,8 +513,8 @@ class Exchange:
         fills = np.zeros(len(entry), np.int64)
         win_price, win_size = self.window[lvl.side]
         status, j, how, pending_trade = advance_level(
-            r.kind, r.side, r.price, r.size, r.add_idx, r.level_delta, r.level_size, win_price, win_size,
-            lvl.k + 1, stop, lvl.side, lvl.price, self.model, self.power,
+            r.kind, r.side, r.price, r.size, r.add_idx, r.level_delta, r.level_size, r.halted, win_price, win_size,
+            lvl.k + 1, min(stop, self._stop), lvl.side, lvl.price, self.model, self.power,
             entry, ahead, remaining, lvl.pending_trade, self.used_idx, self.used_vol, fills,
         )
         return status, j, how, pending_trade, ahead, fills
@@ -528,7 +534,7 @@ class Exchange:
         lvl.pending = None
         if lvl.unknown or not lvl.orders:
             return
-        result = self._scan(lvl, len(self.r))
+        result = self._scan(lvl, self._stop)
         if result[0]:
             lvl.pending = (result, self.used_version)
             self.reports.append(("due", result[1], lvl, lvl.version))

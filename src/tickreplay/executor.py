@@ -10,7 +10,8 @@ that moment by its style:
 
 A resting child that is still open ``replace_after_ns`` after it was (last)
 placed is cancel-replaced (a modify: it loses priority) at its style's price
-from the view then; if that price is unchanged it keeps its place. After
+from the view then; if that price is unchanged it keeps its place (a rejected
+modify, e.g. during a halt, leaves the old price, re-priced at the next check). After
 ``max_replaces`` re-pricings (None: no limit) the next check cancels it and,
 when ``finish_with_market``, sends the unfilled rest as a market order. When
 our side of the book is empty a limit child cannot be priced; it is retried
@@ -45,6 +46,7 @@ class ChildOrderExecutor(Strategy):
         self._due: dict[int, list[tuple[str, object]]] = defaultdict(list)
         self._open: dict[int, list] = {}  # order id → [child, quantity, filled, replaces, price]
         self._sweep: dict[int, int] = {}  # cancel request id → order id whose rest goes to market
+        self._repricing: dict[int, tuple[int, int, int]] = {}  # modify request id → (order id, old price, new price)
 
     def _at(self, ctx: Context, t_ns: int, action: str, what: object) -> None:
         if not self._due.get(t_ns):
@@ -105,7 +107,7 @@ class ChildOrderExecutor(Strategy):
         state[3] += 1
         new = self._price(ctx, child)
         if new is not None and new != price:
-            ctx.modify(oid, price=new)
+            self._repricing[ctx.modify(oid, price=new)] = (oid, price, new)
             state[4] = new
         self._at(ctx, ctx.now_ns + self.replace_after_ns, "check", oid)
 
@@ -119,6 +121,11 @@ class ChildOrderExecutor(Strategy):
     def on_order_update(self, ctx: Context, update: OrderUpdate) -> None:
         if update.action == "new" and update.status != Status.OPEN:
             self._open.pop(update.order_id, None)  # rejected, or filled/ended at arrival
+        elif update.action == "modify" and update.request_id in self._repricing:
+            oid, old, new = self._repricing.pop(update.request_id)
+            state = self._open.get(oid)
+            if update.status == Status.REJECTED and state is not None and state[4] == new:
+                state[4] = old  # the order is still at its old price
         elif update.action == "cancel" and update.status == Status.CANCELLED:
             state = self._open.pop(update.order_id, None)
             oid = self._sweep.pop(update.request_id, None)
