@@ -10,11 +10,17 @@ import numpy as np
 import pytest
 
 from tickreplay import experiment
+from tickreplay.book.fast import compute_snapshots
+from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.errors import ConfigError
+from tickreplay.orders import NewOrder, OrderType
+from tickreplay.replaydata import ReplayData
 from tickreplay.scenario import load_scenario, resolve_time
+from tickreplay.schedule import ParentOrder
 from tickreplay.tape import Instrument
+from tickreplay.tca import MarketSeries, tca_summary
+from test_tca import NS, T0, TF, make_tape
 
-NS = 1_000_000_000
 
 # a short run, and no ``name`` key: the scenario is named after its file
 NAMELESS = """\
@@ -114,3 +120,29 @@ def test_local_times_on_clock_change_days():
         resolve_time("02:30", "2024-03-10", ny, "parent.start")
     with pytest.raises(ConfigError, match=r"data\.end.*twice"):
         resolve_time("01:30:00", "2024-11-03", ny, "data.end")
+
+
+class _RestThenCross(Strategy):
+    """A buy limit of 100 resting behind the bid, re-priced 1 s later to the ask (a modify that crosses)."""
+
+    def on_start(self, ctx) -> None:
+        self.oid = ctx.send(NewOrder(1, 100, OrderType.LIMIT, price=999_900, parent_id=1))
+        ctx.set_timer(ctx.now_ns + NS)
+
+    def on_timer(self, ctx, t_ns: int) -> None:
+        ctx.modify(self.oid, price=1_000_200)
+
+
+def test_an_order_that_rested_then_crossed_counts_as_passive_and_unfilled():
+    """Its 100 rested (unfilled) for 1 s before the modify crossed; the fill rate used to subtract those taker
+    fills from the rested quantity as if taken on arrival, dropping the order from the passive figures."""
+    tape = make_tape()
+    replay = ReplayData.build(tape, compute_snapshots(tape, 5))
+    res = Engine(replay, EngineConfig()).run(_RestThenCross(), start_ns=TF)
+    assert list(res.fills["liquidity"]) == ["taker"] and int(res.fills["size"].sum()) == 100
+    assert (res.fills["exchange_ns"] > res.orders["arrival_ns"].iloc[0]).all()  # after the modify, not on arrival
+    market = MarketSeries.from_tape(tape, replay.snapshots)
+    parent = ParentOrder(side=1, quantity=100, start_ns=TF, end_ns=T0 + 60 * NS)
+    p = tca_summary(res.fills, res.orders, parent, market)["passive"]
+    assert (p["orders"], p["quantity"], p["filled"], p["fill_rate"], p["orders_filled"]) == (1, 100, 0, 0.0, 0)
+    assert p["time_to_first_fill_mean_ms"] is None and p["time_to_fill_mean_ms"] is None

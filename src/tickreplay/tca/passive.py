@@ -2,10 +2,12 @@
 
 A *passive order* is a new limit order of the parent that was not rejected
 and rested some quantity: its order-log ``quantity`` minus what it took
-aggressively (its taker fills) is its passive quantity. Market and IOC
-orders never rest and are not counted. (The order log's ``quantity`` is the
-size as sent; a modify that raises it can make an order's maker fills exceed
-its passive quantity.)
+aggressively on arrival (its taker fills at its exchange arrival time) is its
+passive quantity. Taker fills after arrival (a modify that re-priced it
+across the spread) took quantity that had rested unfilled: it stays in the
+passive quantity, not filled passively. Market and IOC orders never rest and
+are not counted. (The order log's ``quantity`` is the size as sent; a modify
+that raises it can make an order's maker fills exceed its passive quantity.)
 
 * ``fill_rate``: maker-filled quantity / passive quantity, over all passive orders.
 * ``orders_filled``: passive orders whose whole quantity filled.
@@ -41,6 +43,7 @@ def passive_summary(orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, floa
     arrival = lim["arrival_ns"].to_numpy(dtype=np.int64)
     pos = {int(o): k for k, o in enumerate(oid)}
     taker_q, maker_q = np.zeros(len(oid), np.int64), np.zeros(len(oid), np.int64)
+    on_arrival = np.zeros(len(oid), np.int64)  # taker quantity at arrival: never rested
     first = np.full(len(oid), np.iinfo(np.int64).max)
     last = np.full(len(oid), np.iinfo(np.int64).min)
     for o, q, t, mk in zip(f_oid, f_size, f_ts, maker):
@@ -52,10 +55,12 @@ def passive_summary(orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, floa
             first[k] = min(first[k], t)
         else:
             taker_q[k] += q
+            if t <= arrival[k]:
+                on_arrival[k] += q
         last[k] = max(last[k], t)
-    passive = quantity - taker_q > 0
+    passive = quantity - on_arrival > 0
     full = passive & (maker_q + taker_q >= quantity) & (maker_q > 0)
-    pq_total = int((quantity - taker_q)[passive].sum())
+    pq_total = int((quantity - on_arrival)[passive].sum())
     out: dict[str, float | int | None] = {
         "orders": int(passive.sum()),
         "quantity": pq_total,
