@@ -146,3 +146,12 @@ def test_an_order_that_rested_then_crossed_counts_as_passive_and_unfilled():
     p = tca_summary(res.fills, res.orders, parent, market)["passive"]
     assert (p["orders"], p["quantity"], p["filled"], p["fill_rate"], p["orders_filled"]) == (1, 100, 0, 0.0, 0)
     assert p["time_to_first_fill_mean_ms"] is None and p["time_to_fill_mean_ms"] is None
+
+
+def test_grid_with_a_broken_base_file_names_it(tmp_path):
+    """The grid file's TOML errors were ConfigErrors, its base file's were raw TOMLDecodeErrors (a traceback)."""
+    (tmp_path / "base.toml").write_text("name = \n")
+    grid = tmp_path / "grid.toml"
+    grid.write_text('base = "base.toml"\n[sweep]\nseed = [1, 2]\n')
+    with pytest.raises(ConfigError, match=r"base\.toml: not valid TOML"):
+        experiment.load_grid(grid)

@@ -583,7 +583,10 @@ def load_grid(path: str | Path) -> list[Scenario]:
             not all(isinstance(v, list) and v for v in sweep.values()):
         raise ConfigError(f"{path}: grid key 'sweep' must be a table of non-empty lists")
     base_path = path.parent / doc["base"]
-    base = tomllib.loads(base_path.read_text())
+    try:
+        base = tomllib.loads(base_path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{base_path}: not valid TOML ({err})") from None
     name = doc.get("name", base.get("name", base_path.stem))
     out = []
     for combo in itertools.product(*sweep.values()):
