@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from test_exchange import BOOK, BUY, LIM, SELL, K, fills_of, make_replay, run
 from tickreplay.engine import Engine
 from tickreplay.exchange import QueueModel
@@ -65,3 +68,67 @@ def test_executor_reprices_after_a_rejected_modify():
     assert o.action.tolist()[:3] == ["new", "modify", "modify"]
     assert o.reason.iloc[1] == "trading_halted" and o.status.iloc[2] == "open"
     assert o.decision_ns.iloc[2] == 70 * S and o.final_price.iloc[0] == 101
+
+
+# -- properties on random hand-sized tapes -----------------------------------------------------------------
+
+def _l2_level_tape(steps):
+    """One bid level at 100 driven by (size change, trade) steps; each trade is followed by its depth update."""
+    ev, size = [(1, K.LEVEL_SET, BUY, 100, 50, 0), (2, K.LEVEL_SET, SELL, 102, 50, 0)], 50
+    for t, (change, trade) in enumerate(steps, start=3):
+        if trade and size:
+            q = min(trade, size)
+            size -= q
+            ev += [(t, K.TRADE, BUY, 100, q, 0), (t, K.LEVEL_SET, BUY, 100, size, 0)]
+        else:
+            size = max(size + change, 0)
+            ev.append((t, K.LEVEL_SET, BUY, 100, size, 0))
+    return ev
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(st.tuples(st.integers(-40, 40), st.integers(0, 30)), min_size=5, max_size=40),
+       joins=st.lists(st.tuples(st.integers(3, 30), st.integers(1, 20)), min_size=2, max_size=4),
+       model=st.sampled_from(["power", "log", "risk_averse"]))
+def test_own_orders_at_one_price_fill_in_their_arrival_order(steps, joins, model):
+    r = make_replay(_l2_level_tape(steps))
+    joins = sorted({t: q for t, q in joins}.items())
+    res, _ = run(r, [(t, "send", NewOrder(BUY, q, LIM, 100), k) for k, (t, q) in enumerate(joins)],
+                 queue_model=QueueModel(model))
+    f = res.fills
+    for k in range(1, len(joins)):
+        mine = f[f.order_id == k + 1]
+        if len(mine):  # every order that joined before must be complete by then
+            first = mine.tape_index.min()
+            for e in range(k):
+                assert f[(f.order_id == e + 1) & (f.tape_index <= first)]["size"].sum() == joins[e][1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_a_tape_event_never_gives_our_passive_orders_more_than_its_volume(data):
+    ev, live, oid = [], {}, 10
+    for t in range(1, 60):
+        u = data.draw(st.integers(0, 9))
+        if u < 5 or not live:
+            side, px = data.draw(st.sampled_from([BUY, SELL])), data.draw(st.integers(95, 105))
+            q = data.draw(st.integers(1, 30))
+            ev.append((t, K.ADD, side, px, q, oid))
+            live[oid], oid = (side, px, q), oid + 1
+            continue
+        o = data.draw(st.sampled_from(sorted(live)))
+        side, px, left = live[o]
+        q = data.draw(st.integers(1, left))
+        kind = K.EXECUTE_VISIBLE if u >= 7 else (K.DELETE if q == left else K.PARTIAL_CANCEL)
+        ev.append((t, kind, side, px, q, o))
+        live[o] = (side, px, left - q)
+        if q == left:
+            del live[o]
+    r = make_replay(ev, levels=10)
+    orders = data.draw(st.lists(st.tuples(st.integers(2, 55), st.sampled_from([BUY, SELL]), st.integers(1, 40),
+                                          st.integers(96, 104)), min_size=1, max_size=8))
+    res, _ = run(r, [(t, "send", NewOrder(s, q, LIM, p), k) for k, (t, s, q, p) in enumerate(orders)])
+    passive = res.fills[res.fills.liquidity == "maker"]
+    for j, got in passive.groupby("tape_index")["size"].sum().items():
+        assert got <= r.size[j]
+    assert (res.orders.filled <= res.orders.final_quantity).all()
