@@ -221,6 +221,8 @@ def test_markouts_past_the_tape_are_missing_not_invented():
 
 
 def test_window_vwap_and_participation():
+    from tickreplay.tca.benchmarks import window_benchmarks
+
     res, market = run(make_tape(), MarketOrder(1, 250))
     parent = ParentOrder(side=1, quantity=400, start_ns=TF, end_ns=T0 + 60 * NS)
     w = tca_summary(res.fills, res.orders, parent, market)["window"]
@@ -231,6 +233,11 @@ def test_window_vwap_and_participation():
     assert w["avg_fill_price"] == pytest.approx(avg, rel=1e-12)
     assert w["vwap_slippage_bps"] == pytest.approx((avg - vwap) / 100.01 * 1e4, rel=1e-9)
     assert w["participation"] == 250 / 80 and w["participation_incl_ours"] == 250 / 330
+    # all our fills came before the window's prints: no market volume while we were active
+    assert w["participation_active"] is None
+    # a parent whose last fill came at T0 + 40 s was active over the 50-share print at T0 + 30 s only
+    late = res.fills.assign(exchange_ns=T0 + 40 * NS)
+    assert window_benchmarks(late, parent, market, 2_000_200)["participation_active"] == 250 / 50
     # a window with no prints: no VWAP, no participation
     quiet = ParentOrder(side=1, quantity=400, start_ns=TF, end_ns=T0 + 20 * NS)
     w = tca_summary(res.fills, res.orders, quiet, market)["window"]

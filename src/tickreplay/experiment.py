@@ -641,6 +641,7 @@ def comparison_row(o: RunOutcome) -> dict:
         row[f"{part}_bps"] = sf.get(f"{part}_bps")
     row["vwap_slippage_bps"] = win.get("vwap_slippage_bps")
     row["participation"] = win.get("participation")
+    row["participation_active"] = win.get("participation_active")
     row["markout_1min_bps"] = (mk.get("1min") or {}).get("all_bps")
     row["predicted_bps"] = pre.get("predicted_bps")
     if "pnl" in tca:

@@ -40,7 +40,8 @@ def tca_lines(tca: dict) -> list[str]:
         win = tca.get("window", {})
         if win.get("vwap_slippage_bps") is not None:
             lines.append(f"  VWAP slippage {win['vwap_slippage_bps']:.2f} bps, participation "
-                         f"{(win.get('participation') or 0):.1%}")
+                         f"{(win.get('participation') or 0):.1%} of the window, "
+                         f"{(win.get('participation_active') or 0):.1%} while active")
         pre = tca.get("pretrade")
         if pre:
             lines.append(f"  pre-trade {pre['model']}: predicted {pre['predicted_bps']:.2f} bps, "
@@ -58,6 +59,7 @@ def format_table(table) -> str:
     """The comparison table as fixed-width text (bps to 2 decimals)."""
     cols = [c for c in ("name", "kind", "style", "filled_pct", "total_bps", "spread_bps", "impact_bps", "delay_bps",
                         "timing_bps", "fees_bps", "opportunity_bps", "vwap_slippage_bps", "participation",
+                        "participation_active",
                         "markout_1min_bps", "predicted_bps", "total_pnl") if c in table.columns]
     return table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-")
 

@@ -9,6 +9,9 @@
   react), so the denominator is the market's volume without us;
   ``filled / (market + filled)`` is the share of the total the day would
   have printed had our trades been added.
+* Active participation: our filled quantity / market volume from the
+  parent's start to our last fill — what a POV schedule that finished
+  early actually ran at (the window figure dilutes it over idle time).
 """
 
 from __future__ import annotations
@@ -38,4 +41,14 @@ def window_benchmarks(fills: pd.DataFrame, parent: ParentOrder, market: MarketSe
         "vwap_slippage_bps": slip,
         "participation": filled / vol if vol else None,
         "participation_incl_ours": filled / (vol + filled) if vol + filled else None,
+        "participation_active": _active(fills, parent, market, filled),
     }
+
+
+def _active(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries, filled: int) -> float | None:
+    """Filled / market volume over [parent start, last fill] (None without fills or volume)."""
+    if not filled:
+        return None
+    last = int(fills["exchange_ns"].max())
+    vol, _ = market.traded(parent.start_ns, last + 1)
+    return filled / vol if vol else None
