@@ -52,3 +52,21 @@ def test_a_view_mid_way_through_a_timestamp_cannot_exist():
     # views are built from the trader's clock: the index is always the last row of its timestamp
     assert all(r.ts_ns[r.index_at(t)] == t and (r.index_at(t) + 1 == len(r.ts_ns) or r.ts_ns[r.index_at(t) + 1] > t)
                for t in (1, 2))
+
+
+def test_every_volume_figure_counts_the_same_prints():
+    """The trader's cumulative volume, TCA's market volume and the VWAP profile agree (auction crosses excluded)."""
+    from tickreplay.schedule.profile import trades
+    from tickreplay.tca.market import MarketSeries
+
+    events = _book(1, 10_000, 10_100) + [
+        (2, K.EXECUTE_HIDDEN, -1, 10_050, 30, 0), (3, K.TRADE, -1, 10_100, 40, 0),
+        (4, K.CROSS_TRADE, 0, 10_050, 1_000, 0), (5, K.TRADE, 1, 10_000, 7, 0)]
+    r = _replay(events)
+    tape = Tape.from_columns(INST, **{k: np.array(v) for k, v in
+                                      zip(("ts_ns", "kind", "side", "price", "size"), zip(*events))})
+    view = BookView(r, len(r.ts_ns) - 1, 5)
+    market_volume, _ = MarketSeries.from_tape(tape, r.snapshots).traded(0, 6)
+    assert view.cum_volume == market_volume == int(trades(tape)[1].sum()) == 30 + 40 + 7
+    assert view.flow.trades == 3 and view.flow.signed_volume == 30 + 40 - 7
+    assert view.last_trade() == (10_000, 7, 5)

@@ -31,15 +31,13 @@ import numba as nb
 import numpy as np
 
 from tickreplay.book.snapshots import Snapshots
-from tickreplay.tape import EventKind, Instrument, Tape
+from tickreplay.tape import TRADED_KINDS, EventKind, Instrument, Tape
 from tickreplay.tape import (
     K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
     K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN,
 )
 
 
-#: kinds whose ``size`` is traded volume (counted in cumulative volume)
-TRADE_KINDS = (EventKind.EXECUTE_VISIBLE, EventKind.EXECUTE_HIDDEN, EventKind.CROSS_TRADE, EventKind.TRADE)
 _HALT_ON = (int(EventKind.HALT), int(EventKind.QUOTE_RESUME))  # no trading after these
 _HALT_OFF = int(EventKind.RESUME)
 
@@ -184,7 +182,7 @@ class ReplayData:
         changing = np.flatnonzero(delta != 0)
         keys = level_key(tape.side[changing], tape.price[changing])
         order = np.lexsort((changing, keys))
-        trades = np.isin(kind, [int(k) for k in TRADE_KINDS])
+        trades = np.isin(kind, [int(k) for k in TRADED_KINDS])
         arange = np.arange(n)
         snap_begin = np.maximum.accumulate(np.where(kind == _SNAP_BEGIN, arange, -1))
         meta = tape.extra_meta or {}

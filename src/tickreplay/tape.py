@@ -63,10 +63,10 @@ class EventKind(IntEnum):
 (K_ADD, K_PARTIAL_CANCEL, K_DELETE, K_EXECUTE_VISIBLE, K_EXECUTE_HIDDEN, K_CROSS_TRADE, K_HALT, K_QUOTE_RESUME,
  K_RESUME, K_LEVEL_SET, K_TRADE, K_SNAPSHOT_BEGIN, K_SNAPSHOT_END) = (int(k) for k in EventKind)
 
-#: kinds that only print a trade and never change visible size
-PRINT_KINDS = (EventKind.EXECUTE_HIDDEN, EventKind.CROSS_TRADE, EventKind.TRADE)
-#: kinds that remove visible size from a known order
-REMOVE_KINDS = (EventKind.PARTIAL_CANCEL, EventKind.DELETE, EventKind.EXECUTE_VISIBLE)
+#: kinds whose ``size`` is market traded volume — the one definition every volume figure uses
+#: (VWAP profiles, ADV, POV's view, TCA participation and market VWAP). Auction crosses are left
+#: out: an order working the continuous book cannot take part in them.
+TRADED_KINDS = (EventKind.EXECUTE_VISIBLE, EventKind.EXECUTE_HIDDEN, EventKind.TRADE)
 
 FLAG_IMPLIED = 1  # synthesised by an adapter to match the vendor's own book file/snapshot
 FLAG_UNKNOWN_ID = 2  # a vendor event for an order id never seen as an add

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from tickreplay.book.base import TopN
+from tickreplay.tape import TRADED_KINDS
 
-_TRADE_KINDS = (4, 5, 6, 11)  # EventKind EXECUTE_VISIBLE, EXECUTE_HIDDEN, CROSS_TRADE, TRADE (book must not import tape)
 
 
 class Flow(NamedTuple):
@@ -48,7 +48,7 @@ def _flow_arrays(replay) -> tuple[np.ndarray, ...]:
     hit = _FLOWS.get(replay)
     if hit is not None:
         return hit
-    trade = np.isin(replay.kind, _TRADE_KINDS)
+    trade = np.isin(replay.kind, [int(k) for k in TRADED_KINDS])
     signed = np.cumsum(np.where(trade, -replay.side.astype(np.int64) * replay.size, 0))
     trades = np.cumsum(trade.astype(np.int64))
     s = replay.snapshots

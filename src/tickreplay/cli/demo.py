@@ -19,7 +19,7 @@ import numpy as np
 
 from tickreplay.adapters.synthetic import REGIMES
 from tickreplay.book.snapshots import Snapshots
-from tickreplay.tape import EventKind, Tape
+from tickreplay.tape import TRADED_KINDS, EventKind, Tape
 
 DEMO_LEVELS = 5
 TOUCH_TIMES = ("09:30:05", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "15:59:55")
@@ -56,7 +56,7 @@ def demo_scenarios(data: dict, tape: Tape, seed: int) -> list[dict]:
     """Scenario documents of the demo's schedules on the generated day (see module docstring)."""
     t0, t1 = int(tape.ts_ns[0]), int(tape.ts_ns[-1])
     start, end = t0 + (t1 - t0) // 10, t0 + (t1 - t0) // 2
-    traded = np.isin(tape.kind, [int(EventKind.EXECUTE_VISIBLE), int(EventKind.EXECUTE_HIDDEN)])
+    traded = np.isin(tape.kind, [int(k) for k in TRADED_KINDS])
     window = traded & (tape.ts_ns >= start) & (tape.ts_ns < end)
     quantity = max(100, int(tape.size[window].sum()) // 20 // 100 * 100)
     common = {"seed": seed, "data": data, "parent": {"side": "buy", "quantity": quantity, "start": start, "end": end},

@@ -18,9 +18,8 @@ import numpy as np
 
 from tickreplay.errors import ConfigError
 from tickreplay.impact.checks import positive_int
-from tickreplay.tape import EventKind, Tape
+from tickreplay.tape import TRADED_KINDS, Tape
 
-TRADED_KINDS = (EventKind.EXECUTE_VISIBLE, EventKind.EXECUTE_HIDDEN, EventKind.TRADE)
 NS_PER_S = 1_000_000_000
 
 

@@ -6,7 +6,7 @@ from tickreplay.engine import Context, MarketEvent
 from tickreplay.executor import ChildOrderExecutor
 from tickreplay.schedule.base import ChildOrder, check_style
 from tickreplay.schedule.pov import PovPolicy
-from tickreplay.schedule.profile import TRADED_KINDS
+from tickreplay.tape import TRADED_KINDS
 
 
 class PovExecutor(ChildOrderExecutor):

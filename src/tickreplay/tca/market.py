@@ -15,7 +15,7 @@ Conventions:
   forward; before the first two-sided book the first one is used (the
   opening quote). A tape without any two-sided book has no mid: ValueError.
 * Traded volume: sizes of ``EXECUTE_VISIBLE``, ``EXECUTE_HIDDEN`` and
-  ``TRADE`` events at their prices (:data:`tickreplay.schedule.profile.TRADED_KINDS`;
+  ``TRADE`` events at their prices (:data:`tickreplay.tape.TRADED_KINDS`;
   auction crosses are not volume a schedule takes part in). Window sums are
   over half-open ``[t0, t1)`` in exchange time. On a replay our own fills
   are **not** in the tape (history does not react), so market volume never
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tickreplay.book.snapshots import Snapshots
-from tickreplay.schedule.profile import TRADED_KINDS
+from tickreplay.tape import TRADED_KINDS
 from tickreplay.tape import Instrument, Tape
 
 
