@@ -8,12 +8,13 @@ from tickreplay.adapters.lobster import read_lobster, verify_lobster
 from tickreplay.errors import InputError
 
 CORPUS = Path(__file__).parent / "bad_input" / "lobster"
-STEM = "TEST_2012-06-21_34200000_57600000"
+# the corpus files are named message.csv / orderbook.csv (not vendor-style names), so symbol and date are given
+KW = {"symbol": "TEST", "date": "2012-06-21"}
 
 
 def pair(case: str) -> tuple[Path, Path]:
     d = CORPUS / case
-    return d / f"{STEM}_message_1.csv", d / f"{STEM}_orderbook_1.csv"
+    return d / "message.csv", d / "orderbook.csv"
 
 
 # case folder, file the error names, 1-based row, field, anomaly kind, orderbook rows lenient cannot reproduce
@@ -36,9 +37,9 @@ CASES = [
 
 def test_valid_pair_reads_and_replays_every_row():
     msg, ob = pair("valid")
-    res = read_lobster(msg, ob)
+    res = read_lobster(msg, ob, **KW)
     assert res.anomalies.total() == 0
-    out = verify_lobster(msg, ob)
+    out = verify_lobster(msg, ob, **KW)
     assert out["rows"] == out["rows_identical"] == 5
 
 
@@ -46,7 +47,7 @@ def test_valid_pair_reads_and_replays_every_row():
 def test_strict_names_file_row_field(case, which, row, field, kind, lost):
     msg, ob = pair(case)
     with pytest.raises(InputError) as info:
-        read_lobster(msg, ob, strict=True)
+        read_lobster(msg, ob, strict=True, **KW)
     err = info.value
     path = msg if which == "message" else ob
     assert (err.path, err.row, err.field, err.kind) == (str(path), row, field, kind)
@@ -58,10 +59,10 @@ def test_strict_names_file_row_field(case, which, row, field, kind, lost):
 @pytest.mark.parametrize("case,which,row,field,kind,lost", CASES, ids=[c[0] for c in CASES])
 def test_lenient_counts_and_keeps_the_book_right(case, which, row, field, kind, lost):
     msg, ob = pair(case)
-    res = read_lobster(msg, ob, strict=False)
+    res = read_lobster(msg, ob, strict=False, **KW)
     assert res.anomalies.counts == {kind: 1}
     assert res.anomalies.examples[kind][0].startswith(str(msg if which == "message" else ob))
-    out = verify_lobster(msg, ob, strict=False)
+    out = verify_lobster(msg, ob, strict=False, **KW)
     assert out["anomalies"] == {kind: 1}
     assert out["rows"] == 5 - (kind == "row_count_mismatch")
     # a skipped message row is made good by the corrections; a bad orderbook row cannot be reproduced
@@ -81,8 +82,21 @@ def test_unparseable_file_name_needs_symbol_and_date(tmp_path):
 
 def test_orderbook_width_must_be_a_multiple_of_four(tmp_path):
     msg, _ = pair("valid")
-    ob = tmp_path / f"{STEM}_orderbook_1.csv"
+    ob = tmp_path / "orderbook.csv"
     ob.write_text("9999999999,0,1000000\n")
     with pytest.raises(InputError) as info:
-        read_lobster(msg, ob, strict=False)
+        read_lobster(msg, ob, strict=False, **KW)
     assert (info.value.path, info.value.row, info.value.kind) == (str(ob), 1, "column_count")
+
+
+def test_verify_command_takes_symbol_and_date_for_files_without_vendor_names(capsys):
+    import json
+
+    from tickreplay.cli import main
+
+    msg, ob = pair("valid")
+    assert main(["verify", "lobster", str(msg), str(ob), "--json"]) == 2
+    assert "file name" in capsys.readouterr().err
+    assert main(["verify", "lobster", str(msg), str(ob), "--symbol", "TEST", "--date", "2012-06-21", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["rows"] == out["rows_identical"] == 5

@@ -353,7 +353,8 @@ def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None =
     return out, rejected
 
 
-def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: bool = True) -> dict:
+def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: bool = True,
+                   symbol: str | None = None, date: str | None = None) -> dict:
     """Ingest a pair, replay the stored tape through a fresh L3Book and compare every orderbook row.
 
     ``rows_identical``: rows whose top N after the row's last tape event equals
@@ -361,8 +362,9 @@ def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: b
     ``message_only_rows_disagreeing``: the same replay with the vendor messages
     only (the opening snapshot, no implied corrections; events the book cannot
     take are skipped and counted in ``message_only_rejected_events``).
+    ``symbol``/``date`` as for :func:`read_lobster` (default: from the file name).
     """
-    res, ob, n = _ingest(message_csv, orderbook_csv, None, None, strict)
+    res, ob, n = _ingest(message_csv, orderbook_csv, symbol, date, strict)
     tape, rows, ok = res.tape, ob.rows[:n], ob.ok[:n]
     full, _ = _replay_rows(tape, n, ob.levels)
     implied = (tape.flags & FLAG_IMPLIED) != 0

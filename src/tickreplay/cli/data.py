@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = ver_sub.add_parser("lobster", help="replay a LOBSTER pair and compare every orderbook row")
     p.add_argument("message_csv")
     p.add_argument("orderbook_csv")
+    p.add_argument("--symbol", help="default: from the file name")
+    p.add_argument("--date", help="trading date YYYY-MM-DD; default: from the file name")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--lenient", action="store_true", help="count bad rows instead of stopping at the first")
     p.set_defaults(func=_verify_lobster)
@@ -90,7 +92,8 @@ def _ingest_binance(args: argparse.Namespace) -> int:
 def _verify_lobster(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster import verify_lobster
 
-    out = verify_lobster(args.message_csv, args.orderbook_csv, strict=not args.lenient)
+    out = verify_lobster(args.message_csv, args.orderbook_csv, strict=not args.lenient,
+                         symbol=args.symbol, date=args.date)
     _print_result(out, args.json)
     return 0 if out["rows_identical"] == out["rows"] else 1
 
