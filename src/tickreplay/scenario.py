@@ -14,11 +14,10 @@ from __future__ import annotations
 import numbers
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date as Date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
-from zoneinfo import ZoneInfo
 
+from tickreplay.clock import TimeSpec, parse_hms, resolve_time
 from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import STYLES
 
@@ -26,10 +25,6 @@ SCHEDULE_KINDS = ("twap", "vwap", "pov", "almgren_chriss", "strategy")
 OVERLAY_KINDS = ("twap", "vwap", "almgren_chriss")  # schedules with a child list the overlay can delay
 QUEUE_MODELS = ("risk_averse", "probabilistic")
 QUEUE_SHAPES = ("power", "log")
-
-#: a time as written: "HH:MM:SS[.fff]" local time on the data's date, or int ns UTC
-TimeSpec = str | int
-
 
 # -- checking values ------------------------------------------------------------------------------
 
@@ -114,26 +109,11 @@ def _fraction(path: str, v: Any) -> float:
 
 def _time(path: str, v: Any) -> TimeSpec:
     if isinstance(v, str):
-        _parse_hms(path, v)
+        parse_hms(v, f"scenario key '{path}'")
         return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
         raise _fail(path, '"HH:MM:SS" local time or an integer of ns UTC', v)
     return int(v)
-
-
-def _parse_hms(path: str, text: str) -> float:
-    """Seconds after local midnight of ``"HH:MM[:SS[.fff]]"``."""
-    parts = text.split(":")
-    try:
-        if len(parts) not in (2, 3):
-            raise ValueError
-        h, m = int(parts[0]), int(parts[1])
-        s = float(parts[2]) if len(parts) == 3 else 0.0
-        if not (0 <= h <= 24 and 0 <= m < 60 and 0 <= s < 60) or (h == 24 and (m or s)):
-            raise ValueError  # "24:00" (the day's end) is the only time past 23:59:59
-    except ValueError:
-        raise _fail(path, '"HH:MM:SS" local time', text) from None
-    return h * 3600 + m * 60 + s
 
 
 def _fields(path: str, table: Any, spec: dict[str, Callable[[str, Any], Any]]) -> dict[str, Any]:
@@ -473,24 +453,3 @@ def _deep_copy(d: Any) -> Any:
     if isinstance(d, list):
         return [_deep_copy(v) for v in d]
     return d
-
-
-def resolve_time(spec: TimeSpec, day: str, timezone: str, path: str = "time") -> int:
-    """ns UTC of a scenario time: int ns as is; ``"HH:MM:SS"`` on local ``day`` in ``timezone``.
-
-    A wall-clock time the clocks skip or repeat on a DST change day is a
-    :class:`ConfigError` naming ``path`` (give int ns UTC instead).
-    """
-    if isinstance(spec, int):
-        return spec
-    secs = _parse_hms(path, spec)
-    whole = int(secs)
-    wall = datetime.combine(Date.fromisoformat(day), datetime.min.time()) + timedelta(seconds=whole)
-    tz = ZoneInfo(timezone)
-    local = wall.replace(tzinfo=tz)
-    if local.utcoffset() != wall.replace(tzinfo=tz, fold=1).utcoffset():
-        how = "happens twice" if datetime.fromtimestamp(local.timestamp(), tz).replace(tzinfo=None) == wall \
-            else "does not exist"
-        raise ConfigError(f"scenario key '{path}': {spec!r} on {day} {how} in {timezone} (a clock change); "
-                          "give the time as int ns UTC")
-    return int(local.timestamp()) * 1_000_000_000 + round((secs - whole) * 1e9)
