@@ -27,9 +27,9 @@ from pathlib import Path
 
 from tickreplay.adapters.lobster import read_lobster
 from tickreplay.engine import Engine, EngineConfig
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.latency import Normal
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule import ParentOrder, twap
 
 REPO = Path(__file__).resolve().parents[1]

@@ -24,8 +24,9 @@ from tickreplay.adapters.synthetic import REGIMES, generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.engine import EngineConfig
 from tickreplay.latency import Constant, Normal
-from tickreplay.overlay import DEFAULT_DELAYS_NS, build_dataset, train_model
-from tickreplay.replaydata import ReplayData
+from tickreplay.overlay import build_dataset, train_model
+from tickreplay.trader import DEFAULT_DELAYS_NS
+from tickreplay.book.replay import ReplayData
 
 NS = 1_000_000_000
 

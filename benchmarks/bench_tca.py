@@ -25,12 +25,12 @@ from test_results_store import COST_BY_PARTICIPATION, FILL_RATE_BY_QUEUE, MARKOU
 
 from tickreplay.adapters.lobster import read_lobster  # noqa: E402
 from tickreplay.engine import Engine, EngineConfig  # noqa: E402
-from tickreplay.executor import ChildOrderExecutor  # noqa: E402
+from tickreplay.trader.executor import ChildOrderExecutor  # noqa: E402
 from tickreplay.latency import Constant  # noqa: E402
-from tickreplay.replaydata import ReplayData  # noqa: E402
+from tickreplay.book.replay import ReplayData  # noqa: E402
 from tickreplay.results import query  # noqa: E402
 from tickreplay.schedule import ParentOrder, twap  # noqa: E402
-from tickreplay.schedule.profile import trades  # noqa: E402
+from tickreplay.market.profile import trades  # noqa: E402
 from tickreplay.tca import MarketSeries, fill_table, tca_summary  # noqa: E402
 
 MS = 1_000_000

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from test_exchange import BOOK, BUY, LIM, SELL, K, fills_of, make_replay, run
 from tickreplay.engine import Engine
 from tickreplay.exchange import QueueModel
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.orders import NewOrder
 from tickreplay.schedule import ChildOrder
 

@@ -19,7 +19,7 @@ from tickreplay.adapters.lobster import read_lobster
 from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.latency import Constant
 from tickreplay.orders import NewOrder, OrderType
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 
 EMPTY = 9999999999
 MS = 1_000_000

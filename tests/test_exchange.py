@@ -12,7 +12,7 @@ from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.latency import Constant
 from tickreplay.orders import NewOrder, OrderType
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.tape import EventKind as K
 from tickreplay.tape import Instrument, Tape
 

@@ -15,7 +15,7 @@ from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.errors import ConfigError
 from tickreplay.impact import MarketInputs
-from tickreplay.scenario import load_scenario, parse_scenario, with_overrides
+from tickreplay.experiment.scenario import load_scenario, parse_scenario, with_overrides
 from tickreplay.schedule import ParentOrder
 from tickreplay.tca import MarketSeries, PreTradeInputs, tca_summary
 
@@ -60,7 +60,7 @@ synthetic = { regime = "liquid_large_cap", seed = 2, duration_s = 900 }
 
 [schedule]
 kind = "strategy"
-strategy = "tickreplay.strategies.market_maker:QuoteBothSides"
+strategy = "tickreplay.trader.market_maker:QuoteBothSides"
 params = { quote_size = 100, max_position = 300, requote_s = 3.0, duration_s = 600.0 }
 
 [latency]
@@ -102,7 +102,9 @@ def test_run_writes_a_complete_folder_and_reruns_do_not_clobber(scenario_file, t
 def test_a_crash_mid_write_leaves_no_folder(scenario_file, tmp_path, monkeypatch):
     out = tmp_path / "results"
     calls = []
-    real = experiment._write_parquet
+    from tickreplay.experiment import run as run_module
+
+    real = run_module._write_parquet
 
     def crash_on_second(df, path):
         calls.append(path)
@@ -110,7 +112,7 @@ def test_a_crash_mid_write_leaves_no_folder(scenario_file, tmp_path, monkeypatch
             raise OSError("disk full (simulated)")
         real(df, path)
 
-    monkeypatch.setattr(experiment, "_write_parquet", crash_on_second)
+    monkeypatch.setattr(run_module, "_write_parquet", crash_on_second)
     with pytest.raises(OSError, match="simulated"):
         experiment.run_file(scenario_file, out)
     assert len(calls) == 2
@@ -250,7 +252,7 @@ def test_pretrade_inputs_given_or_estimated(scenario_file, tmp_path):
 
 def test_pnl_average_cost_by_hand():
     """Buy 100 @ 10.00, buy 100 @ 12.00 (avg 11), sell 300 @ 13.00 (realise 2 x 200 = 400, flip to -100 @ 13)."""
-    from tickreplay.strategies.pnl import pnl_table
+    from tickreplay.trader.pnl import pnl_table
     from tickreplay.tape import EventKind as K, Instrument, Tape
 
     inst = Instrument("T", "test", "2024-01-02", price_scale=100, tick_size=1)

@@ -17,7 +17,7 @@ from tickreplay.impact import almgren_chriss as ac
 from tickreplay.impact.canonical import canonical_breakdown
 from tickreplay.impact.frontier import efficient_frontier, plot_frontier
 from tickreplay.impact.horizons import cost_curve, split_cost
-from tickreplay.impact.inputs import estimate_inputs
+from tickreplay.market.inputs import estimate_inputs
 from tickreplay.impact.models import (Almgren2005Model, CanonicalModel, MarketInputs, PreTradeOrder, SqrtLawModel,
                                       get_model)
 from tickreplay.tape import EventKind, Instrument, Tape

@@ -11,9 +11,9 @@ from tickreplay.book import L2Book
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.errors import ConfigError
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.latency import Constant
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder
 from tickreplay.tape import EventKind
 

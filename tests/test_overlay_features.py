@@ -13,8 +13,9 @@ from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.view import BookView
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.latency import Constant, Normal
-from tickreplay.overlay import FEATURE_NAMES, DelayModel, OverlayExecutor, compute_features
-from tickreplay.replaydata import ReplayData
+from tickreplay.overlay import DelayModel
+from tickreplay.trader import FEATURE_NAMES, OverlayExecutor, compute_features
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder
 from tickreplay.tape import EventKind, Instrument, Tape
 

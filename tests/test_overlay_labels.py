@@ -13,10 +13,11 @@ from tickreplay.book.fast import compute_snapshots
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import FeeSchedule
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.latency import Constant, Normal
-from tickreplay.overlay import DEFAULT_DELAYS_NS, FEATURE_NAMES, build_dataset, counterfactual_costs
-from tickreplay.replaydata import ReplayData
+from tickreplay.overlay import build_dataset, counterfactual_costs
+from tickreplay.trader import DEFAULT_DELAYS_NS, FEATURE_NAMES
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder
 from tickreplay.tape import EventKind
 

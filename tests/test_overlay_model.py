@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tickreplay.errors import ConfigError
-from tickreplay.overlay import FEATURE_NAMES, Dataset, DelayModel, time_split, train_model
+from tickreplay.overlay import Dataset, DelayModel, time_split, train_model
+from tickreplay.trader import FEATURE_NAMES
 
 NS = 1_000_000_000
 GRID = (0, NS, 5 * NS)

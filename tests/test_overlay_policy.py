@@ -15,10 +15,11 @@ from tickreplay.adapters.synthetic import REGIMES, generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.errors import ConfigError
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.latency import Constant, Normal
-from tickreplay.overlay import DEFAULT_DELAYS_NS, FEATURE_NAMES, DelayModel, OverlayExecutor
-from tickreplay.replaydata import ReplayData
+from tickreplay.overlay import DelayModel
+from tickreplay.trader import DEFAULT_DELAYS_NS, FEATURE_NAMES, OverlayExecutor
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule import ParentOrder, twap
 from tickreplay.schedule.base import ChildOrder
 

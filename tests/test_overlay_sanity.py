@@ -64,10 +64,11 @@ import pytest
 from tickreplay.adapters.null_market import generate_martingale_market
 from tickreplay.adapters.synthetic import MarketParams, generate_day
 from tickreplay.engine import EngineConfig
-from tickreplay.overlay import evaluate as ev
+from tickreplay.experiment import evaluate as ev
+from tickreplay.experiment.data import from_tape
 from tickreplay.overlay.labels import build_dataset
 from tickreplay.overlay.train import train_model
-from tickreplay.scenario import parse_scenario
+from tickreplay.experiment.scenario import parse_scenario
 
 NS = 1_000_000_000
 DELAYS_NS = (0, NS, 2 * NS, 5 * NS)
@@ -84,7 +85,7 @@ def _market(refill_half_life_s: float | None) -> MarketParams:
 
 @pytest.fixture(scope="module")
 def planted():
-    data = ev.market_data(generate_day(_market(2.0), 1, duration_s=DAY_S), "synthetic/planted/seed1")
+    data = from_tape(generate_day(_market(2.0), 1, duration_s=DAY_S), "synthetic/planted/seed1")
     split = ev.make_split("time", data, purge_ns=60 * NS)
     times = np.arange(split.train.start_ns + 60 * NS, split.train.end_ns - 40 * NS, NS)
     ds = build_dataset(data.replay, times, 1, CHILD, "market", DELAYS_NS, EngineConfig(), MAX_DELAY_NS,
@@ -94,7 +95,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def martingale():
-    data = ev.market_data(generate_martingale_market(1, DAY_S), "synthetic/martingale/seed1")
+    data = from_tape(generate_martingale_market(1, DAY_S), "synthetic/martingale/seed1")
     split = ev.make_split("time", data, purge_ns=60 * NS)
     times = np.arange(split.train.start_ns + 60 * NS, split.train.end_ns - 40 * NS, NS)
     ds = build_dataset(data.replay, times, 1, CHILD, "market", DELAYS_NS, EngineConfig(), MAX_DELAY_NS,
@@ -164,7 +165,7 @@ def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
     tape = generate_day(_market(2.0), 3, duration_s=1800)
     Catalog(tmp_path / "replay").write("synthetic", tape, compute_snapshots(tape, 5))
     key = f"synthetic/{tape.instrument.symbol}/{tape.instrument.date}"
-    data = ev.market_data(tape, key)
+    data = from_tape(tape, key)
     split = ev.make_split("time", data, purge_ns=60 * NS)
     times = np.arange(split.train.start_ns + 60 * NS, split.train.end_ns - 40 * NS, NS)
     ds = build_dataset(data.replay, times, 1, CHILD, "market", DELAYS_NS, EngineConfig(), MAX_DELAY_NS,
@@ -224,6 +225,6 @@ def test_regime_features_use_only_the_past(planted):
     t = data.replay.session_start_ns + 3600 * NS
     full = ev.regime_features(data, np.array([t]))
     cut = int(np.searchsorted(data.tape.ts_ns, t, side="right"))
-    past = ev.market_data(data.tape.slice(0, cut), "past")
+    past = from_tape(data.tape.slice(0, cut), "past")
     assert ev.regime_features(past, np.array([t])).equals(full)
     assert full["spread_bps"].iloc[0] >= 10.0  # at least one tick of $0.01 on a $10 stock

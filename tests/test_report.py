@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from tickreplay import cli, experiment
-from tickreplay.scenario import parse_scenario, with_overrides
+from tickreplay.experiment.scenario import parse_scenario, with_overrides
 
 DOC = {
     "name": "rep",
@@ -34,7 +34,7 @@ def runs(tmp_path_factory):
             with_overrides(DOC, {"seed": 3})]
     outs = [experiment.run_scenario(parse_scenario(d, base_dir="."), root) for d in docs]
     mm = with_overrides({k: v for k, v in DOC.items() if k not in ("parent", "pretrade")}, {"schedule": {
-        "kind": "strategy", "strategy": "tickreplay.strategies.market_maker:QuoteBothSides",
+        "kind": "strategy", "strategy": "tickreplay.trader.market_maker:QuoteBothSides",
         "params": {"quote_size": 100, "max_position": 300, "requote_s": 5.0, "duration_s": 300.0}}})
     outs.append(experiment.run_scenario(parse_scenario(mm, base_dir="."), root))
     return root, outs

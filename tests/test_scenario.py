@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from tickreplay.latency import Constant
 from tickreplay.errors import ConfigError
-from tickreplay.scenario import load_scenario, parse_scenario, resolve_time, with_overrides
+from tickreplay.experiment.scenario import load_scenario, parse_scenario, resolve_time, with_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -37,10 +38,10 @@ def test_defaults_and_values():
     s = parse_scenario(BASE)
     assert s.parent.side == 1 and s.parent.quantity == 1000 and s.parent.arrival is None
     assert s.schedule.cancel_replace_after_s == 30.0 and s.queue.model == "risk_averse" and s.fees.taker_bps == 0
-    assert s.latency.order_entry == 0 and s.seed == 0 and s.pretrade is None
+    assert s.latency.order_entry == Constant(0) and s.seed == 0 and s.pretrade is None
     sell = parse_scenario(with_overrides(BASE, {"parent.side": "sell", "latency.order_entry": {"model": "constant",
                                                                                              "latency_ms": 2}}))
-    assert sell.parent.side == -1 and sell.latency.order_entry == {"model": "constant", "latency_ms": 2}
+    assert sell.parent.side == -1 and sell.latency.order_entry == Constant(2_000_000)
 
 
 @pytest.mark.parametrize("over, key", [

@@ -12,10 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tomli_w
+
 from tickreplay import experiment
+from tickreplay.experiment.scenario import Scenario
 from tickreplay.errors import ConfigError
-from tickreplay.overlay import DEFAULT_DELAYS_NS, FEATURE_NAMES, DelayModel, OverlayExecutor
-from tickreplay.scenario import load_scenario, parse_scenario, with_overrides
+from tickreplay.overlay import DelayModel
+from tickreplay.trader import DEFAULT_DELAYS_NS, FEATURE_NAMES, OverlayExecutor
+from tickreplay.experiment.scenario import load_scenario, parse_scenario, with_overrides
 
 NS = 1_000_000_000
 REPO = Path(__file__).resolve().parents[1]
@@ -47,7 +51,7 @@ def model_dir(tmp_path_factory) -> Path:
     return _save_model(tmp_path_factory.mktemp("models") / "wait")
 
 
-def _scn(tmp_path: Path, overlay: dict | None) -> experiment.Scenario:
+def _scn(tmp_path: Path, overlay: dict | None) -> Scenario:
     doc = dict(BASE) if overlay is None else {**BASE, "overlay": overlay}
     return parse_scenario(doc, base_dir=tmp_path)
 
@@ -211,7 +215,7 @@ def test_compare_command_defaults_to_the_scenarios_max_delay(tmp_path, model_dir
     doc = {**BASE, "data": {"catalog": key}, "schedule": {"kind": "twap", "n_children": 2, "style": "market"},
            "parent": {**BASE["parent"], "start": "09:31:00", "end": "09:31:20"},
            "overlay": {"model": str(model_dir), "max_delay_s": 1}}
-    (tmp_path / "s.toml").write_text(experiment.dumps_toml(doc))
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(doc))
     args = ["overlay", "compare", "--model", str(model_dir), "--scenario", str(tmp_path / "s.toml"), "--tapes", key,
             "--start", "09:32:00", "--end", "09:32:50", "--horizon-s", "5", "--n-boot", "50", "--json"]
     assert main(args) == 0
@@ -219,6 +223,6 @@ def test_compare_command_defaults_to_the_scenarios_max_delay(tmp_path, model_dir
     assert main(args + ["--max-delay-s", "5"]) == 0
     assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"5": 4}  # slack 10 s: the flag wins
     # the parents take the static schedule's children: the scenario's own model folder is not read (--model is)
-    (tmp_path / "s.toml").write_text(experiment.dumps_toml(with_overrides(doc, {"overlay.model": "nowhere"})))
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(with_overrides(doc, {"overlay.model": "nowhere"})))
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"1": 4}

@@ -18,7 +18,7 @@ from tickreplay.exchange import FeeSchedule
 from tickreplay.impact import MarketInputs
 from tickreplay.latency import Constant
 from tickreplay.orders import FILL_COLUMNS, NewOrder, OrderType
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule import ParentOrder
 from tickreplay.tape import EventKind as K, Instrument, Tape
 from tickreplay.tca import (HORIZONS_NS, PARTS, MarketSeries, PreTradeInputs, fill_table, shortfall,

@@ -9,13 +9,15 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+import tomli_w
+
 from tickreplay import experiment
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.errors import ConfigError
 from tickreplay.orders import NewOrder, OrderType
-from tickreplay.replaydata import ReplayData
-from tickreplay.scenario import load_scenario, resolve_time
+from tickreplay.book.replay import ReplayData
+from tickreplay.experiment.scenario import load_scenario, resolve_time
 from tickreplay.schedule import ParentOrder
 from tickreplay.tape import Instrument
 from tickreplay.tca import MarketSeries, tca_summary
@@ -62,7 +64,7 @@ def test_compare_in_worker_processes_keeps_the_file_name(nameless, tmp_path):
 def test_runs_that_pick_the_same_id_both_survive(nameless, tmp_path, monkeypatch):
     """Two runs of one scenario in the same second in two processes both see the id free; the second used to
     replace the first's folder whole. Here both are handed the same id, as racing processes would be."""
-    monkeypatch.setattr(experiment, "new_run_id", lambda name, text, root: "same_id")
+    monkeypatch.setattr(experiment.run, "new_run_id", lambda name, text, root: "same_id")
     out = tmp_path / "results"
     a = experiment.run_file(nameless, out)
     b = experiment.run_file(nameless, out)
@@ -101,11 +103,11 @@ def test_market_path_volume_before_the_first_event_is_zero():
 
 
 def test_scenario_text_written_back_reads_as_the_same_document():
-    """Grid runs store ``dumps_toml(doc)``: characters beyond the BMP came out as JSON surrogate pairs,
+    """Grid runs store ``tomli_w.dumps(doc)``: characters beyond the BMP came out as JSON surrogate pairs,
     which TOML refuses, so the run's ``scenario.toml`` could not be read back (results store, reports)."""
     doc = {"name": "grid[style=\U0001F680]", "description": "caf\u00e9 \t tab, quote \" back \\ del \x7f nl \n",
            "schedule": {"params": {"note \U0001F600": "x"}}}
-    assert tomllib.loads(experiment.dumps_toml(doc)) == doc
+    assert tomllib.loads(tomli_w.dumps(doc)) == doc
 
 
 def test_local_times_on_clock_change_days():

@@ -4,7 +4,7 @@ import numpy as np
 
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.view import BookView
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.tape import EventKind as K, Instrument, Tape
 
 INST = Instrument("T", "test", "2024-01-02", price_scale=10_000, tick_size=100)
@@ -56,7 +56,7 @@ def test_a_view_mid_way_through_a_timestamp_cannot_exist():
 
 def test_every_volume_figure_counts_the_same_prints():
     """The trader's cumulative volume, TCA's market volume and the VWAP profile agree (auction crosses excluded)."""
-    from tickreplay.schedule.profile import trades
+    from tickreplay.market.profile import trades
     from tickreplay.tca.market import MarketSeries
 
     events = _book(1, 10_000, 10_100) + [

@@ -40,10 +40,9 @@ from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
 from tickreplay.io import atomic_path
 from tickreplay.errors import ConfigError
 from tickreplay.latency import Constant, LatencyModel
-from tickreplay.latency import from_config as latency_from_config
 from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, Fill, Liquidity, NewOrder, OrderType, OrderUpdate,
                                OwnOrder, Status)
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.tape import EventKind
 
 _DUE, _ARRIVE, _WAKE = 0, 1, 2  # heap priorities at equal time
@@ -62,37 +61,6 @@ class EngineConfig:
     queue_model: QueueModel = field(default_factory=QueueModel)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     seed: int = 0
-
-    @classmethod
-    def from_config(cls, cfg: dict, event_ts_ns: np.ndarray | None = None) -> "EngineConfig":
-        """From a scenario table, e.g. ``{entry_latency = {model = "normal", mean_ms = 2, jitter_ms = 0.5},
-        queue_model = {kind = "power", power = 2}, fees = {taker_bps = 0.3}, seed = 7}``.
-
-        Latencies follow :func:`tickreplay.latency.from_config` (``event_ts_ns``: the
-        tape's times, for the burst model). Unknown keys are a :class:`ConfigError`.
-        """
-        known = {"md_latency", "entry_latency", "response_latency", "allow_overtaking", "queue_model", "fees",
-                 "seed"}
-        unknown = set(cfg) - known
-        if unknown:
-            raise ConfigError(f"unknown engine keys {sorted(unknown)}; expected some of {sorted(known)}")
-        kw: dict = {}
-        for key in ("md_latency", "entry_latency", "response_latency"):
-            if key in cfg:
-                kw[key] = latency_from_config(cfg[key], event_ts_ns)
-        if "queue_model" in cfg:
-            try:
-                kw["queue_model"] = QueueModel(**cfg["queue_model"])
-            except TypeError as err:
-                raise ConfigError(f"queue_model: {err}") from None
-        if "fees" in cfg:
-            kw["fees"] = FeeSchedule.from_config(cfg["fees"])
-        for key, typ in (("allow_overtaking", bool), ("seed", int)):
-            if key in cfg:
-                if not isinstance(cfg[key], typ):
-                    raise ConfigError(f"{key} must be {typ.__name__}, got {cfg[key]!r}")
-                kw[key] = cfg[key]
-        return cls(**kw)
 
 
 @dataclass(frozen=True)

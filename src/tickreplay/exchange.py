@@ -71,7 +71,7 @@ import numpy as np
 
 from tickreplay.errors import ConfigError
 from tickreplay.orders import DoneReason, Liquidity, OrderType, OwnOrder, Reject, Status
-from tickreplay.replaydata import ReplayData
+from tickreplay.book.replay import ReplayData
 from tickreplay.tape import (
     K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
     K_EXECUTE_HIDDEN as _HIDDEN, K_TRADE as _TRADE, K_LEVEL_SET as _LEVEL_SET,
@@ -98,13 +98,6 @@ class FeeSchedule:
     taker_bps: float = 0.0
     maker_per_unit: float = 0.0
     taker_per_unit: float = 0.0
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "FeeSchedule":
-        unknown = set(cfg) - {"maker_bps", "taker_bps", "maker_per_unit", "taker_per_unit"}
-        if unknown:
-            raise ConfigError(f"unknown fee keys {sorted(unknown)}")
-        return cls(**{k: float(v) for k, v in cfg.items()})
 
     def fee(self, liquidity: Liquidity, price: int, size: int, price_scale: int, size_scale: int) -> float:
         """Fee in currency for one fill of ``size`` at ``price`` (venue integers)."""

@@ -3,15 +3,15 @@
 Every model answers ``sample(now_ns, rng) -> int`` (a non-negative number of
 nanoseconds) and keeps no hidden state: all randomness comes from the
 ``numpy.random.Generator`` the caller passes, so a run is reproducible from
-its seed. Models are frozen dataclasses built from scenario dictionaries by
-:func:`from_config`.
+its seed. Models are frozen dataclasses; scenario files name them by the keys of
+:data:`LATENCY_MODELS` (parsed in :mod:`tickreplay.experiment.scenario`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import ClassVar, Protocol
 
 import numpy as np
 
@@ -21,6 +21,14 @@ MS = 1_000_000  # ns per millisecond
 
 
 class LatencyModel(Protocol):
+    #: the standard deviation of the draws around the typical value, ns (the pre-trade latency terms use both)
+    jitter_ns: int
+
+    @property
+    def typical_ns(self) -> int:
+        """The model's typical latency, ns: constant, mean, median, the series' mean or the burst model's base."""
+        ...
+
     def sample(self, now_ns: int, rng: np.random.Generator) -> int:
         """One latency draw at exchange time ``now_ns``, in ns (≥ 0)."""
         ...
@@ -31,9 +39,14 @@ class Constant:
     """Always ``latency_ns``."""
 
     latency_ns: int
+    jitter_ns: ClassVar[int] = 0
 
     def __post_init__(self) -> None:
         _non_negative("latency_ns", self.latency_ns)
+
+    @property
+    def typical_ns(self) -> int:
+        return int(self.latency_ns)
 
     def sample(self, now_ns: int, rng: np.random.Generator) -> int:
         return int(self.latency_ns)
@@ -49,6 +62,10 @@ class Normal:
     def __post_init__(self) -> None:
         _non_negative("mean_ns", self.mean_ns)
         _non_negative("jitter_ns", self.jitter_ns)
+
+    @property
+    def typical_ns(self) -> int:
+        return int(self.mean_ns)
 
     def sample(self, now_ns: int, rng: np.random.Generator) -> int:
         return max(0, int(round(rng.normal(self.mean_ns, self.jitter_ns))))
@@ -69,6 +86,10 @@ class LogNormal:
         if self.median_ns <= 0:
             raise ConfigError(f"median_ns must be positive, got {self.median_ns}")
         _non_negative("jitter_ns", self.jitter_ns)
+
+    @property
+    def typical_ns(self) -> int:
+        return int(self.median_ns)
 
     @property
     def sigma(self) -> float:
@@ -105,6 +126,10 @@ class Empirical:
         object.__setattr__(self, "times_ns", t)
         object.__setattr__(self, "latencies_ns", v)
 
+    @property
+    def typical_ns(self) -> int:
+        return int(round(float(self.latencies_ns.mean())))
+
     def sample(self, now_ns: int, rng: np.random.Generator) -> int:
         base = float(np.interp(now_ns, self.times_ns, self.latencies_ns))
         if self.jitter_ns:
@@ -124,18 +149,29 @@ class Burst:
     base_ns: int
     per_msg_ns: int
     window_ns: int
-    event_ts_ns: np.ndarray = field(repr=False)
     jitter_ns: int = 0
+    event_ts_ns: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         for name in ("base_ns", "per_msg_ns", "jitter_ns"):
             _non_negative(name, getattr(self, name))
         if self.window_ns <= 0:
             raise ConfigError(f"window_ns must be positive, got {self.window_ns}")
-        object.__setattr__(self, "event_ts_ns", np.asarray(self.event_ts_ns, dtype=np.int64))
+        if self.event_ts_ns is not None:
+            object.__setattr__(self, "event_ts_ns", np.asarray(self.event_ts_ns, dtype=np.int64))
+
+    @property
+    def typical_ns(self) -> int:
+        return int(self.base_ns)
+
+    def on_tape(self, event_ts_ns: np.ndarray) -> "Burst":
+        """This model counting the messages of a tape (sorted exchange times, ns)."""
+        return replace(self, event_ts_ns=event_ts_ns)
 
     def recent_messages(self, now_ns: int) -> int:
         ts = self.event_ts_ns
+        if ts is None:
+            raise ConfigError("burst latency counts a tape's messages: bind it with on_tape(event_ts_ns) first")
         hi = np.searchsorted(ts, now_ns, side="right")
         lo = np.searchsorted(ts, now_ns - self.window_ns, side="right")
         return int(hi - lo)
@@ -152,34 +188,4 @@ def _non_negative(name: str, value: float) -> None:
         raise ConfigError(f"{name} must be non-negative, got {value}")
 
 
-_MODELS = {"constant": Constant, "normal": Normal, "lognormal": LogNormal, "empirical": Empirical, "burst": Burst}
-
-
-def from_config(cfg: dict[str, Any] | int | float, event_ts_ns: np.ndarray | None = None) -> LatencyModel:
-    """Build a model from a scenario table, e.g. ``{model = "normal", mean_ms = 2, jitter_ms = 0.5}``.
-
-    Times may be given in ``_ns``, ``_us`` or ``_ms``; a bare number means
-    constant milliseconds. ``burst`` needs the tape's ``event_ts_ns``.
-    """
-    if isinstance(cfg, (int, float)):
-        return Constant(int(round(cfg * MS)))
-    cfg = dict(cfg)
-    name = cfg.pop("model", None)
-    if name not in _MODELS:
-        raise ConfigError(f"latency 'model' must be one of {sorted(_MODELS)}, got {name!r}")
-    kwargs: dict[str, Any] = {}
-    for key, value in cfg.items():
-        for suffix, scale in (("_ns", 1), ("_us", 1_000), ("_ms", MS)):
-            if key.endswith(suffix) and key not in ("times_ns", "latencies_ns"):
-                kwargs[key[: -len(suffix)] + "_ns"] = int(round(value * scale))
-                break
-        else:
-            kwargs[key] = value
-    if name == "burst":
-        if event_ts_ns is None:
-            raise ConfigError("latency model 'burst' needs the tape's event times")
-        kwargs["event_ts_ns"] = event_ts_ns
-    try:
-        return _MODELS[name](**kwargs)
-    except TypeError as err:
-        raise ConfigError(f"latency model '{name}': {err}") from None
+LATENCY_MODELS: dict[str, type] = {"constant": Constant, "normal": Normal, "lognormal": LogNormal, "empirical": Empirical, "burst": Burst}

@@ -75,7 +75,7 @@ def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str
     from tickreplay.cli.run import format_table
     from tickreplay.experiment import compare, load_data_spec
     from tickreplay.report import compare_report, run_report
-    from tickreplay.scenario import parse_data, parse_scenario
+    from tickreplay.experiment.scenario import parse_data, parse_scenario
 
     data_doc = demo_data(regime, seed, duration_s)
     data = load_data_spec(parse_data(data_doc))  # generated once: the runs below reuse it from the cache

@@ -48,13 +48,13 @@ def _model_params(args: argparse.Namespace) -> dict:
 
 def _market(args: argparse.Namespace):
     """MarketInputs and reference price from the flags, filled in from catalog data where not typed."""
-    from tickreplay.impact.checks import positive
+    from tickreplay.checks import positive
     from tickreplay.impact.models import MarketInputs
 
     est = None
     if args.from_catalog:
         from tickreplay.catalog import Catalog
-        from tickreplay.impact.inputs import estimate_inputs
+        from tickreplay.market.inputs import estimate_inputs
 
         cat = Catalog(args.catalog)
         day_ns = None if args.day_hours is None else round(positive("day_hours", args.day_hours) * 3600e9)
@@ -78,7 +78,7 @@ def _market(args: argparse.Namespace):
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from tickreplay.impact.checks import percent
+    from tickreplay.checks import percent
     from tickreplay.impact.horizons import cost_curve, risk_bps, split_cost
     from tickreplay.impact.models import PreTradeOrder, get_model
 

@@ -1,4 +1,4 @@
-"""``tickreplay overlay train`` (and ``overlay compare`` when :mod:`tickreplay.overlay.evaluate` provides it).
+"""``tickreplay overlay train`` and ``tickreplay overlay compare`` (:mod:`tickreplay.experiment.evaluate`).
 
 ``train`` builds a dataset of counterfactual delay costs from catalog tapes
 or generated days, with the child order of a scenario template (side, child
@@ -11,8 +11,6 @@ out-of-sample figures and feature importance, and saves the model folder
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import math
 import time
@@ -20,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tickreplay.clock import resolve_time
 from tickreplay.errors import ConfigError
 
 NS = 1_000_000_000
@@ -49,10 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--margin-bps", type=float, default=0.0, help="wait only if the predicted saving exceeds this")
     t.add_argument("--json", action="store_true", help="print the training report as JSON")
     t.set_defaults(func=_train)
-    if importlib.util.find_spec("tickreplay.overlay.evaluate") is not None:
-        evaluate = importlib.import_module("tickreplay.overlay.evaluate")
-        if hasattr(evaluate, "register_compare"):
-            evaluate.register_compare(osub)
+    _register_compare(osub)
 
 
 def _delays(text: str) -> tuple[int, ...]:
@@ -66,7 +62,7 @@ def _delays(text: str) -> tuple[int, ...]:
 def _data(args: argparse.Namespace, scn) -> list:
     """The market data of each tape key (the scenario's catalog, levels and window) or generated day."""
     from tickreplay.experiment import load_data_spec
-    from tickreplay.scenario import DataSpec, SyntheticDay
+    from tickreplay.experiment.scenario import DataSpec, SyntheticDay
 
     if args.tapes:
         if args.refill_half_life_s is not None:
@@ -92,25 +88,20 @@ def _planted_day(regime: str, seed: int, duration_s: float | None, refill_s: flo
 
     from tickreplay.adapters.synthetic import generate_day
     from tickreplay.adapters.synthetic_regimes import resolve
-    from tickreplay.book.fast import compute_snapshots
-    from tickreplay.experiment import MarketData
-    from tickreplay.replaydata import ReplayData
-    from tickreplay.tca import MarketSeries
+    from tickreplay.experiment.data import from_tape
 
     _, params = resolve(regime)
     params = replace(params, refill_half_life_s=refill_s)
     tape = generate_day(params, seed, duration_s=duration_s)
-    snaps = compute_snapshots(tape, levels)
     key = f"synthetic/{regime}+refill{refill_s:g}s/seed{seed}"
-    return MarketData(key, tape, snaps, ReplayData.build(tape, snaps), MarketSeries.from_tape(tape, snaps),
-                      round(params.session_seconds() * NS))
+    return from_tape(tape, key, levels, round(params.session_seconds() * NS))
 
 
 def _train(args: argparse.Namespace) -> int:
     from tickreplay.experiment import engine_config
     from tickreplay.io import atomic_path
     from tickreplay.overlay import Dataset, build_dataset, train_model
-    from tickreplay.scenario import load_scenario
+    from tickreplay.experiment.scenario import load_scenario
 
     scn = load_scenario(args.scenario)
     if scn.parent is None:
@@ -158,3 +149,98 @@ def _train(args: argparse.Namespace) -> int:
     print("feature importance (gain): " + ", ".join(f"{k} {v:,.0f}" for k, v in top))
     print(f"model saved to {out}")
     return 0
+
+
+def _time_arg(text: str | None, data, default: int, name: str) -> int:
+    if text is None:
+        return default
+    inst = data.tape.instrument
+    return resolve_time(int(text) if text.isdigit() else text, inst.date, inst.timezone, name)
+
+
+def _register_compare(sub: argparse._SubParsersAction) -> None:
+    """Add ``compare`` to the ``tickreplay overlay`` sub-commands."""
+    from tickreplay.overlay.labels import DEFAULT_HORIZON_NS
+    from tickreplay.overlay.stats import DEFAULT_N_BOOT
+
+    p = sub.add_parser("compare", help="static vs overlay vs random-delay placebo vs hindsight oracle on held-out "
+                                       "parents, with bootstrap intervals")
+    p.add_argument("--model", required=True, help="model folder written by 'tickreplay overlay train'")
+    p.add_argument("--scenario", required=True, help="scenario TOML: parent template (side, quantity, duration), "
+                                                     "schedule, latency, fees")
+    p.add_argument("--tapes", nargs="+", required=True, metavar="KEY",
+                   help="catalog keys of the held-out tapes (catalog root of the scenario's data)")
+    p.add_argument("--start", help="held-out range start, local HH:MM:SS or ns (default: session open)")
+    p.add_argument("--end", help="held-out range end, local HH:MM:SS or ns (default: session close)")
+    p.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the scenario's "
+                                                     "overlay.max_delay_s, else the model grid's largest)")
+    p.add_argument("--step-s", type=float, help="seconds between parent starts (default: the parent's duration)")
+    p.add_argument("--horizon-s", type=float, default=DEFAULT_HORIZON_NS / NS,
+                   help="oracle label horizon and room left at the range's end (default 30)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the engine runs, placebo and bootstrap")
+    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT, help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
+    p.add_argument("--allow-overlap", action="store_true",
+                   help="do not refuse a test range that overlaps the model's training data")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.set_defaults(func=_compare)
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tickreplay.experiment import load_data_spec
+    from tickreplay.experiment.evaluate import Segment, check_held_out, evaluate, session_bounds
+    from tickreplay.experiment.scenario import DataSpec, load_scenario
+    from tickreplay.overlay import DelayModel
+    from tickreplay.trader import FEATURE_NAMES
+
+    scn = load_scenario(args.scenario)
+    model = DelayModel.load(args.model, expect_features=FEATURE_NAMES)
+    if args.max_delay_s is not None:
+        max_delay = round(args.max_delay_s * NS)
+    elif scn.overlay is not None:
+        max_delay = round(scn.overlay.max_delay_s * NS)
+    else:
+        max_delay = max(model.delays_ns)
+    segments = []
+    for key in args.tapes:
+        data = load_data_spec(DataSpec(catalog=key, catalog_root=scn.data.catalog_root, levels=scn.data.levels),
+                              scn.base_dir)
+        t0, t1 = session_bounds(data)
+        seg = Segment(data, _time_arg(args.start, data, t0, "--start"), _time_arg(args.end, data, t1, "--end"))
+        if not args.allow_overlap:
+            check_held_out(model, data.key, seg.start_ns, seg.end_ns)
+        segments.append(seg)
+    evaluation = evaluate(scn, segments, model, max_delay_ns=max_delay, seed=args.seed,
+                          step_ns=None if args.step_s is None else round(args.step_s * NS),
+                          horizon_ns=round(args.horizon_s * NS))
+    summary = evaluation.summary(seed=args.seed, n_boot=args.n_boot)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=float))
+        return 0
+    for line in format_summary(summary):
+        print(line)
+    return 0
+
+
+def format_summary(s: dict) -> list[str]:
+    """The comparison as a few lines of text."""
+    lo, hi = s["ci95_bps"]
+    lines = [f"{s['n_parents']} parents, {s['n_children']} children; implementation shortfall (bps, mean / median):"]
+    for name, block in s["policies"].items():
+        lines.append(f"  {name:8} {block['mean_is_bps']:8.3f} / {block['median_is_bps']:8.3f}")
+    lines.append(f"overlay saving vs static: {s['mean_saving_bps']:.3f} bps (95% CI {lo:.3f} to {hi:.3f}), "
+                 f"median {s['median_saving_bps']:.3f}, win rate {s['win_rate']:.0%}")
+    pl, ph = s["overlay_vs_placebo"]["ci95_bps"]
+    lines.append(f"placebo saving {s['placebo_saving_bps']:.3f} bps; overlay vs placebo "
+                 f"{s['overlay_vs_placebo']['mean_saving_bps']:.3f} bps (95% CI {pl:.3f} to {ph:.3f})")
+    lines.append(f"oracle saving {s['oracle_saving_bps']:.3f} bps; share captured {s['captured_share']:.0%}")
+    for kind, rows in s["regimes"].items():
+        for r in rows:
+            if "mean_saving_bps" in r:
+                c_lo, c_hi = r["ci95_bps"]
+                lines.append(f"  {kind} {r['tercile']:4}: {r['n_parents']:3} parents, saving "
+                             f"{r['mean_saving_bps']:.3f} bps (95% CI {c_lo:.3f} to {c_hi:.3f})")
+    verdict = ("the overlay is cheaper (interval above zero)" if lo > 0 else
+               "the overlay is dearer (interval below zero)" if hi < 0 else
+               "no saving shown: the interval contains zero")
+    lines.append(f"verdict: {verdict}")
+    return lines

@@ -77,7 +77,7 @@ def _run(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     from tickreplay.errors import ConfigError
     from tickreplay.experiment import compare, load_grid
-    from tickreplay.scenario import load_scenario
+    from tickreplay.experiment.scenario import load_scenario
 
     if bool(args.scenarios) == bool(args.grid):
         raise ConfigError("give scenario files or --grid GRID.toml (one of them)")

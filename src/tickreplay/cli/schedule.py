@@ -134,7 +134,7 @@ def _twap(args: argparse.Namespace) -> int:
 
 def _vwap(args: argparse.Namespace) -> int:
     from tickreplay.catalog import Catalog
-    from tickreplay.schedule.profile import estimate_volume_profile
+    from tickreplay.market.profile import estimate_volume_profile
     from tickreplay.schedule.vwap import vwap
 
     parent, windows = _parent(args)
@@ -149,9 +149,9 @@ def _vwap(args: argparse.Namespace) -> int:
 
 def _pov(args: argparse.Namespace) -> int:
     from tickreplay.catalog import Catalog
-    from tickreplay.impact.checks import percent
+    from tickreplay.checks import percent
     from tickreplay.schedule.pov import pov_schedule
-    from tickreplay.schedule.profile import trades
+    from tickreplay.market.profile import trades
 
     parent, windows = _parent(args)
     ts, size = trades(Catalog(args.catalog).find(args.from_catalog).read_tape())

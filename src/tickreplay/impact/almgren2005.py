@@ -13,7 +13,7 @@ All three are returned in bps (fractions × 1e4).
 
 from __future__ import annotations
 
-from tickreplay.impact.checks import non_negative, positive
+from tickreplay.checks import non_negative, positive
 
 GAMMA = 0.314
 ETA = 0.142

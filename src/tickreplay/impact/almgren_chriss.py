@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import non_negative, positive, positive_int
+from tickreplay.checks import non_negative, positive, positive_int
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from tickreplay.impact.checks import non_negative, positive, fraction
+from tickreplay.checks import non_negative, positive, fraction
 
 K_PERM = 0.10  # default permanent-impact coefficient
 ETA = 0.05  # default temporary-impact coefficient

@@ -19,7 +19,7 @@ import numpy as np
 
 from tickreplay.impact import almgren_chriss as ac
 from tickreplay.impact.canonical import SESSION_MINUTES, permanent_bps
-from tickreplay.impact.checks import non_negative, positive
+from tickreplay.checks import non_negative, positive
 from tickreplay.impact.models import CanonicalModel, MarketInputs, PreTradeOrder
 
 PERIOD_MINUTES = 5.0  # AC period length used for the frontier

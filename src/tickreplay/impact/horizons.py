@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from tickreplay.impact.checks import positive_int
+from tickreplay.checks import positive_int
 from tickreplay.impact.models import CostModel, MarketInputs, PreTradeOrder
 
 #: (label, horizon in trading days) of the default cost curve; a trading day is 390 minutes

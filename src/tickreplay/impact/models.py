@@ -14,7 +14,7 @@ from typing import Protocol
 
 from tickreplay.errors import ConfigError
 from tickreplay.impact import almgren2005, canonical, sqrt_law
-from tickreplay.impact.checks import fraction, non_negative, positive, positive_int, side
+from tickreplay.checks import fraction, non_negative, positive, positive_int, side
 
 
 @dataclass(frozen=True)

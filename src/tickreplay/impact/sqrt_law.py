@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tickreplay.impact.checks import non_negative, positive
+from tickreplay.checks import non_negative, positive
 
 Y = 1.0
 EXPONENT = 0.5

@@ -1,18 +1,15 @@
-"""The micro-delay overlay: features from the trader's view, counterfactual labels, a LightGBM delay model,
-and the executor that delays child orders by the model's choice.
+"""The micro-delay overlay's learning side: counterfactual labels, the LightGBM delay model, its training.
 
-Modules: :mod:`.features` (what the trader could see), :mod:`.labels` (costs of
-each delay through the engine), :mod:`.model` (:class:`DelayModel`),
-:mod:`.policy` (:class:`OverlayExecutor`), :mod:`.train` (time-ordered
-validation and fitting).
+Modules: :mod:`.labels` (costs of each delay through the engine), :mod:`.model`
+(:class:`DelayModel`), :mod:`.train` (time-ordered validation and fitting),
+:mod:`.stats` (paired bootstrap statistics). What runs in the engine — the
+features the trader can compute and :class:`~tickreplay.trader.OverlayExecutor` —
+is on the trader's side (:mod:`tickreplay.trader`); the held-out comparison of
+policies is an experiment (:mod:`tickreplay.experiment.evaluate`).
 """
 
-from tickreplay.overlay.features import FEATURE_NAMES, compute_features
-from tickreplay.overlay.labels import (DEFAULT_DELAYS_NS, DEFAULT_DELAYS_S, Dataset, build_dataset,
-                                       counterfactual_costs)
+from tickreplay.overlay.labels import Dataset, build_dataset, counterfactual_costs
 from tickreplay.overlay.model import DelayModel
-from tickreplay.overlay.policy import Decision, OverlayExecutor
 from tickreplay.overlay.train import time_split, train_model
 
-__all__ = ["DEFAULT_DELAYS_NS", "DEFAULT_DELAYS_S", "Dataset", "Decision", "DelayModel", "FEATURE_NAMES",
-           "OverlayExecutor", "build_dataset", "compute_features", "counterfactual_costs", "time_split", "train_model"]
+__all__ = ["Dataset", "DelayModel", "build_dataset", "counterfactual_costs", "time_split", "train_model"]

@@ -4,7 +4,7 @@ For a decision at exchange/trader time ``t`` (side ``s``, quantity ``Q``,
 style) and a delay ``d`` of the grid, the child is sent at ``t + d`` through
 the engine — market-data, order-entry and response latency, queue model and
 fees of the :class:`~tickreplay.engine.EngineConfig` included — by a
-:class:`~tickreplay.executor.ChildOrderExecutor` holding that one child,
+:class:`~tickreplay.trader.executor.ChildOrderExecutor` holding that one child,
 alone in the market (one engine run per (decision, delay); runs never share
 consumed liquidity). Its cost, positive = worse, in bps of ``M0``, the true
 mid on the exchange clock as of ``t`` (as TCA takes the arrival mid)::
@@ -34,14 +34,12 @@ import pandas as pd
 from tickreplay.book.view import BookView
 from tickreplay.engine import Context, Engine, EngineConfig
 from tickreplay.errors import ConfigError
-from tickreplay.executor import ChildOrderExecutor
-from tickreplay.overlay.features import FEATURE_NAMES, compute_features
-from tickreplay.replaydata import ReplayData
+from tickreplay.trader.executor import ChildOrderExecutor
+from tickreplay.trader.features import FEATURE_NAMES, compute_features
+from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder, check_style
 
 NS = 1_000_000_000
-DEFAULT_DELAYS_S = (0, 0.5, 1, 2, 5, 10)
-DEFAULT_DELAYS_NS = tuple(round(d * NS) for d in DEFAULT_DELAYS_S)
 DEFAULT_HORIZON_NS = 30 * NS
 DEFAULT_REPLACE_AFTER_NS = 30 * NS
 

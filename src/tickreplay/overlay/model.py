@@ -23,6 +23,7 @@ from typing import Sequence
 import lightgbm as lgb
 import numpy as np
 
+from tickreplay.checks import list_mismatch
 from tickreplay.errors import ConfigError
 from tickreplay.io import atomic_dir
 
@@ -37,23 +38,6 @@ DEFAULT_ROUNDS = 200
 # small, slow trees: the labels are noisy (on a generated day these beat num_leaves 15 / min_data_in_leaf 20 /
 # learning_rate 0.05 out of sample; benchmarks/bench_overlay.py)
 MIN_EXAMPLES = 50
-
-
-def _diff(name: str, got: Sequence, want: Sequence) -> str | None:
-    """A sentence saying how two lists differ, or None when equal."""
-    got, want = list(got), list(want)
-    if got == want:
-        return None
-    missing = [x for x in want if x not in got]
-    extra = [x for x in got if x not in want]
-    parts = []
-    if missing:
-        parts.append(f"missing {missing}")
-    if extra:
-        parts.append(f"unexpected {extra}")
-    if not parts:
-        parts.append("same entries in a different order")
-    return f"{name} differs from the expected one: " + "; ".join(parts) + f" (model: {got}, expected: {want})"
 
 
 class DelayModel:
@@ -176,9 +160,9 @@ class DelayModel:
             raise ConfigError(f"{side_path}: format {side.get('format')!r}, expected {FORMAT!r}")
         problems = []
         if expect_features is not None:
-            problems.append(_diff("feature list", side["feature_names"], expect_features))
+            problems.append(list_mismatch("feature list", side["feature_names"], expect_features))
         if expect_delays is not None:
-            problems.append(_diff("delay grid (ns)", side["delays_ns"], [int(d) for d in expect_delays]))
+            problems.append(list_mismatch("delay grid (ns)", side["delays_ns"], [int(d) for d in expect_delays]))
         problems = [p for p in problems if p]
         if problems:
             raise ConfigError(f"{path}: " + "; ".join(problems))

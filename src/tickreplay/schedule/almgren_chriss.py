@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from tickreplay.impact import almgren_chriss as ac
-from tickreplay.impact.checks import positive, positive_int
+from tickreplay.checks import positive, positive_int
 from tickreplay.schedule.base import (ChildOrder, ParentOrder, Window, children_at, time_at_offset,
                                       tradable_ns, tradable_or_error)
 

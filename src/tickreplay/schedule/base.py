@@ -16,7 +16,7 @@ from fractions import Fraction
 from typing import Sequence
 
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import positive_int, side
+from tickreplay.checks import positive_int, side
 
 STYLES = ("market", "limit_touch", "limit_offset", "peg_mid")
 

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import fraction, positive_int
+from tickreplay.checks import fraction, positive_int
 from tickreplay.schedule.base import ChildOrder, ParentOrder, Window, check_style, tradable_intervals
 
 

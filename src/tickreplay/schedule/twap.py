@@ -6,7 +6,7 @@ import math
 from typing import Sequence
 
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import positive_int
+from tickreplay.checks import positive_int
 from tickreplay.schedule.base import (ChildOrder, ParentOrder, Window, children_at, time_at_offset,
                                       tradable_ns, tradable_or_error)
 

@@ -6,7 +6,7 @@ from typing import Sequence
 
 from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import ChildOrder, ParentOrder, Window, children_at, tradable_or_error
-from tickreplay.schedule.profile import VolumeProfile
+from tickreplay.market.profile import VolumeProfile
 
 
 def vwap(parent: ParentOrder, profile: VolumeProfile, style: str = "market", lot_size: int = 1,

@@ -2,7 +2,7 @@
 
 The prediction comes from :mod:`tickreplay.impact` (one formula, one place):
 the parent becomes a :class:`~tickreplay.impact.PreTradeOrder` of its
-quantity (size units, the units of ADV as :func:`tickreplay.impact.inputs.estimate_inputs`
+quantity (size units, the units of ADV as :func:`tickreplay.market.inputs.estimate_inputs`
 measures it) at the arrival mid per size unit (so the model's notional and
 currency figures are right when a size unit is a lot, not a share), and the named model prices it with the
 caller's :class:`~tickreplay.impact.MarketInputs` and participation.

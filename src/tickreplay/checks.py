@@ -1,9 +1,10 @@
-"""Parameter checks shared by the cost models and schedules: bad values raise ConfigError naming the parameter."""
+"""Checks shared across the package: parameters (bad values raise ConfigError naming the parameter) and lists."""
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Sequence
 
 from tickreplay.errors import ConfigError
 
@@ -71,3 +72,20 @@ def side(name: str, value: int | str) -> int:
     if value not in (1, -1) or isinstance(value, bool):
         raise ConfigError(f"parameter '{name}' must be +1 (buy) or -1 (sell), got {value!r}")
     return int(value)
+
+
+def list_mismatch(name: str, got: Sequence, want: Sequence) -> str | None:
+    """A sentence saying how two lists differ, or None when equal."""
+    got, want = list(got), list(want)
+    if got == want:
+        return None
+    missing = [x for x in want if x not in got]
+    extra = [x for x in got if x not in want]
+    parts = []
+    if missing:
+        parts.append(f"missing {missing}")
+    if extra:
+        parts.append(f"unexpected {extra}")
+    if not parts:
+        parts.append("same entries in a different order")
+    return f"{name} differs from the expected one: " + "; ".join(parts) + f" (model: {got}, expected: {want})"

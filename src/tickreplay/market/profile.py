@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import positive_int
+from tickreplay.checks import positive_int
 from tickreplay.tape import TRADED_KINDS, Tape
 
 NS_PER_S = 1_000_000_000

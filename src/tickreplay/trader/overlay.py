@@ -1,6 +1,6 @@
 """The overlay executor: a schedule's children, each sent now or a little later by the model's choice.
 
-:class:`OverlayExecutor` is a :class:`~tickreplay.executor.ChildOrderExecutor`
+:class:`OverlayExecutor` is a :class:`~tickreplay.trader.executor.ChildOrderExecutor`
 whose children are first *decided*: at a child's scheduled time ``t`` it
 computes the features from ``ctx.view`` (the trader's view then), asks the
 model (or a ``chooser``) for a delay ``d`` and sends the child at ``t + d``
@@ -25,20 +25,33 @@ snapped down to the delay grid.
 from __future__ import annotations
 
 import bisect
-from typing import Callable, NamedTuple, Sequence
+from typing import Callable, NamedTuple, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 
 from tickreplay.engine import Context
+from tickreplay.checks import list_mismatch
 from tickreplay.errors import ConfigError
-from tickreplay.executor import ChildOrderExecutor
-from tickreplay.overlay.features import FEATURE_NAMES, compute_features
-from tickreplay.overlay.labels import DEFAULT_DELAYS_NS
-from tickreplay.overlay.model import DelayModel, _diff
+from tickreplay.trader.executor import ChildOrderExecutor
+from tickreplay.trader.features import FEATURE_NAMES, compute_features
 from tickreplay.schedule.base import ChildOrder
 
+NS = 1_000_000_000
+DEFAULT_DELAYS_S = (0, 0.5, 1, 2, 5, 10)  #: the delay grid, seconds
+DEFAULT_DELAYS_NS = tuple(round(d * NS) for d in DEFAULT_DELAYS_S)
+
 Chooser = Callable[[int, np.ndarray, int], int]
+
+
+class DelayPredictor(Protocol):
+    """What the executor needs of a delay model (:class:`tickreplay.overlay.DelayModel` is one)."""
+
+    feature_names: Sequence[str]
+    delays_ns: Sequence[int]
+
+    def best_delay(self, features: np.ndarray, max_delay_ns: int) -> np.ndarray:
+        """Per row of ``features``: the delay (ns, on the grid, at most ``max_delay_ns``) predicted cheapest."""
 
 
 class Decision(NamedTuple):
@@ -54,7 +67,7 @@ class Decision(NamedTuple):
 class OverlayExecutor(ChildOrderExecutor):
     """Send ``children`` on ``side``, each delayed by the model's (or ``chooser``'s) choice; see module docstring."""
 
-    def __init__(self, side: int, children: Sequence[ChildOrder], model: DelayModel | None = None,
+    def __init__(self, side: int, children: Sequence[ChildOrder], model: DelayPredictor | None = None,
                  max_delay_ns: int = 0, delays_ns: Sequence[int] | None = None, chooser: Chooser | None = None,
                  end_ns: int | None = None, replace_after_ns: int = 30_000_000_000, max_replaces: int | None = None,
                  finish_with_market: bool = False) -> None:
@@ -66,8 +79,8 @@ class OverlayExecutor(ChildOrderExecutor):
         grid = tuple(int(d) for d in (delays_ns if delays_ns is not None else
                                       (model.delays_ns if model is not None else DEFAULT_DELAYS_NS)))
         if model is not None:
-            problems = [p for p in (_diff("feature list", model.feature_names, FEATURE_NAMES),
-                                    _diff("delay grid (ns)", model.delays_ns, grid)) if p]
+            problems = [p for p in (list_mismatch("feature list", model.feature_names, FEATURE_NAMES),
+                                    list_mismatch("delay grid (ns)", model.delays_ns, grid)) if p]
             if problems:
                 raise ConfigError("delay model does not fit the overlay: " + "; ".join(problems))
         self.model, self.chooser = model, chooser
@@ -132,4 +145,4 @@ class OverlayExecutor(ChildOrderExecutor):
         return pd.concat([head, pd.DataFrame(feats, columns=list(FEATURE_NAMES))], axis=1)
 
 
-__all__ = ["Chooser", "Decision", "OverlayExecutor"]
+__all__ = ["DEFAULT_DELAYS_NS", "DEFAULT_DELAYS_S", "Chooser", "Decision", "DelayPredictor", "OverlayExecutor"]

@@ -10,7 +10,7 @@
   many days); it measures the session's diffusion, not the overnight gap.
 * Average spread: time-weighted mean of ``(ask - bid) / mid`` in bps over the
   time both sides are present.
-* Intraday volume profile: :func:`tickreplay.schedule.profile.estimate_volume_profile`.
+* Intraday volume profile: :func:`tickreplay.market.profile.estimate_volume_profile`.
 
 ``day_ns`` is the length of a trading day. By default each tape's own span
 (first to last event) is taken as its day, right for full-session files
@@ -28,9 +28,9 @@ import numpy as np
 
 from tickreplay.catalog import Entry
 from tickreplay.errors import ConfigError
-from tickreplay.impact.checks import positive_int
+from tickreplay.checks import positive_int
 from tickreplay.impact.models import MarketInputs
-from tickreplay.schedule.profile import VolumeProfile, estimate_volume_profile, trades
+from tickreplay.market.profile import VolumeProfile, estimate_volume_profile, trades
 from tickreplay.tape import Tape
 from tickreplay.book.snapshots import Snapshots
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from tickreplay.engine import Context, MarketEvent
-from tickreplay.executor import ChildOrderExecutor
+from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.schedule.base import ChildOrder, check_style
 from tickreplay.schedule.pov import PovPolicy
 from tickreplay.tape import TRADED_KINDS

@@ -39,25 +39,23 @@ by instrument (train one symbol / test another).
 
 from __future__ import annotations
 
-import argparse
-import json
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Sequence
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from tickreplay.clock import format_local
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.errors import ConfigError
-from tickreplay.experiment import MarketData, build_plan, engine_config
+from tickreplay.experiment.data import MarketData
+from tickreplay.experiment.plan import build_plan, engine_config
 from tickreplay.overlay import stats
-from tickreplay.overlay.features import FEATURE_NAMES
+from tickreplay.trader.features import FEATURE_NAMES
 from tickreplay.overlay.labels import DEFAULT_HORIZON_NS, counterfactual_costs
 from tickreplay.overlay.model import DelayModel
-from tickreplay.overlay.policy import OverlayExecutor
-from tickreplay.scenario import Scenario, resolve_time
+from tickreplay.trader.overlay import OverlayExecutor
+from tickreplay.experiment.scenario import Scenario, resolve_time
 from tickreplay.schedule.base import ChildOrder, ParentOrder
 from tickreplay.tca import shortfall
 
@@ -84,8 +82,7 @@ class Segment:
     def label(self) -> str:
         """``SYMBOL DATE HH:MM:SS–HH:MM:SS`` in the instrument's local time."""
         inst = self.data.tape.instrument
-        tz = ZoneInfo(inst.timezone)
-        a, b = (datetime.fromtimestamp(t / NS, tz).strftime("%H:%M:%S") for t in (self.start_ns, self.end_ns))
+        a, b = (format_local(t, inst.timezone) for t in (self.start_ns, self.end_ns))
         return f"{inst.symbol} {inst.date} {a}–{b}"
 
 
@@ -98,7 +95,7 @@ class Split:
     test: Segment
 
 
-def _session(data: MarketData) -> tuple[int, int]:
+def session_bounds(data: MarketData) -> tuple[int, int]:
     return data.replay.session_start_ns, data.replay.session_end_ns
 
 
@@ -118,7 +115,7 @@ def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, 
     if kind == "time":
         if test is not None and test is not train:
             raise ConfigError("a 'time' split cuts one tape: give no test data")
-        t0, t1 = _session(train)
+        t0, t1 = session_bounds(train)
         cut = (t0 + t1) // 2 if cut_ns is None else int(cut_ns)
         if not t0 < cut - purge_ns < cut < t1:
             raise ConfigError(f"time split: cut {cut} minus purge {purge_ns} ns must lie inside the session "
@@ -132,7 +129,7 @@ def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, 
                           f"{b.symbol} {b.date}")
     if kind == "instrument" and a.symbol == b.symbol:
         raise ConfigError(f"instrument split: expected two symbols, got {a.symbol} twice")
-    return Split(kind, Segment(train, *_session(train)), Segment(test, *_session(test)))
+    return Split(kind, Segment(train, *session_bounds(train)), Segment(test, *session_bounds(test)))
 
 
 # -- parents --------------------------------------------------------------------------------------
@@ -410,17 +407,7 @@ def summarize(per_parent: pd.DataFrame, children: pd.DataFrame, *, seed: int = 0
     }
 
 
-def market_data(tape, key: str, levels: int = 5) -> MarketData:
-    """A :class:`MarketData` for a tape already in memory (e.g. a generated day with custom parameters)."""
-    from tickreplay.book.fast import compute_snapshots
-    from tickreplay.replaydata import ReplayData
-    from tickreplay.tca import MarketSeries
-
-    snaps = compute_snapshots(tape, levels)
-    return MarketData(key, tape, snaps, ReplayData.build(tape, snaps), MarketSeries.from_tape(tape, snaps), None)
-
-
-# -- command line ---------------------------------------------------------------------------------
+# -- held out ------------------------------------------------------------------------------------
 
 def check_held_out(model: DelayModel, key: str, start_ns: int, end_ns: int) -> None:
     """ConfigError when ``[start, end)`` of tape ``key`` overlaps the model's training data (with its label windows)."""
@@ -431,92 +418,3 @@ def check_held_out(model: DelayModel, key: str, start_ns: int, end_ns: int) -> N
     if start_ns <= last and int(tr["start_ns"]) < end_ns:
         raise ConfigError(f"{key}: the test range [{start_ns}, {end_ns}) ns overlaps the model's training data "
                           f"[{tr['start_ns']}, {last}] ns (label windows included): not held out")
-
-
-def _time_arg(text: str | None, data: MarketData, default: int, name: str) -> int:
-    if text is None:
-        return default
-    inst = data.tape.instrument
-    return resolve_time(int(text) if text.isdigit() else text, inst.date, inst.timezone, name)
-
-
-def register_compare(sub: argparse._SubParsersAction) -> None:
-    """Add ``compare`` to the ``tickreplay overlay`` sub-commands."""
-    p = sub.add_parser("compare", help="static vs overlay vs random-delay placebo vs hindsight oracle on held-out "
-                                       "parents, with bootstrap intervals")
-    p.add_argument("--model", required=True, help="model folder written by 'tickreplay overlay train'")
-    p.add_argument("--scenario", required=True, help="scenario TOML: parent template (side, quantity, duration), "
-                                                     "schedule, latency, fees")
-    p.add_argument("--tapes", nargs="+", required=True, metavar="KEY",
-                   help="catalog keys of the held-out tapes (catalog root of the scenario's data)")
-    p.add_argument("--start", help="held-out range start, local HH:MM:SS or ns (default: session open)")
-    p.add_argument("--end", help="held-out range end, local HH:MM:SS or ns (default: session close)")
-    p.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the scenario's "
-                                                     "overlay.max_delay_s, else the model grid's largest)")
-    p.add_argument("--step-s", type=float, help="seconds between parent starts (default: the parent's duration)")
-    p.add_argument("--horizon-s", type=float, default=DEFAULT_HORIZON_NS / NS,
-                   help="oracle label horizon and room left at the range's end (default 30)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the engine runs, placebo and bootstrap")
-    p.add_argument("--n-boot", type=int, default=stats.DEFAULT_N_BOOT, help="bootstrap resamples")
-    p.add_argument("--allow-overlap", action="store_true",
-                   help="do not refuse a test range that overlaps the model's training data")
-    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
-    p.set_defaults(func=_compare)
-
-
-def _compare(args) -> int:
-    from tickreplay.experiment import load_data_spec
-    from tickreplay.scenario import DataSpec, load_scenario
-
-    scn = load_scenario(args.scenario)
-    model = DelayModel.load(args.model, expect_features=FEATURE_NAMES)
-    if args.max_delay_s is not None:
-        max_delay = round(args.max_delay_s * NS)
-    elif scn.overlay is not None:
-        max_delay = round(scn.overlay.max_delay_s * NS)
-    else:
-        max_delay = max(model.delays_ns)
-    segments = []
-    for key in args.tapes:
-        data = load_data_spec(DataSpec(catalog=key, catalog_root=scn.data.catalog_root, levels=scn.data.levels),
-                              scn.base_dir)
-        t0, t1 = _session(data)
-        seg = Segment(data, _time_arg(args.start, data, t0, "--start"), _time_arg(args.end, data, t1, "--end"))
-        if not args.allow_overlap:
-            check_held_out(model, data.key, seg.start_ns, seg.end_ns)
-        segments.append(seg)
-    evaluation = evaluate(scn, segments, model, max_delay_ns=max_delay, seed=args.seed,
-                          step_ns=None if args.step_s is None else round(args.step_s * NS),
-                          horizon_ns=round(args.horizon_s * NS))
-    summary = evaluation.summary(seed=args.seed, n_boot=args.n_boot)
-    if args.json:
-        print(json.dumps(summary, indent=2, default=float))
-        return 0
-    for line in format_summary(summary):
-        print(line)
-    return 0
-
-
-def format_summary(s: dict) -> list[str]:
-    """The comparison as a few lines of text."""
-    lo, hi = s["ci95_bps"]
-    lines = [f"{s['n_parents']} parents, {s['n_children']} children; implementation shortfall (bps, mean / median):"]
-    for name, block in s["policies"].items():
-        lines.append(f"  {name:8} {block['mean_is_bps']:8.3f} / {block['median_is_bps']:8.3f}")
-    lines.append(f"overlay saving vs static: {s['mean_saving_bps']:.3f} bps (95% CI {lo:.3f} to {hi:.3f}), "
-                 f"median {s['median_saving_bps']:.3f}, win rate {s['win_rate']:.0%}")
-    pl, ph = s["overlay_vs_placebo"]["ci95_bps"]
-    lines.append(f"placebo saving {s['placebo_saving_bps']:.3f} bps; overlay vs placebo "
-                 f"{s['overlay_vs_placebo']['mean_saving_bps']:.3f} bps (95% CI {pl:.3f} to {ph:.3f})")
-    lines.append(f"oracle saving {s['oracle_saving_bps']:.3f} bps; share captured {s['captured_share']:.0%}")
-    for kind, rows in s["regimes"].items():
-        for r in rows:
-            if "mean_saving_bps" in r:
-                c_lo, c_hi = r["ci95_bps"]
-                lines.append(f"  {kind} {r['tercile']:4}: {r['n_parents']:3} parents, saving "
-                             f"{r['mean_saving_bps']:.3f} bps (95% CI {c_lo:.3f} to {c_hi:.3f})")
-    verdict = ("the overlay is cheaper (interval above zero)" if lo > 0 else
-               "the overlay is dearer (interval below zero)" if hi < 0 else
-               "no saving shown: the interval contains zero")
-    lines.append(f"verdict: {verdict}")
-    return lines

@@ -15,10 +15,11 @@ import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 from tickreplay.clock import TimeSpec, parse_hms, resolve_time
 from tickreplay.errors import ConfigError
+from tickreplay.latency import LATENCY_MODELS, Constant, LatencyModel
 from tickreplay.schedule.base import STYLES
 
 SCHEDULE_KINDS = ("twap", "vwap", "pov", "almgren_chriss", "strategy")
@@ -175,34 +176,78 @@ class ParentSpec:
     arrival: TimeSpec | None = None  # the decision time whose mid is the benchmark; default: start
 
 
-@dataclass(frozen=True)
-class ScheduleSpec:
-    kind: str
+@dataclass(frozen=True, kw_only=True)
+class ChildStyle:
+    """How a schedule's child orders are sent (every kind of schedule has these keys)."""
+
     style: str = "market"
     offset_ticks: int = 0
     cancel_replace_after_s: float = 30.0
     max_replaces: int | None = None
     finish_with_market: bool = False
-    lot_size: int | None = None
-    n_children: int | None = None  # twap, almgren_chriss
-    interval_s: float | None = None  # twap
-    profile: str | tuple[str, ...] = "same_day"  # vwap: "same_day" or catalog keys
-    profile_bin_min: float = 30.0  # vwap
-    participation: float | None = None  # pov
-    min_child: int | None = None  # pov
-    max_child: int | None = None  # pov
-    risk_aversion: float = 0.0  # almgren_chriss (1/$)
-    sigma: float | None = None  # almgren_chriss, $/share/day^0.5 (default: from the data)
-    eta: float | None = None  # almgren_chriss, $·day/share² (default: canonical model mapping)
-    strategy: str | None = None  # "module:Class"
+    lot_size: int | None = None  # default: the instrument's
+
+
+@dataclass(frozen=True, kw_only=True)
+class TwapSchedule(ChildStyle):
+    """Equal children at equal intervals: ``n_children`` or ``interval_s`` (exactly one)."""
+
+    kind: ClassVar[str] = "twap"
+    n_children: int | None = None
+    interval_s: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class VwapSchedule(ChildStyle):
+    """Children following a volume profile: the same day's, or one from catalog keys, in bins of minutes."""
+
+    kind: ClassVar[str] = "vwap"
+    profile: str | tuple[str, ...] = "same_day"
+    profile_bin_min: float = 30.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class PovSchedule(ChildStyle):
+    """Participation of volume: ``participation`` (fraction) of the volume the trader sees, children in bounds."""
+
+    kind: ClassVar[str] = "pov"
+    participation: float
+    min_child: int
+    max_child: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlmgrenChrissSchedule(ChildStyle):
+    """The Almgren–Chriss trajectory in ``n_children`` periods for risk aversion λ (1/$)."""
+
+    kind: ClassVar[str] = "almgren_chriss"
+    n_children: int
+    risk_aversion: float = 0.0
+    sigma: float | None = None  # $/share/day^0.5 (default: from the data)
+    eta: float | None = None  # $·day/share² (default: the canonical model's mapping)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserStrategy(ChildStyle):
+    """A user strategy class ``"module:Class"`` built with ``params`` as keyword arguments."""
+
+    kind: ClassVar[str] = "strategy"
+    strategy: str
     params: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+ScheduleSpec = TwapSchedule | VwapSchedule | PovSchedule | AlmgrenChrissSchedule | UserStrategy
+SCHEDULE_TYPES: dict[str, type] = {t.kind: t for t in (TwapSchedule, VwapSchedule, PovSchedule,
+                                                      AlmgrenChrissSchedule, UserStrategy)}
 
 
 @dataclass(frozen=True)
 class LatencySpec:
-    market_data: Any = 0
-    order_entry: Any = 0
-    response: Any = 0
+    """The three latency models (see :mod:`tickreplay.latency`), parsed from the scenario's tables."""
+
+    market_data: LatencyModel = Constant(0)
+    order_entry: LatencyModel = Constant(0)
+    response: LatencyModel = Constant(0)
     allow_overtaking: bool = False
 
 
@@ -273,12 +318,58 @@ class Scenario:
 
 # -- parsing --------------------------------------------------------------------------------------
 
-def _latency_value(path: str, v: Any) -> Any:
+_UNITS_NS = {"_ns": 1, "_us": 1_000, "_ms": 1_000_000}
+_LATENCY_KEYS = {  # model → its duration parameters (each given as <name>_ns, _us or _ms) and whether required
+    "constant": {"latency": True},
+    "normal": {"mean": True, "jitter": True},
+    "lognormal": {"median": True, "jitter": True},
+    "empirical": {"jitter": False},
+    "burst": {"base": True, "per_msg": True, "window": True, "jitter": False},
+}
+
+
+def duration_ns(path: str, v: Any) -> int:
+    """A non-negative duration in ns of a value whose key ends in ``_ns``, ``_us`` or ``_ms`` (the unit)."""
+    unit = next((u for u in _UNITS_NS if path.endswith(u)), None)
+    if unit is None:
+        raise ConfigError(f"scenario key '{path}': a duration key ends in _ns, _us or _ms")
+    return round(_nonneg_num(path, v) * _UNITS_NS[unit])
+
+
+def _ns_list(path: str, v: Any) -> tuple[int, ...]:
+    if not isinstance(v, list) or not v:
+        raise _fail(path, "a non-empty list of integers (ns)", v)
+    return tuple(_int(f"{path}[{k}]", x) for k, x in enumerate(v))
+
+
+def parse_latency(path: str, v: Any) -> LatencyModel:
+    """A latency model: a bare number is constant milliseconds; a table names its ``model`` and parameters."""
     if isinstance(v, bool):
         raise _fail(path, "milliseconds or a latency table", v)
     if isinstance(v, numbers.Real):
-        return _nonneg_num(path, v)
-    return dict(_table(path, v))
+        return Constant(round(_nonneg_num(path, v) * 1_000_000))
+    table = dict(_table(path, v))
+    name = _one_of(tuple(_LATENCY_KEYS))(f"{path}.model", table.pop("model", None))
+    params, kw = _LATENCY_KEYS[name], {}
+    for key, value in table.items():
+        base = key[:-3] if key[-3:] in _UNITS_NS else None
+        if name == "empirical" and key in ("times_ns", "latencies_ns"):
+            kw[key] = _ns_list(f"{path}.{key}", value)
+        elif base in params and f"{base}_ns" not in kw:
+            kw[f"{base}_ns"] = duration_ns(f"{path}.{key}", value)
+        else:
+            known = [f"{p}_ms" for p in params] + (["times_ns", "latencies_ns"] if name == "empirical" else [])
+            raise ConfigError(f"unknown or repeated scenario key '{path}.{key}' for latency model '{name}' "
+                              f"(known: {', '.join(known)}; durations in _ns, _us or _ms)")
+    missing = [f"{p}_ms" for p, required in params.items() if required and f"{p}_ns" not in kw]
+    if name == "empirical":
+        missing += [k for k in ("times_ns", "latencies_ns") if k not in kw]
+    if missing:
+        raise ConfigError(f"scenario key '{path}': latency model '{name}' needs {', '.join(missing)}")
+    try:
+        return LATENCY_MODELS[name](**kw)
+    except ConfigError as err:
+        raise ConfigError(f"scenario key '{path}': {err}") from None
 
 
 def _side(path: str, v: Any) -> int:
@@ -331,47 +422,38 @@ def _parent(path: str, v: Any) -> ParentSpec:
     return ParentSpec(**d)
 
 
-_KIND_KEYS = {
-    "twap": ("n_children", "interval_s"),
-    "vwap": ("profile", "profile_bin_min"),
-    "pov": ("participation", "min_child", "max_child"),
-    "almgren_chriss": ("n_children", "risk_aversion", "sigma", "eta"),
-    "strategy": ("strategy", "params"),
+_CHILD_STYLE = {
+    "style": _one_of(STYLES), "offset_ticks": _int, "cancel_replace_after_s": _pos_num, "max_replaces": _nonneg_int,
+    "finish_with_market": _bool, "lot_size": _pos_int,
 }
-_COMMON = ("kind", "style", "offset_ticks", "cancel_replace_after_s", "max_replaces", "finish_with_market",
-           "lot_size")
+_KIND_KEYS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "twap": {"n_children": _pos_int, "interval_s": _pos_num},
+    "vwap": {"profile": _profile, "profile_bin_min": _pos_num},
+    "pov": {"participation": _fraction, "min_child": _pos_int, "max_child": _pos_int},
+    "almgren_chriss": {"n_children": _pos_int, "risk_aversion": _nonneg_num, "sigma": _pos_num, "eta": _pos_num},
+    "strategy": {"strategy": _str, "params": _params},
+}
+_REQUIRED = {"pov": ("participation", "min_child", "max_child"), "almgren_chriss": ("n_children",),
+             "strategy": ("strategy",)}
 
 
 def _schedule(path: str, v: Any) -> ScheduleSpec:
-    checks = {
-        "kind": _one_of(SCHEDULE_KINDS), "style": _one_of(STYLES), "offset_ticks": _int,
-        "cancel_replace_after_s": _pos_num, "max_replaces": _nonneg_int,
-        "finish_with_market": _bool, "lot_size": _pos_int, "n_children": _pos_int, "interval_s": _pos_num,
-        "profile": _profile, "profile_bin_min": _pos_num, "participation": _fraction, "min_child": _pos_int,
-        "max_child": _pos_int, "risk_aversion": _nonneg_num, "sigma": _pos_num, "eta": _pos_num,
-        "strategy": _str, "params": _params,
-    }
     table = _table(path, v)
     if "kind" not in table:
         raise ConfigError(f"scenario key '{path}.kind' is required")
     kind = _one_of(SCHEDULE_KINDS)(f"{path}.kind", table["kind"])
-    allowed = set(_COMMON) | set(_KIND_KEYS[kind])
+    own = _KIND_KEYS[kind]
     for key in table:
-        if key in checks and key not in allowed:
+        if key != "kind" and key not in own and any(key in keys for keys in _KIND_KEYS.values()):
             raise ConfigError(f"scenario key '{path}.{key}' does not apply to schedule kind '{kind}' "
-                              f"(its keys: {', '.join(_KIND_KEYS[kind])})")
-    d = _fields(path, table, checks)
+                              f"(its keys: {', '.join(own)})")
+    d = _fields(path, {k: x for k, x in table.items() if k != "kind"}, {**_CHILD_STYLE, **own})
+    _required(path, d, _REQUIRED.get(kind, ()))
     if kind == "twap" and ("n_children" in d) == ("interval_s" in d):
         raise ConfigError(f"scenario keys '{path}.n_children' / '{path}.interval_s': give exactly one for twap")
-    if kind == "pov":
-        _required(path, d, ("participation", "min_child", "max_child"))
-    if kind == "almgren_chriss":
-        _required(path, d, ("n_children",))
-    if kind == "strategy":
-        _required(path, d, ("strategy",))
-        if ":" not in d["strategy"]:
-            raise _fail(f"{path}.strategy", "'module.path:ClassName'", d["strategy"])
-    return ScheduleSpec(**d)
+    if kind == "strategy" and ":" not in d["strategy"]:
+        raise _fail(f"{path}.strategy", "'module.path:ClassName'", d["strategy"])
+    return SCHEDULE_TYPES[kind](**d)
 
 
 def _delays_s(path: str, v: Any) -> tuple[float, ...]:
@@ -396,7 +478,7 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
         "name": _str, "description": _text,
         "seed": _int, "pnl_step_s": _pos_num, "data": _data, "parent": _parent, "schedule": _schedule,
         "latency": lambda p, x: LatencySpec(**_fields(p, x, {
-            "market_data": _latency_value, "order_entry": _latency_value, "response": _latency_value,
+            "market_data": parse_latency, "order_entry": parse_latency, "response": parse_latency,
             "allow_overtaking": _bool})),
         "queue": lambda p, x: QueueSpec(**_fields(p, x, {
             "model": _one_of(QUEUE_MODELS), "shape": _one_of(QUEUE_SHAPES), "exponent": _pos_num})),

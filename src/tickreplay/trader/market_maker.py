@@ -1,6 +1,6 @@
 """An example user strategy: quote both sides at the touch, within a position limit.
 
-Named in a scenario as ``strategy = "tickreplay.strategies.market_maker:QuoteBothSides"``
+Named in a scenario as ``strategy = "tickreplay.trader.market_maker:QuoteBothSides"``
 with its keyword arguments under ``[schedule.params]``. It only uses the
 engine's public interface (:class:`~tickreplay.engine.Strategy`, the
 :class:`~tickreplay.engine.Context`), as any user strategy would.
