@@ -143,8 +143,8 @@ def _print_text(args, model, order, market, out: dict) -> None:
         print(f"  {'elapsed_days':<26}{md['single_day_elapsed_days']:>16,.4f}{md['elapsed_days']:>20,.4f}")
         print(f"  {'execution_risk_bps':<26}{md['single_day_execution_risk_bps']:>16,.4f}"
               f"{md['execution_risk_bps']:>20,.4f}")
-        print(f"  (the sum of the per-day bps, {sum(md['daily_bps']):.4f}, is not the order's cost; execution risk "
-              "is the std of the cost of the shares not yet done)")
+        print(f"  (the sum of the per-day bps, {sum(md['daily_bps']):.4f}, is not the order's cost)")
+        print("  (execution risk: one standard deviation of the cost of the shares not yet done, bps)")
     if "curve" in out:
         print("\nhorizon      particip.   cost_bps   cost_dollars   execution_risk_bps (sigma*sqrt(T/3))")
         for pt in out["curve"]:
