@@ -274,7 +274,8 @@ def test_window_vwap_and_participation():
 def _orders(rows):
     cols = ["request_id", "order_id", "parent_id", "action", "type", "quantity", "status", "arrival_ns", "unfilled",
             "reason"]
-    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    df = pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    return df.assign(final_quantity=df["quantity"])
 
 
 def _fill(order_id, size, liq, t, price=1_000_000):
