@@ -38,10 +38,11 @@ What each term shows:
   half spread at arrival on every share and ``book_walk`` (>= 0) what walking
   the book beyond the touch cost (0 when the order fits in the best level).
 * A **passive fill** earns the half spread: ``half_spread`` < 0. Its
-  ``book_walk`` is 0 when it filled at the best price of our side, positive
-  when the market traded through our price (the book after the fill is
-  already below our bid: filled worse than the touch, adverse selection at
-  the fill instant), negative when it filled deeper than the touch.
+  ``book_walk`` is 0 when our price is still the best of our side after the
+  fill, positive when the book after the fill is already behind our price
+  (for a buy: the best bid below our limit, because the fill emptied our
+  level or the market traded through it: adverse selection at the fill
+  instant), negative when the book after the fill is better than our price.
   ``drift_arrival_to_fill`` is the mid's move while it rested (for a buy,
   positive when the mid rose before we were filled).
 
