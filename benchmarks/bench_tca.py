@@ -31,7 +31,7 @@ from tickreplay.book.replay import ReplayData  # noqa: E402
 from tickreplay.results import query  # noqa: E402
 from tickreplay.schedule import ParentOrder, twap  # noqa: E402
 from tickreplay.market.profile import trades  # noqa: E402
-from tickreplay.tca import MarketSeries, fill_table, tca_summary  # noqa: E402
+from tickreplay.tca import PARTS, MarketSeries, fill_table, tca_summary  # noqa: E402
 
 MS = 1_000_000
 
@@ -67,9 +67,9 @@ def main() -> None:
             sf = summary["shortfall"]
             print(f"\nTWAP {style}: {len(run.fills):,} fills, {len(run.orders):,} order-log rows; "
                   f"tca_summary {dt * 1e3:.1f} ms, fill_table {dt2 * 1e3:.1f} ms")
-            print("  shortfall bps: total {total_bps:.2f} = spread {spread_bps:.2f} + impact {impact_bps:.2f} + "
-                  "delay {delay_bps:.3f} + timing {timing_bps:.2f} + fees {fees_bps:.2f} + "
-                  "opportunity {opportunity_bps:.2f}; filled {filled:,} of {quantity:,}".format(**sf))
+            print(f"  shortfall bps: total {sf['total_bps']:.2f} = "
+                  + " + ".join(f"{p.replace('_', ' ')} {sf[p + '_bps']:.2f}" for p in PARTS)
+                  + f"; filled {sf['filled']:,} of {sf['quantity']:,}")
             print(f"  window: participation {summary['window']['participation']:.4f}, "
                   f"VWAP slippage {summary['window']['vwap_slippage_bps']:.2f} bps; passive fill rate "
                   f"{summary['passive']['fill_rate'] or 0:.3f}; markout 1 s {summary['markouts']['1s']['all_bps']:.3f} bps")

@@ -6,6 +6,7 @@ import gzip
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tickreplay.adapters.binance import read_binance, verify_binance
@@ -123,3 +124,49 @@ def test_truncation_in_first_file_of_a_split_stream_is_named(tmp_path):
     with pytest.raises(InputError) as exc:
         read_binance([first, second], levels=2, **OPTS)
     assert exc.value.path == str(first) and exc.value.kind == "truncated_gzip"
+
+
+FAR_FUTURE_NS, FAR_PAST_NS = 1723161255000004500 + 10**15, 1000
+# a corrupted line, the 0-based stream line it is inserted at in good.txt, the units to read with; each is
+# named after the one anomaly kind it must count
+DROPPED_LINES = {
+    "bad_json": ('{"stream":"btcusdt@trade","data":{"e":"trade","E":17231612', 4, OPTS),
+    "missing_field": ('{"stream":"btcusdt@trade","data":{"e":"trade","s":"BTCUSDT","p":"100.10","q":"0.500",'
+                      '"m":false}}', 4, OPTS),
+    # first line of the stream, another symbol: it must not name the stream (nothing after it would fit)
+    "missing_field-first": ('{"stream":"ethusdt@trade","data":{"e":"trade","s":"ETHUSDT","p":"100.10",'
+                            '"q":"0.500","m":false}}', 0, OPTS),
+    "off_grid": ('{"stream":"btcusdt@trade","data":{"e":"trade","T":1723161256002,"s":"BTCUSDT","p":"100.15",'
+                 '"q":"0.500","m":false}}', 4, OPTS),
+    # units inferred: the dropped line's 7-decimal quantity must not make the lot 0.0000001
+    "bad_number": ('{"stream":"btcusdt@trade","data":{"e":"trade","T":1723161256002,"s":"BTCUSDT","p":"1e2",'
+                   '"q":"0.0000001","m":false}}', 4, {}),
+}
+
+
+@pytest.mark.parametrize("recv_ns", [FAR_FUTURE_NS, FAR_PAST_NS], ids=["future", "past"])
+@pytest.mark.parametrize("case", sorted(DROPPED_LINES))
+def test_lenient_dropped_line_leaves_no_trace(tmp_path, case, recv_ns):
+    """A dropped line counts its own anomaly once and changes nothing else: not the receive-time order
+    check of the lines after it, not the symbol or the units, the book, the trades or the report."""
+    body, at, opts = DROPPED_LINES[case]
+    kind = case.split("-")[0]
+    good = (CORPUS / "good.txt").read_text().splitlines(keepends=True)
+    bad = tmp_path / "bad.txt"
+    bad.write_text("".join(good[:at] + [f"{recv_ns} {body}\n"] + good[at:]))
+    clean = read_binance([CORPUS / "good.txt"], levels=2, strict=False, **opts)
+    res = read_binance([bad], levels=2, strict=False, **opts)
+    assert dict(res.anomalies.counts) == {kind: 1}
+    assert res.anomalies.counts["recv_time_backwards"] == 0
+    t, c = res.tape, clean.tape
+    assert (t.instrument, t.extra_meta) == (c.instrument, c.extra_meta)
+    for name in ("ts_ns", "recv_ts_ns", "kind", "side", "price", "size", "order_id", "flags"):
+        assert np.array_equal(getattr(t, name), getattr(c, name)), name
+    # the same events, from the same lines: those after the inserted one are one line further down
+    assert np.array_equal(t.src_row, c.src_row + (c.src_row >= at))
+    for name in ("bid_price", "bid_size", "ask_price", "ask_size"):
+        assert np.array_equal(getattr(res.snapshots, name), getattr(clean.snapshots, name)), name
+    differ = {"lines", "files"}
+    assert {k: v for k, v in res.report.items() if k not in differ} == \
+        {k: v for k, v in clean.report.items() if k not in differ}
+    assert res.report["lines"] == clean.report["lines"] + 1

@@ -32,6 +32,9 @@ CASES = [
     ("row_count_mismatch", "message", 5, None, "row_count_mismatch", 0),
     ("delete_size_mismatch", "message", 5, "size", "delete_size_mismatch", 0),
     ("duplicate_order_id", "message", 3, "order_id", "duplicate_order_id", 0),
+    # $0.01 (on the cent grid) in a pair trading near $100
+    ("implausible_price", "message", 3, "price", "implausible_price", 0),
+    ("implausible_price_orderbook", "orderbook", 2, "bid_price_1", "implausible_price", 1),
 ]
 
 
@@ -100,3 +103,42 @@ def test_verify_command_takes_symbol_and_date_for_files_without_vendor_names(cap
     assert main(["verify", "lobster", str(msg), str(ob), "--symbol", "TEST", "--date", "2012-06-21", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["rows"] == out["rows_identical"] == 5
+
+
+def test_implausible_price_says_what_was_expected():
+    msg, ob = pair("implausible_price")
+    with pytest.raises(InputError) as info:
+        read_lobster(msg, ob, **KW)
+    # median of the pair's prices 1000000 ($100.00): plausible is 1/50 to 50 times that
+    assert "expected a plausible price, 20000 to 50000000" in str(info.value)
+    assert "$100.00" in str(info.value) and str(info.value).endswith("got 100")
+
+
+def test_implausible_hidden_execution_price(tmp_path):
+    """A hidden print may be off the tick grid, but $0.0001 in a $100 pair is no price: strict names it,
+    lenient drops the print (it never touched the book) and still reproduces every row."""
+    msg, ob = pair("valid")
+    m2, o2 = tmp_path / "message.csv", tmp_path / "orderbook.csv"
+    m2.write_text(msg.read_text() + "34201.5,5,0,10,1,1\n")
+    o2.write_text(ob.read_text() + ob.read_text().splitlines()[-1] + "\n")
+    with pytest.raises(InputError) as info:
+        read_lobster(m2, o2, **KW)
+    assert (info.value.path, info.value.row, info.value.field, info.value.kind) == \
+        (str(m2), 6, "price", "implausible_price")
+    out = verify_lobster(m2, o2, strict=False, **KW)
+    assert out["anomalies"] == {"implausible_price": 1}
+    assert out["rows"] == out["rows_identical"] == 6 and out["hidden_executions"] == 0
+    # the same print at a plausible, off-grid midpoint price is fine
+    m2.write_text(msg.read_text() + "34201.5,5,0,10,1000050,1\n")
+    out = verify_lobster(m2, o2, **KW)
+    assert out["anomalies"] == {} and out["hidden_executions"] == 1
+
+
+def test_empty_levels_do_not_move_the_plausible_range(tmp_path):
+    """Empty levels (±9999999999) are not prices: a book that is mostly empty levels keeps its range."""
+    d = tmp_path
+    (d / "message.csv").write_text("34200.1,1,1,100,1000000,1\n34200.2,1,2,100,1000000,1\n")
+    (d / "orderbook.csv").write_text("9999999999,0,1000000,100,9999999999,0,-9999999999,0\n"
+                                     "9999999999,0,1000000,200,9999999999,0,-9999999999,0\n")
+    out = verify_lobster(d / "message.csv", d / "orderbook.csv", **KW)
+    assert out["anomalies"] == {} and out["rows_identical"] == 2

@@ -15,6 +15,7 @@ from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.errors import ConfigError
 from tickreplay.impact import MarketInputs
+from tickreplay.tca.shortfall import PARTS
 from tickreplay.experiment.scenario import load_scenario, parse_scenario, with_overrides
 from tickreplay.schedule import ParentOrder
 from tickreplay.tca import MarketSeries, PreTradeInputs, tca_summary
@@ -134,7 +135,7 @@ def test_tca_is_reproducible_from_stored_fills_and_the_tape(scenario_file, tmp_p
     again = json.loads(json.dumps(tca_summary(fills, orders, parent, market, inputs)))
     assert again == stored
     sf = stored["shortfall"]
-    parts = sum(sf[f"{k}_currency"] for k in ("spread", "impact", "delay", "timing", "fees", "opportunity"))
+    parts = sum(sf[f"{k}_currency"] for k in PARTS)
     assert parts == pytest.approx(sf["total_currency"], rel=1e-12, abs=1e-9)
 
 

@@ -133,12 +133,13 @@ def test_canonical_errors_name_the_parameter(kwargs, name):
         canonical_breakdown(**{**args, **kwargs})
 
 
-@pytest.mark.parametrize("flag,value,name", [("--order-size", "-5", "order_size"), ("--adv", "0", "adv"),
+@pytest.mark.parametrize("flag,value,name", [("--order-size", "-5", "quantity"), ("--quantity", "0", "quantity"),
+                                             ("--adv", "0", "adv"),
                                              ("--participation-pct", "0", "participation_pct"),
                                              ("--participation-pct", "120", "participation_pct"),
                                              ("--model", "foo", "model"), ("--days", "0", "days")])
 def test_estimate_cli_errors_name_the_parameter(flag, value, name, capsys):
-    argv = ["estimate", "--side", "buy", "--order-size", "50000", "--adv", "500000", "--spread-bps", "12",
+    argv = ["estimate", "--side", "buy", "--quantity", "50000", "--adv", "500000", "--spread-bps", "12",
             "--daily-vol-pct", "1.8", "--ref-price", "45"]
     i = argv.index(flag) if flag in argv else None
     if i is None:
@@ -150,7 +151,7 @@ def test_estimate_cli_errors_name_the_parameter(flag, value, name, capsys):
 
 
 def test_estimate_cli_needs_market_inputs_or_catalog(capsys):
-    assert main(["estimate", "--side", "sell", "--order-size", "100"]) == 2
+    assert main(["estimate", "--side", "sell", "--quantity", "100"]) == 2
     assert "--adv" in capsys.readouterr().err
 
 
@@ -180,8 +181,8 @@ def test_cost_curve():
     assert pts["half day"].participation == pytest.approx(0.2)
     three = split_cost(CanonicalModel(), replace(ORDER, participation=50_000 / 3 / 500_000), MARKET, 3)
     assert pts["3 days"].cost_bps == pytest.approx(three.total_bps, rel=1e-6)
-    for p in pts.values():
-        assert p.risk_bps == pytest.approx(0.018 * math.sqrt(p.horizon_days) * 1e4)
+    for p in pts.values():  # a straight line (up to whole-share slices): execution risk sigma*sqrt(T/3)
+        assert p.execution_risk_bps == pytest.approx(0.018 * math.sqrt(p.horizon_days / 3) * 1e4, rel=1e-4)
     feasible = [p.cost_bps for p in pts.values() if p.feasible]
     assert feasible == sorted(feasible, reverse=True)
 
@@ -200,7 +201,7 @@ def test_frontier_starts_at_the_canonical_total_and_trades_cost_for_risk(tmp_pat
 
 def test_estimate_cli_days_curve_frontier_json(tmp_path, capsys):
     png = tmp_path / "front.png"
-    argv = ["estimate", "--side", "sell", "--order-size", "50000", "--adv", "500000", "--spread-bps", "12",
+    argv = ["estimate", "--side", "sell", "--quantity", "50000", "--adv", "500000", "--spread-bps", "12",
             "--daily-vol-pct", "1.8", "--ref-price", "45", "--days", "2", "--curve", "--frontier-png", str(png),
             "--json"]
     assert main(argv) == 0
@@ -268,7 +269,7 @@ def test_inputs_from_catalog(tmp_path, capsys):
     assert est.profile.days_used == 2 and est.profile.start_tod_ns == 34_200 * NS
     np.testing.assert_allclose(est.profile.fractions, [(0.3 + 0.2) / 2, 0.1 / 2, (0.6 + 0.8) / 2])
 
-    argv = ["estimate", "--side", "buy", "--order-size", "100", "--from-catalog", "test/TEST/2012-06-21",
+    argv = ["estimate", "--side", "buy", "--quantity", "100", "--from-catalog", "test/TEST/2012-06-21",
             "test/TEST/2012-06-22", "--catalog", str(tmp_path / "replay"), "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out)

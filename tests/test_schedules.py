@@ -220,7 +220,7 @@ def test_schedule_cli_twap_json(capsys):
     assert out["total"] == 1000 and [c["quantity"] for c in out["children"]] == [300, 300, 200, 200]
     assert out["children"][0]["time_ns"] == OPEN + 5 * MIN and out["children"][0]["offset_ticks"] == 2
     assert main(argv[:7] + ["2012-06-21T09:30"] + argv[8:]) == 2
-    assert "'start'" in capsys.readouterr().err
+    assert "--start" in capsys.readouterr().err
 
 
 def test_schedule_cli_vwap_and_pov_from_catalog(tmp_path, capsys):

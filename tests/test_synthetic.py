@@ -105,7 +105,8 @@ def test_same_seed_gives_identical_tape_and_other_seed_differs():
 def test_instrument_and_session_time():
     tape = generate_day("liquid_large_cap", seed=1, date="2024-07-01", symbol="ABC", duration_s=60)
     inst = tape.instrument
-    assert (inst.venue, inst.source, inst.symbol, inst.date) == ("SYNTH", "synthetic", "ABC", "2024-07-01")
+    assert (inst.venue, inst.source, inst.symbol, inst.date) == ("SYNTH", "synthetic", "ABC.liquid_large_cap-s1-60s",
+                                                                 "2024-07-01")
     assert (inst.price_scale, inst.tick_size, inst.timezone) == (10_000, 100, "America/New_York")
     open_ns = 1719840600 * NS  # 2024-07-01 09:30 EDT = 13:30 UTC
     assert tape.ts_ns[0] == open_ns
@@ -242,7 +243,7 @@ def test_lobster_round_trip_through_the_adapter(tmp_path):
     write_lobster(tape, msg, ob, levels=5)
     res = read_lobster(msg, ob)
     back = res.tape
-    assert (back.instrument.symbol, back.instrument.date) == ("SYNTH", "2024-01-02")
+    assert (back.instrument.symbol, back.instrument.date) == ("liquid_large_cap-s2-600s", "2024-01-02")
     vendor = (back.flags & FLAG_IMPLIED) == 0
     vendor &= np.isin(back.kind, list(L3_KINDS))
     for name in ("ts_ns", "kind", "side", "price", "size", "order_id"):
@@ -276,7 +277,7 @@ def test_demo_command_prints_a_summary(capsys, tmp_path):
 def test_generate_command_writes_catalog_entry_and_lobster_pair(tmp_path):
     assert cli.main(["generate", "--regime", "thin_small_cap", "--seed", "4", "--duration-s", "600",
                      "--catalog", str(tmp_path / "replay"), "--levels", "4"]) == 0
-    entry = Catalog(tmp_path / "replay").find("synthetic/SYNTH/2024-01-02")
+    entry = Catalog(tmp_path / "replay").find("synthetic/thin_small_cap-s4-600s/2024-01-02")
     stored = entry.read_tape()
     fresh = generate_day("thin_small_cap", seed=4, duration_s=600)
     for name, col in fresh.columns().items():
@@ -289,6 +290,20 @@ def test_generate_command_writes_catalog_entry_and_lobster_pair(tmp_path):
     assert cli.main(["generate", "--regime", "thin_small_cap", "--seed", "4", "--duration-s", "600",
                      "--lobster-dir", str(out), "--levels", "2"]) == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["SYNTH_2024-01-02_34200000_34800000_message_2.csv",
-                     "SYNTH_2024-01-02_34200000_34800000_orderbook_2.csv"]
+    assert names == ["thin_small_cap-s4-600s_2024-01-02_34200000_34800000_message_2.csv",
+                     "thin_small_cap-s4-600s_2024-01-02_34200000_34800000_orderbook_2.csv"]
     assert len((out / names[0]).read_text().splitlines()) == len(_read_csv(out / names[1])) == len(fresh)
+
+
+@pytest.mark.parametrize("date, open_utc, close_utc", [
+    ("2024-03-10", "2024-03-10T13:30:00+00:00", "2024-03-10T20:00:00+00:00"),  # the day New York springs forward
+    ("2024-11-03", "2024-11-03T14:30:00+00:00", "2024-11-03T21:00:00+00:00"),  # ... and falls back
+    ("2024-07-01", "2024-07-01T13:30:00+00:00", "2024-07-01T20:00:00+00:00"),
+])
+def test_session_bounds_are_local_clock_times_on_dst_change_days(date, open_utc, close_utc):
+    from datetime import datetime
+
+    from tickreplay.adapters.synthetic import session_bounds_ns
+
+    got = session_bounds_ns(REGIMES["liquid_large_cap"], date)
+    assert got == tuple(int(datetime.fromisoformat(t).timestamp()) * NS for t in (open_utc, close_utc))

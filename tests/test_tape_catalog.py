@@ -41,7 +41,8 @@ def test_catalog_write_read_and_lookup(tmp_path):
     got = cat.find(e.key)
     np.testing.assert_array_equal(got.read_tape().price, t.price)
     np.testing.assert_array_equal(got.read_snapshots().as_lobster_rows(), rows)
-    assert got.read_report() == {"rows": len(t)}
+    assert got.read_report() == {"rows": len(t), "fingerprint": t.fingerprint()}
+    assert got.fingerprint == t.fingerprint()
     assert [x.key for x in cat.entries()] == [e.key]
     with pytest.raises(Exception, match="unit/TEST/2024-01-02"):
         cat.find("unit/TEST/1999-01-01")

@@ -21,8 +21,9 @@ from tickreplay.orders import FILL_COLUMNS, NewOrder, OrderType
 from tickreplay.book.replay import ReplayData
 from tickreplay.schedule import ParentOrder
 from tickreplay.tape import EventKind as K, Instrument, Tape
-from tickreplay.tca import (HORIZONS_NS, PARTS, MarketSeries, PreTradeInputs, fill_table, shortfall,
-                            tca_summary)
+from tickreplay.tca import (HORIZONS_NS, PARTS, MarketSeries, PreTradeInputs, fill_costs, fill_table,
+                            shortfall, tca_summary)
+from tickreplay.tca.shortfall import PRICE_PARTS
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -74,22 +75,32 @@ def run(tape: Tape, strategy: Strategy, latency_ns: int = 0, start_ns: int = TF)
 # -- the hand-checked market order -------------------------------------------------------------
 
 def test_single_market_order_by_hand():
-    """Buy 250 of a 400 parent at 100.01: walks 100 @ 100.02 and 150 @ 100.03; 150 left for the end mid 100.025."""
+    """Buy 250 of a 400 parent at 100.01: walks 100 @ 100.02 and 150 @ 100.03; 150 left for the end mid 100.025.
+
+    The touch at the fill is the ask 100.02 (bid 100.00, mid 100.01): every share pays the half spread 0.01,
+    and the 150 taken at the second level pay 0.01 more for walking the book beyond the touch."""
     res, market = run(make_tape(), MarketOrder(1, 250))
     parent = ParentOrder(side=1, quantity=400, start_ns=TF, end_ns=T0 + 60 * NS)
     sf = shortfall(res.fills, parent, market).to_dict()
-    spread = 100 * 0.01 + 150 * 0.02  # vs the mid 100.01 at the fill = 4.00
+    ask1, mid = 100.02, 100.01
+    half_spread = (ask1 - mid) * 250  # 2.50
+    book_walk = 100 * (100.02 - ask1) + 150 * (100.03 - ask1)  # 1.50: the rest of the 4.00 paid vs the mid
     fees = 250 * 0.003
     opportunity = 150 * (100.025 - 100.01)
-    total = spread + fees + opportunity  # 7.00
+    total = half_spread + book_walk + fees + opportunity  # 7.00
     notional = 400 * 100.01
-    assert sf["spread_currency"] == pytest.approx(spread, abs=1e-9)
-    assert sf["impact_currency"] == sf["delay_currency"] == sf["timing_currency"] == 0
+    assert sf["half_spread_currency"] == pytest.approx(half_spread, abs=1e-9)
+    assert sf["book_walk_currency"] == pytest.approx(book_walk, abs=1e-9)
+    assert sf["drift_arrival_to_fill_currency"] == sf["delay_currency"] == sf["timing_currency"] == 0
     assert sf["fees_currency"] == pytest.approx(fees)
     assert sf["opportunity_currency"] == pytest.approx(opportunity, abs=1e-9)
     assert sf["total_currency"] == pytest.approx(7.0, abs=1e-9) and total == pytest.approx(7.0)
     assert sf["total_bps"] == pytest.approx(7.0 / notional * 1e4, rel=1e-12)
-    assert sf["spread_bps"] == pytest.approx(4.0 / notional * 1e4, rel=1e-12)
+    assert sf["half_spread_bps"] == pytest.approx(2.5 / notional * 1e4, rel=1e-12)
+    assert sf["book_walk_bps"] == pytest.approx(1.5 / notional * 1e4, rel=1e-12)
+    costs = fill_costs(res.fills, parent, market)
+    assert list(costs["touch_fill_x2"]) == [2 * 1_000_200] * 2
+    assert list(costs["book_walk_x2"]) == [0, 150 * 2 * 100]  # 150 × 2 × (100.03 − 100.02) in half price units
     assert (sf["filled"], sf["unfilled"], sf["arrival_mid"], sf["end_mid"]) == (250, 150, 100.01, 100.025)
 
 
@@ -99,8 +110,9 @@ def test_latency_moves_cost_from_spread_to_delay():
     parent = ParentOrder(side=1, quantity=250, start_ns=T0, end_ns=T0 + 60 * NS)
     sf = shortfall(res.fills, parent, market).to_dict()
     assert sf["delay_currency"] == pytest.approx(250 * 0.005, abs=1e-9)
-    assert sf["spread_currency"] == pytest.approx(100 * 0.005 + 150 * 0.015, abs=1e-9)
-    assert sf["timing_currency"] == sf["impact_currency"] == sf["opportunity_currency"] == 0
+    assert sf["half_spread_currency"] == pytest.approx(250 * 0.005, abs=1e-9)  # ask 100.02 − mid 100.015
+    assert sf["book_walk_currency"] == pytest.approx(150 * 0.01, abs=1e-9)
+    assert sf["timing_currency"] == sf["drift_arrival_to_fill_currency"] == sf["opportunity_currency"] == 0
 
 
 def test_child_decided_after_a_move_pays_timing():
@@ -109,8 +121,9 @@ def test_child_decided_after_a_move_pays_timing():
     parent = ParentOrder(side=1, quantity=250, start_ns=TF, end_ns=T0 + 60 * NS)
     sf = shortfall(res.fills, parent, market).to_dict()
     assert sf["timing_currency"] == pytest.approx(250 * 0.01, abs=1e-9)
-    assert sf["spread_currency"] == pytest.approx(200 * 0.01 + 50 * 0.03, abs=1e-9)
-    assert sf["delay_currency"] == sf["impact_currency"] == 0
+    assert sf["half_spread_currency"] == pytest.approx(250 * 0.01, abs=1e-9)  # ask 100.03 − mid 100.02
+    assert sf["book_walk_currency"] == pytest.approx(50 * 0.02, abs=1e-9)  # 50 at 100.05
+    assert sf["delay_currency"] == sf["drift_arrival_to_fill_currency"] == 0
     assert sf["total_currency"] - sf["fees_currency"] == pytest.approx(200 * 0.02 + 50 * 0.04, abs=1e-9)
 
 
@@ -118,7 +131,7 @@ def test_zero_latency_has_zero_delay_cost():
     res, market = run(make_tape(), MarketOrder(1, 250), latency_ns=0)
     parent = ParentOrder(side=1, quantity=250, start_ns=T0, end_ns=T0 + 60 * NS)
     assert (res.fills["decision_ns"] == res.fills["arrival_ns"]).all()
-    assert shortfall(res.fills, parent, market).delay_x2 == 0
+    assert shortfall(res.fills, parent, market).part_x2("delay") == 0
 
 
 def test_buy_and_mirrored_sell_cost_the_same():
@@ -140,13 +153,13 @@ def test_buy_and_mirrored_sell_cost_the_same():
 
 # -- exact telescoping (hypothesis) -------------------------------------------------------------
 
-def _brute_mid_x2(ts: np.ndarray, mid_x2: np.ndarray, t: int) -> int:
-    """Twice the mid as of t, by a plain scan: last event with ts <= t, else the first."""
+def _brute_at(ts: np.ndarray, values: np.ndarray, t: int) -> int:
+    """The value as of t, by a plain scan: last event with ts <= t, else the first."""
     k = 0
     for i, x in enumerate(ts):
         if x <= t:
             k = i
-    return int(mid_x2[k])
+    return int(values[k])
 
 
 @settings(max_examples=60, deadline=None)
@@ -154,10 +167,11 @@ def _brute_mid_x2(ts: np.ndarray, mid_x2: np.ndarray, t: int) -> int:
 def test_decomposition_adds_up_exactly(data, side, n_events, n_fills):
     ts = np.sort(np.array(data.draw(st.lists(st.integers(0, 10_000), min_size=n_events, max_size=n_events)),
                           dtype=np.int64))
-    mid_x2 = np.array(data.draw(st.lists(st.integers(1_000, 3_000), min_size=n_events, max_size=n_events)),
-                      dtype=np.int64)
+    bid = np.array(data.draw(st.lists(st.integers(500, 1_500), min_size=n_events, max_size=n_events)), dtype=np.int64)
+    ask = bid + np.array(data.draw(st.lists(st.integers(1, 50), min_size=n_events, max_size=n_events)), dtype=np.int64)
+    mid_x2 = bid + ask
     zeros = np.zeros(n_events + 1, np.int64)
-    market = MarketSeries(INST, ts, mid_x2, zeros, zeros)
+    market = MarketSeries(INST, ts, mid_x2, zeros, zeros, bid, ask)
     rows = []
     for _ in range(n_fills):
         d = data.draw(st.integers(-100, 10_100))
@@ -173,14 +187,25 @@ def test_decomposition_adds_up_exactly(data, side, n_events, n_fills):
     start, end = data.draw(st.integers(-100, 5_000)), data.draw(st.integers(5_001, 12_000))
     parent = ParentOrder(side=side, quantity=qty, start_ns=start, end_ns=end)
     sf = shortfall(fills, parent, market)
-    m0, m1 = _brute_mid_x2(ts, mid_x2, start), _brute_mid_x2(ts, mid_x2, end)
+    m0, m1 = _brute_at(ts, mid_x2, start), _brute_at(ts, mid_x2, end)
     # Perold, directly: side × (2·Σ q p − F·2·M0) + side × U × 2·(M1 − M0), in half price units
     filled = sum(r["size"] for r in rows)
     perold_x2 = side * (2 * sum(r["size"] * r["price"] for r in rows) - filled * m0) + side * (qty - filled) * (m1 - m0)
     assert sf.total_x2 == perold_x2
-    assert sf.spread_x2 + sf.impact_x2 + sf.delay_x2 + sf.timing_x2 + sf.opportunity_x2 == perold_x2
-    assert sf.spread_x2 == sum(side * r["size"] * (2 * r["price"] - _brute_mid_x2(ts, mid_x2, r["exchange_ns"]))
-                               for r in rows)
+    assert sum(sf.part_x2(p) for p in PARTS if p != "fees") == perold_x2
+    # each part by its docstring formula, by a plain scan of the book; touch: ours for maker fills, theirs for taker
+    expected = dict.fromkeys(PRICE_PARTS, 0)
+    for r in rows:
+        sq, mf = side * r["size"], _brute_at(ts, mid_x2, r["exchange_ns"])
+        ma, md = _brute_at(ts, mid_x2, r["arrival_ns"]), _brute_at(ts, mid_x2, r["decision_ns"])
+        bid_side = side == 1 if r["liquidity"] == "maker" else side == -1
+        touch2 = 2 * _brute_at(ts, bid if bid_side else ask, r["exchange_ns"])
+        expected["half_spread"] += sq * (touch2 - mf)
+        expected["book_walk"] += sq * (2 * r["price"] - touch2)
+        expected["drift_arrival_to_fill"] += sq * (mf - ma)
+        expected["delay"] += sq * (ma - md)
+        expected["timing"] += sq * (md - m0)
+    assert {p: sf.part_x2(p) for p in PRICE_PARTS} == expected
     d = sf.to_dict()
     parts = sum(d[f"{p}_currency"] for p in PARTS)
     assert parts == pytest.approx(d["total_currency"], rel=1e-12, abs=1e-12)
@@ -247,8 +272,10 @@ def test_window_vwap_and_participation():
 # -- passive orders ------------------------------------------------------------------------------
 
 def _orders(rows):
-    cols = ["request_id", "order_id", "parent_id", "action", "type", "quantity", "status", "arrival_ns"]
-    return pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    cols = ["request_id", "order_id", "parent_id", "action", "type", "quantity", "status", "arrival_ns", "unfilled",
+            "reason"]
+    df = pd.DataFrame([dict(zip(cols, r)) for r in rows])
+    return df.assign(final_quantity=df["quantity"])
 
 
 def _fill(order_id, size, liq, t, price=1_000_000):
@@ -258,13 +285,13 @@ def _fill(order_id, size, liq, t, price=1_000_000):
 
 def test_passive_fill_rate_and_time_to_fill_by_hand():
     orders = _orders([
-        (1, 1, 1, "new", "limit", 100, "filled", T0 + 1 * NS),  # 40 + 60 maker: full, first after 2 s, done after 4 s
-        (2, 2, 1, "new", "limit", 200, "cancelled", T0 + 2 * NS),  # 50 taker on arrival, then 30 maker after 10 s
-        (3, 3, 1, "new", "limit", 100, "filled", T0 + 3 * NS),  # all taker: never rested
-        (4, 4, 1, "new", "market", 50, "filled", T0 + 3 * NS),
-        (5, 5, 1, "new", "limit", 100, "rejected", T0 + 3 * NS),
-        (6, 6, 1, "new", "limit", 100, "cancelled", T0 + 4 * NS),  # rested, never filled
-        (7, 2, 0, "cancel", "limit", -1, "cancelled", T0 + 20 * NS),  # a cancel row: not an order
+        (1, 1, 1, "new", "limit", 100, "filled", T0 + 1 * NS, 0, ""),  # 40 + 60 maker: first after 2 s, done after 4 s
+        (2, 2, 1, "new", "limit", 200, "cancelled", T0 + 2 * NS, 120, "cancel_request"),  # 50 taker, then 30 maker
+        (3, 3, 1, "new", "limit", 100, "filled", T0 + 3 * NS, 0, ""),  # all taker: never rested
+        (4, 4, 1, "new", "market", 50, "filled", T0 + 3 * NS, 0, ""),
+        (5, 5, 1, "new", "limit", 100, "rejected", T0 + 3 * NS, 100, "trading_halted"),
+        (6, 6, 1, "new", "limit", 100, "cancelled", T0 + 4 * NS, 100, "cancel_request"),  # rested, never filled
+        (7, 2, 0, "cancel", "limit", -1, "cancelled", T0 + 20 * NS, 0, ""),  # a cancel row: not an order
     ])
     fills = pd.DataFrame([
         _fill(1, 40, "maker", T0 + 3 * NS), _fill(1, 60, "maker", T0 + 5 * NS),

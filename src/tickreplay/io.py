@@ -1,8 +1,10 @@
-"""Small file helpers: atomic writes."""
+"""Small file helpers: atomic writes of files and folders."""
 
 from __future__ import annotations
 
 import os
+import re
+import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -37,22 +39,93 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory; on success it replaces ``path`` whole."""
+def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+    """Yield a new empty folder; on success ``path`` names it, switched atomically.
+
+    ``path`` becomes a symlink to an immutable hidden sibling folder
+    ``.<name>.v<pid>-<hex>``, so the switch is one ``os.replace`` of a symlink
+    (atomic on POSIX): a crash or exception at any step leaves ``path`` naming
+    the complete old folder or the complete new one, never a mix and never
+    neither. A plain folder left at ``path`` by an older version is swapped
+    with ``renameat2(RENAME_EXCHANGE)`` (Linux). After the switch the old
+    version and the leftovers of writers no longer running are removed.
+    ``overwrite=False``: raise :class:`FileExistsError` (and keep what is
+    there) if ``path`` exists, even when another process creates it meanwhile.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    token = f"{os.getpid()}-{secrets.token_hex(6)}"
+    version = path.with_name(f".{path.name}.v{token}")
+    version.mkdir()  # mode 0o777 less the umask, like any folder the user makes
+    previous = None
     try:
-        yield tmp
-        if path.exists():
-            old = path.with_name(f".{path.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old)
+        yield version
+        if not overwrite:
+            os.symlink(version.name, path)  # fails if anything is at path: no check-then-write race
         else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+            link = path.with_name(f".{path.name}.link{token}")
+            os.symlink(version.name, link)
+            if path.is_dir() and not path.is_symlink():
+                _exchange(link, path)  # the plain folder now sits at `link`, removed below
+            else:
+                previous = os.readlink(path) if path.is_symlink() else None
+                os.replace(link, path)
+    except BaseException:
+        shutil.rmtree(version, ignore_errors=True)
+        raise
+    _remove_stale(path, previous)
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Swap two paths atomically (Linux ``renameat2`` with ``RENAME_EXCHANGE``)."""
+    import ctypes
+
+    fn = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    at_fdcwd, rename_exchange = -100, 2
+    if fn is not None and fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return
+    err = ctypes.get_errno() if fn is not None else 0
+    a.unlink()
+    why = os.strerror(err) if err else "no renameat2"
+    raise OSError(err, f"cannot replace the plain folder {b} atomically on this system ({why}); "
+                       "remove it and write again")
+
+
+_VERSION_RE = re.compile(r"\.(?P<name>.+)\.(?:v|link)(?P<pid>\d+)-[0-9a-f]{12}")
+_OLD_STYLE_RE = re.compile(r"\.(?P<name>.+)\.(?:old|[a-z0-9_]{8}\.tmp)")  # rename-twice scheme of earlier versions
+
+
+def _remove_stale(path: Path, previous: str | None) -> None:
+    """Remove what no name in ``path``'s folder uses any more: ``previous`` (the old version of
+    ``path``) and leftovers (versions, links, old-style temp folders) of killed writers."""
+    for p in path.parent.iterdir():
+        m = _VERSION_RE.fullmatch(p.name) or _OLD_STYLE_RE.fullmatch(p.name)
+        if m is None:
+            continue
+        owner = p.with_name(m["name"])
+        if owner.is_symlink() and os.readlink(owner) == p.name:
+            continue  # a current version
+        if p.name == previous:
+            stale = True
+        elif "pid" in m.groupdict():
+            pid = int(m["pid"])  # a live writer may still be filling it (this process: another name's)
+            stale = m["name"] == path.name if pid == os.getpid() else not _alive(pid)
+        else:
+            stale = m["name"] == path.name
+        if not stale:
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id is running."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

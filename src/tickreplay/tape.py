@@ -29,6 +29,7 @@ trade.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
@@ -161,6 +162,27 @@ class Tape:
 
     def columns(self) -> dict[str, np.ndarray]:
         return {name: getattr(self, name) for name in COLUMNS}
+
+    def fingerprint(self) -> str:
+        """Content hash of the tape: ``"blake2b-128:<32 hex>"``.
+
+        Covers every event column in :data:`COLUMNS` order, as the bytes of its
+        canonical dtype (little-endian), each behind its name and row count,
+        and the instrument fields that give the integers their meaning:
+        ``price_scale``, ``tick_size``, ``size_scale``, ``lot_size``,
+        ``timezone``. Names (symbol, venue, date, source) and ``extra_meta``
+        are left out, so the same events stored under another key or path
+        have the same fingerprint.
+        """
+        inst = self.instrument
+        ident = {"price_scale": inst.price_scale, "tick_size": inst.tick_size, "size_scale": inst.size_scale,
+                 "lot_size": inst.lot_size, "timezone": inst.timezone}
+        h = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(), digest_size=16)
+        for name, dt in COLUMNS.items():
+            col = np.ascontiguousarray(getattr(self, name), dtype=dt.newbyteorder("<"))
+            h.update(f"\n{name}:{len(col)}\n".encode())
+            h.update(col.data)
+        return f"blake2b-128:{h.hexdigest()}"
 
     def slice(self, start: int, stop: int) -> "Tape":
         return replace(self, **{k: v[start:stop] for k, v in self.columns().items()})

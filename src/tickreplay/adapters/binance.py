@@ -49,7 +49,17 @@ value, receive time or exchange time going backwards, truncated gzip)
 raises in strict mode; lenient mode counts it per kind and skips the
 message (a skipped diff then shows up as a gap), except time going
 backwards, where the message is kept (exchange time clamped to the previous
-event's so the tape stays ordered).
+event's so the tape stays ordered). A skipped line leaves no trace but its
+own anomaly count: its receive time takes no part in the receive-time order
+check of the lines around it, its symbol does not name the stream, its
+values take no part in inferring the tick and lot, and it reaches neither
+the book nor any count of the report except ``lines`` (lines read). So a
+corrupted line with a receive time far off costs one anomaly, not one
+``recv_time_backwards`` per later line. Checks run in this order, each over
+the lines the previous ones kept, and strict mode raises the first problem
+of the first check that finds one: line format and fields (line by line),
+values (decimal, positive, on the grid), receive-time order, exchange-time
+order and synchronisation.
 
 Tape order: exchange-time order. Book events (snapshots and applied diffs)
 keep their synchronisation order and trades their stream order; the two are
@@ -160,20 +170,27 @@ class _Parser:
     def __init__(self, pos: StreamPosition, log: AnomalyLog, symbol: str | None) -> None:
         self.pos, self.log = pos, log
         self.symbol = symbol.upper() if symbol else None
-        self.last_recv: int | None = None
+        self._line_symbol: str | None = None  # symbol of the line being parsed, names the stream once it parses
         self.lines = 0
 
     def _err(self, line: int, fld: str | None, message: str, kind: str) -> InputError:
         return self.pos.error(line, fld, message, kind)
 
     def parse(self, line: int, text: bytes) -> _Msg | None:
-        """The message of one line, or None (after reporting) when it is unusable."""
+        """The message of one line, or None (after reporting) when it is unusable.
+
+        Only a line that parses completely can name the stream's symbol.
+        """
         self.lines += 1
+        self._line_symbol = None
         try:
-            return self._parse(line, text)
+            msg = self._parse(line, text)
         except InputError as err:
             self.log.report(err)
             return None
+        if self.symbol is None:
+            self.symbol = self._line_symbol
+        return msg
 
     def _parse(self, line: int, text: bytes) -> _Msg:
         head, sep, body = text.partition(b" ")
@@ -182,11 +199,6 @@ class _Parser:
         recv = int(head)
         if recv > _INT64_MAX:
             raise self._err(line, "recv_ts_ns", f"receive time {recv} does not fit int64 nanoseconds", "bad_line")
-        if self.last_recv is not None and recv < self.last_recv:
-            self.log.report(self._err(line, "recv_ts_ns",
-                                      f"receive time {recv} ns goes back before {self.last_recv} ns of the previous line",
-                                      "recv_time_backwards"))
-        self.last_recv = recv if self.last_recv is None else max(recv, self.last_recv)
         try:
             obj = json.loads(body)
         except ValueError as exc:
@@ -222,11 +234,10 @@ class _Parser:
 
     def _check_symbol(self, data: dict, line: int) -> None:
         sym = self._get(data, "s", line, str).upper()
-        if self.symbol is None:
-            self.symbol = sym
-        elif sym != self.symbol:
+        if self.symbol is not None and sym != self.symbol:
             raise self._err(line, "s", f"symbol {sym} in a stream of {self.symbol}: one capture holds one symbol",
                             "symbol_mismatch")
+        self._line_symbol = sym
 
     def _get(self, d: dict, key: str, line: int, typ: type):
         if key not in d:
@@ -288,13 +299,20 @@ def _units(option: str | None, values, what: str) -> _Units:
     return _Units(max((significant_decimals(v) for v in set(values) if is_plain(v)), default=0), 1, True)
 
 
-def _convert(msgs: list[_Msg], px: _Units, qty: _Units, pos: StreamPosition, log: AnomalyLog) -> list[_Msg]:
-    """Phase 3: decimal strings → integers in place; messages with a bad value are reported and left out."""
-    kept = []
+def _convert(msgs: list[_Msg], px: _Units, qty: _Units, pos: StreamPosition,
+             log: AnomalyLog) -> tuple[list[_Msg], list[tuple[list, list]]]:
+    """Phase 3: decimal strings → integers; messages with a bad value are reported and left out.
+
+    Returns the kept messages and, for each, its (bids, asks) in integer
+    units; the messages themselves are not changed.
+    """
+    kept, converted = [], []
     done: tuple[dict[str, int], dict[str, int]] = ({}, {})  # price, quantity strings already converted
     for m in msgs:
         try:
+            sides = []
             for side, levels in ((1, m.bids), (-1, m.asks)):
+                out = []
                 for i, (p, q) in enumerate(levels):
                     pi, qi = done[0].get(p), done[1].get(q)
                     if pi is None:
@@ -303,12 +321,47 @@ def _convert(msgs: list[_Msg], px: _Units, qty: _Units, pos: StreamPosition, log
                         qi = done[1][q] = _to_int(q, qty, m, side, i, 1, pos)
                     if m.kind == _TRADE_MSG and qi == 0:
                         raise pos.error(m.line, "q", f"trade quantity must be positive, got {q}", "bad_size")
-                    levels[i] = (pi, qi)
+                    out.append((pi, qi))
+                sides.append(out)
         except InputError as err:
             log.report(err)
             continue
         kept.append(m)
-    return kept
+        converted.append((sides[0], sides[1]))
+    return kept, converted
+
+
+def _to_units_of_kept(msgs: list[_Msg], tick: str | None, lot: str | None, pos: StreamPosition,
+                      log: AnomalyLog) -> tuple[list[_Msg], _Units, _Units]:
+    """Phases 2-3: units (given, or inferred from the messages kept) and the kept messages in them.
+
+    A message dropped for a bad value must not have set an inferred tick or
+    lot, so when one is dropped the units are inferred again from the rest
+    (and the rest converted again; a smaller unit fits every value the larger
+    one did). Levels are replaced by integers in place once the set is final.
+    """
+    while True:
+        px = _units(tick, (p for m in msgs for lv in (m.bids, m.asks) for p, _ in lv), "tick")
+        qty = _units(lot, (q for m in msgs for lv in (m.bids, m.asks) for _, q in lv), "lot")
+        kept, converted = _convert(msgs, px, qty, pos, log)
+        if len(kept) == len(msgs) or not (px.inferred or qty.inferred):
+            break
+        msgs = kept
+    for m, (bids, asks) in zip(kept, converted):
+        m.bids, m.asks = bids, asks
+    return kept, px, qty
+
+
+def _check_receive_order(msgs: list[_Msg], pos: StreamPosition, log: AnomalyLog) -> None:
+    """Report each kept message whose receive time goes back before an earlier kept message's (kept as is)."""
+    last: int | None = None
+    for m in msgs:
+        if last is not None and m.recv_ns < last:
+            log.report(pos.error(m.line, "recv_ts_ns",
+                                 f"receive time {m.recv_ns} ns goes back before {last} ns of an earlier line",
+                                 "recv_time_backwards"))
+        else:
+            last = m.recv_ns
 
 
 def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: StreamPosition) -> int:
@@ -481,9 +534,8 @@ def _ingest(paths: list[str | Path], symbol: str | None, tick: str | None, lot: 
         raise InputError(str(paths[0]), None, None, "no usable messages in the capture", "empty")
     if parser.symbol is None:
         raise InputError(str(paths[0]), None, "s", "no message names the symbol; pass symbol=", "no_symbol")
-    px = _units(tick, (p for m in msgs for lv in (m.bids, m.asks) for p, _ in lv), "tick")
-    qty = _units(lot, (q for m in msgs for lv in (m.bids, m.asks) for _, q in lv), "lot")
-    msgs = _convert(msgs, px, qty, pos, log)
+    msgs, px, qty = _to_units_of_kept(msgs, tick, lot, pos, log)
+    _check_receive_order(msgs, pos, log)
 
     sync = _Sync(pos, log)
     trades = {c: [] for c in _BOOK_COLS}

@@ -27,7 +27,8 @@ the messages left the order is a data fact (it shrank while outside the
 window): an implied PARTIAL_CANCEL precedes it. All of these are counted in
 the report, not as anomalies.
 
-Bad input (see :mod:`tickreplay.adapters.lobster_csv` for row checks; here:
+Bad input (see :mod:`tickreplay.adapters.lobster_csv` for row checks, among
+them a price outside the pair's plausible range, ``implausible_price``; here:
 row-count mismatch, an ADD of a resting id, an event at another side/price
 than its order's, a cancel/execution/DELETE larger than the messages left the
 order): strict mode raises ``InputError`` at the first; lenient mode counts
@@ -42,29 +43,26 @@ midnight in America/New_York as UTC epoch ns.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from itertools import islice
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from tickreplay.adapters import IngestResult
-from tickreplay.adapters.lobster_csv import Messages, Orderbook, read_messages, read_orderbook
+from tickreplay.adapters.lobster_csv import PRICE_SCALE, Messages, Orderbook, read_pair
 from tickreplay.book import L3Book
 from tickreplay.book.base import BookError
 from tickreplay.book.snapshots import Snapshots
-from tickreplay.errors import AnomalyLog, ConfigError, InputError
+from tickreplay.clock import local_midnight_ns, trading_date
+from tickreplay.errors import AnomalyLog, InputError
 from tickreplay.tape import FLAG_IMPLIED, FLAG_UNKNOWN_ID, EventKind, Instrument, Tape
 
 VENUE = "NASDAQ"
 TIMEZONE = "America/New_York"
-PRICE_SCALE = 10_000  # LOBSTER prices are dollars × 10,000
 TICK_SIZE = 100  # one cent in LOBSTER price units
 
 _NAME_RE = re.compile(r"(?P<symbol>.+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start_ms>\d+)_(?P<end_ms>\d+)_message_\d+\.csv")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 _ADD, _PARTIAL, _DELETE, _EXEC = (int(k) for k in (EventKind.ADD, EventKind.PARTIAL_CANCEL,
                                                    EventKind.DELETE, EventKind.EXECUTE_VISIBLE))
@@ -78,16 +76,6 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
     """(symbol, date) from ``TICKER_YYYY-MM-DD_start_end_message_N.csv``; None if the name does not fit."""
     m = _NAME_RE.fullmatch(Path(message_csv).name)
     return (m.group("symbol"), m.group("date")) if m else None
-
-
-def local_midnight_ns(date: str, timezone: str = TIMEZONE) -> int:
-    """UTC epoch ns of 00:00 local time on ``date`` (ISO) in ``timezone``, exact."""
-    try:
-        d = dt.date.fromisoformat(date)
-    except ValueError as e:
-        raise ConfigError(f"trading date {date!r} is not YYYY-MM-DD") from e
-    local = dt.datetime(d.year, d.month, d.day, tzinfo=ZoneInfo(timezone))
-    return (local - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
 class _TapeBuilder:
@@ -188,8 +176,7 @@ def _pre_state(msgs: Messages, ob: Orderbook) -> dict[int, dict[int, int]]:
 
 def _read_pair(message_csv: str | Path, orderbook_csv: str | Path, log: AnomalyLog) -> tuple[Messages, Orderbook, int]:
     """Read and row-check both files; report their errors in row order; return the rows both files have."""
-    msgs, m_err = read_messages(message_csv, TICK_SIZE)
-    ob, o_err = read_orderbook(orderbook_csv, TICK_SIZE)
+    msgs, m_err, ob, o_err = read_pair(message_csv, orderbook_csv, TICK_SIZE)
     n = min(len(msgs), len(ob))
     errors = sorted((e for e in m_err + o_err if e.row <= n), key=lambda e: e.row)  # stable: messages first
     for e in errors:
@@ -213,7 +200,7 @@ def _ingest(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | No
             raise InputError(str(message_csv), None, "file name",
                              "expected TICKER_YYYY-MM-DD_start_end_message_N.csv, or give symbol and date")
         symbol, date = symbol or parsed[0], date or parsed[1]
-    midnight = local_midnight_ns(date)
+    midnight = local_midnight_ns(trading_date(date, "trading date"), TIMEZONE)
     log = AnomalyLog(strict=strict)
     msgs, ob, n = _read_pair(message_csv, orderbook_csv, log)
     inst = Instrument(symbol=symbol, venue=VENUE, date=date, price_scale=PRICE_SCALE, tick_size=TICK_SIZE,

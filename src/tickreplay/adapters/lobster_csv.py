@@ -5,6 +5,22 @@ ns precision), type, order id, size, price (dollars × 10,000), direction.
 Orderbook file: 4N integer columns, ask price/size and bid price/size per
 level; empty levels are ±9,999,999,999 with size 0 (here: price 0, size 0).
 
+The pair is read together (:func:`read_pair`), because what a plausible
+price is depends on both files: every price must lie within a factor of
+``PLAUSIBLE_FACTOR`` (50) of the pair's reference price, the median (rounded
+down) of every positive price the two files show: message rows of types 1-6
+and occupied orderbook levels, of rows whose integers parse (empty levels,
+±9,999,999,999, and type-7 rows, whose price is a flag, never count). A
+median is robust: corrupted rows cannot move it unless they are half the
+data. A price outside (e.g. ``1`` = $0.0001 in a file trading near $220) is
+an ``implausible_price`` in field ``price`` (message file) or
+``ask_price_j``/``bid_price_j`` (orderbook file), a bad row like any other:
+strict mode stops; lenient mode counts it, skips a message row (the
+orderbook row's corrections still bring the book to it) and does not use an
+orderbook row as a correction target (it counts as a row not reproduced);
+see :mod:`tickreplay.adapters.lobster`. A pair with no positive price at all
+has no range and no such check.
+
 Readers never raise on a bad row: they return the parsed arrays, a mask of
 rows that passed every row-level check, and one :class:`InputError` per bad
 row (the first problem of the row, in column order). The caller decides,
@@ -29,6 +45,8 @@ MESSAGE_FIELDS = ("time", "type", "order_id", "size", "price", "direction")
 ASK_EMPTY = 9_999_999_999  # LOBSTER's price of an unoccupied ask level
 BID_EMPTY = -9_999_999_999  # LOBSTER's price of an unoccupied bid level
 NS_PER_S = 1_000_000_000
+PLAUSIBLE_FACTOR = 50  # a plausible price lies within 1/50 to 50 times the pair's median price
+PRICE_SCALE = 10_000  # LOBSTER prices are dollars × 10,000
 
 _TIME_RE = re.compile(r"(\d+)(?:\.(\d+))?")
 _INT_RE = re.compile(r"-?\d+")
@@ -51,6 +69,36 @@ def parse_time_ns(text: str) -> tuple[int, bool]:
     if extra.strip("0"):
         return ns + (extra[0] >= "5"), True
     return ns, False
+
+
+@dataclass(frozen=True)
+class PriceRange:
+    """Plausible prices of a pair, in LOBSTER units (dollars × 10,000): ``lo <= price <= hi``."""
+
+    reference: int  # the median price of the pair, rounded down
+    lo: int
+    hi: int
+
+    @classmethod
+    def around(cls, reference: int) -> "PriceRange":
+        """Within a factor ``PLAUSIBLE_FACTOR`` of ``reference``: ``lo`` the smallest price not below reference / 50."""
+        return cls(reference, -(-reference // PLAUSIBLE_FACTOR), min(reference * PLAUSIBLE_FACTOR, int(_I64.max)))
+
+    def outside(self, prices: np.ndarray) -> np.ndarray:
+        """Mask of ``prices`` outside the range."""
+        return (prices < self.lo) | (prices > self.hi)
+
+    def expected(self) -> str:
+        """What a plausible price is, for error messages."""
+        return (f"expected a plausible price, {self.lo} to {self.hi} (1/{PLAUSIBLE_FACTOR} to {PLAUSIBLE_FACTOR} "
+                f"times the pair's median price {self.reference} = ${self.reference / PRICE_SCALE:,.2f}; "
+                f"prices are dollars × {PRICE_SCALE:,})")
+
+
+def plausible_range(prices: list[np.ndarray]) -> PriceRange | None:
+    """The :class:`PriceRange` around the median of the positive ``prices``; None when there are none."""
+    pool = np.concatenate([p[p > 0] for p in prices])
+    return PriceRange.around(int(np.median(pool))) if len(pool) else None
 
 
 @dataclass(frozen=True)
@@ -196,17 +244,43 @@ def _first_problems(path: Path, fields: list[str], checks: list[tuple[str, np.nd
 # -- message file --------------------------------------------------------------
 
 
-def read_messages(path: str | Path, tick_size: int) -> tuple[Messages, list[InputError]]:
-    """Parse and check a message file; see the module docstring for the error contract.
+@dataclass
+class _Table:
+    """One file's integers as parsed, before the row checks; ``ok``/``errors`` so far."""
 
-    Row checks: 6 columns; integers; time ``digits[.digits]`` and never before
-    the previous good row; type 1-7; types 1-6: direction ±1, size > 0,
-    price > 0 (types 1-4: on the ``tick_size`` grid; hidden and cross prints
-    may be off-grid, e.g. midpoint fills); type 7: price -1, 0 or 1.
+    path: Path
+    values: np.ndarray
+    ok: np.ndarray
+    errors: list[InputError]
+    times: list[str] | None = None  # message file: the time column as written
+    rounded: int = 0  # message file: times with digits beyond ns
+
+    def prices(self) -> np.ndarray:
+        """The prices the plausible range is taken from: types 1-6 / occupied levels of parsed rows."""
+        v = self.values[self.ok]
+        if self.times is not None:
+            return v[(v[:, 1] >= 1) & (v[:, 1] <= 6), 4]
+        px = np.concatenate([v[:, 0::4].ravel(), v[:, 2::4].ravel()])
+        return px[(px != ASK_EMPTY) & (px != BID_EMPTY)]
+
+
+def read_pair(message_csv: str | Path, orderbook_csv: str | Path,
+              tick_size: int) -> tuple[Messages, list[InputError], Orderbook, list[InputError]]:
+    """Parse and check a message file and its orderbook file; see the module docstring.
+
+    Returns each file's rows and its errors in row order; the plausible price
+    range is the pair's, from both files' prices.
     """
-    path = Path(path)
+    m, o = _parse_messages(Path(message_csv)), _parse_orderbook(Path(orderbook_csv))
+    price_range = plausible_range([m.prices(), o.prices()])
+    msgs, m_err = _check_messages(m, tick_size, price_range)
+    ob, o_err = _check_orderbook(o, tick_size, price_range)
+    return msgs, m_err, ob, o_err
+
+
+def _parse_messages(path: Path) -> _Table:
+    """Integers of a message file, times as ns after midnight in column 0: 6 columns, integers, times."""
     values, times, ok, errors = _read_table(path, list(MESSAGE_FIELDS), time_col=True)
-    n = len(values)
     rounded = 0
     for i, t in enumerate(times):
         if not ok[i]:
@@ -221,7 +295,20 @@ def read_messages(path: str | Path, tick_size: int) -> tuple[Messages, list[Inpu
         values[i, 0] = ns
         rounded += r
     values[~ok] = 0
+    return _Table(path, values, ok, errors, times, rounded)
 
+
+def _check_messages(table: _Table, tick_size: int,
+                    price_range: PriceRange | None) -> tuple[Messages, list[InputError]]:
+    """Row checks of a parsed message file.
+
+    Time never before the previous good row's; type 1-7; types 1-6:
+    direction ±1, size > 0, price > 0 and plausible (types 1-4: on the
+    ``tick_size`` grid; hidden and cross prints may be off-grid, e.g.
+    midpoint fills); type 7: price -1, 0 or 1.
+    """
+    path, values, ok, errors, times = table.path, table.values, table.ok, table.errors, table.times
+    n = len(values)
     typ, size, price, direction = values[:, 1], values[:, 3], values[:, 4], values[:, 5]
     book_kind = ok & (typ >= 1) & (typ <= 6)
     visible = ok & (typ >= 1) & (typ <= 4)
@@ -232,12 +319,15 @@ def read_messages(path: str | Path, tick_size: int) -> tuple[Messages, list[Inpu
         out[:, j] = mask
         return out
 
+    plausible = [] if price_range is None else [
+        ("implausible_price", col(4, book_kind & price_range.outside(price)), price_range.expected())]
     row_checks = [
         ("unknown_event_type", col(1, ok & ((typ < 1) | (typ > 7))), "expected an event type 1-7"),
         ("non_positive_size", col(3, book_kind & (size <= 0)), "expected a positive size"),
         ("off_tick_price", col(4, visible & ((price <= 0) | (price % tick_size != 0))),
          f"expected a positive price on the {tick_size} grid"),
         ("off_tick_price", col(4, book_kind & ~visible & (price <= 0)), "expected a positive price"),
+        *plausible,
         ("bad_halt_price", col(4, halt & (price != -1) & (price != 0) & (price != 1)),
          "expected -1 (halt), 0 (quote resume) or 1 (resume) for a type-7 row"),
         ("bad_direction", col(5, book_kind & (direction != 1) & (direction != -1)), "expected direction +1 or -1"),
@@ -256,7 +346,8 @@ def read_messages(path: str | Path, tick_size: int) -> tuple[Messages, list[Inpu
     ok &= ~back
     values[~ok] = 0
     errors.sort(key=lambda e: e.row)
-    msgs = Messages(str(path), *(np.ascontiguousarray(values[:, j]) for j in range(6)), ok=ok, times_rounded=rounded)
+    msgs = Messages(str(path), *(np.ascontiguousarray(values[:, j]) for j in range(6)), ok=ok,
+                    times_rounded=table.rounded)
     return msgs, errors
 
 
@@ -272,20 +363,26 @@ def _orderbook_width(path: Path, raw_first_line: bytes) -> int:
     return k
 
 
-def read_orderbook(path: str | Path, tick_size: int) -> tuple[Orderbook, list[InputError]]:
-    """Parse and check an orderbook file; N levels from the first row's column count.
-
-    Row checks: 4N integer columns; per level an occupied price is positive,
-    on the tick grid, with a positive size, and an empty level has size 0;
-    occupied levels come first, asks strictly rising and bids strictly
-    falling; best bid below best ask (not crossed).
-    """
-    path = Path(path)
+def _parse_orderbook(path: Path) -> _Table:
+    """Integers of an orderbook file: 4N integer columns, N from the first row's column count."""
     raw = _read_bytes(path)
     k = _orderbook_width(path, raw.split(b"\n", 1)[0].rstrip(b"\r"))
+    values, _, ok, errors = _read_table(path, orderbook_fields(k // 4), time_col=False)
+    return _Table(path, values, ok, errors)
+
+
+def _check_orderbook(table: _Table, tick_size: int,
+                     price_range: PriceRange | None) -> tuple[Orderbook, list[InputError]]:
+    """Row checks of a parsed orderbook file.
+
+    Per level an occupied price is positive, on the tick grid and plausible,
+    with a positive size, and an empty level has size 0; occupied levels
+    come first, asks strictly rising and bids strictly falling; best bid
+    below best ask (not crossed).
+    """
+    path, values, ok, errors = table.path, table.values, table.ok, table.errors
+    n, k = values.shape
     fields = orderbook_fields(k // 4)
-    values, _, ok, errors = _read_table(path, fields, time_col=False)
-    n = len(values)
     ap, asz, bp, bsz = (values[:, j::4] for j in range(4))
     a_empty, b_empty = ap == ASK_EMPTY, bp == BID_EMPTY
     okc = ok[:, None]
@@ -302,6 +399,9 @@ def read_orderbook(path: str | Path, tick_size: int) -> tuple[Orderbook, list[In
 
     crossed = np.zeros((n, k), bool)
     crossed[:, 2] = ok & ~a_empty[:, 0] & ~b_empty[:, 0] & (bp[:, 0] >= ap[:, 0])
+    plausible = [] if price_range is None else [
+        ("implausible_price", cells(0, okc & ~a_empty & price_range.outside(ap)), price_range.expected()),
+        ("implausible_price", cells(2, okc & ~b_empty & price_range.outside(bp)), price_range.expected())]
     checks = [
         ("off_tick_price", cells(0, okc & ~a_empty & ((ap <= 0) | (ap % tick_size != 0))),
          f"expected a positive ask price on the {tick_size} grid or {ASK_EMPTY} (empty)"),
@@ -316,6 +416,7 @@ def read_orderbook(path: str | Path, tick_size: int) -> tuple[Orderbook, list[In
         ("unordered_levels", cells(2, okc & not_ordered(bp, b_empty, -1)),
          "expected bid prices strictly falling, empty levels last"),
         ("crossed_book", crossed, "expected the best bid below the best ask"),
+        *plausible,
     ]
     bad, more = _first_problems(path, fields, checks, values)
     ok &= ~bad

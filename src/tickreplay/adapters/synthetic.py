@@ -40,20 +40,22 @@ from ``SeedSequence(seed)``, so a seed gives byte-identical tapes.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import re
 from dataclasses import asdict
-from datetime import date as Date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import numpy as np
 from tqdm import tqdm
 
 from tickreplay.adapters import synthetic_kernel as K
-from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, REGIMES, MarketParams, parse_hms, resolve
+from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, REGIMES, MarketParams, resolve
+from tickreplay.clock import parse_hms, resolve_time, trading_date
 from tickreplay.errors import ConfigError
 from tickreplay.tape import Instrument, Tape
 
-__all__ = ["MarketParams", "REGIMES", "generate_day", "session_bounds_ns"]
+__all__ = ["MarketParams", "REGIMES", "generate_day", "session_bounds_ns", "synthetic_key", "synthetic_symbol"]
 
 SECONDS_PER_YEAR_OF_TRADING = 252 * 23_400  # annualisation of volatility_annual
 DRAWS_PER_CHUNK = 1 << 16  # arrivals drawn from the generator at a time
@@ -62,18 +64,67 @@ PROGRESS_MIN_EVENTS = 500_000  # show a progress bar (progress=None) from this e
 
 
 def session_bounds_ns(params: MarketParams, date: str) -> tuple[int, int]:
-    """Session open and close as int64 ns since the UTC epoch."""
-    try:
-        day = Date.fromisoformat(date)
-    except (TypeError, ValueError):
-        raise ConfigError(f"date = {date!r}: expected YYYY-MM-DD") from None
-    midnight = datetime(day.year, day.month, day.day, tzinfo=ZoneInfo(params.timezone))
+    """Session open and close as int64 ns since the UTC epoch (local clock times on ``date``)."""
+    return (resolve_time(params.session_start, date, params.timezone, "MarketParams.session_start"),
+            resolve_time(params.session_end, date, params.timezone, "MarketParams.session_end"))
 
-    def at(hms: str, name: str) -> int:
-        local = midnight + timedelta(seconds=parse_hms(hms, name))
-        return int(local.timestamp()) * 1_000_000_000
 
-    return at(params.session_start, "session_start"), at(params.session_end, "session_end")
+_SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_REGIME_RE = re.compile(r"[a-z0-9_]+")
+
+
+def _checked(params: MarketParams | str, seed: int, duration_s: float | None) -> tuple[str, MarketParams, float]:
+    """(regime name or 'custom', params, duration in seconds) after checking the generator's inputs."""
+    name, p = resolve(params)
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed = {seed!r}: expected a non-negative integer")
+    session_s = p.session_seconds()
+    dur = float(session_s if duration_s is None else duration_s)
+    if not 0 < dur <= session_s:
+        raise ConfigError(f"duration_s = {duration_s!r}: expected a number of seconds in (0, {session_s:g}]")
+    return name, p, dur
+
+
+def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | None = None,
+                     symbol: str | None = None) -> str:
+    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME-sSEED[-DURATIONs]``.
+
+    ``REGIME`` is the regime name, or ``custom_<16 hex>`` (a hash of every
+    parameter) for params that are no named regime; ``SEED`` the seed;
+    ``DURATION`` the seconds generated, left out for the whole session (as an
+    integer when whole, else Python's shortest exact float text); ``SYMBOL``
+    the user's symbol, only if one is given. Every input that changes the
+    generated tape is in the name, and the name can be read back uniquely, so
+    two different generated days never share a name (nor, with the date, a
+    catalog key). Examples: ``liquid_large_cap-s2``,
+    ``thin_small_cap-s4-600s``, ``ABC.news_spike-s1-900.5s``.
+    """
+    name, p, dur = _checked(regime, seed, duration_s)
+    if name == "custom":
+        digest = hashlib.blake2b(json.dumps(asdict(p), sort_keys=True).encode(), digest_size=8).hexdigest()
+        name = f"custom_{digest}"
+    if not _REGIME_RE.fullmatch(name):  # the name must not hold the separators
+        raise ConfigError(f"regime name {name!r}: expected lower-case letters, digits and '_'")
+    out = f"{name}-s{int(seed)}"
+    if dur != p.session_seconds():
+        out += f"-{int(dur) if dur.is_integer() else repr(dur)}s"
+    if symbol is not None:
+        if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
+            raise ConfigError(f"symbol = {symbol!r}: expected letters, digits, '.', '_' or '-' "
+                              "(starting with a letter or digit); it names a catalog folder")
+        out = f"{symbol}.{out}"
+    return out
+
+
+def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,
+                  symbol: str | None = None) -> str:
+    """The catalog key ``synthetic/<synthetic_symbol(...)>/<date>`` of a generated day.
+
+    It is the key :func:`generate_day` with the same arguments produces when
+    stored with ``Catalog.write("synthetic", tape)``: the tape's instrument
+    symbol and date are these parts. See :func:`synthetic_symbol` for the rule.
+    """
+    return f"synthetic/{synthetic_symbol(regime, seed, duration_s, symbol)}/{trading_date(date).isoformat()}"
 
 
 def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -134,7 +185,7 @@ def generate_day(
     params: MarketParams | str,
     seed: int,
     date: str = "2024-01-02",
-    symbol: str = "SYNTH",
+    symbol: str | None = None,
     duration_s: float | None = None,
     progress: bool | None = None,
 ) -> Tape:
@@ -142,16 +193,15 @@ def generate_day(
 
     ``params``: a :class:`MarketParams` or a regime name from :data:`REGIMES`.
     ``duration_s``: generate only the first seconds of the session (default:
-    all of it). ``progress``: show a tqdm bar (default: only for large days).
+    all of it). ``symbol``: an optional name put in front of the instrument
+    symbol, which is always :func:`synthetic_symbol` of the inputs (so the
+    tape's catalog key is :func:`synthetic_key`). ``progress``: show a tqdm
+    bar (default: only for large days).
     Kinds used: ADD, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN.
     """
-    name, p = resolve(params)
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"seed = {seed!r}: expected a non-negative integer")
-    session_s = p.session_seconds()
-    dur = float(session_s if duration_s is None else duration_s)
-    if not 0 < dur <= session_s:
-        raise ConfigError(f"duration_s = {duration_s!r}: expected a number of seconds in (0, {session_s}]")
+    name, p, dur = _checked(params, seed, duration_s)
+    instrument_symbol = synthetic_symbol(p, seed, duration_s, symbol)
+    date = trading_date(date).isoformat()
     open_ns, _ = session_bounds_ns(p, date)
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
     news_sign = 1.0 if rng.random() < 0.5 else -1.0
@@ -187,7 +237,7 @@ def generate_day(
             bar.update(int(fs[K.F_T]) - bar.n)
 
     ts, kind, side, tick, size, oid = (np.concatenate([c[j] for c in chunks]) for j in range(6))
-    inst = Instrument(symbol=symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
+    inst = Instrument(symbol=instrument_symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
                       timezone=p.timezone, source="synthetic")
     meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": int(seed), "duration_s": dur,
             "params": asdict(p), "session_start_ns": int(open_ns),

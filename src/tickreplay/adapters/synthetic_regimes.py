@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields
 
+from tickreplay.clock import parse_hms
 from tickreplay.errors import ConfigError
 
 PRICE_SCALE = 10_000  # integer price units per dollar
@@ -82,26 +83,13 @@ class MarketParams:
         """Ticks of room the book needs around the efficient price."""
         return self.depth_levels + math.ceil(self.spread_ticks) + 10
 
-    def session_seconds(self) -> int:
+    def session_seconds(self) -> float:
+        """Length of the session, seconds."""
         return parse_hms(self.session_end, "session_end") - parse_hms(self.session_start, "session_start")
 
     def mean_size(self) -> float:
         """Mean limit order size, shares (before round-lot rounding)."""
         return self.size_median * math.exp(self.size_sigma**2 / 2)
-
-
-def parse_hms(text: str, name: str) -> int:
-    """'HH:MM[:SS]' → seconds after midnight."""
-    try:
-        parts = [int(x) for x in text.split(":")]
-        if len(parts) not in (2, 3):
-            raise ValueError
-        h, m, s = (parts + [0])[:3]
-        if not (0 <= h < 24 and 0 <= m < 60 and 0 <= s < 60):
-            raise ValueError
-    except (ValueError, AttributeError):
-        raise ConfigError(f"{name} = {text!r}: expected a local time HH:MM or HH:MM:SS") from None
-    return 3600 * h + 60 * m + s
 
 
 REGIMES: dict[str, MarketParams] = {

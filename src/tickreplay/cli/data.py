@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--catalog", default="replay", help="catalog root folder (default ./replay)")
+    p.add_argument("--catalog", help="catalog root folder (default: $TICKREPLAY_CATALOG, else ./replay)")
+    p.add_argument("--force", action="store_true", help="replace the catalog entry if it exists")
     p.add_argument("--lenient", action="store_true", help="count bad rows instead of stopping at the first")
 
 
@@ -64,10 +65,11 @@ def _print_result(out: dict, as_json: bool) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def _store(source: str, res, catalog: str) -> int:
-    entry = Catalog(catalog).write(source, res.tape, res.snapshots,
-                                   {**res.report, "anomalies": res.anomalies.to_dict()})
-    print(f"wrote {entry.path}: {len(res.tape):,} events"
+def _store(source: str, res, args: argparse.Namespace) -> int:
+    """Write an adapter's result as a catalog entry (refusing to replace one unless ``--force``)."""
+    entry = Catalog(args.catalog).write(source, res.tape, res.snapshots,
+                                        {**res.report, "anomalies": res.anomalies.to_dict()}, force=args.force)
+    print(f"wrote {entry.key} ({entry.path}): {len(res.tape):,} events"
           + (f", top-{res.snapshots.levels} book after each" if res.snapshots is not None else ""))
     print(f"anomalies: {res.anomalies.summary()}")
     return 0
@@ -78,7 +80,7 @@ def _ingest_lobster(args: argparse.Namespace) -> int:
 
     res = read_lobster(args.message_csv, args.orderbook_csv, symbol=args.symbol, date=args.date,
                        strict=not args.lenient)
-    return _store("lobster", res, args.catalog)
+    return _store("lobster", res, args)
 
 
 def _ingest_binance(args: argparse.Namespace) -> int:
@@ -86,7 +88,7 @@ def _ingest_binance(args: argparse.Namespace) -> int:
 
     res = read_binance(args.files, symbol=args.symbol, tick=args.tick, lot=args.lot, levels=args.levels,
                        strict=not args.lenient)
-    return _store("binance", res, args.catalog)
+    return _store("binance", res, args)
 
 
 def _verify_lobster(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from tickreplay.errors import ConfigError
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("estimate", help="pre-trade cost estimate of a parent order")
     p.add_argument("--side", required=True, choices=("buy", "sell"))
-    p.add_argument("--order-size", type=int, required=True, help="shares (the units of ADV)")
+    p.add_argument("--quantity", "--order-size", dest="quantity", type=int, required=True,
+                   help="parent quantity, shares (the units of ADV); --order-size is an alias of --quantity")
     p.add_argument("--adv", type=float, help="average daily volume, shares (default: from --from-catalog)")
     p.add_argument("--spread-bps", type=float, help="average quoted spread, bps (default: from --from-catalog)")
     p.add_argument("--daily-vol-pct", type=float, help="daily volatility, %% (default: from --from-catalog)")
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--y", type=float, help="sqrt: coefficient Y (default 1)")
     p.add_argument("--exponent", type=float, help="sqrt: exponent (default 0.5)")
     p.add_argument("--days", type=int, help="also price the order split over N days (notional-weighted)")
-    p.add_argument("--curve", action="store_true", help="cost and risk of waiting across horizons")
+    p.add_argument("--curve", action="store_true", help="cost and execution risk across horizons")
     p.add_argument("--frontier-png", help="write the efficient frontier figure here (canonical model)")
     p.add_argument("--risk-aversion", type=float, default=0.0, help="AC lambda of the point marked on the frontier")
     p.add_argument("--from-catalog", nargs="+", metavar="KEY", help="estimate ADV, vol, spread from catalog entries")
@@ -78,13 +79,14 @@ def _market(args: argparse.Namespace):
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from tickreplay.checks import percent
-    from tickreplay.impact.horizons import cost_curve, risk_bps, split_cost
+    from tickreplay.checks import percent, positive_int
+    from tickreplay.impact.horizons import cost_curve, split_cost
     from tickreplay.impact.models import PreTradeOrder, get_model
 
+    quantity = positive_int("quantity", args.quantity)
     model = get_model(args.model, **_model_params(args))
     market, ref_price, est = _market(args)
-    order = PreTradeOrder(side=args.side, order_size=args.order_size, ref_price=ref_price,
+    order = PreTradeOrder(side=args.side, order_size=quantity, ref_price=ref_price,
                           participation=percent("participation_pct", args.participation_pct),
                           latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms)
     out: dict = dict(model.breakdown(order, market))
@@ -95,11 +97,12 @@ def _estimate(args: argparse.Namespace) -> int:
                                      "fractions": list(est.profile.fractions)}}
     if args.days is not None:
         sc = split_cost(model, order, market, args.days)
-        single_days = order.duration_days(market.adv)
+        one = split_cost(model, order, market, 1)
         out["multi_day"] = {"days": sc.days, "slices": list(sc.slices), "daily_bps": list(sc.daily_bps),
                             "total_bps": sc.total_bps, "total_dollars": sc.total_dollars, "weighted": sc.weighted,
-                            "single_day_risk_bps": risk_bps(market.daily_vol, single_days),
-                            "elapsed_days": sc.elapsed_days, "risk_bps": risk_bps(market.daily_vol, sc.elapsed_days)}
+                            "single_day_elapsed_days": one.elapsed_days,
+                            "single_day_execution_risk_bps": one.execution_risk_bps,
+                            "elapsed_days": sc.elapsed_days, "execution_risk_bps": sc.execution_risk_bps}
     if args.curve:
         out["curve"] = [pt.to_dict() for pt in cost_curve(model, order, market)]
     if args.frontier_png:
@@ -108,7 +111,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
         canon = model if isinstance(model, CanonicalModel) else CanonicalModel()
         front = efficient_frontier(order, market, canon, args.risk_aversion)
-        plot_frontier(front, args.frontier_png, f"{args.side} {args.order_size:,} shares, canonical model")
+        plot_frontier(front, args.frontier_png, f"{args.side} {quantity:,} shares, canonical model")
         out["frontier_png"] = str(args.frontier_png)
     if args.json:
         print(json.dumps(out))
@@ -137,13 +140,18 @@ def _print_text(args, model, order, market, out: dict) -> None:
         print(f"  {'shares per day':<26}{order.order_size:>16,}{per_day:>20}")
         for k, v in md["weighted"].items():
             print(f"  {k:<26}{out[k]:>16,.4f}{v:>20,.4f}")
-        print(f"  {'risk_bps (sigma*sqrt(T))':<26}{md['single_day_risk_bps']:>16,.4f}{md['risk_bps']:>20,.4f}")
+        print(f"  {'elapsed_days':<26}{md['single_day_elapsed_days']:>16,.4f}{md['elapsed_days']:>20,.4f}")
+        print(f"  {'execution_risk_bps':<26}{md['single_day_execution_risk_bps']:>16,.4f}"
+              f"{md['execution_risk_bps']:>20,.4f}")
         print(f"  (the sum of the per-day bps, {sum(md['daily_bps']):.4f}, is not the order's cost)")
+        print("  (execution risk: one standard deviation of the cost of the shares not yet done, bps)")
     if "curve" in out:
-        print("\nhorizon      particip.   cost_bps   cost_dollars   risk_bps (sigma*sqrt(T))")
+        print("\nhorizon      particip.   cost_bps   cost_dollars   execution_risk_bps (sigma*sqrt(T/3))")
         for pt in out["curve"]:
             cost = f"{pt['cost_bps']:>9.3f}  {pt['cost_dollars']:>13,.2f}" if pt["feasible"] else \
                 f"{'-':>9}  {'(needs >100% of volume)':>13}"
-            print(f"  {pt['label']:<10} {pt['participation'] * 100:>8.1f}%  {cost}  {pt['risk_bps']:>9.2f}")
+            print(f"  {pt['label']:<10} {pt['participation'] * 100:>8.1f}%  {cost}  {pt['execution_risk_bps']:>9.2f}")
+        print("  (up to a day the whole order trades at the participation that fills the horizon; beyond a day one "
+              "slice a day, spread over the day)")
     if "frontier_png" in out:
         print(f"\nefficient frontier written to {out['frontier_png']}")

@@ -6,8 +6,8 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from tickreplay.adapters.synthetic import REGIMES, generate_day
-from tickreplay.adapters.synthetic_regimes import parse_hms
+from tickreplay.adapters.synthetic import REGIMES, generate_day, synthetic_key
+from tickreplay.clock import parse_hms
 from tickreplay.errors import AnomalyLog, ConfigError
 
 DEFAULT_LEVELS = 10
@@ -18,11 +18,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--regime", default="liquid_large_cap", choices=sorted(REGIMES))
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--date", default="2024-01-02", help="trading date YYYY-MM-DD (default 2024-01-02)")
-    p.add_argument("--symbol", default="SYNTH")
+    p.add_argument("--symbol", help="a name put in front of the generated symbol (default: none; the symbol is "
+                                    "REGIME-sSEED[-DURATIONs], see replay/README.md)")
     p.add_argument("--duration-s", type=float, help="generate only the first seconds of the session")
-    where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--catalog", help="catalog root folder: writes <root>/synthetic/<symbol>/<date>/")
-    where.add_argument("--lobster-dir", help="folder for a LOBSTER message/orderbook pair")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--catalog", help="catalog root folder (default: $TICKREPLAY_CATALOG, else ./replay): writes "
+                                         "<root>/synthetic/<symbol>/<date>/")
+    where.add_argument("--lobster-dir", help="folder for a LOBSTER message/orderbook pair (instead of the catalog)")
+    p.add_argument("--force", action="store_true", help="replace the catalog entry if it exists")
     p.add_argument("--levels", type=int, default=DEFAULT_LEVELS,
                    help=f"book levels in the orderbook file / catalog snapshots (default {DEFAULT_LEVELS})")
     p.set_defaults(func=_generate)
@@ -31,20 +34,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster_writer import lobster_file_names, write_lobster
     from tickreplay.book.fast import compute_snapshots
-    from tickreplay.catalog import Catalog
+    from tickreplay.catalog import Catalog, EntryExistsError
 
     if args.levels < 1:
         raise ConfigError(f"--levels {args.levels}: expected at least 1")
+    key = synthetic_key(args.regime, args.seed, args.date, args.duration_s, args.symbol)
+    catalog = None if args.lobster_dir else Catalog(args.catalog)
+    if catalog is not None and not args.force:
+        source, symbol, date = key.split("/")
+        if catalog.exists(source, symbol, date):  # refuse before spending the time to generate
+            raise EntryExistsError(key, catalog.entry(source, symbol, date).path)
     tape = generate_day(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
                         progress=True)
-    if args.catalog:
-        report = {"regime": args.regime, "seed": args.seed, "events": len(tape),
-                  "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
-        entry = Catalog(args.catalog).write("synthetic", tape, compute_snapshots(tape, args.levels), report)
-        print(f"wrote {entry.path}: {len(tape):,} events, top-{args.levels} book after each")
+    if catalog is not None:
+        report = {"regime": args.regime, "seed": args.seed, "duration_s": tape.extra_meta["duration_s"],
+                  "events": len(tape), "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
+        entry = catalog.write("synthetic", tape, compute_snapshots(tape, args.levels), report, force=args.force)
+        print(f"wrote {entry.key} ({entry.path}): {len(tape):,} events, top-{args.levels} book after each")
         return 0
     params = REGIMES[args.regime]
-    start_s = parse_hms(params.session_start, "session_start")
+    start_s = round(parse_hms(params.session_start, "session_start"))
     end_s = start_s + round(tape.extra_meta["duration_s"])
     msg_name, book_name = lobster_file_names(tape, args.levels, start_s, end_s)
     out = Path(args.lobster_dir)

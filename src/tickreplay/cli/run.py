@@ -30,13 +30,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def tca_lines(tca: dict) -> list[str]:
     """A few lines summarising a run's ``tca.json``."""
+    from tickreplay.trader.pnl import fees_phrase
+    from tickreplay.tca.shortfall import PARTS
+    from tickreplay.tca.unfilled import describe
+
     lines = []
     sf = tca.get("shortfall")
     if sf:
         lines.append(f"  filled {sf['filled']:,} of {sf['quantity']:,}; implementation shortfall "
                      f"{sf['total_bps']:.2f} bps ({sf['total_currency']:,.2f})")
-        lines.append("  " + ", ".join(f"{k} {sf[f'{k}_bps']:.2f}" for k in
-                                      ("spread", "impact", "delay", "timing", "fees", "opportunity")) + " bps")
+        lines.append("  " + ", ".join(f"{k} {sf[f'{k}_bps']:.2f}" for k in PARTS) + " bps (+ = cost)")
+        if tca.get("unfilled"):
+            lines.append("  " + describe(tca["unfilled"]))
         win = tca.get("window", {})
         if win.get("vwap_slippage_bps") is not None:
             lines.append(f"  VWAP slippage {win['vwap_slippage_bps']:.2f} bps, participation "
@@ -49,7 +54,7 @@ def tca_lines(tca: dict) -> list[str]:
     pnl = tca.get("pnl")
     if pnl:
         lines.append(f"  PnL {pnl['total_pnl']:,.2f} (realised {pnl['realised_pnl']:,.2f}, unrealised "
-                     f"{pnl['unrealised_pnl']:,.2f}, fees {pnl['fees']:,.2f}); {pnl['fills']:,} fills, "
+                     f"{pnl['unrealised_pnl']:,.2f}; {fees_phrase(pnl['fees'])}); {pnl['fills']:,} fills, "
                      f"volume {pnl['volume']:,}, final position {pnl['final_position']:,}, "
                      f"max |position| {pnl['max_abs_position']:,}")
     return lines
@@ -57,9 +62,10 @@ def tca_lines(tca: dict) -> list[str]:
 
 def format_table(table) -> str:
     """The comparison table as fixed-width text (bps to 2 decimals)."""
-    cols = [c for c in ("name", "kind", "style", "filled_pct", "total_bps", "spread_bps", "impact_bps", "delay_bps",
-                        "timing_bps", "fees_bps", "opportunity_bps", "vwap_slippage_bps", "participation",
-                        "participation_active",
+    from tickreplay.tca.shortfall import PARTS
+
+    cols = [c for c in ("name", "kind", "style", "filled_pct", "total_bps", *(f"{p}_bps" for p in PARTS),
+                        "vwap_slippage_bps", "participation", "participation_active",
                         "markout_1min_bps", "predicted_bps", "total_pnl") if c in table.columns]
     return table[cols].to_string(index=False, float_format=lambda x: f"{x:.2f}", na_rep="-")
 

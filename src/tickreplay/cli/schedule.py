@@ -1,13 +1,25 @@
-"""``tickreplay schedule``: Almgren–Chriss trajectories and TWAP / VWAP / POV child-order lists."""
+"""``tickreplay schedule``: Almgren–Chriss trajectories and TWAP / VWAP / POV child-order lists.
+
+``--start``/``--end`` take int ns UTC, an ISO time with its offset, or the
+instrument's local clock time ``HH:MM[:SS]`` on a date in a time zone:
+``pov`` takes both from its catalog entry; ``vwap`` takes the zone from its
+entries and the date from ``--date`` (default: the date of its one entry);
+``twap`` reads no data, so a local time needs ``--date`` and ``--timezone``.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 from dataclasses import asdict
+from datetime import date as Date
+from typing import TYPE_CHECKING
 
 from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import STYLES
+
+if TYPE_CHECKING:
+    from tickreplay.tape import Tape
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     kinds = sch.add_subparsers(dest="kind", required=True, metavar="KIND")
 
     p = kinds.add_parser("almgren-chriss", help="Almgren-Chriss optimal trajectory, its E and V")
-    p.add_argument("--shares", type=float, required=True, help="X, shares to trade")
+    p.add_argument("--quantity", "--shares", dest="quantity", type=float, required=True,
+                   help="X, shares to trade; --shares is an alias of --quantity")
     p.add_argument("--days", type=float, required=True, help="T, horizon in days")
     p.add_argument("--periods", type=int, required=True, help="N, number of periods")
     p.add_argument("--sigma", type=float, required=True, help="volatility, $/share/day^0.5")
@@ -28,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = kinds.add_parser("twap", help="TWAP child orders")
     _parent_args(p)
+    p.add_argument("--date", help="trading date YYYY-MM-DD of local --start/--end (needs --timezone)")
+    p.add_argument("--timezone", help="IANA time zone of local --start/--end, e.g. America/New_York")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--children", type=int, help="number of child orders")
     g.add_argument("--interval-seconds", type=float, help="one child per this much tradable time")
@@ -38,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--from-catalog", nargs="+", required=True, metavar="KEY", help="entries for the volume profile")
     p.add_argument("--catalog", default="replay")
     p.add_argument("--bin-minutes", type=float, default=30.0, help="profile bin (default 30)")
+    p.add_argument("--date", help="trading date YYYY-MM-DD of local --start/--end, in the entries' time zone "
+                                  "(default: the date of the one --from-catalog entry)")
     p.set_defaults(func=_vwap)
 
     p = kinds.add_parser("pov", help="POV child orders against one catalog day's realised volume")
@@ -53,7 +70,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _parent_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--side", required=True, choices=("buy", "sell"))
     p.add_argument("--quantity", type=int, required=True, help="parent quantity, size units")
-    p.add_argument("--start", required=True, help="ns UTC, or an ISO time with its offset (2012-06-21T09:30-04:00)")
+    p.add_argument("--start", required=True, help="local time HH:MM[:SS] of the instrument, ns UTC, "
+                                                   "or an ISO time with its offset (2012-06-21T09:30-04:00)")
     p.add_argument("--end", required=True, help="as --start")
     p.add_argument("--style", default="market", choices=STYLES)
     p.add_argument("--offset-ticks", type=int, default=0, help="for limit_offset")
@@ -63,31 +81,61 @@ def _parent_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def parse_time_ns(name: str, text: str) -> int:
-    """ns UTC from an integer or an ISO timestamp carrying its UTC offset."""
+def parse_time_ns(flag: str, text: str, day: str | Date | None, timezone: str | None,
+                  missing: str = "--date and --timezone") -> int:
+    """ns UTC from int ns, an ISO timestamp carrying its UTC offset, or local ``HH:MM[:SS]`` on ``day`` in ``timezone``.
+
+    ``flag`` (``"--start"``) is named in every error; a local time without a
+    date or zone is an error asking for ``missing``.
+    """
     import pandas as pd
+
+    from tickreplay.clock import resolve_time
 
     if text.lstrip("-").isdigit():
         return int(text)
+    if all(c.isdigit() or c in ":." for c in text):
+        if day is None or timezone is None:
+            raise ConfigError(f"{flag} {text!r} is a local clock time: give {missing}, "
+                              "or give ns UTC or an ISO time with its offset")
+        return resolve_time(text, day, timezone, flag)
     try:
         ts = pd.Timestamp(text)
     except ValueError:
-        raise ConfigError(f"parameter '{name}' must be ns UTC or an ISO time, got {text!r}") from None
+        raise ConfigError(f"{flag}: expected local time HH:MM[:SS], ns UTC or an ISO time, got {text!r}") from None
     if ts.tzinfo is None:
-        raise ConfigError(f"parameter '{name}' needs a UTC offset or zone (e.g. {text}Z), got {text!r}")
+        raise ConfigError(f"{flag} needs a UTC offset or zone (e.g. {text}Z), or give local time HH:MM[:SS], "
+                          f"got {text!r}")
     return int(ts.as_unit("ns").value)
 
 
-def _parent(args):
+def _parent(args: argparse.Namespace, day: str | Date | None, timezone: str | None,
+            missing: str = "--date and --timezone"):
+    """The parent order and its no-trade windows; local times resolve on ``day`` in ``timezone``."""
     from tickreplay.schedule.base import ParentOrder, open_close_windows
 
-    parent = ParentOrder(args.side, args.quantity, parse_time_ns("start", args.start), parse_time_ns("end", args.end))
+    parent = ParentOrder(args.side, args.quantity, parse_time_ns("--start", args.start, day, timezone, missing),
+                         parse_time_ns("--end", args.end, day, timezone, missing))
     windows = open_close_windows(parent.start_ns, parent.end_ns, round(args.no_trade_open_min * 60e9),
                                  round(args.no_trade_close_min * 60e9))
     return parent, windows
 
 
-def _print_children(children, as_json: bool, extra: dict | None = None) -> None:
+def _catalog_clock(tapes: list[Tape], date: str | None) -> tuple[str | Date | None, str]:
+    """(date, time zone) for local times from catalog tapes: the zone is the instrument's, the date ``--date``
+    or, with one tape, its trading date."""
+    from tickreplay.clock import trading_date
+
+    zones = {t.instrument.timezone for t in tapes}
+    if len(zones) > 1:
+        raise ConfigError(f"--from-catalog entries are in different time zones {sorted(zones)}")
+    if date is not None:
+        return trading_date(date, "--date"), zones.pop()
+    return (tapes[0].instrument.date if len(tapes) == 1 else None), zones.pop()
+
+
+def _print_children(children, as_json: bool, extra: dict | None = None, timezone: str | None = None) -> None:
+    """The children as JSON or one line each, times in ISO with their offset (the instrument's zone when known)."""
     import pandas as pd
 
     total = sum(c.quantity for c in children)
@@ -95,7 +143,7 @@ def _print_children(children, as_json: bool, extra: dict | None = None) -> None:
         print(json.dumps({"children": [asdict(c) for c in children], "total": total, **(extra or {})}))
         return
     for c in children:
-        when = pd.Timestamp(c.time_ns, unit="ns", tz="UTC").isoformat()
+        when = pd.Timestamp(c.time_ns, unit="ns", tz="UTC").tz_convert(timezone or "UTC").isoformat()
         off = f" offset {c.offset_ticks} ticks" if c.style == "limit_offset" else ""
         print(f"{c.index:>5}  {when}  {c.quantity:>10,}  {c.style}{off}")
     print(f"{len(children)} child orders, total {total:,}" +
@@ -105,7 +153,7 @@ def _print_children(children, as_json: bool, extra: dict | None = None) -> None:
 def _almgren_chriss(args: argparse.Namespace) -> int:
     from tickreplay.impact.almgren_chriss import ACParams, solve
 
-    sol = solve(ACParams(shares=args.shares, days=args.days, periods=args.periods, sigma=args.sigma, eta=args.eta,
+    sol = solve(ACParams(shares=args.quantity, days=args.days, periods=args.periods, sigma=args.sigma, eta=args.eta,
                          gamma=args.gamma, epsilon=args.epsilon, risk_aversion=args.risk_aversion))
     out = sol.to_dict()
     if args.json:
@@ -123,13 +171,30 @@ def _almgren_chriss(args: argparse.Namespace) -> int:
 
 
 def _twap(args: argparse.Namespace) -> int:
+    from tickreplay.clock import trading_date
     from tickreplay.schedule.twap import twap
 
-    parent, windows = _parent(args)
+    if (args.date is None) != (args.timezone is None):
+        raise ConfigError("--date and --timezone go together (the trading date and zone of local --start/--end)")
+    day = None if args.date is None else trading_date(args.date, "--date")
+    if args.timezone is not None:
+        _check_zone(args.timezone)
+    parent, windows = _parent(args, day, args.timezone)
     interval = None if args.interval_seconds is None else round(args.interval_seconds * 1e9)
     _print_children(twap(parent, n_children=args.children, interval_ns=interval, style=args.style,
-                         lot_size=args.lot_size, no_trade=windows, offset_ticks=args.offset_ticks), args.json)
+                         lot_size=args.lot_size, no_trade=windows, offset_ticks=args.offset_ticks), args.json,
+                    timezone=args.timezone)
     return 0
+
+
+def _check_zone(name: str) -> None:
+    """ConfigError naming --timezone unless ``name`` is an IANA time zone."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        ZoneInfo(name)
+    except (ValueError, KeyError):  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"--timezone {name!r}: not an IANA time zone (e.g. America/New_York)") from None
 
 
 def _vwap(args: argparse.Namespace) -> int:
@@ -137,13 +202,14 @@ def _vwap(args: argparse.Namespace) -> int:
     from tickreplay.market.profile import estimate_volume_profile
     from tickreplay.schedule.vwap import vwap
 
-    parent, windows = _parent(args)
     cat = Catalog(args.catalog)
-    profile = estimate_volume_profile([cat.find(k).read_tape() for k in args.from_catalog],
-                                      bin_ns=round(args.bin_minutes * 60e9))
+    tapes = [cat.find(k).read_tape() for k in args.from_catalog]
+    day, zone = _catalog_clock(tapes, args.date)
+    parent, windows = _parent(args, day, zone, f"--date (the {len(tapes)} --from-catalog entries are different days)")
+    profile = estimate_volume_profile(tapes, bin_ns=round(args.bin_minutes * 60e9))
     children = vwap(parent, profile, style=args.style, lot_size=args.lot_size, no_trade=windows,
                     offset_ticks=args.offset_ticks)
-    _print_children(children, args.json, {"profile_days": profile.days_used})
+    _print_children(children, args.json, {"profile_days": profile.days_used}, timezone=zone)
     return 0
 
 
@@ -153,10 +219,12 @@ def _pov(args: argparse.Namespace) -> int:
     from tickreplay.schedule.pov import pov_schedule
     from tickreplay.market.profile import trades
 
-    parent, windows = _parent(args)
-    ts, size = trades(Catalog(args.catalog).find(args.from_catalog).read_tape())
+    tape = Catalog(args.catalog).find(args.from_catalog).read_tape()
+    day, zone = _catalog_clock([tape], None)
+    parent, windows = _parent(args, day, zone)
+    ts, size = trades(tape)
     children, unsent = pov_schedule(parent, percent("target_pct", args.target_pct), args.min_child, args.max_child,
                                     ts, size, style=args.style, lot_size=args.lot_size, no_trade=windows,
                                     offset_ticks=args.offset_ticks)
-    _print_children(children, args.json, {"unsent": unsent})
+    _print_children(children, args.json, {"unsent": unsent}, timezone=zone)
     return 0

@@ -13,6 +13,7 @@ import pandas as pd
 from tickreplay.errors import ConfigError
 from tickreplay.experiment.run import DEFAULT_RESULTS, RunOutcome, run_scenario
 from tickreplay.experiment.scenario import Scenario, parse_scenario, with_overrides
+from tickreplay.tca import PARTS
 
 
 def load_grid(path: str | Path) -> list[Scenario]:
@@ -92,7 +93,7 @@ def comparison_row(o: RunOutcome) -> dict:
     row = {"run_id": o.run_id, "name": o.scenario.name, "kind": s.kind, "style": s.style,
            "filled_pct": 100.0 * sf["filled"] / sf["quantity"] if sf else None,
            "total_bps": sf.get("total_bps")}
-    for part in ("spread", "impact", "delay", "timing", "fees", "opportunity"):
+    for part in PARTS:
         row[f"{part}_bps"] = sf.get(f"{part}_bps")
     row["vwap_slippage_bps"] = win.get("vwap_slippage_bps")
     row["participation"] = win.get("participation")

@@ -1,7 +1,8 @@
 """Pre-trade cost models: one formula, one place (TCA imports them from here).
 
 * :mod:`.canonical` — the canonical breakdown (sqrt permanent, linear temporary, half spread, latency drift)
-* :mod:`.almgren_chriss` — AC (2001) optimal trajectory, closed-form and discrete E and V, frontier
+* :mod:`.almgren_chriss` — AC (2001) optimal trajectory, closed-form and discrete E and V, frontier;
+  the one execution-risk formula (``execution_risk_bps``, ``planned_schedule_risk_bps``)
 * :mod:`.almgren2005` — Almgren et al. (2005) 3/5-power model
 * :mod:`.sqrt_law` — plain square-root law
 * :mod:`.models` — orders, market inputs, the model registry (``get_model``)

@@ -12,12 +12,24 @@ with linear permanent impact ``gamma`` ($/share²), linear temporary impact
 
 ``lambda = 0`` gives kappa = 0 and the straight line ``x_j = X (T - t_j)/T``.
 Costs are in currency, variances in currency².
+
+The risk of an execution is AC's V: the variance of the cost of the shares
+not yet executed, ``sigma² ∫ x(t)² dt``. :func:`holding_variance` is that
+integral for any holdings path (steps, as in the discrete model, or linear
+pieces, as in continuous trading); :func:`execution_risk_bps` is its square
+root in bps of the arrival notional, the one risk figure every pre-trade
+command reports, and :func:`planned_schedule_risk_bps` the same for a planned
+child-order schedule. A straight-line liquidation over ``T`` days has risk
+``sigma_daily * sqrt(T/3) * 1e4`` bps; ``sigma_daily * sqrt(T) * 1e4`` is the
+risk of *holding* the whole position for ``T`` days.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, replace
+from typing import Sequence
 
 import numpy as np
 
@@ -102,9 +114,96 @@ def expected_cost_sum(p: ACParams, x: np.ndarray) -> float:
     return 0.5 * p.gamma * p.shares**2 + p.epsilon * float(np.abs(n).sum()) + p.eta_tilde / p.tau * float(n @ n)
 
 
+def holding_variance(durations: Sequence[float] | np.ndarray, start: Sequence[float] | np.ndarray,
+                     end: Sequence[float] | np.ndarray) -> float:
+    """``∫ x(t)² dt`` of a holdings path linear within each segment: ``sum tau_k (a_k² + a_k b_k + b_k²) / 3``.
+
+    Segment ``k`` lasts ``durations[k]`` and holds ``start[k]`` at its start and
+    ``end[k]`` at its end (``start == end``: a step, held flat). Units: those of
+    the durations times those of the holdings squared.
+    """
+    tau, a, b = (np.asarray(v, dtype=np.float64) for v in (durations, start, end))
+    if not (tau.shape == a.shape == b.shape and tau.ndim == 1):
+        raise ConfigError(f"holdings path: durations, start and end must be 1-d of one length, "
+                          f"got shapes {tau.shape}, {a.shape}, {b.shape}")
+    if np.any(tau < 0) or not np.all(np.isfinite(tau)):
+        raise ConfigError("holdings path: every segment duration must be finite and >= 0")
+    return float(tau @ (a * a + a * b + b * b)) / 3.0
+
+
 def variance_sum(p: ACParams, x: np.ndarray) -> float:
-    """V of a trajectory by the discrete sum (currency²)."""
-    return p.sigma**2 * p.tau * float(x[1:] @ x[1:])
+    """V of a trajectory by the discrete sum ``sigma² sum tau x_k²`` (currency²): x_k held over period k."""
+    tau = np.full(p.periods, p.tau)
+    return p.sigma**2 * holding_variance(tau, x[1:], x[1:])
+
+
+def execution_risk_bps(daily_vol: float, durations_days: Sequence[float] | np.ndarray,
+                       start_fraction: Sequence[float] | np.ndarray, end_fraction: Sequence[float] | np.ndarray) -> float:
+    """Execution risk: one standard deviation of the cost of the unexecuted position, bps of the arrival notional.
+
+    ``daily_vol * sqrt(∫ (x(t)/X)² dt) * 1e4`` with ``t`` in trading days and
+    the remaining position ``x/X`` linear within each segment (see
+    :func:`holding_variance`): AC's V divided by the notional squared. One
+    segment ``([T], [1], [0])`` is a straight-line liquidation,
+    ``daily_vol * sqrt(T/3) * 1e4``.
+    """
+    daily_vol = non_negative("daily_vol", daily_vol)
+    return daily_vol * math.sqrt(holding_variance(durations_days, start_fraction, end_fraction)) * 1e4
+
+
+def _ns(name: str, value: int) -> int:
+    """An integer time in ns; ConfigError naming ``name`` otherwise (a float would lose nanoseconds)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"parameter '{name}' must be an integer (ns UTC), got {value!r}")
+    return int(value)
+
+
+def planned_schedule_risk_bps(times_ns: Sequence[int] | np.ndarray, quantity: float, daily_vol: float, day_ns: int,
+                              *, remaining: Sequence[float] | np.ndarray | None = None,
+                              cumulative: Sequence[float] | np.ndarray | None = None,
+                              start_ns: int | None = None, end_ns: int | None = None) -> float:
+    """Execution risk of a planned child-order schedule, bps of the arrival notional (AC's V in bps).
+
+    ``sqrt(sum_k tau_k (x_k / X)²) * daily_vol * 1e4``: child ``k`` executes at
+    ``times_ns[k]`` leaving ``x_k`` (``remaining[k]``, or ``quantity -
+    cumulative[k]`` — give exactly one), held for ``tau_k`` trading days until
+    the next child, ``tau_k = (times_ns[k+1] - times_ns[k]) / day_ns``. The
+    whole ``quantity`` is held from ``start_ns`` (default: the first child) to
+    the first child; what is left after the last child is held until
+    ``end_ns``, which is required when that is not zero. ``day_ns`` is the
+    length of the trading day ``daily_vol`` refers to (e.g. 6.5 h); times
+    are ns UTC and should not span a session break.
+    """
+    quantity = positive("quantity", quantity)
+    day_ns = positive_int("day_ns", day_ns)
+    if (remaining is None) == (cumulative is None):
+        raise ConfigError("planned schedule risk: give exactly one of 'remaining' and 'cumulative'")
+    t = np.asarray(times_ns, dtype=np.int64)
+    x = np.asarray(remaining if remaining is not None else quantity - np.asarray(cumulative, dtype=np.float64),
+                   dtype=np.float64)
+    if t.ndim != 1 or len(t) == 0 or x.shape != t.shape:
+        raise ConfigError(f"planned schedule risk: times_ns and the holdings need one value per child, "
+                          f"got shapes {t.shape} and {x.shape}")
+    if np.any(np.diff(t) < 0):
+        raise ConfigError("planned schedule risk: 'times_ns' must be non-decreasing")
+    slack = 1e-9 * quantity  # float sums of the trades may miss 0 by a rounding error
+    if np.any(x < -slack) or np.any(x > quantity + slack) or not np.all(np.isfinite(x)):
+        raise ConfigError(f"planned schedule risk: remaining holdings must lie in [0, quantity={quantity:g}]")
+    x = np.clip(x, 0.0, quantity)
+    first = int(t[0]) if start_ns is None else _ns("start_ns", start_ns)
+    if first > t[0]:
+        raise ConfigError(f"parameter 'start_ns' ({first}) must not be after the first child ({int(t[0])})")
+    if end_ns is None:
+        if x[-1] > slack:
+            raise ConfigError(f"parameter 'end_ns' is required: {x[-1]:g} remain after the last child")
+        last = int(t[-1])
+    else:
+        last = _ns("end_ns", end_ns)
+        if last < t[-1]:
+            raise ConfigError(f"parameter 'end_ns' ({last}) must not be before the last child ({int(t[-1])})")
+    gaps = np.diff(np.concatenate([[first], t, [last]])) / day_ns  # before the first child, after each child
+    held = np.concatenate([[quantity], x]) / quantity
+    return execution_risk_bps(daily_vol, gaps, held, held)
 
 
 def expected_cost_closed_form(p: ACParams, k: float) -> float:

@@ -2,6 +2,7 @@
 
 * :mod:`.market` — mid and traded volume as functions of time (:class:`MarketSeries`)
 * :mod:`.shortfall` — implementation shortfall vs the arrival mid and its exact decomposition
+* :mod:`.unfilled` — the parent's unfilled shares by reason (order log's final states)
 * :mod:`.benchmarks` — market VWAP over the window, VWAP slippage, participation
 * :mod:`.passive` — fill rate and time to fill of resting orders
 * :mod:`.markouts` — mid moves after each fill at fixed horizons
@@ -20,7 +21,8 @@ from tickreplay.tca.passive import passive_summary
 from tickreplay.tca.pretrade import PreTradeInputs, predicted_vs_realised
 from tickreplay.tca.shortfall import PARTS, Shortfall, fill_costs, shortfall
 from tickreplay.tca.summary import fill_table, tca_summary
+from tickreplay.tca.unfilled import unfilled_by_reason
 
 __all__ = ["HORIZONS_NS", "PARTS", "MarketSeries", "PreTradeInputs", "Shortfall", "fill_costs", "fill_markouts",
            "fill_table", "markout_summary", "passive_summary", "predicted_vs_realised", "shortfall", "tca_summary",
-           "window_benchmarks"]
+           "unfilled_by_reason", "window_benchmarks"]

@@ -14,6 +14,9 @@ Conventions:
   After an event with a one-sided book the last two-sided mid carries
   forward; before the first two-sided book the first one is used (the
   opening quote). A tape without any two-sided book has no mid: ValueError.
+* The touch (best bid, best ask; price units) is taken from the same book
+  as the mid, so ``bid + ask == mid_x2`` at every event and ``2*ask - mid_x2
+  == mid_x2 - 2*bid == ask - bid`` (the spread) exactly.
 * Traded volume: sizes of ``EXECUTE_VISIBLE``, ``EXECUTE_HIDDEN`` and
   ``TRADE`` events at their prices (:data:`tickreplay.tape.TRADED_KINDS`;
   auction crosses are not volume a schedule takes part in). Window sums are
@@ -35,10 +38,11 @@ from tickreplay.tape import Instrument, Tape
 
 @dataclass(frozen=True, eq=False)
 class MarketSeries:
-    """Per-event mid (×2, forward-filled) and prefix sums of traded volume and notional.
+    """Per-event mid (×2, forward-filled), touch, and prefix sums of traded volume and notional.
 
     ``cum_volume[k]`` / ``cum_notional[k]``: traded size units / price units × size
-    units of the first ``k`` events (length ``n + 1``, starting at 0).
+    units of the first ``k`` events (length ``n + 1``, starting at 0). ``bid`` /
+    ``ask``: per event, best bid / ask (price units) of the book ``mid_x2`` is from.
     """
 
     instrument: Instrument
@@ -46,6 +50,8 @@ class MarketSeries:
     mid_x2: np.ndarray
     cum_volume: np.ndarray
     cum_notional: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
 
     @classmethod
     def from_tape(cls, tape: Tape, snapshots: Snapshots) -> "MarketSeries":
@@ -62,16 +68,18 @@ class MarketSeries:
         if len(valid) == 0:
             raise ValueError(f"tape of {tape.instrument.symbol} never has both sides of the book: no mid price")
         last = np.maximum.accumulate(np.where(raw > 0, np.arange(n), -1))
-        mid_x2 = raw[np.where(last >= 0, last, valid[0])]
+        book = np.where(last >= 0, last, valid[0])  # the event whose two-sided book is the one in force
         traded = np.isin(tape.kind, np.array([int(k) for k in TRADED_KINDS], dtype=np.int8))
         vol = np.where(traded, tape.size, 0).astype(np.int64)
         zero = np.zeros(1, np.int64)
         return cls(
             instrument=tape.instrument,
             ts_ns=np.ascontiguousarray(tape.ts_ns, dtype=np.int64),
-            mid_x2=np.ascontiguousarray(mid_x2, dtype=np.int64),
+            mid_x2=np.ascontiguousarray(raw[book], dtype=np.int64),
             cum_volume=np.concatenate([zero, np.cumsum(vol)]),
             cum_notional=np.concatenate([zero, np.cumsum(vol * tape.price)]),
+            bid=np.ascontiguousarray(snapshots.bid_price[book, 0], dtype=np.int64),
+            ask=np.ascontiguousarray(snapshots.ask_price[book, 0], dtype=np.int64),
         )
 
     @property
@@ -87,6 +95,11 @@ class MarketSeries:
         """Twice the mid as of ``t`` (price units, exact integers; see module docstring)."""
         i = self.index_at(t_ns)
         return self.mid_x2[np.maximum(i, 0)]
+
+    def touch_at(self, t_ns: np.ndarray | int, side: np.ndarray | int) -> np.ndarray:
+        """Best price on ``side`` (+1: bid, -1: ask) as of ``t``, price units, from the book of :meth:`mid_x2_at`."""
+        i = np.maximum(self.index_at(t_ns), 0)
+        return np.where(np.asarray(side) == 1, self.bid[i], self.ask[i])
 
     def traded(self, t0_ns: int, t1_ns: int) -> tuple[int, int]:
         """(volume in size units, notional in price × size units) traded in ``[t0, t1)``."""

@@ -7,25 +7,50 @@ price ``p``, fee ``f`` (currency, negative = rebate) and the mids as of its
 child order's decision time ``m_d``, exchange arrival ``m_a`` and execution
 ``m_f`` (all on the one exchange-time line; see :mod:`.market`). ``m_d`` is
 the true mid at the decision instant, not the staler one the trader saw
-through market-data latency: what that staleness cost shows in the spread
-and impact parts (the order log keeps the mid the trader saw).
+through market-data latency: what that staleness cost shows in the delay and
+book parts (the order log keeps the mid the trader saw). ``T`` is the
+fill's **reference touch**, from the same book as ``m_f`` (the book as of
+the execution, i.e. after the tape event that filled a passive order): the
+opposite side's best price for a taker fill (what crossing cost: the ask
+for a buy), our own side's best price for a maker fill (where resting sits:
+the bid for a buy).
 
 Total shortfall, positive = cost, for buys and sells alike::
 
     IS = s * (sum q*p - F*M0) + sum f + s * U * (M1 - M0),  F = sum q, U = Q - F
 
-Per fill, ``s*q*(p - M0)`` telescopes exactly into::
+Per fill, ``s*q*(p - M0)`` telescopes exactly into (one line per part of
+:data:`PRICE_PARTS`, in order)::
 
-    spread  = s*q*(p   - m_f)   paid against the mid at the fill
-    impact  = s*q*(m_f - m_a)   drift/impact between the order's arrival and the fill
-    delay   = s*q*(m_a - m_d)   latency: the market moved while the order travelled
-    timing  = s*q*(m_d - M0)    drift between the parent's arrival and the child's decision
+    half_spread           = s*q*(T   - m_f)  the half spread at the fill: + paid (taker), - earned (maker)
+    book_walk             = s*q*(p   - T)    price against the touch
+    drift_arrival_to_fill = s*q*(m_f - m_a)  the mid's move between the order's arrival and the fill
+    delay                 = s*q*(m_a - m_d)  latency: the market moved while the order travelled
+    timing                = s*q*(m_d - M0)   drift between the parent's arrival and the child's decision
 
-and ``IS = spread + impact + delay + timing + fees + opportunity`` with
-``opportunity = s*U*(M1 - M0)``. The price parts are exact integers in half
-price units × size units (mids are kept doubled), so they add up exactly;
-currency = that / (2 × price_scale × size_scale). bps are of the arrival
-notional ``Q × M0``.
+and ``IS = half_spread + book_walk + drift_arrival_to_fill + delay + timing +
+fees + opportunity`` with ``opportunity = s*U*(M1 - M0)``.
+
+What each term shows:
+
+* A **market or marketable order** fills at its arrival event, so
+  ``m_f == m_a`` and ``drift_arrival_to_fill`` is 0; ``half_spread`` is the
+  half spread at arrival on every share and ``book_walk`` (>= 0) what walking
+  the book beyond the touch cost (0 when the order fits in the best level).
+* A **passive fill** earns the half spread: ``half_spread`` < 0. Its
+  ``book_walk`` is 0 when our price is still the best of our side after the
+  fill, positive when the book after the fill is already behind our price
+  (for a buy: the best bid below our limit, because the fill emptied our
+  level or the market traded through it: adverse selection at the fill
+  instant), negative when the book after the fill is better than our price.
+  ``drift_arrival_to_fill`` is the mid's move while it rested (for a buy,
+  positive when the mid rose before we were filled).
+
+``drift_arrival_to_fill`` is a mid move, not a modelled market impact: the
+replay does not react to our orders (see :mod:`tickreplay.impact` for the
+impact models). The price parts are exact integers in half price units ×
+size units (mids are kept doubled), so they add up exactly; currency = that
+/ (2 × price_scale × size_scale). bps are of the arrival notional ``Q × M0``.
 """
 
 from __future__ import annotations
@@ -40,41 +65,50 @@ from tickreplay.tca.frames import check_fills
 from tickreplay.tca.market import MarketSeries
 
 #: price components of the decomposition, in order (each has a ``<name>_x2`` column per fill)
-PRICE_PARTS = ("spread", "impact", "delay", "timing")
-#: every component of the total, in order
+PRICE_PARTS = ("half_spread", "book_walk", "drift_arrival_to_fill", "delay", "timing")
+#: every component of the total, in order: what tables, reports and ``tca.json`` iterate
 PARTS = (*PRICE_PARTS, "fees", "opportunity")
 
 
 def fill_costs(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -> pd.DataFrame:
-    """Per fill: the mids (×2) at decision, arrival and execution and the price parts (×2, exact integers)."""
+    """Per fill: mids (×2) at decision, arrival and execution, the reference touch (×2) and the price parts (×2).
+
+    All exact integers in half price units (× size units for the parts); see the module docstring.
+    """
     check_fills(fills, parent)
     s = parent.side
     q = fills["size"].to_numpy(dtype=np.int64)
     p2 = 2 * fills["price"].to_numpy(dtype=np.int64)
+    t_fill = fills["exchange_ns"].to_numpy(dtype=np.int64)
     m0 = int(market.mid_x2_at(parent.start_ns))
     md = market.mid_x2_at(fills["decision_ns"].to_numpy(dtype=np.int64))
     ma = market.mid_x2_at(fills["arrival_ns"].to_numpy(dtype=np.int64))
-    mf = market.mid_x2_at(fills["exchange_ns"].to_numpy(dtype=np.int64))
+    mf = market.mid_x2_at(t_fill)
+    maker = (fills["liquidity"].astype("string") == "maker").to_numpy(dtype=bool)
+    touch2 = 2 * market.touch_at(t_fill, np.where(maker, s, -s))
+    parts = {
+        "half_spread": s * q * (touch2 - mf), "book_walk": s * q * (p2 - touch2),
+        "drift_arrival_to_fill": s * q * (mf - ma), "delay": s * q * (ma - md), "timing": s * q * (md - m0),
+    }
     return pd.DataFrame({
-        "mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf,
-        "spread_x2": s * q * (p2 - mf), "impact_x2": s * q * (mf - ma),
-        "delay_x2": s * q * (ma - md), "timing_x2": s * q * (md - m0),
+        "mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf, "touch_fill_x2": touch2,
+        **{f"{name}_x2": parts[name] for name in PRICE_PARTS},
     }, index=fills.index)
 
 
 @dataclass(frozen=True)
 class Shortfall:
-    """Implementation shortfall of one parent; the ``*_x2`` parts are exact (half price units × size units)."""
+    """Implementation shortfall of one parent; the parts are exact (half price units × size units).
+
+    ``price_parts_x2``: each of :data:`PRICE_PARTS` summed over the fills (see :meth:`part_x2`).
+    """
 
     side: int
     quantity: int
     filled: int
     arrival_mid_x2: int
     end_mid_x2: int
-    spread_x2: int
-    impact_x2: int
-    delay_x2: int
-    timing_x2: int
+    price_parts_x2: dict[str, int]
     opportunity_x2: int
     fees: float  # currency, negative = net rebate
     price_scale: int
@@ -89,10 +123,14 @@ class Shortfall:
     def unfilled(self) -> int:
         return self.quantity - self.filled
 
+    def part_x2(self, part: str) -> int:
+        """One price part of :data:`PARTS` (all but fees), exact (half price units × size units)."""
+        return self.opportunity_x2 if part == "opportunity" else self.price_parts_x2[part]
+
     @property
     def total_x2(self) -> int:
         """All price parts (everything but fees), exact."""
-        return self.spread_x2 + self.impact_x2 + self.delay_x2 + self.timing_x2 + self.opportunity_x2
+        return sum(self.price_parts_x2[p] for p in PRICE_PARTS) + self.opportunity_x2
 
     @property
     def arrival_mid(self) -> float:
@@ -111,7 +149,7 @@ class Shortfall:
 
     def currency(self, part: str) -> float:
         """One component of :data:`PARTS` in currency."""
-        return self.fees if part == "fees" else getattr(self, f"{part}_x2") * self.unit
+        return self.fees if part == "fees" else self.part_x2(part) * self.unit
 
     @property
     def total_currency(self) -> float:
@@ -141,7 +179,7 @@ def shortfall(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) ->
     m0, m1 = (int(x) for x in market.mid_x2_at(np.array([parent.start_ns, parent.end_ns])))
     return Shortfall(
         side=parent.side, quantity=parent.quantity, filled=filled, arrival_mid_x2=m0, end_mid_x2=m1,
-        **{f"{p}_x2": int(parts[f"{p}_x2"].sum()) for p in PRICE_PARTS},
+        price_parts_x2={p: int(parts[f"{p}_x2"].sum()) for p in PRICE_PARTS},
         opportunity_x2=parent.side * (parent.quantity - filled) * (m1 - m0),
         fees=float(fills["fee"].to_numpy(dtype=np.float64).sum()),
         price_scale=market.instrument.price_scale, size_scale=market.instrument.size_scale,

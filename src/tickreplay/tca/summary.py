@@ -21,6 +21,7 @@ from tickreplay.tca.markouts import HORIZONS_NS, fill_markouts, markout_summary
 from tickreplay.tca.passive import passive_summary
 from tickreplay.tca.pretrade import PreTradeInputs, predicted_vs_realised
 from tickreplay.tca.shortfall import fill_costs, shortfall
+from tickreplay.tca.unfilled import unfilled_by_reason
 
 NOTES = (
     "TCA is ex post: mids after a fill (markouts, end price) come from the whole tape.",
@@ -44,8 +45,14 @@ def _jsonable(x):
 
 
 def tca_summary(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
-                pretrade: PreTradeInputs | None = None, horizons_ns: dict[str, int] = HORIZONS_NS) -> dict:
-    """Shortfall and its decomposition, window benchmarks, passive fill rates, markouts, realised vs predicted."""
+                pretrade: PreTradeInputs | None = None, horizons_ns: dict[str, int] = HORIZONS_NS,
+                schedule: pd.DataFrame | None = None, run_end_ns: int | None = None) -> dict:
+    """Shortfall and its decomposition, unfilled shares by reason, window benchmarks, passive fill rates,
+    markouts, realised vs predicted.
+
+    ``schedule`` (the children's ``time_ns`` and ``planned_cum``) and ``run_end_ns`` (the run's end, trader
+    time), given together, name the shares of children planned after the run's end (:mod:`.unfilled`).
+    """
     check_fills(fills, parent)
     new_orders = check_orders(orders, parent)
     sf = shortfall(fills, parent, market)
@@ -57,6 +64,7 @@ def tca_summary(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrder, 
                    "start_ns": parent.start_ns, "end_ns": parent.end_ns},
         "counts": {"fills": len(fills), "orders": len(new_orders)},
         "shortfall": sf.to_dict(),
+        "unfilled": unfilled_by_reason(orders, parent, sf.filled, schedule, run_end_ns),
         "window": window_benchmarks(fills, parent, market, sf.arrival_mid_x2),
         "passive": passive_summary(new_orders, fills),
         "markouts": markout_summary(fills, fill_markouts(fills, parent.side, sf.arrival_mid_x2, market, horizons_ns),

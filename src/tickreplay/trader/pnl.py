@@ -3,11 +3,16 @@
 Average-cost accounting, in currency: a fill that adds to the position
 moves the average cost; one that reduces it realises
 ``closed × (price − average cost) × sign(position)``; one that flips it
-closes the old position and opens the rest at its price. Fees (negative =
-rebate) are subtracted from realised PnL. Unrealised PnL marks the open
-position to the mid: ``position × (mid − average cost)``. Inventory is the
-position's value at the mid. Rows are every fill (in execution order) and a
-mark every ``step_ns`` from ``start_ns`` to ``end_ns``.
+closes the old position and opens the rest at its price. Unrealised PnL
+marks the open position to the mid: ``position × (mid − average cost)``.
+Inventory is the position's value at the mid. Rows are every fill (in
+execution order) and a mark every ``step_ns`` from ``start_ns`` to ``end_ns``.
+
+Fee sign convention: ``fees`` is the cumulative **net fee paid**, in
+currency, with the fills' sign: positive = fees paid (a cost), negative =
+rebates earned. Realised PnL is after fees (``realised − fees``: a rebate
+adds to it). Printed, it reads as words, never as a bare signed number
+(:func:`fees_phrase`: ``fees paid 12.30`` or ``rebates earned 4.10``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,11 @@ def _walk(side: np.ndarray, price: np.ndarray, size: np.ndarray, fee: np.ndarray
             avg = 0.0
         pos_out[k], avg_out[k], real_out[k] = pos, avg, real
     return pos_out, avg_out, real_out
+
+
+def fees_phrase(fees: float) -> str:
+    """Net fees paid (currency; negative = rebate) in words: ``fees paid 12.30`` / ``rebates earned 4.10``."""
+    return f"{'fees paid' if fees >= 0 else 'rebates earned'} {abs(fees):,.2f}"
 
 
 def pnl_table(fills: pd.DataFrame, market: MarketSeries, start_ns: int, end_ns: int, step_ns: int) -> pd.DataFrame:
