@@ -80,18 +80,24 @@ def scenario_file(tmp_path) -> Path:
     return p
 
 
-def test_run_writes_a_complete_folder_and_reruns_do_not_clobber(scenario_file, tmp_path):
+def test_a_run_twice_is_one_run_and_rerun_replaces_it(scenario_file, tmp_path):
     out = tmp_path / "results"
     a = experiment.run_file(scenario_file, out)
     b = experiment.run_file(scenario_file, out)
-    assert a.run_id != b.run_id and a.run_id.startswith("short_twap_")
-    assert sorted(p.name for p in out.iterdir()) == sorted([a.run_id, b.run_id])
-    for o in (a, b):
+    assert a.run_id == b.run_id and a.run_id.startswith("short_twap_") and not a.skipped and b.skipped
+    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == [a.run_id] and b.tca == a.tca
+    first = json.loads((a.path / "run.json").read_text())["created_utc"]
+    c = experiment.run_file(scenario_file, out, rerun=True)
+    assert c.run_id == a.run_id and not c.skipped
+    assert [p.name for p in out.iterdir()] == [a.run_id]  # the old version is gone, no temporary left
+    assert json.loads((c.path / "run.json").read_text())["created_utc"] >= first
+    for o in (a, c):
         names = {p.name for p in o.path.iterdir()}
         assert names == {"scenario.toml", "run.json", "orders.parquet", "fills.parquet", "tca.json",
                          "market.parquet", "schedule.parquet"}
         assert (o.path / "scenario.toml").read_text() == SCENARIO
         assert json.loads((o.path / "tca.json").read_text()) == o.tca
+    b = c
     # same scenario and seed: identical fills
     fa, fb = (pd.read_parquet(o.path / "fills.parquet") for o in (a, b))
     pd.testing.assert_frame_equal(fa, fb)

@@ -95,7 +95,8 @@ def test_build_dataset_shapes_and_drops(planted):
     dec = pd.DataFrame({"time_ns": ds.times_ns, "side": 1, "quantity": 300, "style": "market"})
     np.testing.assert_array_equal(ds.Y, counterfactual_costs(r, dec, ds.delays_ns, EngineConfig(),
                                                              horizon_ns=HORIZON_NS))
-    assert np.all(ds.source == "SYNTH/2024-01-02")
+    inst = r.instrument
+    assert inst.symbol.startswith("custom_") and np.all(ds.source == f"{inst.symbol}/{inst.date}")
 
 
 def _after_buy_sweep(r: ReplayData, times: np.ndarray, within_ns: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from types import SimpleNamespace
@@ -61,19 +62,20 @@ def test_compare_in_worker_processes_keeps_the_file_name(nameless, tmp_path):
     assert all(r.startswith("my_twap_") for r in par["run_id"])
 
 
-def test_runs_that_pick_the_same_id_both_survive(nameless, tmp_path, monkeypatch):
-    """Two runs of one scenario in the same second in two processes both see the id free; the second used to
-    replace the first's folder whole. Here both are handed the same id, as racing processes would be."""
-    monkeypatch.setattr(experiment.run, "new_run_id", lambda name, text, root: "same_id")
-    out = tmp_path / "results"
-    a = experiment.run_file(nameless, out)
-    b = experiment.run_file(nameless, out)
-    assert a.run_id == "same_id" and b.run_id != a.run_id
-    assert sorted(p.name for p in out.iterdir()) == sorted([a.run_id, b.run_id])
-    for o in (a, b):
-        assert o.path == out / o.run_id
-        assert json.loads((o.path / "run.json").read_text())["run_id"] == o.run_id
-        assert json.loads((o.path / "tca.json").read_text()) == o.tca
+def test_a_run_id_is_its_content(nameless, tmp_path):
+    """The id hashes the scenario (defaults filled in), the data's fingerprint and the version: a change of any
+    run input (here the seed, or a default written out) gives another id or the same one, as it should."""
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.run import run_id_for
+
+    scn = load_scenario(nameless)
+    data = load_data(scn)
+    same = dataclasses.replace(scn, description="another text", raw={})
+    explicit = dataclasses.replace(scn, queue=dataclasses.replace(scn.queue, model="risk_averse"))
+    assert run_id_for(scn, data) == run_id_for(same, data) == run_id_for(explicit, data)
+    assert run_id_for(dataclasses.replace(scn, seed=scn.seed + 1), data) != run_id_for(scn, data)
+    other = dataclasses.replace(data, source_fingerprint="blake2b-128:" + "0" * 32)
+    assert run_id_for(scn, other) != run_id_for(scn, data)
 
 
 @pytest.mark.parametrize("text", ["24:30", "24:00:01", "24:00:00.5"])

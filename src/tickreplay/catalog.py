@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.errors import TickreplayError
-from tickreplay.io import atomic_dir
+from tickreplay.io import atomic_dir, json_text
 from tickreplay.tape import Tape
 
 ENV_ROOT = "TICKREPLAY_CATALOG"  # environment variable naming the catalog root
@@ -149,7 +149,7 @@ class Catalog:
                     pq.write_table(snapshots.to_arrow(), tmp / f"book_top{snapshots.levels}.parquet",
                                    compression="zstd")
                 full = {**(report or {}), "fingerprint": tape.fingerprint()}
-                (tmp / "ingest.json").write_text(json.dumps(full, indent=2, sort_keys=True))
+                (tmp / "ingest.json").write_text(json_text(full, indent=2, sort_keys=True))
         except FileExistsError:  # another writer created it after the check above
             raise EntryExistsError(entry.key, entry.path) from None
         return self.entry(source, inst.symbol, inst.date)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import re
 import secrets
@@ -9,7 +11,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def _umask() -> int:
@@ -129,3 +131,23 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _strict(v: Any) -> Any:
+    """``v`` with every non-finite float (NaN, ±inf) as None and numpy values as Python ones, recursively."""
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _strict(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_strict(x) for x in v]
+    if hasattr(v, "tolist"):  # numpy scalars and arrays
+        return _strict(v.tolist())
+    if isinstance(v, Path):
+        return str(v)
+    return v
+
+
+def json_text(obj: Any, indent: int | None = None, sort_keys: bool = False) -> str:
+    """Strict JSON (RFC 8259) of ``obj``: NaN and infinities become ``null``, never ``NaN``/``Infinity``."""
+    return json.dumps(_strict(obj), indent=indent, sort_keys=sort_keys, allow_nan=False, ensure_ascii=False)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tickreplay.catalog import Catalog
+from tickreplay.io import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _print_result(out: dict, as_json: bool) -> None:
     if as_json:
-        print(json.dumps(out, sort_keys=True))
+        print(json_text(out, sort_keys=True))
         return
     width = max(len(k) for k in out)
     for k, v in out.items():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from tickreplay.errors import ConfigError
+from tickreplay.io import json_text
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--frontier-png", help="write the efficient frontier figure here (canonical model)")
     p.add_argument("--risk-aversion", type=float, default=0.0, help="AC lambda of the point marked on the frontier")
     p.add_argument("--from-catalog", nargs="+", metavar="KEY", help="estimate ADV, vol, spread from catalog entries")
-    p.add_argument("--catalog", default="replay", help="catalog root (default ./replay)")
+    p.add_argument("--catalog", help="catalog root (default: $TICKREPLAY_CATALOG, else ./replay)")
     p.add_argument("--bar-seconds", type=float, default=300.0, help="bar for volatility from data (default 300)")
     p.add_argument("--day-hours", type=float, help="trading-day length for data scaling (default: each tape's span)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -114,7 +114,7 @@ def _estimate(args: argparse.Namespace) -> int:
         plot_frontier(front, args.frontier_png, f"{args.side} {quantity:,} shares, canonical model")
         out["frontier_png"] = str(args.frontier_png)
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
     else:
         _print_text(args, model, order, market, out)
     return 0

@@ -11,7 +11,6 @@ out-of-sample figures and feature importance, and saves the model folder
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 
 from tickreplay.clock import resolve_time
 from tickreplay.errors import ConfigError
+from tickreplay.io import json_text
 
 NS = 1_000_000_000
 WARMUP_S = 60.0  # first decision this long after the session start (the features' longest window)
@@ -86,14 +86,14 @@ def _planted_day(regime: str, seed: int, duration_s: float | None, refill_s: flo
     """A generated day of ``regime`` with the refill signal planted (half-life ``refill_s``)."""
     from dataclasses import replace
 
-    from tickreplay.adapters.synthetic import generate_day
+    from tickreplay.adapters.synthetic import generate_day, synthetic_key
     from tickreplay.adapters.synthetic_regimes import resolve
     from tickreplay.experiment.data import from_tape
 
     _, params = resolve(regime)
     params = replace(params, refill_half_life_s=refill_s)
     tape = generate_day(params, seed, duration_s=duration_s)
-    key = f"synthetic/{regime}+refill{refill_s:g}s/seed{seed}"
+    key = synthetic_key(params, seed, tape.instrument.date, duration_s)
     return from_tape(tape, key, levels, round(params.session_seconds() * NS))
 
 
@@ -130,9 +130,9 @@ def _train(args: argparse.Namespace) -> int:
                   fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts])
     out = model.save(args.out)
     with atomic_path(Path(out) / "train_report.json") as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=2, default=str))
+        Path(tmp).write_text(json_text(report, indent=2))
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
+        print(json_text(report, indent=2))
         return 0
     print(f"dataset: {len(ds):,} examples from {len(parts)} tape(s) ({n_dec - len(ds):,} decisions left out: "
           f"label window past the session end or no mid), {build_s:.1f} s ({len(ds) / max(build_s, 1e-9):,.0f} "
@@ -214,7 +214,7 @@ def _compare(args: argparse.Namespace) -> int:
                           horizon_ns=round(args.horizon_s * NS))
     summary = evaluation.summary(seed=args.seed, n_boot=args.n_boot)
     if args.json:
-        print(json.dumps(summary, indent=2, default=float))
+        print(json_text(summary, indent=2))
         return 0
     for line in format_summary(summary):
         print(line)

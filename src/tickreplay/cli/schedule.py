@@ -10,13 +10,13 @@ entries and the date from ``--date`` (default: the date of its one entry);
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import asdict
 from datetime import date as Date
 from typing import TYPE_CHECKING
 
 from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import STYLES
+from tickreplay.io import json_text
 
 if TYPE_CHECKING:
     from tickreplay.tape import Tape
@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("vwap", help="VWAP child orders against a volume profile from catalog entries")
     _parent_args(p)
     p.add_argument("--from-catalog", nargs="+", required=True, metavar="KEY", help="entries for the volume profile")
-    p.add_argument("--catalog", default="replay")
+    p.add_argument("--catalog", help="catalog root (default: $TICKREPLAY_CATALOG, else ./replay)")
     p.add_argument("--bin-minutes", type=float, default=30.0, help="profile bin (default 30)")
     p.add_argument("--date", help="trading date YYYY-MM-DD of local --start/--end, in the entries' time zone "
                                   "(default: the date of the one --from-catalog entry)")
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = kinds.add_parser("pov", help="POV child orders against one catalog day's realised volume")
     _parent_args(p)
     p.add_argument("--from-catalog", required=True, metavar="KEY", help="entry whose trades are the market volume")
-    p.add_argument("--catalog", default="replay")
+    p.add_argument("--catalog", help="catalog root (default: $TICKREPLAY_CATALOG, else ./replay)")
     p.add_argument("--target-pct", type=float, required=True, help="target participation, %%")
     p.add_argument("--min-child", type=int, required=True)
     p.add_argument("--max-child", type=int, required=True)
@@ -140,7 +140,7 @@ def _print_children(children, as_json: bool, extra: dict | None = None, timezone
 
     total = sum(c.quantity for c in children)
     if as_json:
-        print(json.dumps({"children": [asdict(c) for c in children], "total": total, **(extra or {})}))
+        print(json_text({"children": [asdict(c) for c in children], "total": total, **(extra or {})}))
         return
     for c in children:
         when = pd.Timestamp(c.time_ns, unit="ns", tz="UTC").tz_convert(timezone or "UTC").isoformat()
@@ -157,7 +157,7 @@ def _almgren_chriss(args: argparse.Namespace) -> int:
                          gamma=args.gamma, epsilon=args.epsilon, risk_aversion=args.risk_aversion))
     out = sol.to_dict()
     if args.json:
-        print(json.dumps(out))
+        print(json_text(out))
         return 0
     print(f"kappa          {sol.kappa:.6f} per day")
     print(f"expected_cost  {sol.expected_cost:,.2f}")

@@ -9,7 +9,7 @@ replays one day many times. :func:`from_tape` wraps a tape already in memory.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
 
@@ -19,7 +19,7 @@ import pandas as pd
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.replay import ReplayData
 from tickreplay.book.snapshots import Snapshots
-from tickreplay.catalog import Catalog
+from tickreplay.catalog import Catalog, default_root
 from tickreplay.errors import ConfigError
 from tickreplay.experiment.scenario import DataSpec, Scenario, resolve_time
 from tickreplay.market.inputs import BAR_NS, EstimatedInputs, estimate_inputs
@@ -41,6 +41,13 @@ class MarketData:
     market: MarketSeries
     day_ns: int | None  # the trading day's length when the source knows it (generated days)
     report: dict = field(default_factory=dict)
+    source_fingerprint: str | None = None  # the whole source tape's, before any window (default: this tape's)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The content fingerprint of the data's source tape (:meth:`~tickreplay.tape.Tape.fingerprint`): the same
+        tape under any key or path has the same one."""
+        return self.source_fingerprint or self.tape.fingerprint()
 
     @cached_property
     def estimated(self) -> EstimatedInputs:
@@ -82,9 +89,10 @@ def _window(tape: Tape, snaps: Snapshots, spec: DataSpec) -> tuple[Tape, Snapsho
                                            ("ask_price", "ask_size", "bid_price", "bid_size")))
 
 
-def _market_data(key: str, tape: Tape, snaps: Snapshots, day_ns: int | None, report: dict) -> MarketData:
+def _market_data(key: str, tape: Tape, snaps: Snapshots, day_ns: int | None, report: dict,
+                 source_fingerprint: str | None = None) -> MarketData:
     return MarketData(key, tape, snaps, ReplayData.build(tape, snaps), MarketSeries.from_tape(tape, snaps), day_ns,
-                      report)
+                      report, source_fingerprint)
 
 
 def from_tape(tape: Tape, key: str, levels: int = 5, day_ns: int | None = None) -> MarketData:
@@ -104,7 +112,7 @@ def _load(spec: DataSpec, base_dir: str) -> MarketData:
         tape = entry.read_tape()
         levels = [k for k in entry.snapshot_levels() if k >= spec.levels]
         snaps = entry.read_snapshots(levels[0] if levels else None)
-        key, report = entry.key, entry.read_report()
+        key, report, fingerprint = entry.key, entry.read_report(), entry.fingerprint
     elif spec.lobster is not None:
         from tickreplay.adapters.lobster import read_lobster
 
@@ -113,17 +121,19 @@ def _load(spec: DataSpec, base_dir: str) -> MarketData:
         tape, snaps = res.tape, res.snapshots
         key = f"lobster/{tape.instrument.symbol}/{tape.instrument.date}"
         report = {"anomalies": res.anomalies.to_dict(), **res.report}
+        fingerprint = tape.fingerprint()
     else:
-        from tickreplay.adapters.synthetic import generate_day
+        from tickreplay.adapters.synthetic import generate_day, synthetic_key
         from tickreplay.adapters.synthetic_regimes import resolve
 
         syn = spec.synthetic
         tape = generate_day(syn.regime, syn.seed, date=syn.date, duration_s=syn.duration_s)
         snaps = compute_snapshots(tape, spec.levels)
-        key = f"synthetic/{syn.regime}/seed{syn.seed}"
+        key = synthetic_key(syn.regime, syn.seed, syn.date, syn.duration_s)
         day_ns = round(resolve(syn.regime)[1].session_seconds() * NS)
+        fingerprint = tape.fingerprint()
     tape, snaps = _window(tape, snaps, spec)
-    return _market_data(key, tape, snaps, day_ns, report)
+    return _market_data(key, tape, snaps, day_ns, report, fingerprint)
 
 
 def load_data(scenario: Scenario) -> MarketData:
@@ -132,7 +142,10 @@ def load_data(scenario: Scenario) -> MarketData:
 
 
 def load_data_spec(spec: DataSpec, base_dir: str | Path = ".") -> MarketData:
-    """The data of a ``[data]`` table (relative paths against ``base_dir``), cached per process."""
+    """The data of a ``[data]`` table (relative paths against ``base_dir``; a catalog entry with no ``catalog_root``
+    in :func:`tickreplay.catalog.default_root`), cached per process."""
+    if spec.catalog is not None and spec.catalog_root is None:
+        spec = replace(spec, catalog_root=str(default_root()))
     return _load(spec, str(Path(base_dir).resolve()))
 
 

@@ -10,7 +10,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from tickreplay.catalog import Catalog
+from tickreplay.catalog import Catalog, default_root
+from tickreplay.clock import format_local
 from tickreplay.engine import EngineConfig, Strategy
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import FeeSchedule, QueueModel
@@ -42,16 +43,31 @@ class Plan:
 
 
 def _times(scn: Scenario, data: MarketData) -> tuple[int, int, int]:
+    """(arrival, start, end) ns of the parent; errors name the scenario, the key, the window and the data's session."""
     inst = data.tape.instrument
-    p = scn.parent
-    start = resolve_time(p.start, inst.date, inst.timezone, "parent.start")
-    end = resolve_time(p.end, inst.date, inst.timezone, "parent.end")
-    arrival = start if p.arrival is None else resolve_time(p.arrival, inst.date, inst.timezone, "parent.arrival")
+    p, where = scn.parent, scn.where()
+    try:
+        start = resolve_time(p.start, inst.date, inst.timezone, "parent.start")
+        end = resolve_time(p.end, inst.date, inst.timezone, "parent.end")
+        arrival = start if p.arrival is None else resolve_time(p.arrival, inst.date, inst.timezone, "parent.arrival")
+    except ConfigError as err:
+        raise ConfigError(f"{where}: {err}") from None
     if end <= start:
-        raise ConfigError(f"scenario key 'parent.end' must be after parent.start ({p.start}), got {p.end!r}")
+        raise ConfigError(f"{where}: scenario key 'parent.end': expected a time after parent.start ({p.start!r}), "
+                          f"got {p.end!r}")
     if arrival > start:
-        raise ConfigError(f"scenario key 'parent.arrival' must not be after parent.start ({p.start}), "
-                          f"got {p.arrival!r}")
+        raise ConfigError(f"{where}: scenario key 'parent.arrival': expected a time at or before parent.start "
+                          f"({p.start!r}), got {p.arrival!r}")
+    first, last = int(data.tape.ts_ns[0]), int(data.tape.ts_ns[-1])
+    s0, s1 = data.replay.session_start_ns, data.replay.session_end_ns
+    if start < max(s0, first) or end > s1:
+        tz = inst.timezone
+        key = "parent.end" if start >= max(s0, first) else "parent.start"
+        raise ConfigError(
+            f"{where}: scenario key '{key}': the parent's window {format_local(start, tz)}–{format_local(end, tz)} "
+            f"lies outside the data {data.key} ({inst.date} {tz}): session {format_local(s0, tz)}–"
+            f"{format_local(s1, tz)}, events {format_local(first, tz)}–{format_local(last, tz)}; "
+            f"the window must start at or after both and end by the session's close")
     return arrival, start, end
 
 
@@ -149,7 +165,7 @@ def build_plan(scn: Scenario, data: MarketData) -> Plan:
         if s.profile == "same_day":
             profile = estimate_volume_profile([data.tape], bin_ns)
         else:
-            cat = Catalog(scn.path(scn.data.catalog_root))
+            cat = Catalog(default_root() if scn.data.catalog_root is None else scn.path(scn.data.catalog_root))
             profile = estimate_volume_profile([cat.find(k).read_tape() for k in s.profile], bin_ns)
         children = vwap(sched_parent, profile, **common)
     else:

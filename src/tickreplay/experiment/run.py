@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,10 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import tomli_w
 
+from tickreplay import __version__
 from tickreplay.engine import Engine, RunResult
 from tickreplay.experiment.data import MarketData, load_data, market_path
 from tickreplay.experiment.plan import Plan, build_plan, engine_config, pretrade_inputs
-from tickreplay.experiment.scenario import Scenario
+from tickreplay.experiment.scenario import Scenario, load_scenario
+from tickreplay.io import atomic_dir, json_text
 from tickreplay.tca import fill_table, tca_summary
 from tickreplay.trader import pnl_table
 
@@ -51,27 +50,30 @@ DEFAULT_RESULTS = "results"
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """A finished run: its id and folder, the scenario and the TCA (``tca.json``'s content)."""
+    """A finished run: its id and folder, the scenario and the TCA (``tca.json``'s content); ``skipped``: it was
+    already in the store and was not run again."""
 
     run_id: str
     path: Path
     scenario: Scenario
     tca: dict
+    skipped: bool = False
+
+    @classmethod
+    def load(cls, path: Path, scenario: Scenario, skipped: bool = False) -> "RunOutcome":
+        """The outcome stored in a run folder."""
+        tca_file = path / "tca.json"
+        tca = json.loads(tca_file.read_text()) if tca_file.is_file() else {}
+        return cls(path.name, path, scenario, tca, skipped)
 
 
-def scenario_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def new_run_id(name: str, text: str, root: Path) -> str:
-    """``<name>_<UTC yyyymmdd-HHMMSS>_<hash>``, with ``-2``, ``-3``... if that folder exists."""
-    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", name).strip("-.") or "run"
-    base = f"{safe}_{datetime.now(timezone.utc):%Y%m%d-%H%M%S}_{scenario_hash(text)}"
-    run_id, k = base, 1
-    while (root / run_id).exists():
-        k += 1
-        run_id = f"{base}-{k}"
-    return run_id
+def run_id_for(scn: Scenario, data: MarketData) -> str:
+    """``<name>_<hash>``: the hash of the run's content — the scenario with its defaults filled in
+    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint and the
+    package version — so the same run twice is the same id, and two different runs never share one."""
+    content = json_text({"scenario": scn.spec(), "data": data.fingerprint, "version": __version__}, sort_keys=True)
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-.") or "run"
+    return f"{safe[:80]}_{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -140,54 +142,40 @@ def pnl_summary(pnl: pd.DataFrame, fills: pd.DataFrame) -> dict:
     return out
 
 
-def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: str | None = None) -> RunOutcome:
+def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: str | None = None,
+                 rerun: bool = False) -> RunOutcome:
     """Run ``scn`` and write its results folder under ``out_root`` (see module docstring).
 
-    ``text``: the scenario file's content, copied as ``scenario.toml``
-    (default: the scenario's document written back as TOML).
+    A run already complete under ``out_root`` (same id: same content) is not run again: its stored outcome
+    comes back with ``skipped`` set, unless ``rerun``, which replaces it atomically. ``text``: the scenario
+    file's content, copied as ``scenario.toml`` (default: the scenario's document written back as TOML).
     """
-    text = text if text is not None else tomli_w.dumps(scn.raw)
-    plan, result, data = execute(scn)
-    tca, tables = measure(scn, plan, result, data)
+    data = load_data(scn)
     root = Path(out_root)
-    run_id = new_run_id(scn.name, text, root)
-    meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "base_dir": str(Path(scn.base_dir).resolve()),
+    run_id = run_id_for(scn, data)
+    if not rerun and (root / run_id / "run.json").is_file():
+        return RunOutcome.load(root / run_id, scn, skipped=True)
+    text = text if text is not None else tomli_w.dumps(scn.raw)
+    plan, result, _ = execute(scn, data)
+    tca, tables = measure(scn, plan, result, data)
+    meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "data_fingerprint": data.fingerprint,
+            "version": __version__, "base_dir": str(Path(scn.base_dir).resolve()), "sweep": scn.sweep,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "instrument": asdict(data.tape.instrument), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_id}.", suffix=".tmp", dir=root))
     try:
-        (tmp / "scenario.toml").write_text(text, encoding="utf-8")  # TOML is UTF-8
-        for name, df in tables.items():
-            _write_parquet(df, tmp / f"{name}.parquet")
-        (tmp / "tca.json").write_text(json.dumps(tca, indent=2))
-        run_id = _publish(tmp, root, run_id, meta)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        with atomic_dir(root / run_id, overwrite=rerun) as tmp:
+            (tmp / "scenario.toml").write_text(text, encoding="utf-8")  # TOML is UTF-8
+            for name, df in tables.items():
+                _write_parquet(df, tmp / f"{name}.parquet")
+            (tmp / "tca.json").write_text(json_text(tca, indent=2))
+            (tmp / "run.json").write_text(json_text(meta, indent=2))
+    except FileExistsError:  # another process finished the same run meanwhile: the same content
+        return RunOutcome.load(root / run_id, scn, skipped=True)
     return RunOutcome(run_id, root / run_id, scn, tca)
 
 
-def _publish(tmp: Path, root: Path, run_id: str, meta: dict) -> str:
-    """Rename the finished folder ``tmp`` to ``root/run_id``, never over another run: a run that took the id
-    meanwhile (another process, same scenario, same second) makes this one ``-2``, ``-3``...; returns the id."""
-    base, k = run_id, 1
-    while True:
-        (tmp / "run.json").write_text(json.dumps({**meta, "run_id": run_id}, indent=2, default=str))
-        try:
-            os.rename(tmp, root / run_id)  # fails on a folder that holds files (a run), never replaces it
-            return run_id
-        except OSError:
-            if not (root / run_id).exists():
-                raise
-        k += 1
-        run_id = f"{base}-{k}"
-
-
-def run_file(path: str | Path, out_root: str | Path = DEFAULT_RESULTS) -> RunOutcome:
+def run_file(path: str | Path, out_root: str | Path = DEFAULT_RESULTS, rerun: bool = False) -> RunOutcome:
     """Load a scenario file and run it (its text is copied into the results)."""
-    from tickreplay.experiment.scenario import load_scenario
-
     path = Path(path)
-    return run_scenario(load_scenario(path), out_root, path.read_text())
+    return run_scenario(load_scenario(path), out_root, path.read_text(encoding="utf-8"), rerun=rerun)

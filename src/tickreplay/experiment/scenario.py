@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -158,7 +158,7 @@ class DataSpec:
     """Exactly one source: ``catalog`` key, ``lobster`` files, or a ``synthetic`` day; an optional window."""
 
     catalog: str | None = None
-    catalog_root: str = "replay"
+    catalog_root: str | None = None  # None: tickreplay.catalog.default_root() ($TICKREPLAY_CATALOG, else ./replay)
     lobster: LobsterFiles | None = None
     synthetic: SyntheticDay | None = None
     start: TimeSpec | None = None
@@ -309,11 +309,41 @@ class Scenario:
     description: str = ""
     base_dir: str = "."  # where relative paths resolve (the scenario file's folder)
     raw: dict = field(default_factory=dict, hash=False, compare=False, repr=False)  # the TOML as read
+    source: str | None = field(default=None, compare=False)  # the file it was read from (errors name it)
+    sweep: dict = field(default_factory=dict, hash=False, compare=False)  # a grid run's dotted keys → values
 
     def path(self, p: str) -> Path:
         """A path of the scenario resolved against its folder."""
         q = Path(p).expanduser()
         return q if q.is_absolute() else Path(self.base_dir) / q
+
+    def where(self) -> str:
+        """How errors name this scenario: its file (and grid combination), else its name."""
+        label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in self.sweep.items())
+        return f"{self.source or self.name}" + (f" [{label}]" if label and self.source else "")
+
+    def spec(self) -> dict:
+        """What the run depends on, defaults filled in, as plain JSON-ready values: every field but the name,
+        description, where the file lies and where its data is stored (the data's fingerprint stands for those)."""
+        out = _plain(self)
+        for k in ("name", "description", "base_dir", "raw", "source", "sweep"):
+            out.pop(k)
+        for k in ("catalog", "catalog_root", "lobster"):
+            out["data"].pop(k)
+        return out
+
+
+def _plain(v: Any) -> Any:
+    """Dataclasses (with their type name), tuples, numpy arrays → dicts, lists and scalars."""
+    if hasattr(v, "__dataclass_fields__"):
+        return {"type": type(v).__name__, **{f: _plain(getattr(v, f)) for f in v.__dataclass_fields__}}
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if hasattr(v, "tolist"):  # numpy arrays and scalars
+        return v.tolist()
+    return v
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -498,7 +528,29 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
         raise ConfigError(f"scenario table '[overlay]' applies to schedule kinds {', '.join(OVERLAY_KINDS)}, "
                           f"not '{top['schedule'].kind}'")
     top.setdefault("name", name or "scenario")
+    if "parent" in top:
+        _check_parent_times(top["parent"])
     return Scenario(**top, base_dir=str(base_dir), raw=doc)
+
+
+def _check_parent_times(p: ParentSpec) -> None:
+    """start < end and arrival ≤ start, where the times can be compared before the data's day is known."""
+    def comparable(a: TimeSpec, b: TimeSpec) -> tuple[float, float] | None:
+        if isinstance(a, str) and isinstance(b, str):
+            return parse_hms(a), parse_hms(b)
+        if isinstance(a, int) and isinstance(b, int):
+            return a, b
+        return None  # one local, one ns UTC: checked when the data is known
+
+    se = comparable(p.start, p.end)
+    if se is not None and se[1] <= se[0]:
+        raise ConfigError(f"scenario key 'parent.end': expected a time after parent.start ({p.start!r}), "
+                          f"got {p.end!r}")
+    if p.arrival is not None:
+        sa = comparable(p.arrival, p.start)
+        if sa is not None and sa[0] > sa[1]:
+            raise ConfigError(f"scenario key 'parent.arrival': expected a time at or before parent.start "
+                              f"({p.start!r}), got {p.arrival!r}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -509,7 +561,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     try:
-        return parse_scenario(doc, path.stem, path.parent)
+        return replace(parse_scenario(doc, path.stem, path.parent), source=str(path))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from tickreplay.checks import list_mismatch
 from tickreplay.errors import ConfigError
-from tickreplay.io import atomic_dir
+from tickreplay.io import atomic_dir, json_text
 
 FORMAT = "tickreplay.overlay.DelayModel/1"
 SIDECAR = "model.json"
@@ -141,7 +141,7 @@ class DelayModel:
         with atomic_dir(path) as tmp:
             for name, b in zip(files, self.boosters):
                 b.save_model(str(tmp / name))
-            (tmp / SIDECAR).write_text(json.dumps(side, indent=2, default=str))
+            (tmp / SIDECAR).write_text(json_text(side, indent=2))
         return path
 
     @classmethod
