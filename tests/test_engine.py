@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from test_exchange import K, make_replay
+from test_order_log import check_order_log
 from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.snapshots import Snapshots
@@ -101,9 +102,10 @@ orders_st = st.lists(
 def check_invariants(replay, res, strategy):
     o, f = res.orders, res.fills
     new = o[o.action == "new"].set_index("order_id")
-    assert (new.filled <= new.quantity).all() and (new.filled >= 0).all()  # no overfill
+    assert (new.order_filled <= new.quantity).all() and (new.order_filled >= 0).all()  # no overfill
     per_order = f.groupby("order_id")["size"].sum()
-    assert per_order.reindex(new.index, fill_value=0).tolist() == new.filled.tolist()  # fills = executed
+    assert per_order.reindex(new.index, fill_value=0).tolist() == new.order_filled.tolist()  # fills = executed
+    check_order_log(res)
     assert int((f.side * f["size"]).sum()) == strategy.position  # = position change
     assert (f.exchange_ns >= f.arrival_ns).all() and (f.arrival_ns >= f.decision_ns).all()
     assert (f.response_ns >= f.exchange_ns).all()

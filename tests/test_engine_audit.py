@@ -36,7 +36,8 @@ def test_no_passive_fill_from_tape_events_after_the_session_end():
     res, _ = run(r, [(5, "send", NewOrder(BUY, 40, LIM, 101)), (60, "cancel", 0)], end_ns=100)
     assert fills_of(res, 1) == [(30, 30)]
     o = res.orders
-    assert o.status.tolist() == ["cancelled", "cancelled"] and o.filled.tolist() == [30, 10]
+    assert o.status.tolist() == ["accepted", "cancelled"] and o.filled.tolist() == [30, 0]
+    assert (o.order_status == "cancelled").all() and o.open_quantity.iloc[1] == 10 and (o.unfilled == 10).all()
 
 
 def test_l2_probabilistic_queue_keeps_own_orders_in_fifo_order():
@@ -52,7 +53,7 @@ def test_l2_probabilistic_queue_keeps_own_orders_in_fifo_order():
     # power 2: a's expected ahead 50 - 0.5 * 80 = 10; b's alone would be 55 - p * 80 ≈ 7.1 with
     # p = 55² / (55² + 45²), less than a's, although everything ahead of a is also ahead of b.
     # b keeps at least a's 10 ahead: the 9 traded fill neither.
-    assert res.orders.queue_ahead_at_entry.tolist() == [50, 55]
+    assert res.orders.queue_ahead.tolist() == [50, 55]
     assert res.fills.empty
 
 
@@ -66,7 +67,7 @@ def test_executor_reprices_after_a_rejected_modify():
     o = res.orders
     # t=40: modify to 101 rejected (halted); t=70: the order is still at 100, the touch 101 → modify again
     assert o.action.tolist()[:3] == ["new", "modify", "modify"]
-    assert o.reason.iloc[1] == "trading_halted" and o.status.iloc[2] == "open"
+    assert o.status.tolist()[:3] == ["accepted", "rejected", "modified"] and o.reject_reason.iloc[1] == "trading_halted"
     assert o.decision_ns.iloc[2] == 70 * S and o.final_price.iloc[0] == 101
 
 
@@ -131,4 +132,4 @@ def test_a_tape_event_never_gives_our_passive_orders_more_than_its_volume(data):
     passive = res.fills[res.fills.liquidity == "maker"]
     for j, got in passive.groupby("tape_index")["size"].sum().items():
         assert got <= r.size[j]
-    assert (res.orders.filled <= res.orders.final_quantity).all()
+    assert (res.orders.order_filled <= res.orders.final_quantity).all()

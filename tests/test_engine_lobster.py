@@ -114,10 +114,10 @@ def test_market_order_gets_the_vwap_of_walking_orderbook_row_i(amzn, side):
             assert o.filled == filled and o.unfilled == qty - filled
             assert o.avg_price * filled == pytest.approx(sum(p * s for p, s in expect), rel=1e-12)
             if qty > visible:  # a replay cannot invent liquidity beyond the data's top N
-                assert o.unfilled == qty - visible and o.status == "cancelled"
+                assert o.unfilled == qty - visible and o.order_status == "cancelled"
                 assert o.reason == "market_rest_beyond_visible_depth"
             else:
-                assert o.status == "filled"
+                assert o.order_status == "filled"
 
 
 def brute_force_passive_buy(raw, i, qty):
@@ -178,7 +178,7 @@ def test_passive_buy_at_the_best_bid_fills_when_the_volume_ahead_is_consumed(amz
         got = [(int(tape.src_row[j]), int(s)) for j, s in zip(res.fills.tape_index, res.fills["size"])]
         assert got == expect, i
         o = res.orders.iloc[0]
-        assert o.queue_ahead_at_entry == raw.bids(i)[0][1]
+        assert o.queue_ahead == raw.bids(i)[0][1]
         assert bool(o.queue_unknown) == unknown
         assert (res.fills.price == price).all() and (res.fills.liquidity == "maker").all()
         seen_fill += bool(expect)

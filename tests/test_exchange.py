@@ -87,9 +87,9 @@ def test_l3_cancels_behind_us_do_not_move_us_and_executions_behind_us_reach_us()
     ])
     res, _ = run(r, [(5, "send", NewOrder(BUY, 30, LIM, 100))])
     o = res.orders.iloc[0]
-    assert o.queue_ahead_at_entry == 50
+    assert o.queue_ahead == 50
     assert fills_of(res, 1) == [(14, 15), (15, 10), (16, 5)]
-    assert (res.fills.how == "queue").all() and (res.fills.price == 100).all() and o.status == "filled"
+    assert (res.fills.how == "queue").all() and (res.fills.price == 100).all() and o.order_status == "filled"
 
 
 def test_own_orders_at_one_level_share_an_execution_once():
@@ -100,7 +100,7 @@ def test_own_orders_at_one_level_share_an_execution_once():
         (12, K.EXECUTE_VISIBLE, BUY, 100, 25, 777),  # unknown id: o1 takes 10, o2: 10 ahead consumed, fill 5
     ])
     res, _ = run(r, [(5, "send", NewOrder(BUY, 20, LIM, 100), "a"), (7, "send", NewOrder(BUY, 20, LIM, 100), "b")])
-    assert res.orders.queue_ahead_at_entry.tolist() == [50, 60]
+    assert res.orders.queue_ahead.tolist() == [50, 60]
     assert fills_of(res, 1) == [(11, 10), (12, 10)]
     assert fills_of(res, 2) == [(12, 5)]
 
@@ -133,7 +133,7 @@ def test_consumed_liquidity_stays_taken_until_the_tape_changes_the_level():
                      (10, "send", NewOrder(SELL, 10, LIM, 102))])  # joins 102 behind 45 - 30 taken = 15
     got = [list(zip(f.price, f["size"])) for _, f in res.fills.groupby("order_id")]
     assert got == [[(102, 30)], [(102, 20), (103, 10)], [(102, 30)]]
-    assert res.orders.queue_ahead_at_entry.iloc[3] == 15
+    assert res.orders.queue_ahead.iloc[3] == 15
 
 
 def test_out_of_window_marks_the_queue_unknown_and_stops_passive_fills():
@@ -145,9 +145,9 @@ def test_out_of_window_marks_the_queue_unknown_and_stops_passive_fills():
     ], inst=inst)
     res, _ = run(r, [(5, "send", NewOrder(BUY, 10, LIM, 99)), (13, "send", NewOrder(BUY, 10, LIM, 97))])
     a, b = res.orders.iloc[0], res.orders.iloc[1]
-    assert a.queue_unknown and a.queue_unknown_ns == 10 and a.queue_ahead_at_entry == 70
-    assert b.queue_unknown and b.queue_ahead_at_entry == -1  # beyond the window on arrival
-    assert res.fills.empty and a.status == "open" and a.unfilled == 10
+    assert a.queue_unknown and a.queue_unknown_ns == 10 and a.queue_ahead == 70
+    assert b.queue_unknown and b.rested and b.queue_ahead == -1  # beyond the window on arrival
+    assert res.fills.empty and a.order_status == "open" and a.unfilled == 10
 
 
 def test_snapshots_shallower_than_the_data_window_bound_the_window():
@@ -206,9 +206,10 @@ def test_ioc_and_marketable_limit():
     r = make_replay(BOOK)
     res, _ = run(r, [(5, "send", NewOrder(BUY, 80, IOC, 102)), (6, "send", NewOrder(BUY, 80, LIM, 102))])
     ioc, lim = res.orders.iloc[0], res.orders.iloc[1]
-    assert ioc.filled == 50 and ioc.status == "cancelled" and ioc.reason == "ioc_rest_cancelled"
+    assert ioc.filled == 50 and ioc.status == "done" and ioc.order_status == "cancelled"
+    assert ioc.reason == "ioc_rest_cancelled" and not ioc.rested and ioc.queue_ahead == -1
     # the limit sees 102 consumed by the IOC; it rests its 80 at 102 behind nothing
-    assert lim.filled == 0 and lim.status == "open" and lim.queue_ahead_at_entry == 0
+    assert lim.filled == 0 and lim.status == "accepted" and lim.order_status == "open" and lim.queue_ahead == 0
 
 
 def test_rejections_are_answers_not_exceptions():
@@ -239,9 +240,10 @@ def test_rejections_are_answers_not_exceptions():
               9: "order_already_done", 10: "order_already_done", 12: "modify_without_change",
               13: "trading_halted", 14: "trading_halted", 15: "outside_trading_hours"}
     for rid, reason in expect.items():
-        assert o.loc[rid, "status"] == "rejected" and o.loc[rid, "reason"] == reason, rid
+        assert o.loc[rid, "status"] == "rejected" and o.loc[rid, "reject_reason"] == reason, rid
         assert o.loc[rid, "response_ns"] == o.loc[rid, "arrival_ns"] + 3
-    assert o.loc[7, "status"] == "filled" and o.loc[11, "status"] == "open"  # the run went on
+    assert o.loc[7, "status"] == "filled" and o.loc[11, "status"] == "accepted"  # the run went on
+    assert o.loc[11, "order_status"] == "open" and o.loc[1, "reason"] == "outside_trading_hours"
     assert sum(u.status.name == "REJECTED" for u in s.updates) == len(expect)
 
 
@@ -258,24 +260,28 @@ def test_modify_size_down_keeps_priority():
                                                  (7, "modify", "a", 20, None)])
     # still ahead of order 3: 50 ahead consumed at t=10, order 3's execution reaches us
     assert fills_of(res, 1) == [(11, 10)]
-    assert res.orders.iloc[1].status == "open" and res.orders.iloc[1].queue_ahead_at_entry == -1
+    # the modify row records where the order still stands: 50 ahead (order 3 joined behind it)
+    assert res.orders.iloc[1].status == "modified" and res.orders.iloc[1].queue_ahead == 50
+    assert res.orders.filled.tolist() == [0, 10]  # the fill came while the size-down was in force
 
 
 def test_modify_size_up_or_price_change_loses_priority():
     res, _ = run(make_replay(_priority_tape()), [(5, "send", NewOrder(BUY, 40, LIM, 100), "a"),
                                                  (7, "modify", "a", 60, None)])
     assert res.fills.empty  # re-entered behind order 3: 80 ahead, only 60 traded
-    assert res.orders.iloc[1].queue_ahead_at_entry == 80 and res.orders.iloc[0].queue_ahead_at_entry == 80
+    assert res.orders.queue_ahead.tolist() == [50, 80]  # each placement's own queue ahead
     res, _ = run(make_replay(_priority_tape()), [(5, "send", NewOrder(BUY, 40, LIM, 99), "a"),
                                                  (7, "modify", "a", None, 100)])
-    assert res.fills.empty and res.orders.iloc[1].queue_ahead_at_entry == 80
+    assert res.fills.empty and res.orders.queue_ahead.tolist() == [70, 80]
 
 
 def test_modify_to_at_most_the_filled_size_ends_the_order():
     res, _ = run(make_replay(_priority_tape() + [(20, K.EXECUTE_VISIBLE, BUY, 100, 10, 3)]),
                  [(5, "send", NewOrder(BUY, 40, LIM, 100), "a"), (15, "modify", "a", 5, None)])
     o = res.orders.iloc[0]
-    assert o.filled == 10 and o.status == "filled" and o.reason == "modified_to_filled_size"
+    assert o.order_filled == 10 and o.order_status == "filled" and o.reason == "modified_to_filled_size"
+    assert res.orders.status.tolist() == ["accepted", "modified"] and res.orders.filled.tolist() == [10, 0]
+    assert res.orders.open_quantity.tolist() == [40, 0] and not res.orders.rested.iloc[1]
     assert fills_of(res, 1) == [(11, 10)]
 
 
@@ -283,5 +289,7 @@ def test_cancel_stops_fills_and_reports_the_cancelled_size():
     res, s = run(make_replay(_priority_tape()), [(5, "send", NewOrder(BUY, 40, LIM, 100), "a"),
                                                  (10, "cancel", "a")])
     # the cancel arrives at t=10, after the tape's t=10 event (ahead 0) but before order 3's execution
-    assert res.fills.empty and res.orders.iloc[1].filled == 40 and res.orders.iloc[0].status == "cancelled"
+    o = res.orders
+    assert res.fills.empty and o.open_quantity.iloc[1] == 40 and o.filled.tolist() == [0, 0]
+    assert o.status.tolist() == ["accepted", "cancelled"] and (o.order_status == "cancelled").all()
     assert [u.action for u in s.updates] == ["new", "cancel"]

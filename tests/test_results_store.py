@@ -25,22 +25,23 @@ FROM fills f JOIN orders o ON o.run_id = f.run_id AND o.order_id = f.order_id AN
 GROUP BY ALL ORDER BY ALL
 """
 
-#: implementation shortfall and its spread part by realised participation (5 % buckets)
+#: implementation shortfall and its half-spread part by realised participation (5 % buckets)
 COST_BY_PARTICIPATION = """
 SELECT floor(window_participation * 20) / 20 AS participation, count(*) AS runs,
-       avg(shortfall_total_bps) AS shortfall_bps, avg(shortfall_spread_bps) AS spread_bps
+       avg(shortfall_total_bps) AS shortfall_bps, avg(shortfall_half_spread_bps) AS half_spread_bps
 FROM runs GROUP BY 1 ORDER BY 1
 """
 
-#: fill rate of resting limit orders by the queue ahead of them when they joined their level
+#: fill rate of each placement at a price (a new limit order or a modify that left it resting) by the queue ahead
+#: of it then: what filled while that placement was in force over the size it placed
 FILL_RATE_BY_QUEUE = """
-SELECT CASE WHEN queue_ahead_at_entry < 0 THEN 'unknown'
-            WHEN queue_ahead_at_entry = 0 THEN '0'
-            WHEN queue_ahead_at_entry < 500 THEN '1-499'
-            ELSE '500+' END AS queue_ahead,
-       count(*) AS orders, sum(filled) / sum(quantity) AS fill_rate
-FROM orders WHERE action = 'new' AND type = 'limit' AND status <> 'rejected'
-GROUP BY 1 ORDER BY min(queue_ahead_at_entry)
+SELECT CASE WHEN queue_ahead < 0 THEN 'unknown'
+            WHEN queue_ahead = 0 THEN '0'
+            WHEN queue_ahead < 500 THEN '1-499'
+            ELSE '500+' END AS ahead,
+       count(*) AS placements, sum(filled) / sum(open_quantity) AS fill_rate
+FROM orders WHERE rested
+GROUP BY 1 ORDER BY min(queue_ahead)
 """
 
 NS = 1_000_000_000
@@ -48,25 +49,38 @@ INST = Instrument("TST", "test", "2024-01-02", price_scale=10_000, tick_size=100
 
 
 def market() -> MarketSeries:
-    """One event a second for 400 s: mid 100.00/100.01/100.02 in turn, 1,000 traded at 100.00 each."""
+    """One event a second for 400 s: mid 100.00/100.01/100.02 in turn (touch ± 0.01), 1,000 traded at 100.00 each."""
     n = 400
     ts = np.arange(n, dtype=np.int64) * NS
     mid_x2 = 2_000_000 + 200 * (np.arange(n) % 3)
     vol = np.r_[0, np.cumsum(np.full(n, 1_000))].astype(np.int64)
-    return MarketSeries(INST, ts, mid_x2.astype(np.int64), vol, vol * 1_000_000)
+    half = mid_x2 // 2  # the touch one tick either side of the mid
+    return MarketSeries(INST, ts, mid_x2.astype(np.int64), vol, vol * 1_000_000, (half - 100).astype(np.int64),
+                        (half + 100).astype(np.int64))
 
 
-# per run: side, fills (order id, size, price, liquidity, exchange s), orders (id, type, qty, status, ahead)
+# per run: side, fills (order id, size, price, liquidity, exchange s), order-log rows (order id, action, type,
+# quantity, open quantity, filled while in force, status, rested, queue ahead)
 RUNS = {
     "twap_market": (1, [(1, 2_000, 1_000_100, "taker", 10), (2, 3_000, 1_000_200, "taker", 20)],
-                    [(1, "market", 2_000, "filled", -1), (2, "market", 3_000, "filled", -1)]),
+                    [(1, "new", "market", 2_000, 2_000, 2_000, "filled", False, -1),
+                     (2, "new", "market", 3_000, 3_000, 3_000, "filled", False, -1)]),
     "pov10_passive": (1, [(1, 6_000, 1_000_000, "maker", 30), (2, 4_000, 999_900, "maker", 50),
                           (3, 2_000, 1_000_200, "taker", 60)],
-                      [(1, "limit", 6_000, "filled", 0), (2, "limit", 8_000, "cancelled", 300),
-                       (3, "market", 2_000, "filled", -1), (4, "limit", 5_000, "cancelled", 2_500)]),
+                      [(1, "new", "limit", 6_000, 6_000, 6_000, "accepted", True, 0),
+                       # placed behind 300, nothing filled; re-priced behind 1,200, filled 4,000 there
+                       (2, "new", "limit", 8_000, 8_000, 0, "accepted", True, 300),
+                       (2, "modify", "limit", 8_000, 8_000, 4_000, "modified", True, 1_200),
+                       (2, "cancel", "limit", -1, 4_000, 0, "cancelled", False, -1),
+                       (3, "new", "market", 2_000, 2_000, 2_000, "filled", False, -1),
+                       (4, "new", "limit", 5_000, 5_000, 0, "accepted", True, 2_500),
+                       (4, "cancel", "limit", -1, 5_000, 0, "cancelled", False, -1)]),
     "pov10_sell": (-1, [(1, 11_000, 1_000_100, "maker", 15), (2, 1_500, 1_000_000, "taker", 70)],
-                   [(1, "limit", 12_000, "cancelled", 450), (2, "ioc", 1_500, "filled", -1),
-                    (3, "limit", 1_000, "rejected", -1)]),
+                   [(1, "new", "limit", 12_000, 12_000, 11_000, "accepted", True, 450),
+                    (1, "cancel", "limit", -1, 1_000, 0, "cancelled", False, -1),
+                    (2, "new", "ioc", 1_500, 1_500, 1_500, "filled", False, -1),
+                    (3, "new", "limit", 1_000, 0, 0, "rejected", False, -1),
+                    (4, "new", "limit", 2_000, 2_000, 0, "accepted", True, -1)]),  # beyond the data's window
 }
 
 
@@ -76,12 +90,22 @@ def _tables(side: int, fills: list, orders: list) -> tuple[pd.DataFrame, pd.Data
                            tape_index=t, how="walk" if liq == "taker" else "queue")
                       for k, (o, q, p, liq, t) in enumerate(fills)])
     filled = f.groupby("order_id")["size"].sum()
-    o = pd.DataFrame([dict(request_id=i, order_id=i, parent_id=1, action="new", side=side, type=typ, quantity=q,
-                           filled=int(filled.get(i, 0)), status=st, arrival_ns=0, queue_ahead_at_entry=ahead)
-                      for i, typ, q, st, ahead in orders])
-    cancel = dict(request_id=len(o) + 1, order_id=1, parent_id=1, action="cancel", side=side, type="limit",
-                  quantity=-1, filled=0, status="rejected", arrival_ns=0, queue_ahead_at_entry=-1)
-    return f, pd.concat([o, pd.DataFrame([cancel])], ignore_index=True)
+    end = {}  # order id → its end state (status, reason), as on every row of the order
+    for i, act, _, q, _, _, st, _, _ in orders:
+        if act == "new":
+            end[i] = ("rejected", "outside_trading_hours") if st == "rejected" else (
+                ("filled", "") if filled.get(i, 0) == q else ("open", ""))
+        elif act == "cancel" and st == "cancelled":
+            end[i] = ("cancelled", "cancel_request")
+    rows = [*orders, (1, "cancel", "limit", -1, 0, 0, "rejected", False, -1)]
+    final_q = {i: q for i, act, _, q, *_ in orders if act == "new"}
+    o = pd.DataFrame([dict(request_id=k + 1, order_id=i, parent_id=1, action=act, side=side, type=typ, quantity=q,
+                           status=st, open_quantity=open_q, filled=got, rested=rested, queue_ahead=ahead,
+                           order_status=end[i][0], order_filled=int(filled.get(i, 0)), final_quantity=final_q[i],
+                           unfilled=final_q[i] - int(filled.get(i, 0)), reason=end[i][1], arrival_ns=0)
+                      for k, (i, act, typ, q, open_q, got, st, rested, ahead) in enumerate(rows)])
+    assert o.groupby("order_id")["filled"].sum().tolist() == o.groupby("order_id")["order_filled"].first().tolist()
+    return f, o
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +179,16 @@ def test_cost_by_participation_matches_tca_json(root):
 
 def test_fill_rate_by_queue_position_by_hand(root):
     got = query(FILL_RATE_BY_QUEUE, root)
-    # resting limit orders: ahead 0: 6,000/6,000; ahead 300 and 450: (4,000 + 11,000) / (8,000 + 12,000);
-    # ahead 2,500: 0 / 5,000 (the rejected limit is left out)
-    assert got.to_dict("list") == {"queue_ahead": ["0", "1-499", "500+"], "orders": [1, 2, 1],
-                                   "fill_rate": [1.0, 15_000 / 20_000, 0.0]}
+    # placements: unknown: 0 / 2,000; ahead 0: 6,000 / 6,000; ahead 300 and 450: (0 + 11,000) / (8,000 + 12,000);
+    # ahead 1,200 (the re-price) and 2,500: (4,000 + 0) / (8,000 + 5,000). The rejected limit placed nothing.
+    assert got.to_dict("list") == {"ahead": ["unknown", "0", "1-499", "500+"], "placements": [1, 1, 2, 2],
+                                   "fill_rate": [0.0, 1.0, 11_000 / 20_000, 4_000 / 13_000]}
+    o = _all(root, "orders")
+    p = o[o.rested]
+    bucket = pd.cut(p.queue_ahead, [-2, -1, 0, 499, np.inf], labels=["unknown", "0", "1-499", "500+"])
+    exp = p.groupby(bucket, observed=True).agg(n=("filled", "size"), f=("filled", "sum"), q=("open_quantity", "sum"))
+    assert got["ahead"].tolist() == exp.index.tolist() and got["placements"].tolist() == exp["n"].tolist()
+    assert got["fill_rate"].tolist() == pytest.approx((exp["f"] / exp["q"]).tolist(), rel=1e-15)
 
 
 def test_runs_written_by_other_versions_line_up(root, tmp_path):

@@ -40,14 +40,17 @@ from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
 from tickreplay.io import atomic_path
 from tickreplay.errors import ConfigError
 from tickreplay.latency import Constant, LatencyModel
-from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, Fill, Liquidity, NewOrder, OrderType, OrderUpdate,
-                               OwnOrder, Status)
+from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, Fill, Liquidity, NewOrder, OrderType,
+                               OrderUpdate, OwnOrder, Status)
 from tickreplay.book.replay import ReplayData
 from tickreplay.tape import EventKind
 
 _DUE, _ARRIVE, _WAKE = 0, 1, 2  # heap priorities at equal time
 # output strings (one dict per enum: IntEnum members of different enums compare equal)
 _TYPE_NAMES, _STATUS_NAMES, _LIQ_NAMES = ({m: m.name.lower() for m in e} for e in (OrderType, Status, Liquidity))
+# a new order's row status from the order's status right after its arrival (rejections aside)
+_NEW_OUTCOME = {Status.OPEN: ActionStatus.ACCEPTED, Status.FILLED: ActionStatus.FILLED,
+                Status.CANCELLED: ActionStatus.DONE}
 
 
 @dataclass(frozen=True)
@@ -100,21 +103,45 @@ class Strategy:
         """A subscribed market event."""
 
 
-class _Request:
-    """A cancel or modify request: its order-log row."""
+class _Row:
+    """One request (new, cancel, modify) and what it did: its order-log row.
 
-    __slots__ = ("request_id", "order_id", "action", "quantity", "price", "status", "reason", "decision_ns",
-                 "decision_idx", "arrival_ns", "arrival_idx", "response_ns", "filled", "ahead", "target")
+    ``filled``/``fees``/``notional``/``maker_qty``/``taker_qty`` add up the fills made while this action was
+    in force (from its arrival until the order's next accepted action, or the order's end).
+    """
 
-    def __init__(self, request_id, target, action, quantity, price, decision_ns, decision_idx):
-        self.request_id, self.order_id, self.action = request_id, target.order_id if target else -1, action
-        self.target = target
-        self.quantity, self.price = quantity, price
-        self.status, self.reason = Status.PENDING, ""
+    __slots__ = ("request_id", "order", "order_id", "action", "price", "quantity", "status", "reject_reason",
+                 "decision_ns", "decision_idx", "arrival_ns", "arrival_idx", "response_ns", "open_quantity",
+                 "rested", "queue_ahead", "filled", "fees", "notional", "maker_qty", "taker_qty")
+
+    def __init__(self, request_id: int, order: OwnOrder | None, order_id: int, action: str, quantity: int | None,
+                 price: int | None, decision_ns: int, decision_idx: int) -> None:
+        self.request_id, self.order, self.order_id, self.action = request_id, order, order_id, action
+        self.quantity, self.price = quantity, price  # as requested (None: none / unchanged until arrival)
+        self.status, self.reject_reason = "", ""  # an ActionStatus once the request reached the exchange
         self.decision_ns, self.decision_idx = decision_ns, decision_idx
         self.arrival_ns = self.arrival_idx = self.response_ns = -1
-        self.filled = 0  # cancel: size cancelled; modify: order's filled size at arrival
-        self.ahead = -1
+        self.open_quantity = 0  # the order's open size when this action took effect (cancel: the size cancelled)
+        self.rested = False  # after this action took effect the order rested in a queue at its price
+        self.queue_ahead = -1  # market size ahead of it then; -1: not resting or unknown
+        self.filled = self.maker_qty = self.taker_qty = self.notional = 0
+        self.fees = 0.0
+
+    def add_fill(self, price: int, size: int, liquidity: Liquidity, fee: float) -> None:
+        """Count one fill made while this action was in force."""
+        self.filled += size
+        self.fees += fee
+        self.notional += price * size
+        if liquidity == Liquidity.MAKER:
+            self.maker_qty += size
+        else:
+            self.taker_qty += size
+
+    @property
+    def liquidity(self) -> str:
+        if self.maker_qty and self.taker_qty:
+            return "mixed"
+        return "maker" if self.maker_qty else ("taker" if self.taker_qty else "")
 
 
 class Context:
@@ -165,7 +192,7 @@ class Context:
 
 @dataclass
 class RunResult:
-    """Order log (one row per request) and fills (one row per execution)."""
+    """Order log (one row per request, see :mod:`tickreplay.orders`) and fills (one row per execution)."""
 
     orders: pd.DataFrame
     fills: pd.DataFrame
@@ -191,7 +218,7 @@ class Engine:
 
         Timers up to ``end_ns`` (default: session end) are called; the run
         ends when nothing is left to do (answers to requests still arrive
-        after ``end_ns``; orders still resting then are reported as open).
+        after ``end_ns``; orders still resting then have ``order_status`` "open").
         """
         cfg, r = self.config, self.replay
         self._rng_entry, self._rng_resp, self._rng_md = (
@@ -205,7 +232,8 @@ class Engine:
         self._last_arrival = self._last_response = self._last_md = np.iinfo(np.int64).min
         self._position = 0
         self._orders: dict[int, OwnOrder] = {}
-        self._log: list = []  # OwnOrder or _Request, in request order
+        self._log: list[_Row] = []  # in request order (request id - 1)
+        self._in_force: dict[int, _Row] = {}  # order id → the row of its action in force at the exchange
         self._fills: list[tuple] = []
         self._strategy = strategy
         ctx = self._ctx = Context(self)
@@ -265,40 +293,55 @@ class Engine:
 
     # -- strategy requests ---------------------------------------------------
     def _send(self, req: NewOrder) -> int:
-        order = OwnOrder(len(self._log) + 1, req, self._now, self._view_idx)
+        order = OwnOrder(len(self._log) + 1, req, self._now)
         self._orders[order.order_id] = order
-        self._log.append(order)
-        self._push(self._entry_time(), _ARRIVE, 0, 0, ("new", order))
+        row = _Row(order.order_id, order, order.order_id, "new", order.quantity, order.price, self._now,
+                   self._view_idx)
+        self._log.append(row)
+        self._push(self._entry_time(), _ARRIVE, 0, 0, row)
         return order.order_id
 
     def _request(self, action: str, order_id: int, quantity: int | None, price: int | None) -> int:
-        target = self._orders.get(order_id)
-        req = _Request(len(self._log) + 1, target, action, quantity, price, self._now, self._view_idx)
-        if target is None:
-            req.order_id = int(order_id)
-        self._log.append(req)
-        self._push(self._entry_time(), _ARRIVE, 0, 0, (action, req))
-        return req.request_id
+        row = _Row(len(self._log) + 1, self._orders.get(order_id), int(order_id), action, quantity, price,
+                   self._now, self._view_idx)
+        self._log.append(row)
+        self._push(self._entry_time(), _ARRIVE, 0, 0, row)
+        return row.request_id
 
     # -- exchange side -------------------------------------------------------
-    def _arrive(self, t: int, item) -> None:
-        action, obj = item
-        ex = self._exchange
-        if action == "new":
-            ex.new_order(obj.order_id, obj, t)
-        else:
-            obj.arrival_ns, obj.arrival_idx = t, self.replay.index_at(t)
-            order = obj.target
-            if action == "cancel":
-                obj.filled = ex.cancel(obj.request_id, order, t)
+    def _arrive(self, t: int, row: _Row) -> None:
+        """A request reaches the exchange at ``t``: apply it and record on its row what it did."""
+        ex, order = self._exchange, row.order
+        if row.action == "new":
+            self._in_force[order.order_id] = row
+            ex.new_order(row.request_id, order, t)
+            row.arrival_ns, row.arrival_idx = order.arrival_ns, order.arrival_idx
+            if order.status == Status.REJECTED:
+                row.status, row.reject_reason = ActionStatus.REJECTED, order.reason
             else:
-                quantity = obj.quantity if obj.quantity is not None else (order.quantity if order else 0)
-                price = obj.price if obj.price is not None else (order.price if order else None)
-                obj.quantity, obj.price = quantity, price
-                if ex.modify(obj.request_id, order, quantity, price, t):
-                    obj.ahead = order.ahead_at_entry
-                if order is not None:
-                    obj.filled = order.filled
+                row.status, row.open_quantity = _NEW_OUTCOME[order.status], order.quantity
+        else:
+            row.arrival_ns, row.arrival_idx = t, self.replay.index_at(t)
+            filled_before, open_before = (order.filled, order.remaining) if order is not None else (0, 0)
+            if row.action == "cancel":
+                reason = ex.cancel(row.request_id, order, t)
+            else:
+                if row.quantity is None:
+                    row.quantity = order.quantity if order is not None else 0
+                if row.price is None and order is not None:
+                    row.price = order.price
+                reason = ex.modify(row.request_id, order, row.quantity, row.price, t)
+            if reason:
+                row.status, row.reject_reason = ActionStatus.REJECTED, reason
+            else:
+                self._in_force[order.order_id] = row
+                if row.action == "cancel":
+                    row.status, row.open_quantity = ActionStatus.CANCELLED, open_before
+                else:
+                    row.status = ActionStatus.MODIFIED
+                    row.open_quantity = max(row.quantity - filled_before, 0)
+        if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
+            row.rested, row.queue_ahead = True, ex.queue_ahead(order)
         self._drain()
 
     def _drain(self) -> None:
@@ -313,6 +356,7 @@ class Engine:
                 self._push(int(ts[j]), _DUE, j, pkey, (lvl, version))
             elif tag == "fill":
                 _, order, price, size, liq, fee, t_ex, j, how = rep
+                self._in_force[order.order_id].add_fill(price, size, liq, fee)
                 resp = self._response_time(t_ex)
                 fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
                             fee, order.decision_ns, order.arrival_ns, t_ex, resp, j, how)
@@ -323,13 +367,10 @@ class Engine:
                 resp = self._response_time(t_ex)
                 rec = self._log[request_id - 1]
                 rec.response_ns = resp
-                if isinstance(rec, _Request):
-                    rec.status, rec.reason = status, reason
                 filled = order.filled if order is not None else 0
                 remaining = order.remaining if order is not None else 0
-                action = "new" if isinstance(rec, OwnOrder) else rec.action
-                upd = OrderUpdate(request_id, order.order_id if order is not None else rec.order_id, action,
-                                  status, reason, filled, remaining, t_ex, resp)
+                upd = OrderUpdate(request_id, rec.order_id, rec.action, status, reason, filled, remaining, t_ex,
+                                  resp)
                 self._push(resp, _WAKE, 0, 0, ("update", upd))
         reports.clear()
 
@@ -363,29 +404,22 @@ class Engine:
 
     def _result(self) -> RunResult:
         rows = []
-        for rec in self._log:
-            if isinstance(rec, OwnOrder):
-                o = rec
-                rows.append((
-                    o.order_id, o.order_id, o.parent_id, "new", o.side, _TYPE_NAMES[o.type],
-                    -1 if o.sent_price is None else o.sent_price, o.sent_quantity,
-                    -1 if o.price is None else o.price, o.quantity, o.filled, o.quantity - o.filled,
-                    _STATUS_NAMES[o.status], o.reason, o.decision_ns, o.arrival_ns, o.response_ns, o.liquidity,
-                    o.fees, o.notional / o.filled if o.filled else np.nan, o.ahead_at_entry, o.queue_unknown,
-                    o.queue_unknown_ns, *self._touch(o.decision_idx), *self._touch(o.arrival_idx),
-                    o.decision_idx, o.arrival_idx,
-                ))
+        for q in self._log:
+            o = q.order
+            if o is None:  # a request naming an order id we never sent
+                head, end_state = (q.order_id, 0, 0, ""), ("", 0, -1, -1, 0, "", False, -1)
             else:
-                q, o = rec, rec.target
-                side = o.side if o else 0
-                otype = _TYPE_NAMES[o.type] if o else ""
-                rows.append((
-                    q.request_id, q.order_id, o.parent_id if o else 0, q.action, side, otype,
-                    -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity, -1, -1,
-                    q.filled, 0, _STATUS_NAMES[q.status], q.reason, q.decision_ns, q.arrival_ns, q.response_ns,
-                    "", 0.0, np.nan, q.ahead, bool(o.queue_unknown) if o else False, -1,
-                    *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
-                ))
+                head = (o.order_id, o.parent_id, o.side, _TYPE_NAMES[o.type])
+                end_state = (_STATUS_NAMES[o.status], o.filled, -1 if o.price is None else o.price, o.quantity,
+                             o.quantity - o.filled, o.reason, o.queue_unknown, o.queue_unknown_ns)
+            rows.append((
+                q.request_id, head[0], head[1], q.action, head[2], head[3],
+                -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
+                q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
+                q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
+                *end_state, q.decision_ns, q.arrival_ns, q.response_ns,
+                *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
+            ))
         orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
         fills = pd.DataFrame.from_records(
             [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
@@ -397,9 +431,11 @@ class Engine:
 _I64 = "int64"
 _ORDER_DTYPES = {
     "request_id": _I64, "order_id": _I64, "parent_id": _I64, "action": "string", "side": "int8", "type": "string",
-    "price": _I64, "quantity": _I64, "final_price": _I64, "final_quantity": _I64, "filled": _I64, "unfilled": _I64, "status": "string", "reason": "string",
-    "decision_ns": _I64, "arrival_ns": _I64, "response_ns": _I64, "liquidity": "string", "fees": "float64",
-    "avg_price": "float64", "queue_ahead_at_entry": _I64, "queue_unknown": "bool", "queue_unknown_ns": _I64,
+    "price": _I64, "quantity": _I64, "status": "string", "reject_reason": "string", "open_quantity": _I64,
+    "filled": _I64, "liquidity": "string", "fees": "float64", "avg_price": "float64", "rested": "bool",
+    "queue_ahead": _I64, "order_status": "string", "order_filled": _I64, "final_price": _I64, "final_quantity": _I64,
+    "unfilled": _I64, "reason": "string", "queue_unknown": "bool", "queue_unknown_ns": _I64,
+    "decision_ns": _I64, "arrival_ns": _I64, "response_ns": _I64,
     "bid_decision": _I64, "ask_decision": _I64, "mid_decision": "float64",
     "bid_arrival": _I64, "ask_arrival": _I64, "mid_arrival": "float64", "decision_idx": _I64, "arrival_idx": _I64,
 }

@@ -303,23 +303,21 @@ class Exchange:
         self._enter(order, t_ns, i)
         self.reports.append(("done", request_id, order, order.status, order.reason, t_ns))
 
-    def cancel(self, request_id: int, order: OwnOrder | None, t_ns: int) -> int:
-        """Cancel ``order``; returns the size cancelled (0 when rejected)."""
+    def cancel(self, request_id: int, order: OwnOrder | None, t_ns: int) -> str:
+        """Cancel ``order``; returns the reject reason ("" when it was cancelled)."""
         reason = self._check_live(order)
         if reason:
             self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
-            return 0
-        i = self.r.index_at(t_ns)
-        left = order.remaining
-        self._leave(order, i)
+            return reason
+        self._leave(order, self.r.index_at(t_ns))
         order.status, order.reason = _CANCELLED, DoneReason.CANCEL_REQUEST
         self.reports.append(("done", request_id, order, _CANCELLED, "", t_ns))
-        return left
+        return ""
 
-    def modify(self, request_id: int, order: OwnOrder | None, quantity: int, price: int, t_ns: int) -> bool:
+    def modify(self, request_id: int, order: OwnOrder | None, quantity: int, price: int, t_ns: int) -> str:
         """Change total size and/or price (see :mod:`tickreplay.orders` for priority rules).
 
-        Returns True when the order lost priority and re-entered (its ``ahead_at_entry`` is new).
+        Returns the reject reason ("" when the modify took effect).
         """
         i = self.r.index_at(t_ns)
         reason = self._check_live(order) or self._check_session(t_ns, i) or self._check_size(quantity)
@@ -329,8 +327,7 @@ class Exchange:
             reason = Reject.NOTHING_TO_MODIFY
         if reason:
             self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
-            return False
-        reentered = False
+            return reason
         if quantity <= order.filled:
             self._leave(order, i)
             order.quantity = order.filled
@@ -343,11 +340,19 @@ class Exchange:
         else:
             self._leave(order, i)
             order.price, order.quantity = price, quantity
-            order.ahead_at_entry = -1
             self._enter(order, t_ns, i)
-            reentered = True
         self.reports.append(("done", request_id, order, order.status, "", t_ns))
-        return reentered
+        return ""
+
+    def queue_ahead(self, order: OwnOrder) -> int:
+        """Market size ahead of resting ``order`` in its queue as of its level's last update (size units; the
+        L2 models' expected value rounded to the nearest unit); -1 when it does not rest or its place is unknown."""
+        lvl = None if order.done else self.levels.get((order.side, order.price))
+        if lvl is not None:
+            for o, ahead in zip(lvl.orders, lvl.ahead):
+                if o is order:
+                    return -1 if math.isnan(ahead) else int(math.floor(ahead + 0.5))
+        return -1
 
     # -- validation ----------------------------------------------------------
     def _check_new(self, order: OwnOrder, t_ns: int, i: int) -> str:
@@ -405,12 +410,6 @@ class Exchange:
     def _fill(self, order: OwnOrder, price: int, size: int, liq: Liquidity, t_ns: int, j: int, how: str) -> None:
         fee = self.fees.fee(liq, price, size, *self._scales)
         order.filled += size
-        order.fees += fee
-        order.notional += price * size
-        if liq == _MAKER:
-            order.maker_qty += size
-        else:
-            order.taker_qty += size
         if order.filled == order.quantity:
             order.status = _FILLED
         self.reports.append(("fill", order, price, size, liq, fee, t_ns, j, how))
@@ -456,18 +455,15 @@ class Exchange:
             lvl = self.levels[key] = _Level(order.side, order.price, i)
         else:
             self._advance(lvl, i)
-        order.entry_idx = i
         lvl.orders.append(order)
         lvl.entry.append(i)
         if lvl.unknown or self.r.out_of_window(order.side, order.price, i):
             lvl.unknown = True
             lvl.ahead.append(math.nan)
-            order.ahead_at_entry = -1
             self._mark_unknown(order, t_ns)
         else:
             ahead = max(self.r.visible_size(order.side, order.price, i) - self._consumed_at(*key, i), 0)
             lvl.ahead.append(float(ahead))
-            order.ahead_at_entry = ahead
         self._reschedule(lvl)
 
     def _leave(self, order: OwnOrder, i: int) -> None:

@@ -11,6 +11,62 @@ A size decrease at the same price keeps queue priority; a price change or a
 size increase loses it (the order re-enters at the back of its new level,
 and is matched aggressively first if the new price is marketable). A new
 total at or below the filled size ends the order.
+
+**The order log.** One row per request (``action`` new, modify or cancel),
+in request order. A request *takes effect* when it reaches the exchange and
+is not rejected; it is *in force* from then until the same order's next
+request takes effect or the order ends. Row columns say what that one
+request did; ``order_*``/``final_*``/``unfilled``/``reason`` and the
+``queue_unknown`` pair are the order's end state, the same on every row of
+the order (a request naming an order id never sent: ``order_status`` "",
+-1 / 0 / ""). Per order, ``filled`` summed over its rows = ``order_filled``
+= its fills' sizes.
+
+====================  ==========================================================================
+column                meaning
+====================  ==========================================================================
+request_id            1, 2, … in request order (a new order's id is its request id)
+order_id, parent_id   the order the request is about, and its parent
+action                "new", "modify" or "cancel"
+side, type            the order's (+1 buy / -1 sell; "market", "limit", "ioc")
+price, quantity       the request's: new = as sent; modify = new price and new total size (an
+                      unchanged one filled in at arrival); -1 = none (cancel; market price)
+status                what the request did (:class:`ActionStatus`): new → "accepted" (resting,
+                      after any aggressive fill), "filled" (completely, on arrival) or "done"
+                      (market/IOC: the exchange cancelled the rest; ``reason`` says why);
+                      modify → "modified"; cancel → "cancelled"; any → "rejected"
+reject_reason         why the request was rejected (a :class:`Reject` string); "" otherwise
+open_quantity         the order's open size when the request took effect, before any fill under
+                      it (cancel: the size it cancelled; rejected: 0)
+filled                size filled while this request was in force (a cancel: 0)
+liquidity             of those fills: "maker", "taker", "mixed" or ""
+fees, avg_price       of those fills: fees in currency (negative = rebate); size-weighted price
+                      (NaN without fills)
+rested                after the request took effect the order rested in a queue at ``price``
+                      (a placement, a re-price or resize, or a size-down keeping its place)
+queue_ahead           market size ahead of it in that queue at that moment (size units; L2
+                      models: expected value, rounded); -1 when not rested or unknown
+order_status          the order's end state: "open" (still resting at the run's end),
+                      "filled", "cancelled" (by request, or a market/IOC rest) or "rejected"
+order_filled          the order's total filled size
+final_price           its price at the end (-1: market)
+final_quantity        its total size at the end (after modifies; a modify down to the filled
+                      size ends it at that size)
+unfilled              final_quantity - order_filled (a rejected order: all of it)
+reason                why it ended with an unfilled rest: a :class:`DoneReason` or (rejected
+                      new order) :class:`Reject` string; "" when filled or still open
+queue_unknown(_ns)    its queue position became unknown (beyond the data's window) and when
+decision_ns           trader time the request was decided
+arrival_ns            exchange time it arrived (-1: never)
+response_ns           trader time the answer reached the strategy
+bid/ask/mid_decision  touch and mid the trader saw at the decision (0 / NaN: none)
+bid/ask/mid_arrival   touch and mid at the exchange at arrival
+decision_idx,         tape indices of those two books
+arrival_idx
+====================  ==========================================================================
+
+What a strategy receives is unchanged by this: an :class:`OrderUpdate`
+carries the order's status and filled size when the exchange answered.
 """
 
 from __future__ import annotations
@@ -56,6 +112,17 @@ class Reject:
     UNKNOWN_ORDER = "unknown_order"
     ORDER_DONE = "order_already_done"
     NOTHING_TO_MODIFY = "modify_without_change"
+
+
+class ActionStatus:
+    """What one order-log row's action did: the order log's ``status`` (see the module docstring)."""
+
+    ACCEPTED = "accepted"  # new: at the exchange, resting at its price (after any aggressive fill on arrival)
+    FILLED = "filled"  # new: filled completely on arrival
+    DONE = "done"  # new market/IOC: filled what it could on arrival, the exchange cancelled the rest
+    MODIFIED = "modified"  # modify: took effect
+    CANCELLED = "cancelled"  # cancel: took effect
+    REJECTED = "rejected"  # refused (``reject_reason`` says why): the action never took effect
 
 
 class DoneReason:
@@ -114,38 +181,28 @@ class OrderUpdate:
 
 
 class OwnOrder:
-    """An own order's full state (the engine's and exchange's record; strategies get updates)."""
+    """An own order's state at the exchange (per-request figures live in the order log; strategies get updates)."""
 
     __slots__ = (
-        "order_id", "parent_id", "side", "type", "price", "quantity", "sent_price", "sent_quantity", "filled", "status", "reason",
-        "decision_ns", "arrival_ns", "response_ns", "decision_idx", "arrival_idx", "entry_idx",
-        "ahead_at_entry", "queue_unknown", "queue_unknown_ns", "fees", "maker_qty", "taker_qty", "notional",
+        "order_id", "parent_id", "side", "type", "price", "quantity", "filled", "status", "reason",
+        "decision_ns", "arrival_ns", "arrival_idx", "queue_unknown", "queue_unknown_ns",
     )
 
-    def __init__(self, order_id: int, req: NewOrder, decision_ns: int, decision_idx: int) -> None:
+    def __init__(self, order_id: int, req: NewOrder, decision_ns: int) -> None:
         self.order_id = order_id
         self.parent_id = int(req.parent_id)
         self.side = int(req.side)
         self.type = OrderType(req.type)
-        self.price = None if req.price is None else int(req.price)
+        self.price = None if req.price is None else int(req.price)  # current; modifies change price/quantity
         self.quantity = int(req.quantity)
-        self.sent_price, self.sent_quantity = self.price, self.quantity  # as sent; modifies change price/quantity
         self.filled = 0
         self.status = _PENDING
         self.reason = ""
         self.decision_ns = decision_ns
         self.arrival_ns = -1
-        self.response_ns = -1
-        self.decision_idx = decision_idx
         self.arrival_idx = -1
-        self.entry_idx = -1  # tape index at which it joined its queue
-        self.ahead_at_entry = -1  # market volume ahead when it (last) joined its queue; -1: unknown / never rested
         self.queue_unknown = False
         self.queue_unknown_ns = -1
-        self.fees = 0.0
-        self.maker_qty = 0
-        self.taker_qty = 0
-        self.notional = 0  # sum of price × size over fills (price units × size units)
 
     @property
     def remaining(self) -> int:
@@ -155,21 +212,14 @@ class OwnOrder:
     def done(self) -> bool:
         return self.status not in _LIVE
 
-    @property
-    def liquidity(self) -> str:
-        if self.maker_qty and self.taker_qty:
-            return "mixed"
-        return "maker" if self.maker_qty else ("taker" if self.taker_qty else "")
 
-
-#: columns of the order log, one row per request (new, cancel, modify). ``price``/``quantity`` are the
-#: request's (-1: none); ``final_price``/``final_quantity``/``filled``/``unfilled`` the order's end state
-#: on "new" rows.
+#: columns of the order log, one row per request; see the module docstring for each column's meaning
 ORDER_LOG_COLUMNS = (
-    "request_id", "order_id", "parent_id", "action", "side", "type", "price", "quantity", "final_price",
-    "final_quantity", "filled", "unfilled",
-    "status", "reason", "decision_ns", "arrival_ns", "response_ns", "liquidity", "fees", "avg_price",
-    "queue_ahead_at_entry", "queue_unknown", "queue_unknown_ns",
+    "request_id", "order_id", "parent_id", "action", "side", "type", "price", "quantity",
+    "status", "reject_reason", "open_quantity", "filled", "liquidity", "fees", "avg_price", "rested", "queue_ahead",
+    "order_status", "order_filled", "final_price", "final_quantity", "unfilled", "reason",
+    "queue_unknown", "queue_unknown_ns",
+    "decision_ns", "arrival_ns", "response_ns",
     "bid_decision", "ask_decision", "mid_decision", "bid_arrival", "ask_arrival", "mid_arrival",
     "decision_idx", "arrival_idx",
 )

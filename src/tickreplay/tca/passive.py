@@ -1,13 +1,17 @@
 """Fill rate and time to fill of passive (resting) orders, from the order log and the fills.
 
 A *passive order* is a new limit order of the parent that was not rejected
-and rested some quantity: its order-log ``quantity`` minus what it took
+(its "new" row's ``status`` is not "rejected") and rested some quantity: its
+order-log ``quantity`` (as sent) minus what it took
 aggressively on arrival (its taker fills at its exchange arrival time) is its
 passive quantity. Taker fills after arrival (a modify that re-priced it
 across the spread) took quantity that had rested unfilled: it stays in the
 passive quantity, not filled passively. Market and IOC orders never rest and
 are not counted. (The order log's ``quantity`` is the size as sent; a modify
 that raises it can make an order's maker fills exceed its passive quantity.)
+These are per order, from the fills; the fill rate of each placement and
+re-price by its queue ahead is in the order log's rows (``rested``,
+``queue_ahead``, ``filled``, ``open_quantity``).
 
 * ``fill_rate``: maker-filled quantity / passive quantity, over all passive orders.
 * ``orders_filled``: passive orders whose whole quantity filled.
