@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tomllib
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from tickreplay import cli, experiment
+from tickreplay.results import query, run_dirs
 from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.errors import ConfigError
@@ -85,11 +87,11 @@ def test_a_run_twice_is_one_run_and_rerun_replaces_it(scenario_file, tmp_path):
     a = experiment.run_file(scenario_file, out)
     b = experiment.run_file(scenario_file, out)
     assert a.run_id == b.run_id and a.run_id.startswith("short_twap_") and not a.skipped and b.skipped
-    assert [p.name for p in out.iterdir() if not p.name.startswith(".")] == [a.run_id] and b.tca == a.tca
+    assert [p.name for p in run_dirs(out)] == [a.run_id] and b.tca == a.tca
     first = json.loads((a.path / "run.json").read_text())["created_utc"]
     c = experiment.run_file(scenario_file, out, rerun=True)
     assert c.run_id == a.run_id and not c.skipped
-    assert [p.name for p in out.iterdir()] == [a.run_id]  # the old version is gone, no temporary left
+    assert sorted(p.name for p in out.iterdir()) == sorted([a.run_id, os.readlink(out / a.run_id)])  # one version
     assert json.loads((c.path / "run.json").read_text())["created_utc"] >= first
     for o in (a, c):
         names = {p.name for p in o.path.iterdir()}
@@ -167,7 +169,7 @@ def test_grid_compare_gives_one_row_per_run(scenario_file, tmp_path):
     table = experiment.compare(scenarios, tmp_path / "res", jobs=1, progress=False)
     assert len(table) == 4 and table["run_id"].is_unique
     assert list(table["style"]) == ["market", "market", "limit_touch", "limit_touch"]
-    assert len(list((tmp_path / "res").iterdir())) == 4
+    assert len(run_dirs(tmp_path / "res")) == 4
     # the stored scenario copy of a grid run is the swept document
     stored = tomllib.loads((tmp_path / "res" / table["run_id"][2] / "scenario.toml").read_text())
     assert stored["schedule"]["style"] == "limit_touch" and stored["schedule"]["n_children"] == 2
@@ -232,12 +234,15 @@ def test_cli_run_and_compare(scenario_file, tmp_path, capsys):
     out = tmp_path / "res"
     assert cli.main(["run", str(scenario_file), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    (run_dir,) = out.iterdir()
+    (run_dir,) = run_dirs(out)
     assert run_dir.name in text and "shortfall" in text
     assert cli.main(["compare", str(scenario_file), str(scenario_file), "--out", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.count("short_twap") >= 2 and "total_bps" in text
-    assert len(list(out.iterdir())) == 3
+    assert f"2 runs in {out.resolve()}: 0 run now, 2 already complete (skipped" in text
+    assert len(run_dirs(out)) == 1  # the same scenario three times is one run
+    assert cli.main(["run", str(scenario_file), "--out", str(out), "--rerun"]) == 0
+    assert f"run {run_dir.name} → " in capsys.readouterr().out and len(run_dirs(out)) == 1
     bad = tmp_path / "bad.toml"
     bad.write_text(SCENARIO.replace("n_children = 5", "n_children = 5\nspeed = 2"))
     assert cli.main(["run", str(bad), "--out", str(out)]) == 2
@@ -279,3 +284,32 @@ def test_pnl_average_cost_by_hand():
     assert last["unrealised_pnl"] == pytest.approx(-100 * (12.0 - 13.0))
     assert last["inventory"] == pytest.approx(-1200.0)
     assert pnl.iloc[3]["unrealised_pnl"] == pytest.approx(200 * (12.0 - 11.0))
+
+
+def test_a_grid_killed_mid_way_resumes_with_only_the_missing_runs(scenario_file, tmp_path):
+    """``kill -9`` a grid part-way; the same command again runs only what is missing, and the store then holds
+    exactly one run per distinct scenario (no partial folder, no duplicate)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    seeds = list(range(1, 13))
+    grid = tmp_path / "grid.toml"
+    grid.write_text(f'base = "{scenario_file.name}"\n[sweep]\n"seed" = {seeds}\n"schedule.n_children" = [5, 10]\n')
+    out = tmp_path / "res"
+    cmd = [sys.executable, "-c", "import sys; from tickreplay.cli import main; sys.exit(main(sys.argv[1:]))",
+           "compare", "--grid", str(grid), "--out", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while (not out.is_dir() or len(run_dirs(out)) < 3) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(run_dirs(out))
+    assert 3 <= done < 24, "the grid should have been killed part-way"
+    again = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    assert f"24 runs in {out.resolve()}: {24 - done} run now, {done} already complete" in again.stdout
+    assert cli.main(["query", "SELECT count(*) AS n, count(DISTINCT run_id) AS ids FROM runs", "--root", str(out)]) == 0
+    assert query("SELECT count(*) AS n FROM runs", out)["n"].iloc[0] == 24
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(p.name for p in run_dirs(out))

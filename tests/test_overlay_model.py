@@ -172,7 +172,7 @@ def test_cli_train(tmp_path, capsys):
     assert rep["child_quantity"] == 400 and rep["side"] == -1 and rep["delays_ns"] == [0, NS, 5 * NS]
     assert rep["n_examples"] == len(range(60, 900 - 15 + 1, 3))  # decisions whose label window fits the day
     m = DelayModel.load(out, expect_features=FEATURE_NAMES, expect_delays=(0, NS, 5 * NS))
-    assert m.train_range["sources"] == ["synthetic/liquid_large_cap/seed4"]
+    assert m.train_range["sources"] == ["synthetic/liquid_large_cap-s4-900s/2024-01-02"]
     assert main(["overlay", "train", "--scenario", str(scn), "--synthetic", "liquid_large_cap", "--out",
                  str(out)]) == 2
     assert "expected REGIME:SEED" in capsys.readouterr().err

@@ -173,7 +173,7 @@ def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
     model, _ = train_model(ds, n_folds=2, num_boost_round=30)
     model.save(tmp_path / "model")
     (tmp_path / "s.toml").write_text(
-        '[data]\ncatalog = "%s"\n[parent]\nside = "buy"\nquantity = 2000\nstart = "09:30:00"\nend = "09:31:40"\n'
+        '[data]\ncatalog = "%s"\ncatalog_root = "replay"\n[parent]\nside = "buy"\nquantity = 2000\nstart = "09:30:00"\nend = "09:31:40"\n'
         '[schedule]\nkind = "twap"\nn_children = 10\nstyle = "market"\n' % key)
     args = ["overlay", "compare", "--model", str(tmp_path / "model"), "--scenario", str(tmp_path / "s.toml"),
             "--tapes", key, "--n-boot", "200"]

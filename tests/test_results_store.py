@@ -218,6 +218,14 @@ def test_errors_are_clear(root, tmp_path):
     (bad / "r1" / "tca.json").write_text("{not json")
     with pytest.raises(QueryError, match=r"tca.json, line 1: not valid JSON"):
         query("SELECT * FROM runs", bad)
+    for empty in ("", "  \n"):
+        with pytest.raises(QueryError, match="empty query: give SQL"):
+            query(empty, root)
+
+
+def test_cli_empty_query_is_an_error_not_a_traceback(root, capsys):
+    assert main(["query", "", "--root", str(root)]) == 2
+    assert "tickreplay query: error: empty query" in capsys.readouterr().err
 
 
 def test_cli_query_prints_a_table(root, capsys):

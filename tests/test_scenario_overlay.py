@@ -212,7 +212,7 @@ def test_compare_command_defaults_to_the_scenarios_max_delay(tmp_path, model_dir
     Catalog(tmp_path / "replay").write("synthetic", data.tape, data.snapshots)
     inst = data.tape.instrument
     key = f"synthetic/{inst.symbol}/{inst.date}"
-    doc = {**BASE, "data": {"catalog": key}, "schedule": {"kind": "twap", "n_children": 2, "style": "market"},
+    doc = {**BASE, "data": {"catalog": key, "catalog_root": "replay"}, "schedule": {"kind": "twap", "n_children": 2, "style": "market"},
            "parent": {**BASE["parent"], "start": "09:31:00", "end": "09:31:20"},
            "overlay": {"model": str(model_dir), "max_delay_s": 1}}
     (tmp_path / "s.toml").write_text(tomli_w.dumps(doc))

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tickreplay import cli
+from tickreplay.results import query, run_dirs
 from tickreplay.adapters.lobster_writer import EMPTY_ASK, EMPTY_BID, lobster_file_names, write_lobster
 from tickreplay.adapters.synthetic import REGIMES, MarketParams, generate_day
 from tickreplay.book import L3Book
@@ -267,11 +268,20 @@ def test_demo_command_prints_a_summary(capsys, tmp_path):
                    "09:30:05", "spread: mean", "depth per side", "mid: open", "TCA comparison", "total_bps",
                    "twap_market", "twap_passive", "vwap", "pov_10pct", "almgren_chriss", "reports:"):
         assert needle in text, needle
-    runs = sorted(p for p in out.iterdir() if not p.name.startswith("_"))
-    assert len(runs) == 5
+    runs = run_dirs(out)
+    assert len(runs) == 5 and "5 run now" in text
     for run in runs:
         assert (run / "tca.json").exists() and (run / "report" / "price.png").stat().st_size > 5_000
-    assert (out / "_compare" / "cost_by_schedule.png").exists() and (out / "_compare" / "report.md").exists()
+    page = out / "_compare" / "demo"
+    assert (page / "cost_by_schedule.png").exists() and (page / "report.md").exists()
+    # the demo's runs are runs like any other: no phantom row, and a second demo adds no copies
+    assert cli.main(["demo", "--regime", "news_spike", "--seed", "3", "--duration-s", "120", "--out", str(out)]) == 0
+    assert "0 run now, 5 already complete" in capsys.readouterr().out
+    assert len(run_dirs(out)) == 5
+    runs_view = query("SELECT scenario_name, shortfall_total_bps FROM runs", out)
+    assert sorted(runs_view["scenario_name"]) == sorted(["twap_market", "twap_passive", "vwap", "pov_10pct",
+                                                          "almgren_chriss"])
+    assert runs_view["shortfall_total_bps"].notna().all()
 
 
 def test_generate_command_writes_catalog_entry_and_lobster_pair(tmp_path):

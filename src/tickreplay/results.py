@@ -115,6 +115,9 @@ def connect(root: str | Path = DEFAULT_ROOT) -> duckdb.DuckDBPyConnection:
 
 def query(sql: str, root: str | Path = DEFAULT_ROOT) -> pd.DataFrame:
     """Run ``sql`` over the results under ``root`` (views ``fills``, ``orders``, ``runs``...) → DataFrame."""
+    if not sql.strip():
+        raise QueryError('empty query: give SQL over the views fills, orders, runs, e.g. '
+                         '"SELECT run_id, shortfall_total_bps FROM runs ORDER BY 2"')
     con = connect(root)
     try:
         return con.execute(sql).df()

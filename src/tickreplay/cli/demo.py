@@ -2,9 +2,10 @@
 
 The schedules (TWAP with market and with passive children, VWAP, POV 10 %,
 Almgren–Chriss) work one buy parent of 5 % of the market volume traded in
-the middle of the sample (from a tenth to a half of it). Each run is
-written to the results folder ``--out``, with its report; the comparison
-report goes to ``<out>/_compare``.
+the middle of the sample (from a tenth to a half of it). Each run lands in
+the results store ``--out`` like any other run (a rerun of the demo finds
+them there and does not add copies), with its report; the comparison report
+goes to ``<out>/_compare/demo``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=lambda a: run_demo(a.regime, a.seed, duration_s=a.duration_s, results=a.out))
 
 
-DEMO_OUT = "results/demo"
+DEMO_OUT = "results"  # the results store, like any run: a rerun of the demo finds its runs there
 DEMO_SCHEDULES = (  # (name, [schedule] table)
     ("twap_market", {"kind": "twap", "n_children": 60, "style": "market"}),
     ("twap_passive", {"kind": "twap", "n_children": 60, "style": "limit_touch", "cancel_replace_after_s": 20,
@@ -72,7 +73,7 @@ def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str
 
     Every line goes through ``out``.
     """
-    from tickreplay.cli.run import format_table
+    from tickreplay.cli.run import format_table, run_count_line
     from tickreplay.experiment import compare, load_data_spec
     from tickreplay.report import compare_report, run_report
     from tickreplay.experiment.scenario import parse_data, parse_scenario
@@ -88,13 +89,14 @@ def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str
     out(f"schedules: buy {p.quantity:,} shares (5% of the window's volume) from {_local(tape, p.start)} "
         f"to {_local(tape, p.end)}; order entry 2 ms ± 0.5; fees maker -0.2 / taker 0.3 bps")
     table = compare(scenarios, results, progress=False)
+    out(run_count_line(table, results))
     out("TCA comparison (bps of the arrival notional; + = cost):")
     for line in format_table(table).splitlines():
         out("  " + line)
     root = Path(results)
     for run_id in table["run_id"]:
         run_report(root / run_id)
-    page = compare_report([root / r for r in table["run_id"]], root / "_compare")
+    page = compare_report([root / r for r in table["run_id"]], root / "_compare" / "demo")
     out(f"reports: {root}/<run>/report/report.md per run; comparison: {page}")
 
 

@@ -12,6 +12,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="replay one scenario file and write its results folder")
     p.add_argument("scenario", help="scenario TOML file (see docs/scenarios.md)")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default: {DEFAULT_OUT})")
+    p.add_argument("--rerun", action="store_true", help="run it again even if the store has it (replaces it)")
     p.set_defaults(func=_run)
 
     p = sub.add_parser("compare", help="run several scenarios or a grid and print a comparison table")
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default: {DEFAULT_OUT})")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
     p.add_argument("--report", action="store_true", help="also write the comparison report under OUT/_compare")
+    p.add_argument("--rerun", action="store_true", help="run every scenario again, even those the store has")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("report", help="figures and a Markdown page from stored runs (one run, or a comparison)")
@@ -73,8 +75,11 @@ def format_table(table) -> str:
 def _run(args: argparse.Namespace) -> int:
     from tickreplay.experiment import run_file
 
-    o = run_file(args.scenario, args.out)
-    print(f"run {o.run_id} → {o.path}")
+    o = run_file(args.scenario, args.out, rerun=args.rerun)
+    if o.skipped:
+        print(f"run {o.run_id} is already complete in {o.path} (skipped; --rerun runs it again)")
+    else:
+        print(f"run {o.run_id} → {o.path}")
     for line in tca_lines(o.tca):
         print(line)
     return 0
@@ -92,7 +97,8 @@ def _compare(args: argparse.Namespace) -> int:
     else:
         scenarios = [load_scenario(p) for p in args.scenarios]
         texts = [Path(p).read_text() for p in args.scenarios]
-    table = compare(scenarios, args.out, jobs=args.jobs, texts=texts)
+    table = compare(scenarios, args.out, jobs=args.jobs, texts=texts, rerun=args.rerun)
+    print(run_count_line(table, args.out))
     print(format_table(table))
     if args.report:
         from tickreplay.report import compare_report
@@ -100,6 +106,13 @@ def _compare(args: argparse.Namespace) -> int:
         page = compare_report([Path(args.out) / r for r in table["run_id"]], Path(args.out) / "_compare")
         print(f"comparison report: {page}")
     return 0
+
+
+def run_count_line(table, out: str | Path) -> str:
+    """Where a comparison's runs are, and how many ran now or were already complete."""
+    skipped = int(table["skipped"].sum()) if len(table) else 0
+    line = f"{len(table)} runs in {Path(out).resolve()}: {len(table) - skipped} run now"
+    return line + (f", {skipped} already complete (skipped; --rerun runs them again)" if skipped else "")
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import sys
 import tomllib
+from dataclasses import replace
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Sequence
@@ -50,31 +52,31 @@ def load_grid(path: str | Path) -> list[Scenario]:
         label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in over.items())
         sdoc = with_overrides(base, {**over, "name": f"{name}[{label}]"})
         try:
-            out.append(parse_scenario(sdoc, base_dir=base_path.parent))
+            out.append(replace(parse_scenario(sdoc, base_dir=base_path.parent), source=str(path), sweep=over))
         except ConfigError as err:
             raise ConfigError(f"{path}: {label}: {err}") from None
     return out
 
 
-def _run_doc(doc: dict, name: str, base_dir: str, out_root: str, text: str | None) -> RunOutcome:
-    return run_scenario(parse_scenario(doc, name, base_dir), out_root, text)
-
-
 def compare(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS, jobs: int = 1,
-            progress: bool = True, texts: Sequence[str | None] | None = None) -> pd.DataFrame:
-    """Run every scenario (``jobs`` > 1: in worker processes) and return one row per run, in input order."""
+            progress: bool = True, texts: Sequence[str | None] | None = None, rerun: bool = False) -> pd.DataFrame:
+    """Run every scenario (``jobs`` > 1: in worker processes) and return one row per run, in input order.
+
+    Runs already complete in ``out_root`` are skipped (column ``skipped``) unless ``rerun``; a sweep killed
+    part-way therefore resumes where it stopped. The progress bar goes to stderr and stays as a record.
+    """
     from tqdm import tqdm
 
     texts = list(texts) if texts is not None else [None] * len(scenarios)
     outcomes: list[RunOutcome | None] = [None] * len(scenarios)
-    with tqdm(total=len(scenarios), desc="runs", unit="run", disable=not progress, leave=False) as bar:
+    with tqdm(total=len(scenarios), desc="runs", unit="run", disable=not progress, file=sys.stderr) as bar:
         if jobs <= 1:
             for k, scn in enumerate(scenarios):
-                outcomes[k] = run_scenario(scn, out_root, texts[k])
+                outcomes[k] = run_scenario(scn, out_root, texts[k], rerun)
                 bar.update()
         else:
             with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futs = {pool.submit(_run_doc, s.raw, s.name, s.base_dir, str(out_root), texts[k]): k
+                futs = {pool.submit(run_scenario, s, str(out_root), texts[k], rerun): k
                         for k, s in enumerate(scenarios)}
                 for fut in as_completed(futs):
                     outcomes[futs[fut]] = fut.result()
@@ -90,7 +92,7 @@ def comparison_row(o: RunOutcome) -> dict:
     win = tca.get("window", {})
     pre = tca.get("pretrade") or {}
     mk = tca.get("markouts", {})
-    row = {"run_id": o.run_id, "name": o.scenario.name, "kind": s.kind, "style": s.style,
+    row = {"run_id": o.run_id, "name": o.scenario.name, "skipped": o.skipped, "kind": s.kind, "style": s.style,
            "filled_pct": 100.0 * sf["filled"] / sf["quantity"] if sf else None,
            "total_bps": sf.get("total_bps")}
     for part in PARTS:
