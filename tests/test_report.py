@@ -205,10 +205,13 @@ def _copies(outs, tmp_path, risks: list[float | None]) -> list:
     for o, risk in zip(outs, risks):
         d = tmp_path / o.run_id
         shutil.copytree(o.path, d)
-        if risk is not None:
-            tca = json.loads((d / "tca.json").read_text())
+        tca = json.loads((d / "tca.json").read_text())
+        assert tca["risk"]["risk_bps"] > 0  # the runner stores the model's risk of the run's schedule
+        if risk is None:
+            del tca["risk"]  # as a run written before risks were stored
+        else:
             tca["risk"] = {"risk_bps": risk}
-            (d / "tca.json").write_text(json.dumps(tca))
+        (d / "tca.json").write_text(json.dumps(tca))
         dirs.append(d)
     return dirs
 

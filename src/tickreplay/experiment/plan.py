@@ -19,6 +19,7 @@ from tickreplay.experiment.data import MarketData, time_grid
 from tickreplay.experiment.scenario import Scenario, resolve_time
 from tickreplay.checks import list_mismatch
 from tickreplay.impact import MarketInputs, PreTradeOrder
+from tickreplay.impact.almgren_chriss import planned_schedule_risk_bps
 from tickreplay.impact.frontier import canonical_ac_params
 from tickreplay.latency import Burst, LatencyModel
 from tickreplay.overlay.model import SIDECAR, DelayModel
@@ -203,6 +204,17 @@ def engine_config(scn: Scenario, data: MarketData) -> EngineConfig:
     return EngineConfig(md_latency=bound(lat.market_data), entry_latency=bound(lat.order_entry),
                         response_latency=bound(lat.response), allow_overtaking=lat.allow_overtaking,
                         queue_model=queue, fees=FeeSchedule(**asdict(scn.fees)), seed=scn.seed)
+
+
+def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned: pd.DataFrame) -> dict:
+    """The pre-trade model's risk of the planned schedule (:func:`~tickreplay.impact.almgren_chriss.planned_schedule_risk_bps`,
+    bps of the arrival notional) with the daily volatility and trading-day length it used."""
+    daily_vol = pretrade_inputs(scn, data, parent).market.daily_vol
+    day_ns = data.day_ns or int(data.tape.ts_ns[-1] - data.tape.ts_ns[0])
+    risk = planned_schedule_risk_bps(planned["time_ns"].to_numpy(), parent.quantity, daily_vol, day_ns,
+                                     cumulative=planned["planned_cum"].to_numpy(), start_ns=parent.start_ns,
+                                     end_ns=parent.end_ns)
+    return {"risk_bps": risk, "daily_vol": daily_vol, "day_ns": day_ns}
 
 
 def pretrade_order(scn: Scenario, data: MarketData, parent: ParentOrder) -> PreTradeOrder:

@@ -37,7 +37,7 @@ import tomli_w
 from tickreplay import __version__
 from tickreplay.engine import Engine, RunResult
 from tickreplay.experiment.data import MarketData, load_data, market_path
-from tickreplay.experiment.plan import Plan, build_plan, engine_config, pretrade_inputs
+from tickreplay.experiment.plan import Plan, build_plan, engine_config, pretrade_inputs, schedule_risk
 from tickreplay.experiment.scenario import Scenario, load_scenario
 from tickreplay.io import atomic_dir, json_text
 from tickreplay.tca import fill_table, tca_summary
@@ -95,7 +95,11 @@ def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> t
     fills = result.fills
     if plan.parent is not None:
         pre = pretrade_inputs(scn, data, plan.parent) if scn.pretrade is not None else None
-        tca = tca_summary(fills, result.orders, plan.parent, data.market, pre)
+        children = plan.planned if scn.schedule.kind != "pov" else None  # POV's plan is a target path, not children
+        tca = tca_summary(fills, result.orders, plan.parent, data.market, pre, schedule=children,
+                          run_end_ns=None if children is None else data.replay.session_end_ns)
+        if plan.planned is not None and len(plan.planned):
+            tca["risk"] = schedule_risk(scn, data, plan.parent, plan.planned)
         tables["fills"] = fill_table(fills, plan.parent, data.market)
         t0, t1 = plan.parent.start_ns, plan.parent.end_ns + MARKET_TAIL_NS
     else:
