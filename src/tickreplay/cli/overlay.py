@@ -6,12 +6,17 @@ size = parent quantity / number of children, style, latency, queue model,
 fees), fits the delay model with purged walk-forward validation, prints the
 out-of-sample figures and feature importance, and saves the model folder
 (plus ``train_report.json``).
+
+The decision window (the scenario's ``data.start``/``data.end``), the delay
+grid (``overlay.delays_s``) and the largest delay (``overlay.max_delay_s``)
+come from the scenario; a flag given overrides it and says so in one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -23,6 +28,7 @@ from tickreplay.io import json_text
 
 NS = 1_000_000_000
 WARMUP_S = 60.0  # first decision this long after the session start (the features' longest window)
+DEFAULT_DELAYS = "0,0.5,1,2,5,10"  # seconds: the training delay grid when neither flag nor scenario gives one
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -38,8 +44,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="generated days: plant the refill signal (the touch refills a sweep with this half-life)")
     t.add_argument("--out", required=True, help="model folder to write")
     t.add_argument("--every-s", type=float, default=5.0, help="seconds between decision times (default 5)")
-    t.add_argument("--delays", default="0,0.5,1,2,5,10", help="delay grid, seconds (default 0,0.5,1,2,5,10)")
-    t.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the grid's largest)")
+    t.add_argument("--delays", help="delay grid, seconds (default: the scenario's overlay.delays_s, else "
+                                    f"{DEFAULT_DELAYS})")
+    t.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the scenario's "
+                                                     "overlay.max_delay_s, else the grid's largest)")
+    t.add_argument("--start", help="first decision no earlier than this, local HH:MM:SS or ns (default: the "
+                                   "scenario's data.start, else the session open + 60 s)")
+    t.add_argument("--end", help="decisions before this, local HH:MM:SS or ns (default: the scenario's data.end, "
+                                 "else the session close)")
     t.add_argument("--horizon-s", type=float, default=30.0,
                    help="label horizon after the largest delay; unfilled rest costed at the mid then (default 30)")
     t.add_argument("--child-qty", type=int, help="child size (default: parent quantity / n_children)")
@@ -59,8 +71,9 @@ def _delays(text: str) -> tuple[int, ...]:
     return tuple(round(v * NS) for v in vals)
 
 
-def _data(args: argparse.Namespace, scn) -> list:
-    """The market data of each tape key (the scenario's catalog, levels and window) or generated day."""
+def _data(args: argparse.Namespace, scn, window: tuple) -> list:
+    """The market data of each tape key (the scenario's catalog and levels, the training ``window``) or
+    generated day."""
     from tickreplay.experiment import load_data_spec
     from tickreplay.experiment.scenario import DataSpec, SyntheticDay
 
@@ -68,14 +81,15 @@ def _data(args: argparse.Namespace, scn) -> list:
         if args.refill_half_life_s is not None:
             raise ConfigError("--refill-half-life-s applies to generated days (--synthetic) only")
         return [load_data_spec(DataSpec(catalog=k, catalog_root=scn.data.catalog_root, levels=scn.data.levels,
-                                        start=scn.data.start, end=scn.data.end), scn.base_dir) for k in args.tapes]
+                                        start=window[0], end=window[1]), scn.base_dir) for k in args.tapes]
     out = []
     for item in args.synthetic:
         regime, _, seed = item.partition(":")
         if not seed.isdigit():
             raise ConfigError(f"--synthetic {item!r}: expected REGIME:SEED, e.g. liquid_large_cap:1")
         if args.refill_half_life_s is None:
-            spec = DataSpec(synthetic=SyntheticDay(regime, int(seed), args.duration_s), levels=scn.data.levels)
+            spec = DataSpec(synthetic=SyntheticDay(regime, int(seed), args.duration_s), levels=scn.data.levels,
+                            start=window[0], end=window[1])
             out.append(load_data_spec(spec, scn.base_dir))
         else:
             out.append(_planted_day(regime, int(seed), args.duration_s, args.refill_half_life_s, scn.data.levels))
@@ -97,6 +111,56 @@ def _planted_day(regime: str, seed: int, duration_s: float | None, refill_s: flo
     return from_tape(tape, key, levels, round(params.session_seconds() * NS))
 
 
+def _settings(args: argparse.Namespace, scn) -> tuple[tuple[int, ...], int, list[str]]:
+    """The delay grid (ns) and largest delay (ns) from the flags, else the scenario's ``[overlay]``, else the
+    defaults; and one line per flag that overrides a scenario value."""
+    notes = []
+    ov = scn.overlay
+    scn_delays = None if ov is None or ov.delays_s is None else list(ov.delays_s)
+    if args.delays is not None:
+        delays = _delays(args.delays)
+        if scn_delays is not None:
+            notes.append(f"--delays {args.delays} overrides the scenario's overlay.delays_s "
+                         f"[{', '.join(f'{d:g}' for d in scn_delays)}]")
+    else:
+        delays = tuple(round(d * NS) for d in scn_delays) if scn_delays is not None else _delays(DEFAULT_DELAYS)
+    if args.max_delay_s is not None:
+        max_delay = round(args.max_delay_s * NS)
+        if ov is not None:
+            notes.append(f"--max-delay-s {args.max_delay_s:g} overrides the scenario's overlay.max_delay_s "
+                         f"{ov.max_delay_s:g}")
+    else:
+        max_delay = round(ov.max_delay_s * NS) if ov is not None else max(delays)
+    if max_delay <= 0:
+        raise ConfigError(f"{scn.where()}: largest delay {max_delay / NS:g} s (overlay.max_delay_s) leaves nothing "
+                          "to learn: give --max-delay-s")
+    for flag, key in (("start", "data.start"), ("end", "data.end")):
+        given, own = getattr(args, flag), getattr(scn.data, flag)
+        if given is not None and own is not None:
+            notes.append(f"--{flag} {given} overrides the scenario's {key} {own}")
+    return delays, max_delay, notes
+
+
+def _window(args: argparse.Namespace, scn) -> tuple[str | int | None, str | int | None]:
+    """The training window's start and end: the flag if given, else the scenario's ``data.start``/``data.end``."""
+    def pick(text: str | None, own):
+        return own if text is None else int(text) if text.isdigit() else text
+    return pick(args.start, scn.data.start), pick(args.end, scn.data.end)
+
+
+def _decision_times(every_s: float, window: tuple, data) -> np.ndarray:
+    """Every ``every_s`` seconds from the warm-up after the later of the session open and the window's start
+    to the earlier of the session close and the window's end, ns."""
+    r, inst = data.replay, data.tape.instrument
+    start, end = r.session_start_ns, r.session_end_ns
+    if window[0] is not None:
+        start = max(start, resolve_time(window[0], inst.date, inst.timezone, "training window start"))
+    start += round(WARMUP_S * NS)
+    if window[1] is not None:
+        end = min(end, resolve_time(window[1], inst.date, inst.timezone, "training window end"))
+    return np.arange(start, end, round(every_s * NS), dtype=np.int64)
+
+
 def _train(args: argparse.Namespace) -> int:
     from tickreplay.experiment import engine_config
     from tickreplay.io import atomic_path
@@ -108,18 +172,19 @@ def _train(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.scenario}: the scenario needs a [parent] (side, quantity) as the child template")
     s = scn.schedule
     qty = args.child_qty or math.ceil(scn.parent.quantity / (s.n_children or 1))
-    delays = _delays(args.delays)
-    max_delay = round(args.max_delay_s * NS) if args.max_delay_s is not None else max(delays)
+    delays, max_delay, notes = _settings(args, scn)
+    for line in notes:
+        print(line, file=sys.stderr if args.json else sys.stdout)
     horizon = round(args.horizon_s * NS)
     parts, t0, n_dec = [], time.perf_counter(), 0
-    for data in _data(args, scn):
-        r = data.replay
-        times = np.arange(r.session_start_ns + round(WARMUP_S * NS), r.session_end_ns, round(args.every_s * NS),
-                          dtype=np.int64)
+    window = _window(args, scn)
+    for data in _data(args, scn, window):
+        times = _decision_times(args.every_s, window, data)
         n_dec += len(times)
-        parts.append(build_dataset(r, times, scn.parent.side, qty, s.style, delays, engine_config(scn, data),
-                                   max_delay, horizon, s.offset_ticks, round(s.cancel_replace_after_s * NS),
-                                   source=data.key))
+        parts.append(build_dataset(data.replay, times, scn.parent.side, qty, s.style, delays,
+                                   engine_config(scn, data), max_delay, horizon, s.offset_ticks,
+                                   round(s.cancel_replace_after_s * NS), source=data.key,
+                                   fingerprint=data.fingerprint))
     ds = Dataset.concat(parts)
     build_s = time.perf_counter() - t0
     t1 = time.perf_counter()
@@ -127,7 +192,8 @@ def _train(args: argparse.Namespace) -> int:
     fit_s = time.perf_counter() - t1
     report.update(child_quantity=qty, style=s.style, side=scn.parent.side, scenario=str(args.scenario),
                   dataset_seconds=build_s, examples_per_second=len(ds) / build_s if build_s > 0 else None,
-                  fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts])
+                  fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts], overrides=notes,
+                  max_delay_ns=max_delay)
     out = model.save(args.out)
     with atomic_path(Path(out) / "train_report.json") as tmp:
         Path(tmp).write_text(json_text(report, indent=2))
@@ -143,12 +209,20 @@ def _train(args: argparse.Namespace) -> int:
     for k, d in enumerate(ds.delays_ns):
         print(f"{'':27}{d / NS:8g}  {oos['mae_cost_bps'][k]:12.3f}  {oos['mae_extra_bps'][k]:13.3f}  "
               f"{oos['mae_extra_zero_bps'][k]:21.3f}")
+    for line in worse_than_zero_lines(report):
+        print(line)
     print(f"out of sample: saving of the model's choices {oos['saving_bps']:.3f} bps vs sending now "
           f"(hindsight oracle {oos['oracle_saving_bps']:.3f} bps), delayed {oos['share_delayed']:.0%} of children")
     top = list(report["feature_importance"].items())[:10]
     print("feature importance (gain): " + ", ".join(f"{k} {v:,.0f}" for k, v in top))
     print(f"model saved to {out}")
     return 0
+
+
+def worse_than_zero_lines(report: dict) -> list[str]:
+    """One line per delay of ``report["worse_than_zero"]`` (:func:`tickreplay.overlay.train.worse_than_zero`)."""
+    return [f"delay {w['delay_s']:g} s: the model predicts the extra cost worse than predicting zero "
+            f"({w['mae_extra_bps']:.2f} vs {w['mae_extra_zero_bps']:.2f} bps MAE)" for w in report["worse_than_zero"]]
 
 
 def _time_arg(text: str | None, data, default: int, name: str) -> int:
@@ -207,7 +281,8 @@ def _compare(args: argparse.Namespace) -> int:
         t0, t1 = session_bounds(data)
         seg = Segment(data, _time_arg(args.start, data, t0, "--start"), _time_arg(args.end, data, t1, "--end"))
         if not args.allow_overlap:
-            check_held_out(model, data.key, seg.start_ns, seg.end_ns)
+            check_held_out(model, data.key, seg.start_ns, seg.end_ns, data.fingerprint,
+                           data.tape.instrument.timezone)
         segments.append(seg)
     evaluation = evaluate(scn, segments, model, max_delay_ns=max_delay, seed=args.seed,
                           step_ns=None if args.step_s is None else round(args.step_s * NS),

@@ -409,12 +409,34 @@ def summarize(per_parent: pd.DataFrame, children: pd.DataFrame, *, seed: int = 0
 
 # -- held out ------------------------------------------------------------------------------------
 
-def check_held_out(model: DelayModel, key: str, start_ns: int, end_ns: int) -> None:
-    """ConfigError when ``[start, end)`` of tape ``key`` overlaps the model's training data (with its label windows)."""
+def _range_text(start_ns: int, end_ns: int, tz: str | None) -> str:
+    text = f"[{start_ns}, {end_ns}] ns"
+    return text if tz is None else f"{text} ({format_local(start_ns, tz)}–{format_local(end_ns, tz)})"
+
+
+def check_held_out(model: DelayModel, key: str, start_ns: int, end_ns: int, fingerprint: str | None = None,
+                   timezone: str | None = None) -> None:
+    """ConfigError when ``[start, end)`` of tape ``key`` overlaps the model's training data (label windows included).
+
+    A tape is the same as a training tape when its content ``fingerprint`` is
+    (whatever its key or path), or, for a training tape recorded without a
+    fingerprint (models trained before fingerprints were recorded), when its
+    key is. ``timezone`` (the instrument's) adds local clock times to the error.
+    """
     tr = model.train_range or {}
-    if key not in tr.get("sources", []) or "start_ns" not in tr:
-        return
-    last = int(tr["end_ns"]) + int(tr.get("label_horizon_ns", 0))
-    if start_ns <= last and int(tr["start_ns"]) < end_ns:
-        raise ConfigError(f"{key}: the test range [{start_ns}, {end_ns}) ns overlaps the model's training data "
-                          f"[{tr['start_ns']}, {last}] ns (label windows included): not held out")
+    tapes = tr.get("tapes")
+    if tapes is None:  # a model from before per-tape records: one range over all its sources, matched by key
+        tapes = ([{"key": k, "fingerprint": None, "start_ns": tr["start_ns"], "end_ns": tr["end_ns"],
+                   "label_horizon_ns": tr.get("label_horizon_ns", 0)} for k in tr.get("sources", [])]
+                 if "start_ns" in tr else [])
+    for t in tapes:
+        same_content = fingerprint is not None and t.get("fingerprint") == fingerprint
+        if not (same_content or (t.get("fingerprint") is None and t["key"] == key)):
+            continue
+        first, last = int(t["start_ns"]), int(t["end_ns"]) + int(t.get("label_horizon_ns", 0))
+        if start_ns <= last and first < end_ns:
+            what = (f"the same content (fingerprint {fingerprint}) as training tape {t['key']}" if same_content
+                    else f"training tape {t['key']} (matched by key: the model records no fingerprint)")
+            raise ConfigError(f"{key}: the test range {_range_text(start_ns, end_ns, timezone)} is {what}, "
+                              f"whose training range is {_range_text(first, last, timezone)} (label windows "
+                              "included): they overlap, so it is not held out")

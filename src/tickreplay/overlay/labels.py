@@ -207,8 +207,12 @@ def build_dataset(replay: ReplayData, decision_times_ns: Sequence[int], side: in
                   delays_ns: Sequence[int], config: EngineConfig | None, max_delay_ns: int,
                   horizon_ns: int = DEFAULT_HORIZON_NS, offset_ticks: int = 0,
                   replace_after_ns: int = DEFAULT_REPLACE_AFTER_NS, slack_ns: int | None = None,
-                  source: str | None = None) -> Dataset:
+                  source: str | None = None, fingerprint: str | None = None) -> Dataset:
     """Features and counterfactual costs at each decision time (delays of the grid up to ``max_delay_ns``).
+
+    ``source`` names the tape (default ``SYMBOL/DATE``); ``fingerprint`` is its content fingerprint
+    (:meth:`tickreplay.tape.Tape.fingerprint` of the whole source tape), kept in ``meta`` so a model
+    trained on it can refuse the same content under another name as a test tape.
 
     Decisions whose label window ``[t, t + max delay + horizon]`` runs past
     the session end, or whose mid at ``t`` is undefined, are left out and
@@ -231,7 +235,8 @@ def build_dataset(replay: ReplayData, decision_times_ns: Sequence[int], side: in
     Y = counterfactual_costs(replay, decisions, delays, config, horizon_ns, replace_after_ns)
     X = decision_features(replay, times, side, quantity, max_delay_ns if slack_ns is None else slack_ns, config)
     names = FEATURE_NAMES
-    meta = {"source": src, "symbol": inst.symbol, "date": inst.date, "side": side, "quantity": quantity,
+    meta = {"source": src, "fingerprint": fingerprint, "symbol": inst.symbol, "date": inst.date, "side": side,
+            "quantity": quantity,
             "style": style, "horizon_ns": int(horizon_ns), "max_delay_ns": int(max_delay_ns),
             "dropped": {"label_window_past_session_end": int(np.sum(~fits)),
                         "no_mid_at_decision": int(np.sum(fits & ~has_mid))}}

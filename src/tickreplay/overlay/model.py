@@ -10,7 +10,8 @@ saving of the best allowed delay exceeds ``margin_bps``.
 Storage (never pickle): a folder with one LightGBM text model file per
 delay (``booster_<k>.txt``) and ``model.json``, a sidecar with the feature
 names, the delay grid, the margin, the LightGBM parameters and the training
-data's ranges (times, sources). :meth:`DelayModel.load` refuses a model whose
+data's ranges (``train_range``: times, sources and, per training tape, its key,
+content fingerprint, decision range and label horizon under ``tapes``). :meth:`DelayModel.load` refuses a model whose
 features or delay grid differ from what the caller expects, saying what differs.
 """
 

@@ -9,6 +9,9 @@ only on the past, so the rule is ``t_train + label_horizon_ns < first test t``.
 
 :func:`train_model` scores each fold out of sample, then fits the returned
 model on every example (the folds estimate how that model does on new data).
+The model's ``train_range`` records each training tape (:func:`training_tapes`:
+key, content fingerprint, decision range and label horizon), what
+``overlay compare`` checks a test tape against.
 """
 
 from __future__ import annotations
@@ -60,6 +63,34 @@ def label_horizon_ns(dataset: Dataset) -> int:
     return int(max(dataset.delays_ns) + max(m.get("horizon_ns", 0) for m in metas))
 
 
+def training_tapes(dataset: Dataset) -> list[dict]:
+    """Per training tape: ``key``, content ``fingerprint`` (None if not given), ``start_ns``/``end_ns`` (first
+    and last decision used) and ``label_horizon_ns`` (its longest delay plus its label horizon), by key."""
+    metas = dataset.meta.get("sources", [dataset.meta])
+    out = []
+    for key in sorted({str(s) for s in dataset.source}):
+        mine = [m for m in metas if m.get("source") == key]
+        times = dataset.times_ns[dataset.source == key]
+        prints = sorted({m["fingerprint"] for m in mine if m.get("fingerprint")})
+        if len(prints) > 1:
+            raise ConfigError(f"training tape {key}: two different contents under one key ({', '.join(prints)})")
+        out.append({"key": key, "fingerprint": prints[0] if prints else None, "start_ns": int(times.min()),
+                    "end_ns": int(times.max()),
+                    "label_horizon_ns": int(max(dataset.delays_ns) + max((m.get("horizon_ns", 0) for m in mine),
+                                                                         default=0))})
+    return out
+
+
+def worse_than_zero(report: dict) -> list[dict]:
+    """The delays (> 0) whose out-of-sample error of the extra cost of waiting is worse than predicting zero:
+    ``delay_s``, ``mae_extra_bps`` and ``mae_extra_zero_bps`` each (bps)."""
+    oos = report["oos"]
+    return [{"delay_s": d / 1e9, "mae_extra_bps": oos["mae_extra_bps"][k],
+             "mae_extra_zero_bps": oos["mae_extra_zero_bps"][k]}
+            for k, d in enumerate(report["delays_ns"])
+            if d > 0 and oos["mae_extra_bps"][k] > oos["mae_extra_zero_bps"][k]]
+
+
 def _fold_scores(model: DelayModel, ds: Dataset, max_delay_ns: int) -> dict:
     Y = ds.Y
     pred = model.predict_costs(ds.X)
@@ -93,7 +124,8 @@ def train_model(dataset: Dataset, n_folds: int | None = 3, test_start_ns: int | 
     the bar a useful model clears); the realised ``saving_bps`` of the
     model's choices against sending now, the ``oracle_saving_bps`` of the
     hindsight-best delay, ``share_delayed``; and the final model's
-    ``feature_importance`` (total gain). A fold with fewer than ``min_train``
+    ``feature_importance`` (total gain); ``worse_than_zero`` lists the delays
+    where ``mae_extra_bps > mae_extra_zero_bps`` (:func:`worse_than_zero`). A fold with fewer than ``min_train``
     training or ``min_test`` test examples is a ConfigError giving the counts.
     """
     ok = np.all(np.isfinite(dataset.Y), axis=1)
@@ -124,8 +156,9 @@ def train_model(dataset: Dataset, n_folds: int | None = 3, test_start_ns: int | 
     final = DelayModel(params, num_boost_round, margin_bps, min_train).fit(
         ds.X, ds.Y, ds.feature_names, ds.delays_ns,
         {"start_ns": int(ds.times_ns.min()), "end_ns": int(ds.times_ns.max()), "sources": sources,
-         "n_examples": len(ds), "label_horizon_ns": horizon})
+         "n_examples": len(ds), "label_horizon_ns": horizon, "tapes": training_tapes(ds)})
     report = {"n_examples": len(ds), "n_dropped_nan": int(np.sum(~ok)), "delays_ns": list(ds.delays_ns),
               "label_horizon_ns": horizon, "folds": scores, "oos": oos,
               "feature_importance": final.feature_importance()}
+    report["worse_than_zero"] = worse_than_zero(report)
     return final, report
