@@ -111,10 +111,6 @@ class Instrument:
     currency: str = "USD"
     source: str = ""  # adapter name: lobster, binance, synthetic
 
-    def price_to_float(self, price: np.ndarray | int) -> np.ndarray | float:
-        """Integer price units → currency units (for reporting only)."""
-        return np.asarray(price, dtype=np.float64) / self.price_scale
-
 
 @dataclass(frozen=True)
 class Tape:
@@ -186,12 +182,6 @@ class Tape:
 
     def slice(self, start: int, stop: int) -> "Tape":
         return replace(self, **{k: v[start:stop] for k, v in self.columns().items()})
-
-    def to_frame(self):
-        """The tape as a pandas DataFrame (one column per tape column)."""
-        import pandas as pd
-
-        return pd.DataFrame(self.columns())
 
     def to_arrow(self) -> pa.Table:
         meta = {

@@ -8,7 +8,7 @@ All prices are in venue integer units with ``price_scale`` 10,000 (dollars ×
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from tickreplay.clock import parse_hms
 from tickreplay.errors import ConfigError
@@ -123,8 +123,3 @@ def resolve(params: MarketParams | str) -> tuple[str, MarketParams]:
     if params not in REGIMES:
         raise ConfigError(f"unknown regime '{params}'; known regimes: {', '.join(REGIMES)}")
     return params, REGIMES[params]
-
-
-def param_table() -> list[dict]:
-    """One row per regime: every parameter (for docs and reports)."""
-    return [{"regime": name, **{f.name: getattr(p, f.name) for f in fields(p)}} for name, p in REGIMES.items()]

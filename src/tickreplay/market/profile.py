@@ -58,10 +58,6 @@ class VolumeProfile:
         object.__setattr__(self, "fractions", tuple(float(x) for x in f / f.sum()))
         ZoneInfo(self.timezone)
 
-    @property
-    def end_tod_ns(self) -> int:
-        return self.start_tod_ns + self.bin_ns * len(self.fractions)
-
     def bins_for_day(self, ts_ns: int) -> tuple[np.ndarray, np.ndarray]:
         """(start_ns, end_ns) of every bin on the local day containing ``ts_ns``."""
         mid = local_midnight_ns(local_date(ts_ns, self.timezone), self.timezone)
