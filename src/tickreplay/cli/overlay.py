@@ -296,26 +296,39 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ci_text(block: dict) -> str:
+    """``95% CI lo to hi`` of a saving block, or why there is none (too few parents)."""
+    if block.get("ci95_bps") is None:
+        return f"{block['n_parents']} parents: too few for an interval"
+    lo, hi = block["ci95_bps"]
+    return f"95% CI {lo:.3f} to {hi:.3f}"
+
+
 def format_summary(s: dict) -> list[str]:
-    """The comparison as a few lines of text."""
-    lo, hi = s["ci95_bps"]
-    lines = [f"{s['n_parents']} parents, {s['n_children']} children; implementation shortfall (bps, mean / median):"]
+    """The comparison as a few lines of text (no interval for a group of fewer than 10 parents)."""
+    n = s["n_parents"]
+    lines = [f"{n} parents, {s['n_children']} children; implementation shortfall (bps, mean / median):"]
     for name, block in s["policies"].items():
         lines.append(f"  {name:8} {block['mean_is_bps']:8.3f} / {block['median_is_bps']:8.3f}")
-    lines.append(f"overlay saving vs static: {s['mean_saving_bps']:.3f} bps (95% CI {lo:.3f} to {hi:.3f}), "
+    lines.append(f"overlay saving vs static: {s['mean_saving_bps']:.3f} bps ({_ci_text({**s, 'n_parents': n})}), "
                  f"median {s['median_saving_bps']:.3f}, win rate {s['win_rate']:.0%}")
-    pl, ph = s["overlay_vs_placebo"]["ci95_bps"]
     lines.append(f"placebo saving {s['placebo_saving_bps']:.3f} bps; overlay vs placebo "
-                 f"{s['overlay_vs_placebo']['mean_saving_bps']:.3f} bps (95% CI {pl:.3f} to {ph:.3f})")
+                 f"{s['overlay_vs_placebo']['mean_saving_bps']:.3f} bps "
+                 f"({_ci_text({**s['overlay_vs_placebo'], 'n_parents': n})})")
     lines.append(f"oracle saving {s['oracle_saving_bps']:.3f} bps; share captured {s['captured_share']:.0%}")
     for kind, rows in s["regimes"].items():
         for r in rows:
-            if "mean_saving_bps" in r:
-                c_lo, c_hi = r["ci95_bps"]
+            if r.get("ci95_bps") is None:
+                lines.append(f"  {kind} {r['tercile']:4}: {r['n_parents']} parents: too few for an interval")
+            else:
                 lines.append(f"  {kind} {r['tercile']:4}: {r['n_parents']:3} parents, saving "
-                             f"{r['mean_saving_bps']:.3f} bps (95% CI {c_lo:.3f} to {c_hi:.3f})")
-    verdict = ("the overlay is cheaper (interval above zero)" if lo > 0 else
-               "the overlay is dearer (interval below zero)" if hi < 0 else
-               "no saving shown: the interval contains zero")
+                             f"{r['mean_saving_bps']:.3f} bps ({_ci_text(r)})")
+    if s.get("ci95_bps") is None:
+        verdict = f"none: {n} parents are too few for an interval (at least 10 needed)"
+    else:
+        lo, hi = s["ci95_bps"]
+        verdict = ("the overlay is cheaper (interval above zero)" if lo > 0 else
+                   "the overlay is dearer (interval below zero)" if hi < 0 else
+                   "no saving shown: the interval contains zero")
     lines.append(f"verdict: {verdict}")
     return lines

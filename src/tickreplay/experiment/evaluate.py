@@ -65,6 +65,7 @@ SPLIT_KINDS = ("time", "day", "instrument")
 DEFAULT_PURGE_NS = 60 * NS
 DEFAULT_REGIME_WINDOW_NS = 300 * NS
 EMPTY_ASK = 9_999_999_999  # LOBSTER's empty ask level
+MIN_PARENTS_CI = 10  # a group of fewer parents gets no 95% interval (``ci95_bps`` null, ``too_few`` true)
 
 
 
@@ -333,9 +334,12 @@ def evaluate(scn: Scenario, segments: Sequence[Segment], model: DelayModel, *, m
 # -- summary --------------------------------------------------------------------------------------
 
 def _saving_block(saving: np.ndarray, seed: int, n_boot: int) -> dict:
+    """Mean, median, win rate and 95% bootstrap interval of per-parent savings (bps); with fewer than
+    :data:`MIN_PARENTS_CI` parents ``ci95_bps`` is None and ``too_few`` True."""
     s = stats.paired_summary(saving, seed=seed, n_boot=n_boot)
-    return {"mean_saving_bps": s.mean_bps, "median_saving_bps": s.median_bps, "ci95_bps": list(s.ci95_bps),
-            "win_rate": s.win_rate}
+    too_few = len(saving) < MIN_PARENTS_CI
+    return {"mean_saving_bps": s.mean_bps, "median_saving_bps": s.median_bps,
+            "ci95_bps": None if too_few else list(s.ci95_bps), "too_few": too_few, "win_rate": s.win_rate}
 
 
 def _breakdown(per_parent: pd.DataFrame, column: str, seed: int, n_boot: int) -> list[dict]:
@@ -353,8 +357,7 @@ def _breakdown(per_parent: pd.DataFrame, column: str, seed: int, n_boot: int) ->
         sel = labels == k
         row: dict = {"tercile": name, "from": float(bounds[k]), "to": float(bounds[k + 1]),
                      "n_parents": int(sel.sum())}
-        if sel.any():
-            row.update(_saving_block(saving[sel], seed, n_boot))
+        row.update(_saving_block(saving[sel], seed, n_boot) if sel.any() else {"ci95_bps": None, "too_few": True})
         out.append(row)
     return out
 
@@ -371,7 +374,8 @@ def summarize(per_parent: pd.DataFrame, children: pd.DataFrame, *, seed: int = 0
     ``oracle_saving_bps``, ``placebo_saving_bps``, ``captured_share`` (overlay saving / oracle
     saving), ``overlay_vs_placebo`` (placebo − overlay), ``policies`` (per policy: counts,
     mean/median IS and its saving vs static), ``regimes`` (volatility and spread terciles),
-    ``overlay_delays_s`` (how often the overlay chose each delay).
+    ``overlay_delays_s`` (how often the overlay chose each delay). Every interval over fewer than
+    :data:`MIN_PARENTS_CI` parents (a tercile, or the whole comparison) is null with ``too_few`` true.
     """
     if len(per_parent) == 0:
         raise ConfigError("no parent to compare: the held-out range is shorter than one parent window")
@@ -396,6 +400,7 @@ def summarize(per_parent: pd.DataFrame, children: pd.DataFrame, *, seed: int = 0
         "overlay_minus_static_bps": -head["mean_saving_bps"],
         "oracle_saving_bps": oracle["mean_saving_bps"],
         "oracle_ci95_bps": oracle["ci95_bps"],
+        "too_few": head["too_few"],
         "placebo_saving_bps": placebo["mean_saving_bps"],
         "placebo_ci95_bps": placebo["ci95_bps"],
         "captured_share": stats.captured_share(head["mean_saving_bps"], oracle["mean_saving_bps"]),
