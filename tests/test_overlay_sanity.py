@@ -185,10 +185,14 @@ def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
     assert out["n_parents"] == 8 and out["n_children"] == 80  # (15 min - 5 s - 10 s) // 100 s parents
     assert set(out["policies"]) == {"static", "overlay", "placebo", "oracle"}
     assert [r["tercile"] for r in out["regimes"]["volatility"]] == ["low", "mid", "high"]
-    assert out["ci95_bps"][0] <= out["mean_saving_bps"] <= out["ci95_bps"][1]
+    assert out["ci95_bps"] is None and out["too_few"] is True  # 8 parents: too few for an interval
     assert main(args + ["--start", "09:45:00"]) == 0
     text = capsys.readouterr().out
-    assert text.startswith("8 parents, 80 children") and "verdict: " in text
+    assert text.startswith("8 parents, 80 children") and "(8 parents: too few for an interval)" in text
+    assert main(args + ["--start", "09:45:00", "--step-s", "50", "--json"]) == 0  # 16 overlapping parents
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_parents"] == 16 and out["too_few"] is False
+    assert out["ci95_bps"][0] <= out["mean_saving_bps"] <= out["ci95_bps"][1]
     # the morning is the model's training data: refused unless asked for
     assert main(args) == 2
     assert "not held out" in capsys.readouterr().err

@@ -226,3 +226,26 @@ def test_compare_command_defaults_to_the_scenarios_max_delay(tmp_path, model_dir
     (tmp_path / "s.toml").write_text(tomli_w.dumps(with_overrides(doc, {"overlay.model": "nowhere"})))
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out)["overlay_delays_s"] == {"1": 4}
+
+
+def test_run_command_prints_what_the_overlay_did(tmp_path, model_dir, capsys):
+    from tickreplay.cli import main
+
+    doc = {**BASE, "overlay": {"model": str(model_dir), "max_delay_s": 3}}
+    (tmp_path / "s.toml").write_text(tomli_w.dumps(doc))
+    assert main(["run", str(tmp_path / "s.toml"), "--out", str(tmp_path / "results")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert f"  overlay: delayed {N_CHILDREN} of {N_CHILDREN} children, mean delay 2.0 s; by delay: 2 s {N_CHILDREN}" \
+        in lines
+    (tmp_path / "off.toml").write_text(tomli_w.dumps(BASE))
+    assert main(["run", str(tmp_path / "off.toml"), "--out", str(tmp_path / "results")]) == 0
+    assert not any("overlay:" in ln for ln in capsys.readouterr().out.splitlines())
+
+
+def test_overlay_line_lists_delays_in_numeric_order():
+    from tickreplay.cli.run import tca_lines
+
+    ov = {"n_children": 60, "n_delayed": 23, "mean_delay_s": 1.4167, "delay_counts": {"0": 37, "10": 3, "1": 10,
+                                                                                      "0.5": 10}}
+    assert tca_lines({"overlay": ov}) == ["  overlay: delayed 23 of 60 children, mean delay 1.4 s; "
+                                          "by delay: 0 s 37, 0.5 s 10, 1 s 10, 10 s 3"]

@@ -53,6 +53,11 @@ def tca_lines(tca: dict) -> list[str]:
         if pre:
             lines.append(f"  pre-trade {pre['model']}: predicted {pre['predicted_bps']:.2f} bps, "
                          f"realised − predicted {pre['difference_bps']:.2f} bps")
+    ov = tca.get("overlay")
+    if ov:
+        by = sorted(ov["delay_counts"].items(), key=lambda kv: float(kv[0]))
+        lines.append(f"  overlay: delayed {ov['n_delayed']:,} of {ov['n_children']:,} children, mean delay "
+                     f"{ov['mean_delay_s']:.1f} s; by delay: " + ", ".join(f"{d} s {n:,}" for d, n in by))
     pnl = tca.get("pnl")
     if pnl:
         lines.append(f"  PnL {pnl['total_pnl']:,.2f} (realised {pnl['realised_pnl']:,.2f}, unrealised "
