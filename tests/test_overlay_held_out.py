@@ -113,8 +113,10 @@ def test_train_uses_the_scenarios_window_delays_and_max_delay(tmp_path, capsys):
     assert main(["overlay", "train", "--scenario", str(scn), *TRAIN, "--out", str(tmp_path / "m"), "--json"]) == 0
     out = capsys.readouterr()
     report = json.loads(out.out)
-    assert out.err == "" and report["overrides"] == []
-    assert report["delays_ns"] == [0, NS, 2 * NS]  # the scenario's grid up to its max delay
+    assert report["delays_ns"] == [0, NS, 2 * NS]  # the scenario's grid up to its max delay, which it says
+    assert out.err.splitlines() == report["notes"] == [
+        "the model's delay grid will be [0, 1, 2] (delays up to 2 s), not the scenario's overlay.delays_s: runs of "
+        "this scenario will refuse the model until they are equal"]
     [tape] = json.loads((tmp_path / "m" / "model.json").read_text())["train_range"]["tapes"]
     day = generate_day(REGIME, 1, duration_s=600).instrument
     at = lambda hms: resolve_time(hms, day.date, day.timezone, "t")  # noqa: E731
@@ -128,8 +130,10 @@ def test_train_flags_override_the_scenario_and_say_so(tmp_path, capsys):
     assert main(["overlay", "train", "--scenario", str(scn), *TRAIN, "--delays", "0,1,5", "--max-delay-s", "5",
                  "--start", "09:33:00", "--out", str(tmp_path / "m")]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[:3] == ["--delays 0,1,5 overrides the scenario's overlay.delays_s [0, 1, 2, 5]",
+    assert out[:4] == ["--delays 0,1,5 overrides the scenario's overlay.delays_s [0, 1, 2, 5]",
                        "--max-delay-s 5 overrides the scenario's overlay.max_delay_s 2",
+                       "the model's delay grid will be [0, 1, 5] (delays up to 5 s), not the scenario's "
+                       "overlay.delays_s: runs of this scenario will refuse the model until they are equal",
                        "--start 09:33:00 overrides the scenario's data.start 09:31:00"]
     report = json.loads((tmp_path / "m" / "train_report.json").read_text())
     assert report["delays_ns"] == [0, NS, 5 * NS]

@@ -134,6 +134,11 @@ def _settings(args: argparse.Namespace, scn) -> tuple[tuple[int, ...], int, list
     if max_delay <= 0:
         raise ConfigError(f"{scn.where()}: largest delay {max_delay / NS:g} s (overlay.max_delay_s) leaves nothing "
                           "to learn: give --max-delay-s")
+    kept = [d / NS for d in delays if d <= max_delay]
+    if scn_delays is not None and kept != scn_delays:
+        notes.append(f"the model's delay grid will be [{', '.join(f'{d:g}' for d in kept)}] (delays up to "
+                     f"{max_delay / NS:g} s), not the scenario's overlay.delays_s: runs of this scenario will "
+                     "refuse the model until they are equal")
     for flag, key in (("start", "data.start"), ("end", "data.end")):
         given, own = getattr(args, flag), getattr(scn.data, flag)
         if given is not None and own is not None:
@@ -192,7 +197,7 @@ def _train(args: argparse.Namespace) -> int:
     fit_s = time.perf_counter() - t1
     report.update(child_quantity=qty, style=s.style, side=scn.parent.side, scenario=str(args.scenario),
                   dataset_seconds=build_s, examples_per_second=len(ds) / build_s if build_s > 0 else None,
-                  fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts], overrides=notes,
+                  fit_seconds=fit_s, dropped=[p.meta["dropped"] for p in parts], notes=notes,
                   max_delay_ns=max_delay)
     out = model.save(args.out)
     with atomic_path(Path(out) / "train_report.json") as tmp:
