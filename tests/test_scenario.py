@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tickreplay.latency import Constant
@@ -120,3 +121,38 @@ def test_resolve_time():
     assert resolve_time("09:30:00", "2012-06-21", "America/New_York") == 1_340_285_400 * 10**9
     assert resolve_time("09:30:00.25", "2012-06-21", "America/New_York") == 1_340_285_400 * 10**9 + 250_000_000
     assert resolve_time(123, "2012-06-21", "America/New_York") == 123
+
+
+def test_cross_field_and_window_errors_name_the_file_the_key_and_the_session(tmp_path):
+    """Start after end is refused when the file loads; a window outside the data's session when the data is known,
+    naming the file, the key, the window and the session (it used to run and quietly fill a part)."""
+    from tickreplay.experiment import build_plan, load_data
+
+    base = ('[data]\nsynthetic = { regime = "liquid_large_cap", seed = 1, duration_s = 600 }\n'
+            '[schedule]\nkind = "twap"\nn_children = 2\n[parent]\nside = "buy"\nquantity = 100\n')
+    bad = tmp_path / "late.toml"
+    bad.write_text(base + 'start = "10:00"\nend = "09:59"\n')
+    with pytest.raises(ConfigError, match=r"late\.toml: scenario key 'parent\.end': expected a time after parent"):
+        load_scenario(bad)
+    outside = tmp_path / "outside.toml"
+    outside.write_text(base + 'start = "09:31"\nend = "11:00"\n')  # the data: 09:30-09:40
+    scn = load_scenario(outside)
+    with pytest.raises(ConfigError, match=r"outside\.toml: scenario key 'parent\.end': the parent's window "
+                                          r"09:31:00–11:00:00 lies outside the data synthetic/liquid_large_cap-s1-600s"):
+        build_plan(scn, load_data(scn))
+    early = tmp_path / "early.toml"
+    early.write_text(base + 'start = "09:00"\nend = "09:35"\n')
+    scn = load_scenario(early)
+    with pytest.raises(ConfigError, match=r"early\.toml: scenario key 'parent\.start'.*session 09:30:00–09:40:00"):
+        build_plan(scn, load_data(scn))
+
+
+def test_json_outputs_are_strict():
+    import json
+
+    from tickreplay.io import json_text
+
+    text = json_text({"a": float("nan"), "b": [float("inf"), -float("inf"), 1.5], "c": {"d": np.float64("nan")}})
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text, parse_constant=lambda c: pytest.fail(f"non-strict {c}")) == \
+        {"a": None, "b": [None, None, 1.5], "c": {"d": None}}
