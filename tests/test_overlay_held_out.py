@@ -151,7 +151,8 @@ def test_train_says_which_delays_predict_worse_than_zero(tmp_path, capsys):
     lines = [ln for ln in capsys.readouterr().out.splitlines() if "worse than predicting zero" in ln]
     report = json.loads((tmp_path / "m" / "train_report.json").read_text())
     oos = report["oos"]
-    worse = [d / NS for k, d in enumerate(report["delays_ns"]) if oos["mae_extra_bps"][k] > oos["mae_extra_zero_bps"][k]]
+    worse = [d / NS for k, d in enumerate(report["delays_ns"])
+             if oos["mae_extra_bps"][k] > oos["mae_extra_zero_bps"][k]]
     assert worse and [w["delay_s"] for w in report["worse_than_zero"]] == worse  # it happens on this small day
     assert lines == [f"delay {d:g} s: the model predicts the extra cost worse than predicting zero "
                      f"({oos['mae_extra_bps'][k]:.2f} vs {oos['mae_extra_zero_bps'][k]:.2f} bps MAE)"
