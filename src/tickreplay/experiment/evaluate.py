@@ -97,8 +97,7 @@ class Split:
 
 
 def session_bounds(data: MarketData) -> tuple[int, int]:
-    """Where parents may run: from the later of the session open and the first event, to the session close (ns)."""
-    return max(data.replay.session_start_ns, int(data.tape.ts_ns[0])), data.replay.session_end_ns
+    return data.replay.session_start_ns, data.replay.session_end_ns
 
 
 def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, cut_ns: int | None = None,
