@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -14,7 +14,7 @@ from tickreplay.catalog import Catalog, default_root
 from tickreplay.clock import format_local
 from tickreplay.engine import EngineConfig, Strategy
 from tickreplay.errors import ConfigError
-from tickreplay.exchange import FeeSchedule, QueueModel
+from tickreplay.exchange import QueueModel
 from tickreplay.experiment.data import MarketData, time_grid
 from tickreplay.experiment.scenario import Scenario, resolve_time
 from tickreplay.checks import list_mismatch
@@ -203,7 +203,7 @@ def engine_config(scn: Scenario, data: MarketData) -> EngineConfig:
     queue = QueueModel("risk_averse" if q.model == "risk_averse" else q.shape, q.exponent)
     return EngineConfig(md_latency=bound(lat.market_data), entry_latency=bound(lat.order_entry),
                         response_latency=bound(lat.response), allow_overtaking=lat.allow_overtaking,
-                        queue_model=queue, fees=FeeSchedule(**asdict(scn.fees)), seed=scn.seed)
+                        queue_model=queue, fees=scn.fees, seed=scn.seed)
 
 
 def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned: pd.DataFrame) -> dict:

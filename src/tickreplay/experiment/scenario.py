@@ -19,6 +19,7 @@ from typing import Any, Callable, ClassVar
 
 from tickreplay.clock import TimeSpec, parse_hms, resolve_time
 from tickreplay.errors import ConfigError
+from tickreplay.exchange import FeeSchedule
 from tickreplay.latency import LATENCY_MODELS, Constant, LatencyModel
 from tickreplay.schedule.base import STYLES
 
@@ -259,14 +260,6 @@ class QueueSpec:
 
 
 @dataclass(frozen=True)
-class FeeSpec:
-    maker_bps: float = 0.0
-    taker_bps: float = 0.0
-    maker_per_unit: float = 0.0
-    taker_per_unit: float = 0.0
-
-
-@dataclass(frozen=True)
 class PreTradeSpec:
     model: str = "canonical"
     params: dict = field(default_factory=dict, hash=False, compare=False)
@@ -301,7 +294,7 @@ class Scenario:
     parent: ParentSpec | None = None
     latency: LatencySpec = LatencySpec()
     queue: QueueSpec = QueueSpec()
-    fees: FeeSpec = FeeSpec()
+    fees: FeeSchedule = FeeSchedule()
     pretrade: PreTradeSpec | None = None
     overlay: OverlaySpec | None = None
     seed: int = 0
@@ -512,7 +505,7 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
             "allow_overtaking": _bool})),
         "queue": lambda p, x: QueueSpec(**_fields(p, x, {
             "model": _one_of(QUEUE_MODELS), "shape": _one_of(QUEUE_SHAPES), "exponent": _pos_num})),
-        "fees": lambda p, x: FeeSpec(**_fields(p, x, {k: _num for k in ("maker_bps", "taker_bps", "maker_per_unit",
+        "fees": lambda p, x: FeeSchedule(**_fields(p, x, {k: _num for k in ("maker_bps", "taker_bps", "maker_per_unit",
                                                                          "taker_per_unit")})),
         "pretrade": lambda p, x: PreTradeSpec(**_fields(p, x, {
             "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
