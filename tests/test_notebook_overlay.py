@@ -26,10 +26,13 @@ OVERALL = {"all": "a small saving of the right sign on both held-out tests, wort
 # What the data gives today, per study: (parents, saving, CI low, CI high, overlay − placebo, its CI low, oracle
 # saving), bps per parent, saving = static − policy. Data, seeds, model training and bootstrap are deterministic,
 # so a figure outside TOL means the replay, the labels, the model or the evaluation changed: find out why before
-# updating it.
+# updating it. (The real-data figures moved once, when parents and training decisions were made to start at the
+# later of the session open and the tape's first event — AMZN's is 09:30:00.017: that 17 ms shift of the 5-s
+# decision grid took AMZN's overlay − placebo interval from [0.058, …] to [-0.003, …], so "beats the placebo"
+# on AMZN was not robust; it is reported as it now is.)
 EXPECTED = {
-    "AMZN afternoon (time split)": (77, 0.169, 0.062, 0.278, 0.196, 0.058, 1.066),
-    "AAPL (model from AMZN L1)": (155, 0.171, 0.030, 0.323, 0.229, 0.102, 1.185),
+    "AMZN afternoon (time split)": (77, 0.136, 0.013, 0.260, 0.146, -0.003, 1.073),
+    "AAPL (model from AMZN L1)": (155, 0.195, 0.046, 0.354, 0.219, 0.085, 1.185),
     "generated: liquid_large_cap (day split)": (71, 0.337, 0.241, 0.435, 0.291, 0.229, 0.696),
     "generated: high_volatility (day split)": (71, 1.220, 0.812, 1.654, 1.309, 0.908, 3.608),
     "generated: thin_small_cap (day split)": (71, 0.420, 0.075, 0.751, 0.387, 0.077, 1.515),
@@ -85,10 +88,11 @@ def check_summary(s: dict, text: str) -> None:
     clear = sum(1 for k in GENERATED if studies[k]["saving_verdict"] == "cheaper"
                 and studies[k]["placebo_verdict"] == "beat the placebo")
     assert s["generated_clear"] == [clear, len(GENERATED)]
-    # today: a saving above zero and above the placebo on both real tests and in every generated regime
+    # today: a saving above zero on both real tests and above the placebo in every generated regime; on real data
+    # it beats the placebo on AAPL, while on AMZN its interval against the placebo just contains zero
     assert overall == OVERALL["all"] and clear == len(GENERATED)
-    assert all(studies[k]["placebo_verdict"] == "beat the placebo" for k in REAL)
-    assert s["terciles_containing_zero"] == [6, 12]
+    assert [studies[k]["placebo_verdict"] for k in REAL] == ["not better than the placebo", "beat the placebo"]
+    assert s["terciles_containing_zero"] == [8, 12]
 
 
 def test_overlay_vs_static_verdict_follows_from_its_figures(monkeypatch):

@@ -223,6 +223,35 @@ def test_splits_cut_where_they_say_and_refuse_what_is_not_a_split(planted):
         ev.make_split("random", data)
 
 
+def test_day_splits_of_generated_days_and_tapes_that_start_after_the_open():
+    """Two seeds of one generated market on two dates are a day split (their symbols differ only by the day's seed);
+    two markets are not. Parents start no earlier than a tape's first event, even when it follows the open."""
+    from dataclasses import replace as dc_replace
+
+    from tickreplay.adapters.synthetic import generate_day, synthetic_key, synthetic_market, synthetic_symbol
+    from tickreplay.errors import ConfigError
+    from tickreplay.experiment.data import from_tape
+
+    assert synthetic_market(synthetic_symbol("thin_small_cap", 4, 600)) == "thin_small_cap"
+    assert synthetic_market(synthetic_symbol("news_spike", 1, 900.5, "ABC")) == "ABC.news_spike"
+    assert synthetic_market("AMZN") is None
+
+    def day(regime, seed, date):
+        return from_tape(generate_day(regime, seed, date=date, duration_s=300), synthetic_key(regime, seed, date, 300))
+
+    a, b = day("liquid_large_cap", 1, "2024-01-02"), day("liquid_large_cap", 2, "2024-01-03")
+    split = ev.make_split("day", a, b)
+    assert (split.train.data, split.test.data) == (a, b)
+    with pytest.raises(ConfigError, match="day split: expected one symbol on two dates"):
+        ev.make_split("day", a, day("thin_small_cap", 2, "2024-01-03"))
+    k = int(np.searchsorted(b.tape.ts_ns, b.replay.session_start_ns, side="right"))
+    late = dc_replace(b, tape=b.tape.slice(k, len(b.tape)))  # its first event now follows the session open
+    assert int(late.tape.ts_ns[0]) > late.replay.session_start_ns
+    assert ev.session_bounds(late) == (int(late.tape.ts_ns[0]), late.replay.session_end_ns)
+    assert ev.make_split("instrument", a, dc_replace(late, tape=dc_replace(late.tape, instrument=dc_replace(
+        late.tape.instrument, symbol="OTHER")))).test.start_ns == int(late.tape.ts_ns[0])
+
+
 def test_regime_features_use_only_the_past(planted):
     split, _, _ = planted
     data = split.train.data

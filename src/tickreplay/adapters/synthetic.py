@@ -71,6 +71,7 @@ def session_bounds_ns(params: MarketParams, date: str) -> tuple[int, int]:
 
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGIME_RE = re.compile(r"[a-z0-9_]+")
+_GENERATED_SYMBOL_RE = re.compile(r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+)-s\d+(?:-[0-9.e+-]+s)?")
 
 
 def _checked(params: MarketParams | str, seed: int, duration_s: float | None) -> tuple[str, MarketParams, float]:
@@ -114,6 +115,13 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
                               "(starting with a letter or digit); it names a catalog folder")
         out = f"{symbol}.{out}"
     return out
+
+
+def synthetic_market(symbol: str) -> str | None:
+    """The market a generated day's symbol names, without the day's seed and duration (``[SYMBOL.]REGIME``);
+    None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds of one market are two of its days."""
+    m = _GENERATED_SYMBOL_RE.fullmatch(symbol)
+    return m["market"] if m else None
 
 
 def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,

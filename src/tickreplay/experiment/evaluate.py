@@ -45,6 +45,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from tickreplay.adapters.synthetic import synthetic_market
 from tickreplay.clock import format_local
 from tickreplay.engine import Engine, EngineConfig
 from tickreplay.errors import ConfigError
@@ -57,6 +58,7 @@ from tickreplay.overlay.model import DelayModel
 from tickreplay.trader.overlay import OverlayExecutor
 from tickreplay.experiment.scenario import Scenario, resolve_time
 from tickreplay.schedule.base import ChildOrder, ParentOrder
+from tickreplay.tape import Instrument
 from tickreplay.tca import shortfall
 
 NS = 1_000_000_000
@@ -97,7 +99,9 @@ class Split:
 
 
 def session_bounds(data: MarketData) -> tuple[int, int]:
-    return data.replay.session_start_ns, data.replay.session_end_ns
+    """Where parents may run (ns): from the later of the session open and the tape's first event (a tape may start
+    after the open, e.g. AAPL's first event at 09:30:00.004), to the session close."""
+    return max(data.replay.session_start_ns, int(data.tape.ts_ns[0])), data.replay.session_end_ns
 
 
 def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, cut_ns: int | None = None,
@@ -108,7 +112,8 @@ def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, 
       ``[cut, close)``; ``cut_ns`` defaults to the session's midpoint. The purge
       gap keeps every training label window (decision + max delay + fills) out
       of the test range: make it at least the max delay plus a child's life.
-    * ``day``: train on all of ``train``, test on all of ``test``: same symbol, different dates.
+    * ``day``: train on all of ``train``, test on all of ``test``: one instrument on different dates (for
+      generated days, one market: :func:`~tickreplay.adapters.synthetic.synthetic_market`).
     * ``instrument``: train on all of ``train``, test on all of ``test``: different symbols.
     """
     if kind not in SPLIT_KINDS:
@@ -125,12 +130,17 @@ def make_split(kind: str, train: MarketData, test: MarketData | None = None, *, 
     if test is None:
         raise ConfigError(f"a '{kind}' split needs test data")
     a, b = train.tape.instrument, test.tape.instrument
-    if kind == "day" and (a.symbol != b.symbol or a.date == b.date):
+    if kind == "day" and (_instrument(a) != _instrument(b) or a.date == b.date):
         raise ConfigError(f"day split: expected one symbol on two dates, got {a.symbol} {a.date} and "
                           f"{b.symbol} {b.date}")
     if kind == "instrument" and a.symbol == b.symbol:
         raise ConfigError(f"instrument split: expected two symbols, got {a.symbol} twice")
     return Split(kind, Segment(train, *session_bounds(train)), Segment(test, *session_bounds(test)))
+
+
+def _instrument(inst: Instrument) -> str:
+    """What stays the same across an instrument's days: its symbol (a generated day's: the market it names)."""
+    return (synthetic_market(inst.symbol) if inst.source == "synthetic" else None) or inst.symbol
 
 
 # -- parents --------------------------------------------------------------------------------------
