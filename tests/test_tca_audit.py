@@ -78,6 +78,24 @@ def test_a_run_id_is_its_content(nameless, tmp_path):
     assert run_id_for(scn, other) != run_id_for(scn, data)
 
 
+def test_a_retrained_overlay_model_at_the_same_path_is_another_run(nameless, tmp_path):
+    """The model folder's content is a run input: same scenario text, new model files → new id (not skipped)."""
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.run import run_id_for
+    from tickreplay.experiment.scenario import OverlaySpec
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "model.json").write_text("{}")
+    (model / "booster_0.txt").write_text("tree 1")
+    scn = dataclasses.replace(load_scenario(nameless), overlay=OverlaySpec(model=str(model), max_delay_s=5.0))
+    data = load_data(scn)
+    first = run_id_for(scn, data)
+    assert run_id_for(scn, data) == first
+    (model / "booster_0.txt").write_text("tree 2")
+    assert run_id_for(scn, data) != first
+
+
 @pytest.mark.parametrize("text", ["24:30", "24:00:01", "24:00:00.5"])
 def test_times_after_24_00_are_refused(text):
     """"24:30" was read as 00:30 of the next day; only "24:00" (the day's end) is a time past 23:59:59."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -94,6 +95,23 @@ def _load_class(path: str) -> type:
 @lru_cache(maxsize=4)
 def _read_model(path: str, mtime_ns: int) -> DelayModel:
     return DelayModel.load(path, expect_features=FEATURE_NAMES)
+
+
+def input_fingerprints(scn: Scenario) -> dict:
+    """Content fingerprints of what a run reads besides its data: the ``[overlay]`` model folder's files (a retrained
+    model at the same path is another run) and the catalog tapes of a VWAP profile."""
+    out: dict = {}
+    if scn.overlay is not None and scn.overlay.enabled:
+        folder = scn.path(scn.overlay.model).resolve()
+        h = hashlib.sha256()
+        for f in sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        out["overlay_model"] = h.hexdigest()
+    s = scn.schedule
+    if s.kind == "vwap" and s.profile != "same_day":
+        root = default_root() if scn.data.catalog_root is None else scn.path(scn.data.catalog_root)
+        out["vwap_profile"] = [Catalog(root).find(k).fingerprint for k in s.profile]
+    return out
 
 
 def overlay_model(scn: Scenario) -> DelayModel:

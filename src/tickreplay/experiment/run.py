@@ -37,7 +37,8 @@ import tomli_w
 from tickreplay import __version__
 from tickreplay.engine import Engine, RunResult
 from tickreplay.experiment.data import MarketData, load_data, market_path
-from tickreplay.experiment.plan import Plan, build_plan, engine_config, pretrade_inputs, schedule_risk
+from tickreplay.experiment.plan import (Plan, build_plan, engine_config, input_fingerprints, pretrade_inputs,
+                                        schedule_risk)
 from tickreplay.experiment.scenario import Scenario, load_scenario
 from tickreplay.io import atomic_dir, json_text
 from tickreplay.tca import fill_table, tca_summary
@@ -69,9 +70,12 @@ class RunOutcome:
 
 def run_id_for(scn: Scenario, data: MarketData) -> str:
     """``<name>_<hash>``: the hash of the run's content — the scenario with its defaults filled in
-    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint and the
-    package version — so the same run twice is the same id, and two different runs never share one."""
-    content = json_text({"scenario": scn.spec(), "data": data.fingerprint, "version": __version__}, sort_keys=True)
+    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint, the other
+    inputs' (:func:`~tickreplay.experiment.plan.input_fingerprints`: overlay model, VWAP profile tapes) and the
+    package version — so the same run twice is the same id, and two different runs never share one. (A user
+    strategy's own code is not hashed: change its class name or params, or ``--rerun``, when you change it.)"""
+    content = json_text({"scenario": scn.spec(), "data": data.fingerprint, "inputs": input_fingerprints(scn),
+                         "version": __version__}, sort_keys=True)
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-.") or "run"
     return f"{safe[:80]}_{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
