@@ -140,6 +140,11 @@ def test_cross_field_and_window_errors_name_the_file_the_key_and_the_session(tmp
     with pytest.raises(ConfigError, match=r"outside\.toml: scenario key 'parent\.end': the parent's window "
                                           r"09:31:00–11:00:00 lies outside the data synthetic/liquid_large_cap-s1-600s"):
         build_plan(scn, load_data(scn))
+    cut = tmp_path / "cut.toml"  # the data's own window is its session: a parent past it has no book to trade
+    cut.write_text(base.replace("duration_s = 600 }", "duration_s = 600 }\nend = \"09:35\"") + 'start = "09:32"\nend = "09:38"\n')
+    scn = load_scenario(cut)
+    with pytest.raises(ConfigError, match=r"cut\.toml: scenario key 'parent\.end'.*session 09:30:00–09:35:00"):
+        build_plan(scn, load_data(scn))
     early = tmp_path / "early.toml"
     early.write_text(base + 'start = "09:00"\nend = "09:35"\n')
     scn = load_scenario(early)

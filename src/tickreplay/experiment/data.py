@@ -76,17 +76,23 @@ class _InMemoryEntry:
 
 
 def _window(tape: Tape, snaps: Snapshots, spec: DataSpec) -> tuple[Tape, Snapshots]:
+    """The events of the ``[data]`` window; the window is the data's session too (a run cannot trade past the data
+    it has: orders outside it are rejected, and a parent window outside it is an error)."""
     if spec.start is None and spec.end is None:
         return tape, snaps
     inst = tape.instrument
-    lo = 0 if spec.start is None else int(np.searchsorted(
-        tape.ts_ns, resolve_time(spec.start, inst.date, inst.timezone, "data.start"), side="left"))
-    hi = len(tape) if spec.end is None else int(np.searchsorted(
-        tape.ts_ns, resolve_time(spec.end, inst.date, inst.timezone, "data.end"), side="right"))
+    t0 = None if spec.start is None else resolve_time(spec.start, inst.date, inst.timezone, "data.start")
+    t1 = None if spec.end is None else resolve_time(spec.end, inst.date, inst.timezone, "data.end")
+    lo = 0 if t0 is None else int(np.searchsorted(tape.ts_ns, t0, side="left"))
+    hi = len(tape) if t1 is None else int(np.searchsorted(tape.ts_ns, t1, side="right"))
     if hi <= lo:
         raise ConfigError(f"scenario keys 'data.start'/'data.end' leave no event of {inst.symbol} {inst.date}")
-    return tape.slice(lo, hi), Snapshots(*(getattr(snaps, f)[lo:hi] for f in
-                                           ("ask_price", "ask_size", "bid_price", "bid_size")))
+    meta = dict(tape.extra_meta or {})
+    s0, s1 = meta.get("session_start_ns", int(tape.ts_ns[0])), meta.get("session_end_ns", int(tape.ts_ns[-1]))
+    meta.update(session_start_ns=int(s0 if t0 is None else max(s0, t0)),
+                session_end_ns=int(s1 if t1 is None else min(s1, t1)))
+    return replace(tape.slice(lo, hi), extra_meta=meta), Snapshots(*(getattr(snaps, f)[lo:hi] for f in
+                                                                     ("ask_price", "ask_size", "bid_price", "bid_size")))
 
 
 def _market_data(key: str, tape: Tape, snaps: Snapshots, day_ns: int | None, report: dict,
