@@ -177,3 +177,24 @@ def test_grid_with_a_broken_base_file_names_it(tmp_path):
     grid.write_text('base = "base.toml"\n[sweep]\nseed = [1, 2]\n')
     with pytest.raises(ConfigError, match=r"base\.toml: not valid TOML"):
         experiment.load_grid(grid)
+
+
+def test_run_ids_see_the_session_and_depth_and_survive_toml_dates(nameless):
+    """The same events replayed with another session or book depth are another run; a TOML time in a free params
+    table does not break the id; a scenario named '_x' still lands where the store sees it."""
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.run import run_id_for
+    from tickreplay.experiment.scenario import parse_scenario
+
+    scn = load_scenario(nameless)
+    data = load_data(scn)
+    shorter = dataclasses.replace(data, replay=dataclasses.replace(data.replay,
+                                                                  session_end_ns=data.replay.session_end_ns - 1))
+    assert run_id_for(scn, shorter) != run_id_for(scn, data)
+    snaps = data.snapshots
+    shallow = dataclasses.replace(data, snapshots=type(snaps)(*(getattr(snaps, f)[:, :1] for f in
+                                                                ("ask_price", "ask_size", "bid_price", "bid_size"))))
+    assert run_id_for(scn, shallow) != run_id_for(scn, data)
+    doc = tomllib.loads(nameless.read_text() + "\n[pretrade]\nmodel = \"canonical\"\nparams = { at = 09:30:00 }\n")
+    with_time = parse_scenario(doc, "_hidden", nameless.parent)
+    assert run_id_for(with_time, data).startswith("hidden_")  # not '_hidden_...', which the store passes over

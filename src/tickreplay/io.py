@@ -10,6 +10,7 @@ import secrets
 import shutil
 import tempfile
 from contextlib import contextmanager
+from datetime import date, time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -145,6 +146,8 @@ def _strict(v: Any) -> Any:
         return _strict(v.tolist())
     if isinstance(v, Path):
         return str(v)
+    if isinstance(v, (date, time)):  # TOML dates and times (datetime is a date)
+        return v.isoformat()
     return v
 
 

@@ -104,8 +104,9 @@ def input_fingerprints(scn: Scenario) -> dict:
     if scn.overlay is not None and scn.overlay.enabled:
         folder = scn.path(scn.overlay.model).resolve()
         h = hashlib.sha256()
-        for f in sorted(p for p in folder.glob("*") if p.is_file()) if folder.is_dir() else []:
-            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for f in (folder / SIDECAR, *sorted(folder.glob("booster_*.txt"))):  # the model, not reports beside it
+            if f.is_file():
+                h.update(f.name.encode() + b"\0" + f.read_bytes())
         out["overlay_model"] = h.hexdigest()
     s = scn.schedule
     if s.kind == "vwap" and s.profile != "same_day":

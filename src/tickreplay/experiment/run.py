@@ -70,13 +70,17 @@ class RunOutcome:
 
 def run_id_for(scn: Scenario, data: MarketData) -> str:
     """``<name>_<hash>``: the hash of the run's content — the scenario with its defaults filled in
-    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint, the other
+    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint with the session
+    and book depth it is replayed with, the other
     inputs' (:func:`~tickreplay.experiment.plan.input_fingerprints`: overlay model, VWAP profile tapes) and the
     package version — so the same run twice is the same id, and two different runs never share one. (A user
     strategy's own code is not hashed: change its class name or params, or ``--rerun``, when you change it.)"""
-    content = json_text({"scenario": scn.spec(), "data": data.fingerprint, "inputs": input_fingerprints(scn),
+    replay = data.replay
+    market = {"fingerprint": data.fingerprint, "session_ns": [replay.session_start_ns, replay.session_end_ns],
+              "levels": replay.instrument.levels, "snapshot_levels": data.snapshots.levels}  # what is replayed
+    content = json_text({"scenario": scn.spec(), "data": market, "inputs": input_fingerprints(scn),
                          "version": __version__}, sort_keys=True)
-    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-.") or "run"
+    safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-._") or "run"  # '.', '_': not runs to the store
     return f"{safe[:80]}_{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
