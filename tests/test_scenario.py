@@ -134,6 +134,13 @@ def test_cross_field_and_window_errors_name_the_file_the_key_and_the_session(tmp
     bad.write_text(base + 'start = "10:00"\nend = "09:59"\n')
     with pytest.raises(ConfigError, match=r"late\.toml: scenario key 'parent\.end': expected a time after parent"):
         load_scenario(bad)
+    data_window = base.replace("duration_s = 600 }", 'duration_s = 600 }\nstart = "10:00"\nend = "09:00"')
+    for text, key in ((base + 'start = "10:00"\nend = "10:00"\n', "parent.end"),
+                      (base + 'start = "10:00"\nend = "10:30"\narrival = "10:01"\n', "parent.start"),
+                      (data_window + 'start = "09:31"\nend = "09:32"\n', "data.end")):
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=rf"late\.toml: scenario key '{key}': expected a time"):
+            load_scenario(bad)
     outside = tmp_path / "outside.toml"
     outside.write_text(base + 'start = "09:31"\nend = "11:00"\n')  # the data: 09:30-09:40
     scn = load_scenario(outside)

@@ -143,8 +143,11 @@ def _load(spec: DataSpec, base_dir: str) -> MarketData:
 
 
 def load_data(scenario: Scenario) -> MarketData:
-    """The scenario's data, loaded once per process for equal data specs."""
-    return load_data_spec(scenario.data, scenario.base_dir)
+    """The scenario's data, loaded once per process for equal data specs; errors name the scenario."""
+    try:
+        return load_data_spec(scenario.data, scenario.base_dir)
+    except ConfigError as err:
+        raise ConfigError(f"{scenario.where()}: {err}") from None
 
 
 def load_data_spec(spec: DataSpec, base_dir: str | Path = ".") -> MarketData:

@@ -425,6 +425,8 @@ def _data(path: str, v: Any) -> DataSpec:
         raise ConfigError(f"scenario key '{path}.lobster': needs both 'message' and 'orderbook'")
     if "synthetic" in d and "regime" not in v["synthetic"]:
         raise ConfigError(f"scenario key '{path}.synthetic.regime' is required")
+    if "start" in d and "end" in d:
+        _check_order(path, "start", d["start"], "end", d["end"])
     return DataSpec(**d)
 
 
@@ -528,22 +530,20 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
 
 def _check_parent_times(p: ParentSpec) -> None:
     """start < end and arrival ≤ start, where the times can be compared before the data's day is known."""
-    def comparable(a: TimeSpec, b: TimeSpec) -> tuple[float, float] | None:
-        if isinstance(a, str) and isinstance(b, str):
-            return parse_hms(a), parse_hms(b)
-        if isinstance(a, int) and isinstance(b, int):
-            return a, b
-        return None  # one local, one ns UTC: checked when the data is known
-
-    se = comparable(p.start, p.end)
-    if se is not None and se[1] <= se[0]:
-        raise ConfigError(f"scenario key 'parent.end': expected a time after parent.start ({p.start!r}), "
-                          f"got {p.end!r}")
+    _check_order("parent", "start", p.start, "end", p.end)
     if p.arrival is not None:
-        sa = comparable(p.arrival, p.start)
-        if sa is not None and sa[0] > sa[1]:
-            raise ConfigError(f"scenario key 'parent.arrival': expected a time at or before parent.start "
-                              f"({p.start!r}), got {p.arrival!r}")
+        _check_order("parent", "arrival", p.arrival, "start", p.start, strict=False)
+
+
+def _check_order(path: str, first: str, a: TimeSpec, second: str, b: TimeSpec, strict: bool = True) -> None:
+    """``path.second`` (``b``) after ``path.first`` (``a``), or not before it unless ``strict``, when the two can be
+    compared before the data's day is known: both local times, or both ns UTC (one of each: when the data is)."""
+    if isinstance(a, str) != isinstance(b, str):
+        return
+    x, y = (parse_hms(a), parse_hms(b)) if isinstance(a, str) else (a, b)
+    if y < x or (strict and y == x):
+        how = "after" if strict else "at or after"
+        raise ConfigError(f"scenario key '{path}.{second}': expected a time {how} {path}.{first} ({a!r}), got {b!r}")
 
 
 def load_scenario(path: str | Path) -> Scenario:
