@@ -17,7 +17,7 @@ from tickreplay.engine import EngineConfig, Strategy
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import QueueModel
 from tickreplay.experiment.data import MarketData, time_grid
-from tickreplay.experiment.scenario import Scenario, resolve_time
+from tickreplay.experiment.scenario import Scenario, check_order, resolve_time
 from tickreplay.checks import list_mismatch
 from tickreplay.impact import MarketInputs, PreTradeOrder
 from tickreplay.impact.almgren_chriss import planned_schedule_risk_bps
@@ -52,14 +52,10 @@ def _times(scn: Scenario, data: MarketData) -> tuple[int, int, int]:
         start = resolve_time(p.start, inst.date, inst.timezone, "parent.start")
         end = resolve_time(p.end, inst.date, inst.timezone, "parent.end")
         arrival = start if p.arrival is None else resolve_time(p.arrival, inst.date, inst.timezone, "parent.arrival")
+        check_order("parent", "start", start, "end", end)  # local and ns times compared once both are ns
+        check_order("parent", "arrival", arrival, "start", start, strict=False)
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
-    if end <= start:
-        raise ConfigError(f"{where}: scenario key 'parent.end': expected a time after parent.start ({p.start!r}), "
-                          f"got {p.end!r}")
-    if arrival > start:
-        raise ConfigError(f"{where}: scenario key 'parent.arrival': expected a time at or before parent.start "
-                          f"({p.start!r}), got {p.arrival!r}")
     first, last = int(data.tape.ts_ns[0]), int(data.tape.ts_ns[-1])
     s0, s1 = data.replay.session_start_ns, data.replay.session_end_ns
     if start < max(s0, first) or end > s1:

@@ -426,7 +426,7 @@ def _data(path: str, v: Any) -> DataSpec:
     if "synthetic" in d and "regime" not in v["synthetic"]:
         raise ConfigError(f"scenario key '{path}.synthetic.regime' is required")
     if "start" in d and "end" in d:
-        _check_order(path, "start", d["start"], "end", d["end"])
+        check_order(path, "start", d["start"], "end", d["end"])
     return DataSpec(**d)
 
 
@@ -530,13 +530,13 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
 
 def _check_parent_times(p: ParentSpec) -> None:
     """start < end and arrival ≤ start, where the times can be compared before the data's day is known."""
-    _check_order("parent", "start", p.start, "end", p.end)
+    check_order("parent", "start", p.start, "end", p.end)
     if p.arrival is not None:
-        _check_order("parent", "arrival", p.arrival, "start", p.start, strict=False)
+        check_order("parent", "arrival", p.arrival, "start", p.start, strict=False)
 
 
-def _check_order(path: str, first: str, a: TimeSpec, second: str, b: TimeSpec, strict: bool = True) -> None:
-    """``path.second`` (``b``) after ``path.first`` (``a``), or not before it unless ``strict``, when the two can be
+def check_order(path: str, first: str, a: TimeSpec, second: str, b: TimeSpec, strict: bool = True) -> None:
+    """ConfigError unless ``path.second`` (``b``) after ``path.first`` (``a``), or not before it unless ``strict``, when the two can be
     compared before the data's day is known: both local times, or both ns UTC (one of each: when the data is)."""
     if isinstance(a, str) != isinstance(b, str):
         return
