@@ -68,7 +68,7 @@ from tickreplay.experiment import evaluate as ev
 from tickreplay.experiment.data import from_tape
 from tickreplay.overlay.labels import build_dataset
 from tickreplay.overlay.train import train_model
-from tickreplay.experiment.scenario import parse_scenario
+from tickreplay.experiment.scenario import load_scenario, parse_scenario
 
 NS = 1_000_000_000
 DELAYS_NS = (0, NS, 2 * NS, 5 * NS)
@@ -198,6 +198,8 @@ def test_compare_command_on_a_catalog_tape(tmp_path, capsys):
     assert "not held out" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="not held out"):
         ev.check_held_out(model, key, split.train.start_ns, split.train.end_ns)
+    with pytest.raises(ConfigError, match="not held out"):  # the API refuses too, not only the command
+        ev.evaluate(load_scenario(tmp_path / "s.toml"), [split.train], model, max_delay_ns=MAX_DELAY_NS)
 
 
 def test_parent_windows_tile_the_range_and_leave_the_tail():

@@ -266,7 +266,7 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     from tickreplay.experiment import load_data_spec
-    from tickreplay.experiment.evaluate import Segment, check_held_out, evaluate, session_bounds
+    from tickreplay.experiment.evaluate import Segment, evaluate, session_bounds
     from tickreplay.experiment.scenario import DataSpec, load_scenario
     from tickreplay.overlay import DelayModel
     from tickreplay.trader import FEATURE_NAMES
@@ -284,14 +284,11 @@ def _compare(args: argparse.Namespace) -> int:
         data = load_data_spec(DataSpec(catalog=key, catalog_root=scn.data.catalog_root, levels=scn.data.levels),
                               scn.base_dir)
         t0, t1 = session_bounds(data)
-        seg = Segment(data, _time_arg(args.start, data, t0, "--start"), _time_arg(args.end, data, t1, "--end"))
-        if not args.allow_overlap:
-            check_held_out(model, data.key, seg.start_ns, seg.end_ns, data.fingerprint,
-                           data.tape.instrument.timezone)
-        segments.append(seg)
+        segments.append(Segment(data, _time_arg(args.start, data, t0, "--start"),
+                                _time_arg(args.end, data, t1, "--end")))
     evaluation = evaluate(scn, segments, model, max_delay_ns=max_delay, seed=args.seed,
                           step_ns=None if args.step_s is None else round(args.step_s * NS),
-                          horizon_ns=round(args.horizon_s * NS))
+                          horizon_ns=round(args.horizon_s * NS), allow_overlap=args.allow_overlap)
     summary = evaluation.summary(seed=args.seed, n_boot=args.n_boot)
     if args.json:
         print(json_text(summary, indent=2))

@@ -278,8 +278,11 @@ def _placebo_chooser(pool_ns: np.ndarray, rng: np.random.Generator):
 
 def evaluate(scn: Scenario, segments: Sequence[Segment], model: DelayModel, *, max_delay_ns: int,
              step_ns: int | None = None, seed: int = 0, regime_window_ns: int = DEFAULT_REGIME_WINDOW_NS,
-             horizon_ns: int = DEFAULT_HORIZON_NS) -> Evaluation:
+             horizon_ns: int = DEFAULT_HORIZON_NS, allow_overlap: bool = False) -> Evaluation:
     """Run static, overlay, placebo and oracle on every parent window of every test segment.
+
+    Every segment must be held out (:func:`check_held_out`: not the model's training content in an overlapping
+    range) unless ``allow_overlap``.
 
     Parents follow the scenario template (:func:`parent_windows` every ``step_ns``,
     default back to back, ending ``max_delay_ns + horizon_ns`` before each segment's
@@ -287,6 +290,10 @@ def evaluate(scn: Scenario, segments: Sequence[Segment], model: DelayModel, *, m
     ``SeedSequence([seed, k])``, the same for every policy. The placebo draws from
     the pooled overlay delays of all parents with a generator seeded the same way.
     """
+    if not allow_overlap:
+        for seg in segments:
+            check_held_out(model, seg.data.key, seg.start_ns, seg.end_ns, seg.data.fingerprint,
+                           seg.data.tape.instrument.timezone)
     delays = np.asarray(model.delays_ns, np.int64)
     grid = delays[delays <= max_delay_ns]
     jobs: list[_ParentJob] = []
