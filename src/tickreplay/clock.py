@@ -83,5 +83,5 @@ def resolve_time(spec: TimeSpec, day: str | Date, timezone: str, where: str = "t
 
 def format_local(ts_ns: int, timezone: str, seconds: bool = True) -> str:
     """``"HH:MM:SS"`` (or ``"HH:MM"``) local clock time of the instant ``ts_ns``."""
-    t = datetime.fromtimestamp(ts_ns / NS_PER_S, ZoneInfo(timezone))
+    t = datetime.fromtimestamp(ts_ns // NS_PER_S, ZoneInfo(timezone))  # whole seconds, exact
     return t.strftime("%H:%M:%S" if seconds else "%H:%M")

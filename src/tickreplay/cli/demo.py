@@ -20,6 +20,7 @@ import numpy as np
 
 from tickreplay.adapters.synthetic import REGIMES
 from tickreplay.book.snapshots import Snapshots
+from tickreplay.clock import format_local
 from tickreplay.tape import TRADED_KINDS, EventKind, Tape
 
 DEMO_LEVELS = 5
@@ -101,8 +102,7 @@ def run_demo(regime: str = "liquid_large_cap", seed: int = 1, out: Callable[[str
 
 
 def _local(tape: Tape, ts_ns: int) -> str:
-    tz = ZoneInfo(tape.instrument.timezone)
-    return datetime.fromtimestamp(ts_ns // NS, tz).strftime("%H:%M:%S") + f".{ts_ns % NS // 1000:06d}"
+    return format_local(ts_ns, tape.instrument.timezone) + f".{ts_ns % NS // 1000:06d}"
 
 
 def _dollars(tape: Tape, price: float) -> str:

@@ -108,7 +108,8 @@ def _compare(args: argparse.Namespace) -> int:
     if args.report:
         from tickreplay.report import compare_report
 
-        page = compare_report([Path(args.out) / r for r in table["run_id"]], Path(args.out) / "_compare")
+        runs = dict.fromkeys(table["run_id"])  # one scenario given twice is one run, counted once
+        page = compare_report([Path(args.out) / r for r in runs], Path(args.out) / "_compare")
         print(f"comparison report: {page}")
     return 0
 

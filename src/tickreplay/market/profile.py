@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date as Date, datetime, time
 from typing import Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from tickreplay.clock import local_date, local_midnight_ns
 from tickreplay.errors import ConfigError
 from tickreplay.checks import positive_int
 from tickreplay.tape import TRADED_KINDS, Tape
@@ -27,17 +27,6 @@ def trades(tape: Tape) -> tuple[np.ndarray, np.ndarray]:
     """(ts_ns, size) of the tape's traded volume, in tape order."""
     m = np.isin(tape.kind, np.array(TRADED_KINDS, dtype=np.int8))
     return tape.ts_ns[m], tape.size[m]
-
-
-def local_midnight_ns(day: str | Date, timezone: str) -> int:
-    """ns UTC of 00:00 local time on ``day`` in ``timezone``."""
-    d = Date.fromisoformat(day) if isinstance(day, str) else day
-    return int(datetime.combine(d, time(0), ZoneInfo(timezone)).timestamp()) * NS_PER_S
-
-
-def local_date(ts_ns: int, timezone: str) -> Date:
-    """The local calendar date of the instant ``ts_ns`` in ``timezone``."""
-    return datetime.fromtimestamp(ts_ns // NS_PER_S, ZoneInfo(timezone)).date()
 
 
 @dataclass(frozen=True)
