@@ -85,3 +85,29 @@ def format_local(ts_ns: int, timezone: str, seconds: bool = True) -> str:
     """``"HH:MM:SS"`` (or ``"HH:MM"``) local clock time of the instant ``ts_ns``."""
     t = datetime.fromtimestamp(ts_ns // NS_PER_S, ZoneInfo(timezone))  # whole seconds, exact
     return t.strftime("%H:%M:%S" if seconds else "%H:%M")
+
+
+def flag_time_ns(flag: str, text: str, day: str | Date | None, timezone: str | None,
+                  missing: str = "--date and --timezone") -> int:
+    """ns UTC from int ns, an ISO timestamp carrying its UTC offset, or local ``HH:MM[:SS]`` on ``day`` in ``timezone``.
+
+    ``flag`` (``"--start"``) is named in every error; a local time without a
+    date or zone is an error asking for ``missing``.
+    """
+    import pandas as pd
+
+    if text.lstrip("-").isdigit():
+        return int(text)
+    if all(c.isdigit() or c in ":." for c in text):
+        if day is None or timezone is None:
+            raise ConfigError(f"{flag} {text!r} is a local clock time: give {missing}, "
+                              "or give ns UTC or an ISO time with its offset")
+        return resolve_time(text, day, timezone, flag)
+    try:
+        ts = pd.Timestamp(text)
+    except ValueError:
+        raise ConfigError(f"{flag}: expected local time HH:MM[:SS], ns UTC or an ISO time, got {text!r}") from None
+    if ts.tzinfo is None:
+        raise ConfigError(f"{flag} needs a UTC offset or zone (e.g. {text}Z), or give local time HH:MM[:SS], "
+                          f"got {text!r}")
+    return int(ts.as_unit("ns").value)

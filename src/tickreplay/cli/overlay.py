@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tickreplay.clock import resolve_time
+from tickreplay.clock import flag_time_ns, resolve_time
 from tickreplay.errors import ConfigError
 from tickreplay.io import json_text
 
@@ -234,7 +234,7 @@ def _time_arg(text: str | None, data, default: int, name: str) -> int:
     if text is None:
         return default
     inst = data.tape.instrument
-    return resolve_time(int(text) if text.isdigit() else text, inst.date, inst.timezone, name)
+    return flag_time_ns(name, text, inst.date, inst.timezone)
 
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from datetime import date as Date
 from typing import TYPE_CHECKING
 
+from tickreplay.clock import flag_time_ns
 from tickreplay.errors import ConfigError
 from tickreplay.schedule.base import STYLES
 from tickreplay.io import json_text
@@ -81,41 +82,13 @@ def _parent_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-def parse_time_ns(flag: str, text: str, day: str | Date | None, timezone: str | None,
-                  missing: str = "--date and --timezone") -> int:
-    """ns UTC from int ns, an ISO timestamp carrying its UTC offset, or local ``HH:MM[:SS]`` on ``day`` in ``timezone``.
-
-    ``flag`` (``"--start"``) is named in every error; a local time without a
-    date or zone is an error asking for ``missing``.
-    """
-    import pandas as pd
-
-    from tickreplay.clock import resolve_time
-
-    if text.lstrip("-").isdigit():
-        return int(text)
-    if all(c.isdigit() or c in ":." for c in text):
-        if day is None or timezone is None:
-            raise ConfigError(f"{flag} {text!r} is a local clock time: give {missing}, "
-                              "or give ns UTC or an ISO time with its offset")
-        return resolve_time(text, day, timezone, flag)
-    try:
-        ts = pd.Timestamp(text)
-    except ValueError:
-        raise ConfigError(f"{flag}: expected local time HH:MM[:SS], ns UTC or an ISO time, got {text!r}") from None
-    if ts.tzinfo is None:
-        raise ConfigError(f"{flag} needs a UTC offset or zone (e.g. {text}Z), or give local time HH:MM[:SS], "
-                          f"got {text!r}")
-    return int(ts.as_unit("ns").value)
-
-
 def _parent(args: argparse.Namespace, day: str | Date | None, timezone: str | None,
             missing: str = "--date and --timezone"):
     """The parent order and its no-trade windows; local times resolve on ``day`` in ``timezone``."""
     from tickreplay.schedule.base import ParentOrder, open_close_windows
 
-    parent = ParentOrder(args.side, args.quantity, parse_time_ns("--start", args.start, day, timezone, missing),
-                         parse_time_ns("--end", args.end, day, timezone, missing))
+    parent = ParentOrder(args.side, args.quantity, flag_time_ns("--start", args.start, day, timezone, missing),
+                         flag_time_ns("--end", args.end, day, timezone, missing))
     windows = open_close_windows(parent.start_ns, parent.end_ns, round(args.no_trade_open_min * 60e9),
                                  round(args.no_trade_close_min * 60e9))
     return parent, windows
