@@ -94,6 +94,8 @@ def test_a_retrained_overlay_model_at_the_same_path_is_another_run(nameless, tmp
     assert run_id_for(scn, data) == first
     (model / "booster_0.txt").write_text("tree 2")
     assert run_id_for(scn, data) != first
+    off = dataclasses.replace(scn, overlay=OverlaySpec(model=str(model), max_delay_s=5.0, enabled=False))
+    assert run_id_for(off, data) == run_id_for(load_scenario(nameless), data)  # inactive: the static run
 
 
 @pytest.mark.parametrize("text", ["24:30", "24:00:01", "24:00:00.5"])

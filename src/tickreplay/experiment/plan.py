@@ -97,7 +97,7 @@ def input_fingerprints(scn: Scenario) -> dict:
     """Content fingerprints of what a run reads besides its data: the ``[overlay]`` model folder's files (a retrained
     model at the same path is another run) and the catalog tapes of a VWAP profile."""
     out: dict = {}
-    if scn.overlay is not None and scn.overlay.enabled:
+    if scn.overlay is not None and scn.overlay.active:
         folder = scn.path(scn.overlay.model).resolve()
         h = hashlib.sha256()
         for f in (folder / SIDECAR, *sorted(folder.glob("booster_*.txt"))):  # the model, not reports beside it

@@ -323,6 +323,8 @@ class Scenario:
             out.pop(k)
         for k in ("catalog", "catalog_root", "lobster"):
             out["data"].pop(k)
+        if self.overlay is not None and not self.overlay.active:
+            out["overlay"] = None  # an inactive overlay runs the static run, byte for byte: the same run
         return out
 
 
