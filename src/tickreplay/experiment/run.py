@@ -69,12 +69,13 @@ class RunOutcome:
 
 
 def run_id_for(scn: Scenario, data: MarketData) -> str:
-    """``<name>_<hash>``: the hash of the run's content — the scenario with its defaults filled in
-    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint with the session
-    and book depth it is replayed with, the other
-    inputs' (:func:`~tickreplay.experiment.plan.input_fingerprints`: overlay model, VWAP profile tapes) and the
-    package version — so the same run twice is the same id, and two different runs never share one. (A user
-    strategy's own code is not hashed: change its class name or params, or ``--rerun``, when you change it.)"""
+    """``<name>_<hash>``: the hash of the run's content, so the same run twice is the same id and two different
+    runs never share one. The content: the scenario with its defaults filled in
+    (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint with the
+    session and book depth it is replayed with, the other inputs' fingerprints
+    (:func:`~tickreplay.experiment.plan.input_fingerprints`: overlay model, VWAP profile tapes) and the package
+    version. Not hashed: a user strategy's own code (change its name or params, or ``--rerun``, after editing it);
+    and times count as written ("09:32" and the same instant in ns are two ids for one run)."""
     replay = data.replay
     market = {"fingerprint": data.fingerprint, "session_ns": [replay.session_start_ns, replay.session_end_ns],
               "levels": replay.instrument.levels, "snapshot_levels": data.snapshots.levels}  # what is replayed
