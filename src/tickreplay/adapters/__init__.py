@@ -9,10 +9,13 @@ file, row and field; in lenient mode each anomaly kind is counted in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tickreplay.book.snapshots import Snapshots
 from tickreplay.errors import AnomalyLog
-from tickreplay.tape import Tape
+
+if TYPE_CHECKING:  # the package stays light to import (the command line lists commands without numpy)
+    from tickreplay.book.snapshots import Snapshots
+    from tickreplay.tape import Tape
 
 
 @dataclass

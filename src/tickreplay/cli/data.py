@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from tickreplay.catalog import Catalog
 from tickreplay.io import json_text
 
 
@@ -67,6 +66,8 @@ def _print_result(out: dict, as_json: bool) -> None:
 
 def _store(source: str, res, args: argparse.Namespace) -> int:
     """Write an adapter's result as a catalog entry (refusing to replace one unless ``--force``)."""
+    from tickreplay.catalog import Catalog
+
     entry = Catalog(args.catalog).write(source, res.tape, res.snapshots,
                                         {**res.report, "anomalies": res.anomalies.to_dict()}, force=args.force)
     print(f"wrote {entry.key} ({entry.path}): {len(res.tape):,} events"

@@ -13,15 +13,15 @@ from __future__ import annotations
 import argparse
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 from zoneinfo import ZoneInfo
 
-import numpy as np
-
-from tickreplay.adapters.synthetic import REGIMES
-from tickreplay.book.snapshots import Snapshots
+from tickreplay.adapters.synthetic_regimes import REGIMES
 from tickreplay.clock import format_local
-from tickreplay.tape import TRADED_KINDS, EventKind, Tape
+
+if TYPE_CHECKING:
+    from tickreplay.book.snapshots import Snapshots
+    from tickreplay.tape import Tape
 
 DEMO_LEVELS = 5
 TOUCH_TIMES = ("09:30:05", "10:00", "11:00", "12:00", "13:00", "14:00", "15:00", "15:59:55")
@@ -56,6 +56,10 @@ def demo_data(regime: str, seed: int, duration_s: float | None) -> dict:
 
 def demo_scenarios(data: dict, tape: Tape, seed: int) -> list[dict]:
     """Scenario documents of the demo's schedules on the generated day (see module docstring)."""
+    import numpy as np
+
+    from tickreplay.tape import TRADED_KINDS
+
     t0, t1 = int(tape.ts_ns[0]), int(tape.ts_ns[-1])
     start, end = t0 + (t1 - t0) // 10, t0 + (t1 - t0) // 2
     traded = np.isin(tape.kind, [int(k) for k in TRADED_KINDS])
@@ -111,6 +115,10 @@ def _dollars(tape: Tape, price: float) -> str:
 
 def tape_summary(tape: Tape) -> list[str]:
     """Events by kind, time span, trades and volume."""
+    import numpy as np
+
+    from tickreplay.tape import EventKind
+
     inst = tape.instrument
     lines = [f"tape: {inst.symbol} on {inst.venue} {inst.date} ({inst.source}), {len(tape):,} events, "
              f"{_local(tape, int(tape.ts_ns[0]))} – {_local(tape, int(tape.ts_ns[-1]))} {inst.timezone}"]
@@ -131,6 +139,8 @@ def tape_summary(tape: Tape) -> list[str]:
 
 def book_summary(tape: Tape, snaps: Snapshots) -> list[str]:
     """Touch at a few times of day, time-weighted spread and depth, mid path."""
+    import numpy as np
+
     tick = tape.instrument.tick_size
     ts = tape.ts_ns
     two_sided = (snaps.ask_size[:, 0] > 0) & (snaps.bid_size[:, 0] > 0)

@@ -6,7 +6,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from tickreplay.adapters.synthetic import REGIMES, generate_day, synthetic_key
+from tickreplay.adapters.synthetic_regimes import REGIMES
 from tickreplay.clock import parse_hms
 from tickreplay.errors import AnomalyLog, ConfigError
 
@@ -33,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _generate(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster_writer import lobster_file_names, write_lobster
+    from tickreplay.adapters.synthetic import generate_day, synthetic_key
     from tickreplay.book.fast import compute_snapshots
     from tickreplay.catalog import Catalog, EntryExistsError
 

@@ -19,12 +19,14 @@ import math
 import sys
 import time
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from tickreplay.clock import flag_time_ns, resolve_time
 from tickreplay.errors import ConfigError
 from tickreplay.io import json_text
+
+if TYPE_CHECKING:
+    import numpy as np
 
 NS = 1_000_000_000
 WARMUP_S = 60.0  # first decision this long after the session start (the features' longest window)
@@ -163,6 +165,8 @@ def _decision_times(every_s: float, window: tuple, data) -> np.ndarray:
     start += round(WARMUP_S * NS)
     if window[1] is not None:
         end = min(end, resolve_time(window[1], inst.date, inst.timezone, "training window end"))
+    import numpy as np
+
     return np.arange(start, end, round(every_s * NS), dtype=np.int64)
 
 
@@ -239,9 +243,6 @@ def _time_arg(text: str | None, data, default: int, name: str) -> int:
 
 def _register_compare(sub: argparse._SubParsersAction) -> None:
     """Add ``compare`` to the ``tickreplay overlay`` sub-commands."""
-    from tickreplay.overlay.labels import DEFAULT_HORIZON_NS
-    from tickreplay.overlay.stats import DEFAULT_N_BOOT
-
     p = sub.add_parser("compare", help="static vs overlay vs random-delay placebo vs hindsight oracle on held-out "
                                        "parents, with bootstrap intervals")
     p.add_argument("--model", required=True, help="model folder written by 'tickreplay overlay train'")
@@ -254,10 +255,10 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-delay-s", type=float, help="largest delay allowed (default: the scenario's "
                                                      "overlay.max_delay_s, else the model grid's largest)")
     p.add_argument("--step-s", type=float, help="seconds between parent starts (default: the parent's duration)")
-    p.add_argument("--horizon-s", type=float, default=DEFAULT_HORIZON_NS / NS,
+    p.add_argument("--horizon-s", type=float,
                    help="oracle label horizon and room left at the range's end (default 30)")
     p.add_argument("--seed", type=int, default=0, help="seed of the engine runs, placebo and bootstrap")
-    p.add_argument("--n-boot", type=int, default=DEFAULT_N_BOOT, help=f"bootstrap resamples (default {DEFAULT_N_BOOT})")
+    p.add_argument("--n-boot", type=int, help="bootstrap resamples (default 2000)")
     p.add_argument("--allow-overlap", action="store_true",
                    help="do not refuse a test range that overlaps the model's training data")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -267,6 +268,8 @@ def _register_compare(sub: argparse._SubParsersAction) -> None:
 def _compare(args: argparse.Namespace) -> int:
     from tickreplay.experiment import load_data_spec
     from tickreplay.experiment.evaluate import Segment, evaluate, session_bounds
+    from tickreplay.overlay.labels import DEFAULT_HORIZON_NS
+    from tickreplay.overlay.stats import DEFAULT_N_BOOT
     from tickreplay.experiment.scenario import DataSpec, load_scenario
     from tickreplay.overlay import DelayModel
     from tickreplay.trader import FEATURE_NAMES
@@ -288,8 +291,9 @@ def _compare(args: argparse.Namespace) -> int:
                                 _time_arg(args.end, data, t1, "--end")))
     evaluation = evaluate(scn, segments, model, max_delay_ns=max_delay, seed=args.seed,
                           step_ns=None if args.step_s is None else round(args.step_s * NS),
-                          horizon_ns=round(args.horizon_s * NS), allow_overlap=args.allow_overlap)
-    summary = evaluation.summary(seed=args.seed, n_boot=args.n_boot)
+                          horizon_ns=DEFAULT_HORIZON_NS if args.horizon_s is None else round(args.horizon_s * NS),
+                          allow_overlap=args.allow_overlap)
+    summary = evaluation.summary(seed=args.seed, n_boot=DEFAULT_N_BOOT if args.n_boot is None else args.n_boot)
     if args.json:
         print(json_text(summary, indent=2))
         return 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from tickreplay.clock import flag_time_ns
 from tickreplay.errors import ConfigError
-from tickreplay.schedule.base import STYLES
+from tickreplay.styles import STYLES
 from tickreplay.io import json_text
 
 if TYPE_CHECKING:

@@ -17,8 +17,7 @@ from typing import Sequence
 
 from tickreplay.errors import ConfigError
 from tickreplay.checks import positive_int, side
-
-STYLES = ("market", "limit_touch", "limit_offset", "peg_mid")
+from tickreplay.styles import STYLES
 
 #: a no-trade window: half-open [start_ns, end_ns)
 Window = tuple[int, int]
