@@ -406,6 +406,7 @@ def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyL
     qv, qok = _checked(qs, qty)
     good = pok & qok & (pv > 0) & ~((code[msg_of] == _C_TRADE) & (qv == 0))
     keep = np.ones(n, bool)
+    exact = []  # messages the compiled pass left to the exact conversion (units beyond 10**-18) and that pass it
     if not good.all():
         for k in np.unique(msg_of[~good]).tolist():
             try:
@@ -414,11 +415,15 @@ def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyL
                 log.report(err)
                 keep[k] = False
                 continue
-            raise RuntimeError(f"line {b.line[k]}: the compiled and exact decimal conversions disagree")
+            exact.append(k)
     if px.exp != px.check.exp:
         pv = ps.units(px.exp)[0]
     if qty.exp != qty.check.exp:
         qv = qs.units(qty.exp)[0]
+    for k in exact:
+        a = int(start[k])
+        for i in range(a, a + int(nlev[k])):
+            pv[i], qv[i] = to_units(b.px[i], px.exp), to_units(b.qt[i], qty.exp)
     return _Values(code, np.array(b.line, np.int64), start, keep, side, pv, qv)
 
 
