@@ -55,13 +55,26 @@ def _open(path: Path):
 
 def read_lines(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog) -> Iterator[tuple[int, bytes]]:
     """Yield (0-based stream line, line bytes without the newline) over ``paths`` in order."""
+    for first, texts in read_batches(paths, pos, log):
+        yield from enumerate(texts, first)
+
+
+def read_batches(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog,
+                 min_lines: int = 1) -> Iterator[tuple[int, list[bytes]]]:
+    """Yield (0-based stream line of the first, lines without the newline) in batches over ``paths`` in order.
+
+    A batch holds the complete lines of one or more decompressed blocks of
+    ~1 MB, at least ``min_lines`` of them unless the stream ends; memory is
+    bounded by the batch, not the file.
+    """
     line = 0
+    batch: list[bytes] = []
     for p in paths:
         path = Path(p)
         if not path.is_file():
             raise InputError(str(path), None, None, "capture file not found", kind="missing_file")
-        pos.start_file(str(path), line)
-        first = line
+        pos.start_file(str(path), line + len(batch))
+        first = line + len(batch)
         rest = b""
         with _open(path) as f:
             while True:
@@ -70,7 +83,10 @@ def read_lines(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog) ->
                 except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                     kind = "truncated_gzip" if isinstance(exc, EOFError) else "bad_gzip"
                     what = "ends early (truncated file?)" if kind == "truncated_gzip" else f"is corrupt ({exc})"
-                    good = line - first
+                    good = line + len(batch) - first
+                    if batch:  # the complete lines come before the error, as they would one by one
+                        yield line, batch
+                        line, batch = line + len(batch), []
                     log.report(InputError(
                         str(path), good if good else None, "gzip",
                         f"compressed stream {what} after line {good}, the last complete line"
@@ -82,9 +98,11 @@ def read_lines(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog) ->
                     break
                 parts = (rest + chunk).split(b"\n")
                 rest = parts.pop()
-                for text in parts:
-                    yield line, text
-                    line += 1
+                batch.extend(parts)
+                if len(batch) >= min_lines:
+                    yield line, batch
+                    line, batch = line + len(batch), []
         if rest:
-            yield line, rest
-            line += 1
+            batch.append(rest)
+    if batch:
+        yield line, batch

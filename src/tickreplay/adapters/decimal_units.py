@@ -12,6 +12,10 @@ decimals are at most ``exp``; otherwise it is off the grid.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
 
 _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _INT64_MAX = (1 << 63) - 1
@@ -72,3 +76,114 @@ def units_to_text(value: int, exp: int) -> str:
     """Inverse of :func:`to_units` for reporting: ``units_to_text(1, 3) == "0.001"``."""
     digits = str(value).rjust(exp + 1, "0")
     return digits if exp == 0 else f"{digits[:-exp]}.{digits[-exp:]}"
+
+
+# --------------------------------------------------------------------------- many values at once
+
+#: 10**k for k = 0..18, the powers that fit int64
+_POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+
+
+@njit(cache=True)
+def _scan(buf, n):
+    """Scan ``n`` values separated by b"\\n" in ``buf`` (uint8).
+
+    Returns (digits, sig, status): ``digits`` the integer of the whole part
+    followed by the significant decimals (trailing zeros dropped), ``sig`` the
+    number of significant decimals, ``status`` 0 plain and ``digits`` fits
+    int64, 1 not a plain decimal, 2 too large for int64.
+    """
+    digits = np.zeros(n, np.int64)
+    sig = np.zeros(n, np.int64)
+    status = np.zeros(n, np.int8)
+    limit = np.int64(922337203685477580)  # (2**63 - 1) // 10
+    i = 0
+    m = buf.shape[0]
+    for k in range(n):
+        start = i
+        while i < m and buf[i] != 10:
+            i += 1
+        stop = i
+        i += 1  # past the separator
+        # whole part
+        j = start
+        v = np.int64(0)
+        big = False
+        while j < stop and 48 <= buf[j] <= 57:
+            d = buf[j] - 48
+            if v > limit or (v == limit and d > 7):
+                big = True
+            else:
+                v = v * 10 + d
+            j += 1
+        if j == start:
+            status[k] = 1
+            continue
+        s = 0
+        if j < stop:
+            if buf[j] != 46:  # '.'
+                status[k] = 1
+                continue
+            j += 1
+            f0 = j
+            while j < stop and 48 <= buf[j] <= 57:
+                j += 1
+            if j == f0 or j != stop:
+                status[k] = 1
+                continue
+            last = stop
+            while last > f0 and buf[last - 1] == 48:
+                last -= 1
+            for t in range(f0, last):
+                d = buf[t] - 48
+                if v > limit or (v == limit and d > 7):
+                    big = True
+                else:
+                    v = v * 10 + d
+            s = last - f0
+        digits[k] = v
+        sig[k] = s
+        status[k] = 2 if big else 0
+    return digits, sig, status
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """Many plain decimals scanned at once: see :func:`scan_plain`. Arrays of one length, int64/int8."""
+
+    digits: np.ndarray  # whole part and significant decimals as one integer (valid where status == 0)
+    sig: np.ndarray  # significant decimals
+    status: np.ndarray  # 0 plain and fits, 1 not plain, 2 too large
+
+    def units(self, exp: int) -> tuple[np.ndarray, np.ndarray]:
+        """(values in units of ``10**-exp``, ok): ``ok`` False where :func:`to_units` would raise."""
+        shift = exp - self.sig
+        fits = (self.status == 0) & (shift >= 0) & (shift <= 18)
+        scale = _POW10[np.clip(shift, 0, 18)]
+        fits &= self.digits <= _INT64_MAX // scale
+        return np.where(fits, self.digits * np.where(fits, scale, 0), 0), fits
+
+
+def scan_plain(values: list) -> Scanned:
+    """Scan a list of values (decimal strings expected) in one compiled pass, never through floats.
+
+    A value that is not a str, not ASCII or holds a newline is marked not plain
+    (status 1), exactly as :func:`is_plain` would; ``status`` 2 marks a plain
+    value whose digits do not fit int64 in any unit.
+    """
+    n = len(values)
+    try:
+        buf = "\n".join(values).encode("ascii")
+    except (TypeError, UnicodeEncodeError):
+        buf = None
+    if buf is not None and buf.count(b"\n") == max(n - 1, 0):
+        return Scanned(*_scan(np.frombuffer(buf, np.uint8), n))
+    # some value is not an ASCII str without newlines: scan the clean ones, mark the rest
+    clean = [isinstance(v, str) and v.isascii() and "\n" not in v for v in values]
+    idx = [i for i, c in enumerate(clean) if c]
+    out = Scanned(np.zeros(n, np.int64), np.zeros(n, np.int64), np.ones(n, np.int8))
+    if idx:
+        part = scan_plain([values[i] for i in idx])
+        for name in ("digits", "sig", "status"):
+            getattr(out, name)[idx] = getattr(part, name)
+    return out

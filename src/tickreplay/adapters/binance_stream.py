@@ -1,0 +1,931 @@
+"""Binance futures captures → event tape, streamed: bounded chunks in, bounded chunks out.
+
+The rules (sync, tape order, units, checks) are those described in
+:mod:`tickreplay.adapters.binance`; this module applies them to the stream
+batch by batch (~16k lines) instead of to the whole capture at once:
+
+1. lines are parsed with ``orjson`` on a fast path that accepts exactly
+   what the exact parser accepts; anything else goes through the exact
+   parser (stdlib ``json``), which reports the error it always did;
+2. the decimal strings of a batch are converted to integers in one compiled
+   pass (:func:`tickreplay.adapters.decimal_units.scan_plain`), never via
+   floats; a message with a bad value goes through the exact per-value
+   conversion, which names the field;
+3. receive-time order, exchange-time order and synchronisation run over the
+   messages kept, with their state carried from batch to batch;
+4. book events and trades are merged by exchange time and emitted as soon as
+   no later message can come before them (every later book event has
+   ``ts_ns`` >= the last book event's and every later trade >= the last
+   trade's, both from later lines), so the tape leaves in chunks.
+
+Checks run in the order of the whole-capture reader *within a batch*; with
+several bad lines in different batches, strict mode raises the first problem
+of the first batch that has one. Inferred tick/lot need the whole capture:
+:class:`BinanceStream` then reads it twice (a first pass parses and scans the
+values only); pass ``tick`` and ``lot`` to read it once.
+
+Memory: the batch, the book events and trades not yet emitted, diffs waiting
+for a snapshot (before the first one, or after a gap until the next), and
+per verify the book's top level after each applied diff (40 bytes a diff).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field, replace
+from itertools import chain
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import orjson
+
+from tickreplay.adapters.capture_lines import StreamPosition, read_batches
+from tickreplay.adapters.decimal_units import (
+    OffGridError,
+    Scanned,
+    check_plain,
+    parse_step,
+    scan_plain,
+    to_units,
+    units_to_text,
+)
+from tickreplay.errors import AnomalyLog, InputError
+from tickreplay.tape import FLAG_RESYNC, EventKind, Instrument, Tape
+
+VENUE = "BINANCE-FUTURES"
+SOURCE = "binance"
+#: quote assets of Binance futures symbols, longest first so USDT wins over USD
+QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD")
+#: tape events per chunk the stream aims at (a chunk may exceed it by one batch's events)
+CHUNK_EVENTS = 1 << 20
+#: lines per batch (at least; a batch ends on a ~1 MB decompressed block)
+BATCH_LINES = 1 << 14
+
+_LEVEL_SET = int(EventKind.LEVEL_SET)
+_TRADE = int(EventKind.TRADE)
+_BEGIN = int(EventKind.SNAPSHOT_BEGIN)
+_END = int(EventKind.SNAPSHOT_END)
+_NS_PER_MS = 1_000_000
+_INT64_MAX = (1 << 63) - 1
+_T_MAX_MS = _INT64_MAX // _NS_PER_MS
+_DEPTH, _SNAPSHOT, _TRADE_MSG, _TICKER = "depthUpdate", "snapshot", "trade", "bookTicker"
+_CODE = {_DEPTH: 0, _SNAPSHOT: 1, _TICKER: 2, _TRADE_MSG: 3}
+_C_DEPTH, _C_SNAPSHOT, _C_TICKER, _C_TRADE = 0, 1, 2, 3
+_NAME = {v: k for k, v in _CODE.items()}
+_COLS = ("ts_ns", "recv_ts_ns", "kind", "side", "price", "size", "src_row", "flags")
+_DTYPES = {"ts_ns": np.int64, "recv_ts_ns": np.int64, "kind": np.int8, "side": np.int8, "price": np.int64,
+           "size": np.int64, "src_row": np.int64, "flags": np.int16}
+
+
+def quote_asset(symbol: str) -> str:
+    """Quote currency of a futures symbol: ``BTCUSDT`` → USDT, ``BTCUSD_PERP`` → USD."""
+    pair = symbol.upper().split("_", 1)[0]
+    for q in QUOTE_ASSETS:
+        if pair.endswith(q) and len(pair) > len(q):
+            return q
+    raise ValueError(f"cannot tell the quote asset of symbol {symbol!r} (known: {', '.join(QUOTE_ASSETS)})")
+
+
+@dataclass(eq=False)
+class _Msg:
+    """One parsed message. Levels are (price, quantity) pairs: decimal strings, then integers.
+
+    depth: ``U``/``u``/``pu``; snapshot: ``u`` = lastUpdateId; ticker: ``u``,
+    best bid in ``bids``, best ask in ``asks``; trade: one level on the resting side.
+    """
+
+    kind: str
+    line: int
+    recv_ns: int
+    ts_ns: int = 0
+    U: int = 0
+    u: int = 0
+    pu: int = 0
+    bids: list = field(default_factory=list)
+    asks: list = field(default_factory=list)
+
+
+def _field_name(msg: _Msg, side: int, i: int, j: int) -> str:
+    """The JSON field of level ``i`` (``j`` 0 price, 1 quantity) of ``side`` of ``msg``."""
+    if msg.kind == _TRADE_MSG:
+        return "pq"[j]
+    if msg.kind == _TICKER:
+        return ("bB" if side == 1 else "aA")[j]
+    key = ("b" if side == 1 else "a") if msg.kind == _DEPTH else ("bids" if side == 1 else "asks")
+    return f"{key}[{i}][{j}]"
+
+
+class _Parser:
+    """Phase 1: capture lines → :class:`_Msg` with validated fields, in arrival order."""
+
+    def __init__(self, pos: StreamPosition, log: AnomalyLog, symbol: str | None) -> None:
+        self.pos, self.log = pos, log
+        self.symbol = symbol.upper() if symbol else None
+        self._line_symbol: str | None = None  # symbol of the line being parsed, names the stream once it parses
+        self._sym_raw: str | None = None  # the raw "s" of lines of the stream's symbol (fast path)
+        self.lines = 0
+
+    def _err(self, line: int, fld: str | None, message: str, kind: str) -> InputError:
+        return self.pos.error(line, fld, message, kind)
+
+    def parse(self, line: int, text: bytes) -> _Msg | None:
+        """The message of one line, or None (after reporting) when it is unusable.
+
+        Only a line that parses completely can name the stream's symbol.
+        """
+        self._line_symbol = None
+        try:
+            msg = self._parse(line, text)
+        except InputError as err:
+            self.log.report(err)
+            return None
+        if self.symbol is None:
+            self.symbol = self._line_symbol
+        return msg
+
+    def _parse(self, line: int, text: bytes) -> _Msg:
+        head, sep, body = text.partition(b" ")
+        if not sep or not head.isdigit():
+            raise self._err(line, "recv_ts_ns", f"expected '<receive time ns> <json>', got {text[:40]!r}", "bad_line")
+        recv = int(head)
+        if recv > _INT64_MAX:
+            raise self._err(line, "recv_ts_ns", f"receive time {recv} does not fit int64 nanoseconds", "bad_line")
+        try:
+            obj = json.loads(body)
+        except ValueError as exc:
+            raise self._err(line, "json", f"not a JSON object: {exc}", "bad_json") from None
+        if not isinstance(obj, dict):
+            raise self._err(line, "json", f"expected a JSON object, got {type(obj).__name__}", "bad_json")
+        if "lastUpdateId" in obj:
+            return self._snapshot(line, recv, obj)
+        data = obj.get("data", obj) if "stream" in obj else obj
+        if not isinstance(data, dict):
+            raise self._err(line, "data", "expected a JSON object", "bad_field")
+        event = self._get(data, "e", line, str)
+        if event not in (_DEPTH, _TICKER, _TRADE_MSG):
+            raise self._err(line, "e", f"unknown event type {event!r} (expected depthUpdate, bookTicker or trade)",
+                            "unknown_event")
+        self._check_symbol(data, line)
+        if event == _DEPTH:
+            return _Msg(_DEPTH, line, recv, self._time(data, line), U=self._id(data, "U", line),
+                        u=self._id(data, "u", line), pu=self._id(data, "pu", line),
+                        bids=self._levels(data, "b", line), asks=self._levels(data, "a", line))
+        if event == _TICKER:
+            return _Msg(_TICKER, line, recv, u=self._id(data, "u", line),
+                        bids=[(self._num(data, "b", line), self._num(data, "B", line))],
+                        asks=[(self._num(data, "a", line), self._num(data, "A", line))])
+        level = [(self._num(data, "p", line), self._num(data, "q", line))]
+        buyer_is_maker = self._get(data, "m", line, bool)
+        return _Msg(_TRADE_MSG, line, recv, self._time(data, line),
+                    bids=level if buyer_is_maker else [], asks=[] if buyer_is_maker else level)
+
+    def _snapshot(self, line: int, recv: int, obj: dict) -> _Msg:
+        return _Msg(_SNAPSHOT, line, recv, self._time(obj, line), u=self._id(obj, "lastUpdateId", line),
+                    bids=self._levels(obj, "bids", line), asks=self._levels(obj, "asks", line))
+
+    def _check_symbol(self, data: dict, line: int) -> None:
+        sym = self._get(data, "s", line, str).upper()
+        if self.symbol is not None and sym != self.symbol:
+            raise self._err(line, "s", f"symbol {sym} in a stream of {self.symbol}: one capture holds one symbol",
+                            "symbol_mismatch")
+        self._line_symbol = sym
+
+    def _get(self, d: dict, key: str, line: int, typ: type):
+        if key not in d:
+            raise self._err(line, key, f"missing field '{key}'", "missing_field")
+        v = d[key]
+        if typ is int and (type(v) is not int or v < 0):
+            raise self._err(line, key, f"expected a non-negative integer, got {v!r}", "bad_field")
+        if typ is not int and not isinstance(v, typ):
+            raise self._err(line, key, f"expected {typ.__name__}, got {v!r}", "bad_field")
+        return v
+
+    def _id(self, d: dict, key: str, line: int) -> int:
+        return self._get(d, key, line, int)
+
+    def _time(self, d: dict, line: int) -> int:
+        t_ms = self._get(d, "T", line, int)
+        if t_ms > _INT64_MAX // _NS_PER_MS:
+            raise self._err(line, "T", f"transaction time {t_ms} ms does not fit int64 nanoseconds", "bad_field")
+        return t_ms * _NS_PER_MS
+
+    def _num(self, d: dict, key: str, line: int) -> str:
+        return self._get(d, key, line, str)
+
+    def _levels(self, d: dict, key: str, line: int) -> list[tuple[str, str]]:
+        """[price, quantity] string pairs; their digits are checked when converted (phase 3)."""
+        raw = self._get(d, key, line, list)
+        out = []
+        for i, lvl in enumerate(raw):
+            if type(lvl) is not list or len(lvl) != 2:
+                raise self._err(line, f"{key}[{i}]", f"expected [price, quantity], got {lvl!r}", "bad_field")
+            p, q = lvl
+            if type(p) is not str or type(q) is not str:
+                j = 0 if type(p) is not str else 1
+                raise self._err(line, f"{key}[{i}][{j}]", f"expected a decimal string, got {lvl[j]!r}", "bad_number")
+            out.append((p, q))
+        return out
+
+
+
+@dataclass(frozen=True)
+class _Units:
+    """Integer units: ``exp`` decimals and the step (tick or lot) in those units."""
+
+    exp: int
+    step: int
+    inferred: bool
+
+    @property
+    def text(self) -> str:
+        return units_to_text(self.step, self.exp)
+
+
+
+def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: StreamPosition) -> int:
+    """One price (``j`` 0) or quantity (``j`` 1) in integer units; prices must be positive."""
+    what = "price" if j == 0 else "quantity"
+    try:
+        v = to_units(check_plain(text), units.exp)
+        if v % units.step:
+            raise OffGridError(f"{text} is not a multiple of the {what} step {units.text}")
+    except OffGridError as exc:
+        raise pos.error(m.line, _field_name(m, side, i, j), f"off grid: {exc}", "off_grid") from None
+    except ValueError as exc:
+        raise pos.error(m.line, _field_name(m, side, i, j), str(exc), "bad_number") from None
+    if j == 0 and v <= 0:
+        raise pos.error(m.line, _field_name(m, side, i, j), f"price must be positive, got {text}", "bad_price")
+    return v
+
+
+
+# --------------------------------------------------------------------------- phase 1: lines → messages
+
+
+class _Slow(Exception):
+    """The fast path does not take a line as it is: the exact parser decides."""
+
+
+class _Batch:
+    """The messages of a batch that parse, as parallel lists; level strings (bids, then asks) in ``px``/``qt``."""
+
+    __slots__ = ("code", "line", "recv", "ts", "U", "u", "pu", "nb", "na", "px", "qt")
+
+    def __init__(self) -> None:
+        for name in self.__slots__:
+            setattr(self, name, [])
+
+
+class _FastParser(_Parser):
+    """:class:`_Parser` with an ``orjson`` fast path over a batch of lines."""
+
+    def parse_batch(self, first: int, texts: list[bytes]) -> _Batch:
+        """The messages of lines ``first..`` that parse; bad lines are reported (strict: raised)."""
+        b = _Batch()
+        code, line_, recv_, ts_, U_, u_, pu_, nb_, na_ = (getattr(b, n).append for n in _Batch.__slots__[:9])
+        px_a, qt_a, px_e, qt_e = b.px.append, b.qt.append, b.px.extend, b.qt.extend
+        loads = orjson.loads
+        self.lines += len(texts)
+        for line, text in enumerate(texts, first):
+            try:
+                head, sep, body = text.partition(b" ")
+                if not sep or not head.isdigit():
+                    raise _Slow
+                recv = int(head)
+                obj = loads(body)
+                if recv > _INT64_MAX or type(obj) is not dict or "lastUpdateId" in obj:
+                    raise _Slow
+                data = obj.get("data", obj) if "stream" in obj else obj
+                if type(data) is not dict:
+                    raise _Slow
+                e, s = data["e"], data["s"]
+                if s != self._sym_raw:
+                    if type(s) is not str or self.symbol is None or s.upper() != self.symbol:
+                        raise _Slow
+                    self._sym_raw = s
+                if e == _TICKER:
+                    u, bp, bq, ap, aq = data["u"], data["b"], data["B"], data["a"], data["A"]
+                    if (type(u) is not int or u < 0 or type(bp) is not str or type(bq) is not str
+                            or type(ap) is not str or type(aq) is not str):
+                        raise _Slow
+                    code(_C_TICKER), line_(line), recv_(recv), ts_(0), U_(0), u_(u), pu_(0), nb_(1), na_(1)
+                    px_a(bp), px_a(ap), qt_a(bq), qt_a(aq)
+                elif e == _TRADE_MSG:
+                    t, p, q, m = data["T"], data["p"], data["q"], data["m"]
+                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(p) is not str or type(q) is not str
+                            or (m is not True and m is not False)):
+                        raise _Slow
+                    code(_C_TRADE), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(0), u_(0), pu_(0)
+                    nb_(1 if m else 0), na_(0 if m else 1), px_a(p), qt_a(q)
+                elif e == _DEPTH:
+                    t, U, u, pu, bl, al = data["T"], data["U"], data["u"], data["pu"], data["b"], data["a"]
+                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(U) is not int or U < 0
+                            or type(u) is not int or u < 0 or type(pu) is not int or pu < 0
+                            or type(bl) is not list or type(al) is not list):
+                        raise _Slow
+                    levels = bl + al
+                    if levels:
+                        if set(map(type, levels)) != {list} or set(map(len, levels)) != {2}:
+                            raise _Slow
+                        flat = list(chain.from_iterable(levels))
+                        if set(map(type, flat)) != {str}:
+                            raise _Slow
+                        px_e(flat[0::2]), qt_e(flat[1::2])
+                    code(_C_DEPTH), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(U), u_(u), pu_(pu)
+                    nb_(len(bl)), na_(len(al))
+                else:
+                    raise _Slow
+            except (_Slow, KeyError, TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
+                msg = self.parse(line, text)
+                if msg is None:
+                    continue
+                code(_CODE[msg.kind]), line_(line), recv_(msg.recv_ns), ts_(msg.ts_ns), U_(msg.U), u_(msg.u)
+                pu_(msg.pu), nb_(len(msg.bids)), na_(len(msg.asks))
+                for p, q in chain(msg.bids, msg.asks):
+                    px_a(p), qt_a(q)
+        return b
+
+
+# --------------------------------------------------------------------------- phase 2-3: units, values
+
+
+@dataclass(frozen=True)
+class _Conv:
+    """How one kind of value becomes integers: checked in ``check`` (the units inferred from every
+    value, or given), stored in units of ``10**-exp`` (inferred again from the messages kept)."""
+
+    check: _Units
+    exp: int
+
+
+def _msg_view(b: _Batch, k: int) -> _Msg:
+    """Message ``k`` of a batch as a :class:`_Msg` with its level strings (for the exact, slow paths)."""
+    nb, na = b.nb[k], b.na[k]
+    start = sum(b.nb[:k]) + sum(b.na[:k])
+    levels = list(zip(b.px[start:start + nb + na], b.qt[start:start + nb + na]))
+    return _Msg(_NAME[b.code[k]], b.line[k], b.recv[k], b.ts[k], b.U[k], b.u[k], b.pu[k], levels[:nb], levels[nb:])
+
+
+def _exact_values(m: _Msg, px: _Units, qty: _Units, pos: StreamPosition) -> None:
+    """The first bad value of ``m`` as an :class:`InputError`, exactly as the whole-capture reader reports it."""
+    for side, levels in ((1, m.bids), (-1, m.asks)):
+        for i, (p, q) in enumerate(levels):
+            _to_int(p, px, m, side, i, 0, pos)
+            qi = _to_int(q, qty, m, side, i, 1, pos)
+            if m.kind == _TRADE_MSG and qi == 0:
+                raise pos.error(m.line, "q", f"trade quantity must be positive, got {q}", "bad_size")
+
+
+@dataclass
+class _Values:
+    """A batch's messages as arrays, its level values in integers, and which messages have good values."""
+
+    code: np.ndarray
+    line: np.ndarray
+    start: np.ndarray  # first value of each message
+    keep: np.ndarray
+    side: np.ndarray
+    price: np.ndarray
+    size: np.ndarray
+
+
+def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyLog) -> _Values:
+    """Phase 3 over a batch: every value converted in one pass; a message with a bad one is reported and dropped."""
+    n = len(b.code)
+    code = np.array(b.code, np.int8)
+    nb, na = np.array(b.nb, np.int64), np.array(b.na, np.int64)
+    nlev = nb + na
+    start = np.zeros(n, np.int64)
+    np.cumsum(nlev[:-1], out=start[1:])
+    msg_of = np.repeat(np.arange(n), nlev)
+    side = np.where(np.arange(len(msg_of)) - start[msg_of] < nb[msg_of], 1, -1).astype(np.int8)
+    ps, qs = scan_plain(b.px), scan_plain(b.qt)
+    pv, pok = _checked(ps, px)
+    qv, qok = _checked(qs, qty)
+    good = pok & qok & (pv > 0) & ~((code[msg_of] == _C_TRADE) & (qv == 0))
+    keep = np.ones(n, bool)
+    exact = []  # messages the compiled pass left to the exact conversion (units beyond 10**-18) and that pass it
+    if not good.all():
+        for k in np.unique(msg_of[~good]).tolist():
+            try:
+                _exact_values(_msg_view(b, k), px.check, qty.check, pos)
+            except InputError as err:
+                log.report(err)
+                keep[k] = False
+                continue
+            exact.append(k)
+    if px.exp != px.check.exp:
+        pv = ps.units(px.exp)[0]
+    if qty.exp != qty.check.exp:
+        qv = qs.units(qty.exp)[0]
+    for k in exact:
+        a = int(start[k])
+        for i in range(a, a + int(nlev[k])):
+            pv[i], qv[i] = to_units(b.px[i], px.exp), to_units(b.qt[i], qty.exp)
+    return _Values(code, np.array(b.line, np.int64), start, keep, side, pv, qv)
+
+
+def _checked(sc: Scanned, conv: _Conv) -> tuple[np.ndarray, np.ndarray]:
+    """Values in the check units and whether each passes :func:`_to_int`'s decimal and grid checks."""
+    v, ok = sc.units(conv.check.exp)
+    if conv.check.step != 1:
+        ok &= v % conv.check.step == 0
+    return v, ok
+
+
+class _UnitScan:
+    """First pass for inferred units: the exact result of the whole-capture reader's two inference rounds.
+
+    Round 1 infers from every plain value of the messages that parse; a
+    message with a bad value under those units is dropped and round 2 infers
+    again from the rest. A message is dropped for a reason independent of
+    the inferred exponent (not plain, price 0, trade quantity 0, off a given
+    unit) or because a value overflows int64 at the round-1 exponent; the
+    latter is kept as the exponent from which each message overflows.
+    """
+
+    def __init__(self, px: _Units | None, qty: _Units | None) -> None:
+        self.given = (px, qty)
+        self.exp0 = [0, 0]
+        self.kept: dict[tuple[int, int], list[int]] = {}  # (overflow exp px, qty) → max significant decimals
+
+    def add(self, b: _Batch) -> None:
+        n = len(b.code)
+        if not n:
+            return
+        nlev = np.array(b.nb, np.int64) + np.array(b.na, np.int64)
+        msg_of = np.repeat(np.arange(n), nlev)
+        code = np.array(b.code, np.int8)
+        bad = np.zeros(n, bool)
+        sig_msg, ovf_msg = [], []
+        for j, values in enumerate((b.px, b.qt)):
+            sc = scan_plain(values)
+            plain = sc.status != 1
+            if plain.any():
+                self.exp0[j] = max(self.exp0[j], int(sc.sig[plain].max()))
+            given = self.given[j]
+            if given is not None:
+                v, ok = sc.units(given.exp)
+                ok &= v % given.step == 0
+                ovf = np.full(len(values), 999, np.int64)
+            else:
+                ok = sc.status == 0
+                fits = (sc.digits[:, None] <= _INT64_MAX // _POW10[None, :]).sum(axis=1) - 1
+                ovf = np.where(sc.digits > 0, sc.sig + fits + 1, 999)
+            zero = sc.digits == 0
+            ok &= ~zero if j == 0 else ~(zero & (code[msg_of] == _C_TRADE))
+            np.logical_or.at(bad, msg_of[~ok], True)
+            sm = np.zeros(n, np.int64)
+            np.maximum.at(sm, msg_of, np.where(plain, sc.sig, 0))
+            om = np.full(n, 999, np.int64)
+            np.minimum.at(om, msg_of, ovf)
+            sig_msg.append(sm)
+            ovf_msg.append(om)
+        good = ~bad
+        pairs = np.stack([ovf_msg[0][good], ovf_msg[1][good]], axis=1)
+        sigs = np.stack([sig_msg[0][good], sig_msg[1][good]], axis=1)
+        for key in np.unique(pairs, axis=0):
+            sel = (pairs == key).all(axis=1)
+            best = self.kept.setdefault((int(key[0]), int(key[1])), [0, 0])
+            for j in range(2):
+                best[j] = max(best[j], int(sigs[sel, j].max()))
+
+    def result(self) -> tuple[int, int, int, int]:
+        """(check exp px, final exp px, check exp qty, final exp qty) of the inferred units."""
+        final = [0, 0]
+        for (op, oq), sig in self.kept.items():
+            if op > self.exp0[0] and oq > self.exp0[1]:
+                final = [max(final[0], sig[0]), max(final[1], sig[1])]
+        return self.exp0[0], final[0], self.exp0[1], final[1]
+
+
+_POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
+
+
+# --------------------------------------------------------------------------- phase 4: synchronisation
+
+
+class _Diff:
+    """A depth diff or snapshot kept for the book: ids, times and where its levels are in a batch's arrays."""
+
+    __slots__ = ("line", "recv", "ts", "U", "u", "pu", "vals", "a", "z", "nb")
+
+    def __init__(self, line, recv, ts, U, u, pu, vals, a, z, nb) -> None:
+        self.line, self.recv, self.ts, self.U, self.u, self.pu = line, recv, ts, U, u, pu
+        self.vals, self.a, self.z, self.nb = vals, a, z, nb
+
+
+_OP_DIFF, _OP_SNAPSHOT, _OP_MARKER = 0, 1, 2
+
+
+class _Sync:
+    """The book sequence (snapshots and applied diffs) by Binance's futures sync rule, as a list of ops."""
+
+    def __init__(self, pos: StreamPosition, log: AnomalyLog) -> None:
+        self.pos, self.log = pos, log
+        self.ops: list[tuple] = []  # (op, ts, recv, line, flags, diff or None)
+        self.errors: list[tuple[int, InputError]] = []  # exchange time going back: reported in line order
+        self.synced = False
+        self.pending: _Diff | None = None  # snapshot emitted, waiting for the diff that straddles it
+        self.buffer: list[_Diff] = []  # diffs waiting for a snapshot
+        self.last_u = 0
+        self.last_ts: int | None = None
+        self.open_gaps: list[InputError] = []
+        self.gap_list: list[dict] = []
+        self.depth_diffs = self.applied = self.dropped_before_sync = 0
+        self.snapshots = self.snapshots_unused = self.snapshot_depth = 0
+
+    def _time(self, m: _Diff) -> int:
+        """``m``'s exchange time, checked not to go back before the previous book event's."""
+        if self.last_ts is not None and m.ts < self.last_ts:
+            self.errors.append((m.line, self.pos.error(
+                m.line, "T", f"exchange time {m.ts} ns goes back before {self.last_ts} ns of the previous book "
+                             "event", "exchange_time_backwards")))
+            return self.last_ts
+        self.last_ts = m.ts
+        return m.ts
+
+    def _apply(self, d: _Diff) -> None:
+        self.ops.append((_OP_DIFF, self._time(d), d.recv, d.line, 0, d))
+        self.last_u = d.u
+        self.applied += 1
+
+    def _gap(self, d: _Diff, fld: str, message: str) -> None:
+        path, row = self.pos.where(d.line)
+        self.gap_list.append({"file": path, "line": row, "src_row": d.line, "field": fld, "resynced_at_src_row": None})
+        self.open_gaps.append(self.pos.error(d.line, fld, message, "sequence_gap"))
+        self.ops.append((_OP_MARKER, self.last_ts, d.recv, d.line, FLAG_RESYNC, None))
+        self.synced = False
+        self.pending = None
+        self.buffer = [d]
+
+    def snapshot(self, m: _Diff) -> None:
+        if self.synced:
+            self.snapshots_unused += 1
+            return
+        self.ops.append((_OP_SNAPSHOT, self._time(m), m.recv, m.line, FLAG_RESYNC if self.gap_list else 0, m))
+        self.snapshots += 1
+        self.snapshot_depth = max(self.snapshot_depth, m.nb, m.z - m.a - m.nb)
+        self.pending = m
+        waiting, self.buffer = self.buffer, []
+        for d in waiting:
+            self._diff(d)
+
+    def depth(self, d: _Diff) -> None:
+        self.depth_diffs += 1
+        self._diff(d)
+
+    def _diff(self, d: _Diff) -> None:
+        if self.synced:
+            if d.pu == self.last_u:
+                self._apply(d)
+            else:
+                self._gap(d, "pu", f"sequence gap: pu {d.pu} is not the previous diff's u {self.last_u}")
+        elif self.pending is not None:
+            last_id = self.pending.u
+            if d.u < last_id:
+                self.dropped_before_sync += 1
+            elif d.U <= last_id:
+                self._resolve_gaps(d.line)
+                self.synced, self.pending = True, None
+                self._apply(d)
+            else:
+                self._gap(d, "U", f"sequence gap: the first diff after the snapshot starts at U {d.U}, after its "
+                                  f"lastUpdateId {last_id}; the updates in between are missing")
+        else:
+            self.buffer.append(d)
+
+    def _resolve_gaps(self, line: int) -> None:
+        for err in self.open_gaps:
+            self.log.count("sequence_gap_resynced", str(err))
+        for g in self.gap_list:
+            if g["resynced_at_src_row"] is None:
+                g["resynced_at_src_row"] = line
+        self.open_gaps = []
+
+    def finish(self, first_path: str) -> None:
+        """Report what is left unresolved at the end of the stream."""
+        for err in self.open_gaps:
+            self.log.report(InputError(err.path, err.row, err.field,
+                                       err.message + "; no later snapshot line resynchronised the book",
+                                       "sequence_gap"))
+        if not self.snapshots and self.buffer:
+            self.log.report(InputError(first_path, None, "lastUpdateId",
+                                       f"no REST depth snapshot line in the stream: {len(self.buffer)} depth diffs "
+                                       "cannot be applied", "no_snapshot"))
+
+    def take_events(self, first_index: int) -> tuple[dict[str, np.ndarray], list[tuple[int, int]]]:
+        """The ops so far as book event columns (and ``u`` → book event index of each applied diff's last event).
+
+        A diff's levels come removals first (stable), a snapshot's bids then asks.
+        """
+        ops, self.ops = self.ops, []
+        kinds, sides, prices, sizes, rank, counts = [], [], [], [], [], []
+        applied = []
+        at = first_index
+        one = np.zeros(1, np.int64)
+        for op, ts, recv, line, flags, d in ops:
+            if op == _OP_MARKER:
+                kinds.append(np.array([_BEGIN, _END], np.int8))
+                sides.append(np.zeros(2, np.int8)), prices.append(np.zeros(2, np.int64))
+                sizes.append(np.zeros(2, np.int64)), rank.append(np.zeros(2, bool))
+                counts.append(2)
+                at += 2
+                continue
+            side, price, size = d.vals
+            n = d.z - d.a
+            if op == _OP_DIFF:
+                kinds.append(np.full(n, _LEVEL_SET, np.int8))
+                sides.append(side[d.a:d.z]), prices.append(price[d.a:d.z]), sizes.append(size[d.a:d.z])
+                rank.append(size[d.a:d.z] != 0)
+                counts.append(n)
+                at += n
+                applied.append((d.u, at - 1))
+            else:
+                kinds.append(np.concatenate([[_BEGIN], np.full(n, _LEVEL_SET), [_END]]).astype(np.int8))
+                sides.append(np.concatenate([[0], side[d.a:d.z], [0]]).astype(np.int8))
+                prices.append(np.concatenate([one, price[d.a:d.z], one]))
+                sizes.append(np.concatenate([one, size[d.a:d.z], one]))
+                rank.append(np.zeros(n + 2, bool))
+                counts.append(n + 2)
+                at += n + 2
+        if not ops:
+            return {}, applied
+        cnt = np.array(counts, np.int64)
+        rep = lambda i: np.repeat(np.array([o[i] for o in ops], np.int64), cnt)  # noqa: E731
+        cols = {"ts_ns": rep(1), "recv_ts_ns": rep(2), "src_row": rep(3),
+                "flags": np.repeat(np.array([o[4] for o in ops], np.int16), cnt)}
+        order = np.lexsort((np.concatenate(rank), np.repeat(np.arange(len(ops)), cnt)))
+        cols["kind"] = np.concatenate(kinds)
+        for name, parts in (("side", sides), ("price", prices), ("size", sizes)):
+            cols[name] = np.concatenate(parts)[order]
+        return cols, applied
+
+
+# --------------------------------------------------------------------------- the stream
+
+
+def _units_given(option: str | None, what: str) -> _Units | None:
+    if option is None:
+        return None
+    try:
+        exp, step = parse_step(option)
+    except ValueError as exc:
+        raise ValueError(f"{what} option: {exc}") from None
+    return _Units(exp, step, False)
+
+
+@dataclass
+class Tickers:
+    """``bookTicker`` messages of a batch: update id, best bid price/size, best ask price/size, 0-based line."""
+
+    u: np.ndarray
+    bid_price: np.ndarray
+    bid_size: np.ndarray
+    ask_price: np.ndarray
+    ask_size: np.ndarray
+    line: np.ndarray
+
+
+@dataclass
+class Chunk:
+    """One piece of the tape, in tape order, and for each applied diff whose last event is in it,
+    its ``u`` and the chunk row of that event (the book state the diff leaves)."""
+
+    tape: Tape
+    applied_u: np.ndarray
+    applied_row: np.ndarray
+
+
+class BinanceStream:
+    """Binance futures capture(s) read as a stream of tape :class:`Chunk` s.
+
+    Iterate over it (once) for the chunks; afterwards ``instrument``,
+    ``report`` and ``anomalies`` hold what the whole-capture reader returns.
+    Chunks carry the instrument as known when they leave; only ``levels`` (the
+    deepest REST snapshot so far) can still grow, on a resync with a deeper
+    snapshot. ``on_tickers``, when given, is called with each batch's
+    :class:`Tickers` (for ``verify``).
+    """
+
+    def __init__(self, paths: list[str | Path] | str | Path, symbol: str | None = None, tick: str | None = None,
+                 lot: str | None = None, strict: bool = True, chunk_events: int = CHUNK_EVENTS,
+                 on_tickers=None) -> None:
+        if isinstance(paths, (str, Path)):
+            paths = [paths]
+        if not paths:
+            raise ValueError("read_binance needs at least one capture file")
+        self.paths = list(paths)
+        self.symbol = symbol
+        self.px_given, self.qty_given = _units_given(tick, "tick"), _units_given(lot, "lot")
+        self.strict, self.chunk_events, self.on_tickers = strict, chunk_events, on_tickers
+        self.anomalies = AnomalyLog(strict=strict)
+        self.pos = StreamPosition()
+        self.instrument: Instrument | None = None
+        self.extra_meta: dict = {}
+        self.report: dict = {}
+
+    def _units(self) -> tuple[_Conv, _Conv]:
+        """The units to convert in: given, or inferred by a first pass over the stream."""
+        px, qty = self.px_given, self.qty_given
+        if px is not None and qty is not None:
+            return _Conv(px, px.exp), _Conv(qty, qty.exp)
+        scan = _UnitScan(px, qty)
+        parser = _FastParser(StreamPosition(), AnomalyLog(strict=False), self.symbol)
+        for first, texts in read_batches(self.paths, parser.pos, parser.log, BATCH_LINES):
+            scan.add(parser.parse_batch(first, texts))
+        e0p, ep, e0q, eq = scan.result()
+        px_conv = _Conv(px, px.exp) if px is not None else _Conv(_Units(e0p, 1, True), ep)
+        qty_conv = _Conv(qty, qty.exp) if qty is not None else _Conv(_Units(e0q, 1, True), eq)
+        return px_conv, qty_conv
+
+    def __iter__(self) -> Iterator[Chunk]:
+        px, qty = self._units()
+        self.px_units, self.qty_units = _Units(px.exp, px.check.step, px.check.inferred), \
+            _Units(qty.exp, qty.check.step, qty.check.inferred)
+        log, pos = self.anomalies, self.pos
+        parser = _FastParser(pos, log, self.symbol)
+        sync = _Sync(pos, log)
+        self._parser, self._sync = parser, sync
+        self._book: list[dict] = []  # book events not yet emitted (with "key", "bidx")
+        self._trades: list[dict] = []
+        self._applied: list[tuple[int, int]] = []  # (u, book event index) of applied diffs not yet emitted
+        self._out: list[dict] = []
+        self._out_n = 0
+        self._events = self._book_events = self._trade_count = self._tickers = self._kept = 0
+        self._last_recv = np.iinfo(np.int64).min
+        self._line_max = -1
+        self._last_trade_ts: int | None = None
+        for first, texts in read_batches(self.paths, pos, log, BATCH_LINES):
+            b = parser.parse_batch(first, texts)
+            self._kept += len(b.code)
+            if b.code:
+                self._phase_values(b, px, qty)
+            yield from self._emit(final=False)
+        first_path = str(self.paths[0])
+        if not self._kept:
+            raise InputError(first_path, None, None, "no usable messages in the capture", "empty")
+        if parser.symbol is None:
+            raise InputError(first_path, None, "s", "no message names the symbol; pass symbol=", "no_symbol")
+        sync.finish(first_path)
+        yield from self._emit(final=True)
+        if not self._events:
+            raise InputError(first_path, None, None, "the capture yields no book or trade events", "empty")
+        self.instrument = replace(self.instrument, levels=sync.snapshot_depth)
+        self.report = {
+            "symbol": parser.symbol,
+            "files": [str(p) for p in self.paths],
+            "lines": parser.lines,
+            "tick": self.px_units.text,
+            "tick_inferred": self.px_units.inferred,
+            "lot": self.qty_units.text,
+            "lot_inferred": self.qty_units.inferred,
+            "events": self._events,
+            "depth_diffs": sync.depth_diffs,
+            "diffs_applied": sync.applied,
+            "diffs_dropped_before_sync": sync.dropped_before_sync,
+            "diffs_unapplied": len(sync.buffer),
+            "gaps": len(sync.gap_list),
+            "gap_list": sync.gap_list,
+            "snapshots": sync.snapshots,
+            "snapshots_unused": sync.snapshots_unused,
+            "trades": self._trade_count,
+            "tickers": self._tickers,
+        }
+
+    def _phase_values(self, b: _Batch, px: _Conv, qty: _Conv) -> None:
+        """Phases 3-4 over one batch's messages."""
+        log, pos, sync = self.anomalies, self.pos, self._sync
+        v = _values(b, px, qty, pos, log)
+        kept = np.flatnonzero(v.keep)
+        recv = np.array(b.recv, np.int64)
+        r = recv[kept]
+        run = np.maximum.accumulate(np.concatenate([[self._last_recv], r]))
+        for k in np.flatnonzero(r < run[:-1]).tolist():
+            log.report(pos.error(int(v.line[kept[k]]), "recv_ts_ns", f"receive time {int(r[k])} ns goes back before "
+                                 f"{int(run[k])} ns of an earlier line", "recv_time_backwards"))
+        self._last_recv = int(run[-1])
+        code = v.code[kept]
+        vals = (v.side, v.price, v.size)
+        # book messages in order, through the sync rule
+        ts_l, U_l, u_l, pu_l, nb_l, na_l = b.ts, b.U, b.u, b.pu, b.nb, b.na
+        for k in kept[code <= _C_SNAPSHOT].tolist():
+            a = int(v.start[k])
+            d = _Diff(b.line[k], b.recv[k], ts_l[k], U_l[k], u_l[k], pu_l[k], vals, a, a + nb_l[k] + na_l[k], nb_l[k])
+            if b.code[k] == _C_DEPTH:
+                sync.depth(d)
+            else:
+                sync.snapshot(d)
+        errors = sync.errors
+        sync.errors = []
+        # trades: exchange time clamped to the previous trade's
+        tk = kept[code == _C_TRADE]
+        if len(tk):
+            ts = np.array(b.ts, np.int64)[tk]
+            prev = ts[0] if self._last_trade_ts is None else self._last_trade_ts
+            run = np.maximum.accumulate(np.concatenate([[prev], ts]))
+            for k in np.flatnonzero(ts < run[:-1]).tolist():
+                line = int(v.line[tk[k]])
+                errors.append((line, pos.error(line, "T", f"trade time {int(ts[k])} ns goes back before "
+                                                          f"{int(run[k])} ns of the previous trade",
+                                               "exchange_time_backwards")))
+            self._last_trade_ts = int(run[-1])
+            at = v.start[tk]
+            self._trades.append({"ts_ns": run[1:], "recv_ts_ns": recv[tk], "kind": np.full(len(tk), _TRADE, np.int8),
+                                 "side": v.side[at], "price": v.price[at], "size": v.size[at],
+                                 "src_row": v.line[tk], "flags": np.zeros(len(tk), np.int16), "key": v.line[tk],
+                                 "bidx": np.full(len(tk), -1, np.int64)})
+            self._trade_count += len(tk)
+        for _, err in sorted(errors, key=lambda e: e[0]):
+            log.report(err)
+        tick_k = kept[code == _C_TICKER]
+        self._tickers += len(tick_k)
+        if self.on_tickers is not None and len(tick_k):
+            at = v.start[tick_k]
+            self.on_tickers(Tickers(np.array(b.u, np.int64)[tick_k], v.price[at], v.size[at], v.price[at + 1],
+                                    v.size[at + 1], v.line[tick_k]))
+        self._take_book()
+
+    def _take_book(self) -> None:
+        cols, applied = self._sync.take_events(self._book_events)
+        if not cols:
+            return
+        n = len(cols["ts_ns"])
+        key = np.maximum.accumulate(np.concatenate([[self._line_max], cols["src_row"]]))[1:]
+        self._line_max = int(key[-1])
+        cols["key"] = key
+        cols["bidx"] = np.arange(self._book_events, self._book_events + n, dtype=np.int64)
+        self._book_events += n
+        self._book.append(cols)
+        self._applied.extend(applied)
+
+    def _emit(self, final: bool) -> Iterator[Chunk]:
+        """Move the events no later message can precede to the output; yield full chunks (all when ``final``)."""
+        if final:
+            self._take_book()
+            cut = None
+        elif self._sync.last_ts is None or self._last_trade_ts is None:
+            cut = -1
+        else:
+            cut = min(self._sync.last_ts, self._last_trade_ts)
+        if cut != -1 and (self._book or self._trades):
+            parts = []
+            for pend in (self._book, self._trades):
+                if not pend:
+                    continue
+                cols = {c: np.concatenate([p[c] for p in pend]) for c in pend[0]} if len(pend) > 1 else pend[0]
+                m = len(cols["ts_ns"]) if cut is None else int(np.searchsorted(cols["ts_ns"], cut, side="right"))
+                parts.append({c: a[:m] for c, a in cols.items()})
+                pend[:] = [{c: a[m:] for c, a in cols.items()}] if m < len(cols["ts_ns"]) else []
+            cols = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]} if len(parts) > 1 else parts[0]
+            n = len(cols["ts_ns"])
+            if n:
+                order = np.lexsort((np.arange(n), cols["key"], cols["ts_ns"]))
+                self._out.append({c: a[order] for c, a in cols.items()})
+                self._out_n += n
+        while self._out_n >= self.chunk_events or (final and self._out_n):
+            yield self._chunk()
+
+    def _chunk(self) -> Chunk:
+        out = {c: np.concatenate([p[c] for p in self._out]) for c in self._out[0]} if len(self._out) > 1 \
+            else self._out[0]
+        n = min(self._out_n, self.chunk_events)
+        rest = {c: a[n:] for c, a in out.items()}
+        self._out = [rest] if len(rest["ts_ns"]) else []
+        self._out_n -= n
+        cols = {c: out[c][:n] for c in _COLS}
+        if self.instrument is None:
+            self._make_instrument(int(cols["ts_ns"][0]))
+        bidx = out["bidx"][:n]
+        # applied diffs whose last event is in this chunk
+        book_rows = np.flatnonzero(bidx >= 0)
+        done = 0
+        hi = int(bidx[book_rows[-1]]) if len(book_rows) else -1
+        while done < len(self._applied) and self._applied[done][1] <= hi:
+            done += 1
+        app, self._applied = self._applied[:done], self._applied[done:]
+        au = np.array([a[0] for a in app], np.int64)
+        ab = np.array([a[1] for a in app], np.int64)
+        rows = book_rows[np.searchsorted(bidx[book_rows], ab)] if len(ab) else np.zeros(0, np.int64)
+        inst = replace(self.instrument, levels=self._sync.snapshot_depth)
+        tape = Tape.from_columns(inst, extra_meta=self.extra_meta, order_id=np.zeros(n, np.int64), **cols)
+        self._events += n
+        return Chunk(tape, au, rows)
+
+    def _make_instrument(self, first_ts: int) -> None:
+        sym = self._parser.symbol
+        first_path = str(self.paths[0])
+        if sym is None:
+            raise InputError(first_path, None, "s", "no message names the symbol; pass symbol=", "no_symbol")
+        try:
+            currency = quote_asset(sym)
+        except ValueError as exc:
+            raise InputError(first_path, None, "s", str(exc), "unknown_symbol") from None
+        day = dt.datetime.fromtimestamp(first_ts // 10**9, dt.timezone.utc).date().isoformat()
+        px, qty = self.px_units, self.qty_units
+        self.instrument = Instrument(symbol=sym, venue=VENUE, date=day, price_scale=10**px.exp, tick_size=px.step,
+                                     size_scale=10**qty.exp, lot_size=qty.step, timezone="UTC",
+                                     levels=self._sync.snapshot_depth, currency=currency, source=SOURCE)
+        self.extra_meta = {"tick": px.text, "lot": qty.text}
