@@ -31,6 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tickreplay.book.base import BookError
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.errors import TickreplayError
 from tickreplay.io import atomic_dir, json_text
@@ -96,11 +97,11 @@ class Entry:
 
     def snapshot_levels(self) -> list[int]:
         """The snapshot depths the entry gives (:meth:`read_snapshots`)."""
+        have = {int(p.stem.removeprefix("book_top")) for p in self.folder.glob("book_top*.parquet")}
         cp = self.folder / CHECKPOINTS
         if cp.exists():
-            k = int((pq.read_schema(cp).metadata or {}).get(_LEVELS_KEY, b"0"))
-            return [k] if k else []
-        return sorted(int(p.stem.removeprefix("book_top")) for p in self.folder.glob("book_top*.parquet"))
+            have.add(int((pq.read_schema(cp).metadata or {}).get(_LEVELS_KEY, b"0")))
+        return sorted(have - {0})
 
     def _depth(self, levels: int | None) -> int:
         have = self.snapshot_levels()
@@ -142,7 +143,7 @@ class Entry:
         tape_path = self.folder / "tape.parquet"
         pf = pq.ParquetFile(tape_path)
         spans = _row_group_spans(pf)
-        if not (self.folder / CHECKPOINTS).exists() or spans is None:
+        if (self.folder / f"book_top{k}.parquet").exists() or spans is None:
             tape, snaps = self.read_tape(), self.read_snapshots(k)
             lo = 0 if start_ns is None else int(np.searchsorted(tape.ts_ns, start_ns, side="left"))
             hi = len(tape) if end_ns is None else int(np.searchsorted(tape.ts_ns, end_ns, side="right"))
@@ -198,6 +199,18 @@ class Entry:
         return self.read_report().get("fingerprint") or self.read_tape().fingerprint()
 
 
+def _rebuilds(tape: Tape, snapshots: Snapshots) -> bool:
+    """Whether the compiled book rebuilds ``snapshots`` from ``tape`` (then only their depth is stored)."""
+    from tickreplay.book.fast import compute_snapshots
+
+    try:
+        again = compute_snapshots(tape, snapshots.levels)
+    except (BookError, ValueError):
+        return False
+    return all(np.array_equal(getattr(again, f), getattr(snapshots, f))
+               for f in ("ask_price", "ask_size", "bid_price", "bid_size"))
+
+
 def _row_group_spans(pf: pq.ParquetFile) -> list[tuple[int, int]] | None:
     """(min, max) ts_ns of each row group, or None when a row group has no statistics."""
     idx = pf.schema_arrow.get_field_index("ts_ns")
@@ -244,17 +257,27 @@ class EntryWriter:
 
             if self._book is None:
                 self._book = StreamBook(self.instrument.tick_size)
-            self._book.apply(chunk)
+            if self._book is not False:
+                try:
+                    self._book.apply(chunk)
+                except (BookError, ValueError):  # a tape the compiled book cannot take: no checkpoints
+                    self._book, self._checkpoints = False, []
             book = self._book
         self._since += len(chunk)
-        if self._since >= CHECKPOINT_EVENTS:
+        if book is not False and self._since >= CHECKPOINT_EVENTS:
             cp = book.checkpoint()
             self._checkpoints.append(np.column_stack([np.full(len(cp), at + len(chunk), np.int64), cp]))
             self._since = 0
 
+    def store_snapshots(self, snapshots: Snapshots) -> None:
+        """Also store the top-N after every event as given (``book_top<N>.parquet``), for snapshots that are
+        not what the compiled book rebuilds from the tape."""
+        pq.write_table(snapshots.to_arrow(), self.folder / f"book_top{snapshots.levels}.parquet",
+                       compression="zstd")
+
     def reset(self) -> None:
         """Drop everything written so far (the producer starts again)."""
-        self._tape.close()
+        self._tape.abort()
         self._open()
 
     def _finish(self) -> None:
@@ -292,8 +315,8 @@ class Catalog:
               force: bool = False) -> Entry:
         """Store ``tape`` (and its ingest report) as the entry ``source/<tape symbol>/<tape date>``, atomically.
 
-        ``snapshots`` are not stored: only their depth; they must be what ``compute_snapshots(tape, depth)``
-        gives, which is how they are rebuilt on read.
+        ``snapshots``: when they are what the compiled book rebuilds from the tape (``compute_snapshots``),
+        only their depth is stored (rebuilt on read from checkpoints); otherwise they are stored as given.
 
         The report gets the tape's ``fingerprint``. An existing entry raises
         :class:`EntryExistsError` unless ``force``; with ``force`` it is replaced
@@ -301,11 +324,14 @@ class Catalog:
         """
         if snapshots is not None and len(snapshots) != len(tape):
             raise ValueError(f"{len(snapshots)} snapshot rows for a tape of {len(tape)} events")
-        with self.writer(source, tape.instrument, tape.extra_meta,
-                         None if snapshots is None else snapshots.levels, force) as w:
+        rebuilt = snapshots is not None and _rebuilds(tape, snapshots)
+        with self.writer(source, tape.instrument, tape.extra_meta, snapshots.levels if rebuilt else None,
+                         force) as w:
             step = 1 << 20
             for i in range(0, len(tape), step):
                 w.write(tape.slice(i, i + step))
+            if snapshots is not None and not rebuilt:
+                w.store_snapshots(snapshots)
             w.report = dict(report or {})
         return w.entry
 

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
@@ -247,8 +249,11 @@ ROW_GROUP_EVENTS = 1 << 18  # events per Parquet row group of a streamed tape
 
 class TapeWriter:
     """Writes a tape to one Parquet file chunk by chunk, as row groups of at most ``row_group_events``
-    (each with ts_ns statistics, so a time window reads only its row groups). Not atomic by itself: write
-    into a temporary folder (the catalog's version folder) and rename."""
+    (each with ts_ns statistics, so a time window reads only its row groups).
+
+    The file is filled under a temporary name next to ``path`` and renamed into place by :meth:`close`;
+    :meth:`abort` (or a crash) leaves ``path`` as it was.
+    """
 
     def __init__(self, path: str | Path, instrument: Instrument, extra_meta: dict | None = None,
                  row_group_events: int = ROW_GROUP_EVENTS) -> None:
@@ -257,7 +262,8 @@ class TapeWriter:
         self.schema = ARROW_SCHEMA.with_metadata(_arrow_meta(instrument, dict(extra_meta or {})))
         self.row_group_events = row_group_events
         self.events = 0
-        self._w = pq.ParquetWriter(self.path, self.schema, compression="zstd")
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        self._w = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
 
     def write(self, chunk: Tape) -> None:
         """Append the events of ``chunk`` (its instrument must be the writer's)."""
@@ -271,9 +277,15 @@ class TapeWriter:
             self.events += len(chunk)
 
     def close(self) -> int:
-        """Finish the file; return the number of events written."""
+        """Finish the file and rename it into place; return the number of events written."""
         self._w.close()
+        os.replace(self._tmp, self.path)
         return self.events
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self._w.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def concat(tapes: list[Tape]) -> Tape:

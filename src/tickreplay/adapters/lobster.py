@@ -643,13 +643,13 @@ def ingest_lobster(message_csv: str | Path, orderbook_csv: str | Path, catalog, 
     return w.entry, report, log
 
 
-def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Replay ``tape`` (only events where ``keep``) through a fresh L3Book.
+def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replay ``tape`` (only events where ``keep``) through a fresh L3Book, skipping events it cannot take.
 
     Returns the book's top N after the last event of each source row, shape
     (n_rows, 4N), and how many events the book rejected (skipped).
     """
-    sel = np.ones(len(tape), bool) if keep is None else keep
+    sel = keep
     src = tape.src_row[sel]
     ends = np.searchsorted(src, np.arange(n_rows), side="right").tolist()
     events = list(zip(*(c[sel].tolist() for c in (tape.kind, tape.side, tape.price, tape.size, tape.order_id))))
@@ -660,8 +660,6 @@ def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None =
             try:
                 apply(*ev)
             except BookError:
-                if keep is None:
-                    raise
                 rejected += 1
         j = ends[r]
         out[r] = book.top(levels).as_row()
@@ -670,7 +668,7 @@ def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None =
 
 def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: bool = True,
                    symbol: str | None = None, date: str | None = None) -> dict:
-    """Ingest a pair, replay the stored tape through a fresh L3Book and compare every orderbook row.
+    """Ingest a pair, replay the tape through a fresh book (the compiled kernel) and compare every orderbook row.
 
     ``rows_identical``: rows whose top N after the row's last tape event equals
     the orderbook row (a bad orderbook row in lenient mode never counts).
@@ -679,13 +677,16 @@ def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: b
     take are skipped and counted in ``message_only_rejected_events``).
     ``symbol``/``date`` as for :func:`read_lobster` (default: from the file name).
     """
-    res, ob, n = _ingest(message_csv, orderbook_csv, symbol, date, strict)
-    tape, rows, ok = res.tape, ob.rows[:n], ob.ok[:n]
-    full, _ = _replay_rows(tape, n, ob.levels)
+    res, sink = _read(message_csv, orderbook_csv, symbol, date, strict, keep_orderbook=True)
+    tape, n, levels = res.tape, res.report["rows"], res.report["levels"]
+    rows = np.concatenate(sink.rows) if sink.rows else np.zeros((0, 4 * levels), np.int64)
+    ok = np.concatenate(sink.ok) if sink.ok else np.zeros(0, bool)
+    ends = np.searchsorted(tape.src_row, np.arange(n), side="right") - 1
+    full = res.snapshots.as_lobster_rows()[ends] if n else rows
     implied = (tape.flags & FLAG_IMPLIED) != 0
     ends = np.flatnonzero(tape.kind == int(EventKind.SNAPSHOT_END))
     opening = np.arange(len(tape)) <= (ends[0] if len(ends) else -1)
-    msg_only, rejected = _replay_rows(tape, n, ob.levels, keep=opening | ~implied)
+    msg_only, rejected = _replay_rows(tape, n, levels, keep=opening | ~implied)
     return {
         **res.report,
         "rows_identical": int(np.sum(ok & (full == rows).all(axis=1))),
