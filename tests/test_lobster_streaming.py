@@ -67,3 +67,49 @@ def test_catalog_entry_of_the_streaming_ingest_is_the_ingest_of_before(pair, tmp
     assert tape.fingerprint() == fingerprint
     assert snapshot_hash(entry.read_snapshots()) == snaps
     assert not list(entry.folder.glob("book_top*.parquet"))  # no per-event book stored
+
+
+def test_a_window_read_from_a_checkpoint_is_the_day_sliced(tmp_path, monkeypatch):
+    """read_window rebuilds the book from the checkpoint before the window: the same events and top-N as the
+    whole day's, sliced; and it reads only the row groups from that checkpoint on."""
+    import tickreplay.catalog as catalog
+
+    monkeypatch.setattr(catalog, "CHECKPOINT_EVENTS", 15_000)
+    entry, _, _ = ingest_lobster(*lobster_pair("AMZN", 5), Catalog(tmp_path), chunk_rows=10_000)
+    assert len(entry._checkpoint_before(10**9)[1]) > 1  # checkpoints were written, and hold a book
+    day, snaps = entry.read_tape(), entry.read_snapshots()
+    rows = snaps.as_lobster_rows()
+    ts = day.ts_ns
+    for a, b in [(0.5, 0.52), (0.0, 0.01), (0.9, 1.0), (0.3, 0.7)]:
+        t0, t1 = int(ts[int(a * (len(ts) - 1))]), int(ts[int(b * (len(ts) - 1))])
+        lo, hi = np.searchsorted(ts, t0, side="left"), np.searchsorted(ts, t1, side="right")
+        win, wsnaps = entry.read_window(t0, t1)
+        assert win.fingerprint() == day.slice(lo, hi).fingerprint()
+        np.testing.assert_array_equal(wsnaps.as_lobster_rows(), rows[lo:hi])
+    calls = []
+    real = catalog.pq.ParquetFile.read_row_groups
+    monkeypatch.setattr(catalog.pq.ParquetFile, "read_row_groups",
+                        lambda self, groups, **kw: calls.append(list(groups)) or real(self, groups, **kw))
+    t0, t1 = int(ts[-2000]), int(ts[-1])
+    entry.read_window(t0, t1)
+    n_groups = catalog.pq.ParquetFile(entry.folder / "tape.parquet").num_row_groups
+    assert calls and len(calls[0]) <= 3 < n_groups
+
+
+def test_stream_book_checkpoint_rebuilds_the_book():
+    """A StreamBook fed a tape in chunks, checkpointed, then continued from the checkpoint by the kernel, gives
+    the top-N compute_snapshots gives over the whole tape."""
+    from tickreplay.adapters.synthetic import generate_day
+    from tickreplay.book.fast import StreamBook, compute_snapshots, snapshots_from_checkpoint
+
+    tape = generate_day("liquid_large_cap", seed=3, duration_s=600)
+    full = compute_snapshots(tape, 5).as_lobster_rows()
+    book = StreamBook(tape.instrument.tick_size)
+    cut = 0
+    for cut in range(0, len(tape) // 2, 997):
+        book.apply(tape.slice(cut, cut + 997))
+    at = cut + 997
+    cp = book.checkpoint()
+    assert (cp[1:, 0] == 1).sum() == book.n_orders
+    again = snapshots_from_checkpoint(cp, tape.slice(at, len(tape)), 5)
+    np.testing.assert_array_equal(again.as_lobster_rows(), full[at:])
