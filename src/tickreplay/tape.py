@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from dataclasses import asdict, dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
@@ -170,24 +172,13 @@ class Tape:
         are left out, so the same events stored under another key or path
         have the same fingerprint.
         """
-        inst = self.instrument
-        ident = {"price_scale": inst.price_scale, "tick_size": inst.tick_size, "size_scale": inst.size_scale,
-                 "lot_size": inst.lot_size, "timezone": inst.timezone}
-        h = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(), digest_size=16)
-        for name, dt in COLUMNS.items():
-            col = np.ascontiguousarray(getattr(self, name), dtype=dt.newbyteorder("<"))
-            h.update(f"\n{name}:{len(col)}\n".encode())
-            h.update(col.data)
-        return f"blake2b-128:{h.hexdigest()}"
+        return _fingerprint(self.instrument, len(self), lambda name: [getattr(self, name)])
 
     def slice(self, start: int, stop: int) -> "Tape":
         return replace(self, **{k: v[start:stop] for k, v in self.columns().items()})
 
     def to_arrow(self) -> pa.Table:
-        meta = {
-            b"tickreplay.instrument": json.dumps(asdict(self.instrument)).encode(),
-            b"tickreplay.extra": json.dumps(self.extra_meta).encode(),
-        }
+        meta = _arrow_meta(self.instrument, self.extra_meta)
         arrays = [pa.array(self.columns()[n]) for n in COLUMNS]
         return pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA.with_metadata(meta))
 
@@ -214,6 +205,87 @@ class Tape:
     @classmethod
     def read_parquet(cls, path: str | Path) -> "Tape":
         return cls.from_arrow(pq.read_table(path))
+
+
+def _arrow_meta(instrument: Instrument, extra_meta: dict) -> dict[bytes, bytes]:
+    return {b"tickreplay.instrument": json.dumps(asdict(instrument)).encode(),
+            b"tickreplay.extra": json.dumps(extra_meta).encode()}
+
+
+def _fingerprint(inst: Instrument, n: int, parts) -> str:
+    """:meth:`Tape.fingerprint` of ``n`` events whose column ``name`` is the concatenation of ``parts(name)``."""
+    ident = {"price_scale": inst.price_scale, "tick_size": inst.tick_size, "size_scale": inst.size_scale,
+             "lot_size": inst.lot_size, "timezone": inst.timezone}
+    h = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(), digest_size=16)
+    for name, dt in COLUMNS.items():
+        h.update(f"\n{name}:{n}\n".encode())
+        for part in parts(name):
+            h.update(np.ascontiguousarray(part, dtype=dt.newbyteorder("<")).data)
+    return f"blake2b-128:{h.hexdigest()}"
+
+
+def instrument_of(path: str | Path) -> tuple[Instrument, dict]:
+    """(instrument, extra metadata) of a tape Parquet file, from its schema alone."""
+    meta = pq.read_schema(path).metadata or {}
+    if b"tickreplay.instrument" not in meta:
+        raise ValueError(f"{path}: Parquet file has no tickreplay instrument metadata: not a tickreplay tape")
+    return Instrument(**json.loads(meta[b"tickreplay.instrument"])), json.loads(meta.get(b"tickreplay.extra", b"{}"))
+
+
+def parquet_fingerprint(path: str | Path) -> str:
+    """:meth:`Tape.fingerprint` of a tape Parquet file, read one column and row group at a time."""
+    pf = pq.ParquetFile(path)
+    inst, _ = instrument_of(path)
+
+    def parts(name: str):
+        for i in range(pf.num_row_groups):
+            yield pf.read_row_group(i, columns=[name]).column(0).to_numpy()
+
+    return _fingerprint(inst, pf.metadata.num_rows, parts)
+
+
+ROW_GROUP_EVENTS = 1 << 18  # events per Parquet row group of a streamed tape
+
+
+class TapeWriter:
+    """Writes a tape to one Parquet file chunk by chunk, as row groups of at most ``row_group_events``
+    (each with ts_ns statistics, so a time window reads only its row groups).
+
+    The file is filled under a temporary name next to ``path`` and renamed into place by :meth:`close`;
+    :meth:`abort` (or a crash) leaves ``path`` as it was.
+    """
+
+    def __init__(self, path: str | Path, instrument: Instrument, extra_meta: dict | None = None,
+                 row_group_events: int = ROW_GROUP_EVENTS) -> None:
+        self.path = Path(path)
+        self.instrument = instrument
+        self.schema = ARROW_SCHEMA.with_metadata(_arrow_meta(instrument, dict(extra_meta or {})))
+        self.row_group_events = row_group_events
+        self.events = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+        self._w = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+
+    def write(self, chunk: Tape) -> None:
+        """Append the events of ``chunk`` (its instrument must be the writer's)."""
+        if chunk.instrument != self.instrument:
+            raise ValueError(f"chunk of {chunk.instrument.symbol} {chunk.instrument.date} written to a tape of "
+                             f"{self.instrument.symbol} {self.instrument.date}")
+        if len(chunk):
+            arrays = [pa.array(getattr(chunk, n)) for n in COLUMNS]
+            self._w.write_table(pa.Table.from_arrays(arrays, schema=self.schema),
+                                row_group_size=self.row_group_events)
+            self.events += len(chunk)
+
+    def close(self) -> int:
+        """Finish the file and rename it into place; return the number of events written."""
+        self._w.close()
+        os.replace(self._tmp, self.path)
+        return self.events
+
+    def abort(self) -> None:
+        """Drop what was written."""
+        self._w.close()
+        self._tmp.unlink(missing_ok=True)
 
 
 def concat(tapes: list[Tape]) -> Tape:

@@ -44,32 +44,45 @@ midnight in America/New_York as UTC epoch ns.
 from __future__ import annotations
 
 import re
-from itertools import islice
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable, Protocol
 
 import numpy as np
+from numba import njit
 
 from tickreplay.adapters import IngestResult
-from tickreplay.adapters.lobster_csv import PRICE_SCALE, Messages, Orderbook, read_pair
+from tickreplay.adapters.lobster_csv import PRICE_SCALE, Block, BlockReader, PriceCounts, PriceRange
 from tickreplay.book import L3Book
 from tickreplay.book.base import BookError
-from tickreplay.book.snapshots import Snapshots
+from tickreplay.book.fast import (
+    LV_TOT, LV_UNA, LV_TAIL, R_BSIZE, R_KEY, R_LEFT, R_PREV, R_PRICE, R_SIDE, S_CNT0, S_CNT1, S_HI0, S_HI1, S_LO0,
+    S_LO1, S_BEST0, S_BEST1, S_NORD, S_PMIN, S_SHORT, S_TICK, StreamBook, compute_snapshots, sb_add, sb_find,
+    sb_level_set, sb_new_record, sb_reduce, sb_take_unattributed, sb_top,
+)
 from tickreplay.clock import local_midnight_ns, trading_date
 from tickreplay.errors import AnomalyLog, InputError
-from tickreplay.tape import FLAG_IMPLIED, FLAG_UNKNOWN_ID, EventKind, Instrument, Tape
+from tickreplay.tape import FLAG_IMPLIED, FLAG_UNKNOWN_ID, EventKind, Instrument, Tape, concat
 
 VENUE = "NASDAQ"
 TIMEZONE = "America/New_York"
 TICK_SIZE = 100  # one cent in LOBSTER price units
+CHUNK_ROWS = 1 << 18  # message/orderbook rows reconstructed per kernel call
 
 _NAME_RE = re.compile(r"(?P<symbol>.+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start_ms>\d+)_(?P<end_ms>\d+)_message_\d+\.csv")
 
 _ADD, _PARTIAL, _DELETE, _EXEC = (int(k) for k in (EventKind.ADD, EventKind.PARTIAL_CANCEL,
                                                    EventKind.DELETE, EventKind.EXECUTE_VISIBLE))
 _LEVEL_SET = int(EventKind.LEVEL_SET)
-_HALT_KINDS = {-1: int(EventKind.HALT), 0: int(EventKind.QUOTE_RESUME), 1: int(EventKind.RESUME)}
-_NO_BOOK_CHANGE = {int(EventKind.EXECUTE_HIDDEN), int(EventKind.CROSS_TRADE), *_HALT_KINDS.values(),
-                   int(EventKind.SNAPSHOT_END)}
+_HALT, _QUOTE_RESUME, _RESUME = int(EventKind.HALT), int(EventKind.QUOTE_RESUME), int(EventKind.RESUME)
+_SNAP_BEGIN, _SNAP_END = int(EventKind.SNAPSHOT_BEGIN), int(EventKind.SNAPSHOT_END)
+_PENDING_TS = np.iinfo(np.int64).min  # time of events before the first good message row is known
+
+# kernel status
+_ST_DONE, _ST_FLUSH, _ST_DUPLICATE, _ST_MISMATCH, _ST_SIZE, _ST_STUCK = range(6)
+# counters
+_C_IMPLIED, _C_UNKNOWN, _C_CORRECTED, _C_UNSEEN, _C_ROWS_CORR, _C_HALTS, _C_TYPE = 0, 1, 2, 3, 4, 5, 6  # + type 1-7
+_N_COUNTERS = _C_TYPE + 8
 
 
 def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
@@ -78,122 +91,448 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
     return (m.group("symbol"), m.group("date")) if m else None
 
 
-class _TapeBuilder:
-    """Appends events to tape columns while applying them to an L3 book; keeps the top N after each."""
+# --------------------------------------------------------------------------- compiled reconstruction
+# The book is a StreamBook (book/fast.py); each order id ever added has a record whose R_LEFT is what the
+# messages leave it and R_SIDE/R_PRICE where it was added; R_BSIZE > 0 while it rests in the book.
 
-    def __init__(self, levels: int) -> None:
-        self.levels = levels
-        self.book = L3Book()
-        self.cols: tuple[list[int], ...] = tuple([] for _ in range(8))  # ts kind side price size id row flags
-        self.snaps: list[list[int]] = []
-        self.cur = [0] * (4 * levels)
-        self.shortfall = 0
-        self.implied = 0
-
-    def emit(self, ts: int, kind: int, side: int, price: int, size: int, oid: int, row: int, flags: int) -> None:
-        self.shortfall += self.book.apply(kind, side, price, size, oid)
-        for col, v in zip(self.cols, (ts, kind, side, price, size, oid, row, flags)):
-            col.append(v)
-        if kind not in _NO_BOOK_CHANGE:
-            self.cur = self._top()
-        self.snaps.append(self.cur)
-        self.implied += (flags & FLAG_IMPLIED) != 0
-
-    def _top(self) -> list[int]:
-        """Top N as a flat LOBSTER-layout row, empty levels (0, 0)."""
-        row = [0] * (4 * self.levels)
-        for off, side in ((0, -1), (2, 1)):
-            j = off
-            for p, s in islice(self.book.levels(side), self.levels):
-                row[j], row[j + 1] = p, s
-                j += 4
-        return row
-
-    def snapshot(self, ts: int, pre: dict[int, dict[int, int]]) -> None:
-        """Open the tape with the pre-state ``{side: {price: size}}``."""
-        self.emit(ts, int(EventKind.SNAPSHOT_BEGIN), 0, 0, 0, 0, 0, FLAG_IMPLIED)
-        for side in (-1, 1):
-            for p in sorted(pre[side], reverse=side == 1):
-                if pre[side][p] > 0:
-                    self.emit(ts, _LEVEL_SET, side, p, pre[side][p], 0, 0, FLAG_IMPLIED)
-        self.emit(ts, int(EventKind.SNAPSHOT_END), 0, 0, 0, 0, 0, FLAG_IMPLIED)
-
-    def set_level(self, ts: int, row: int, side: int, price: int, target: int) -> None:
-        """Make the visible size at (side, price) ``target``: cancel known orders from the back, then LEVEL_SET."""
-        known = self.book.known_size_at(side, price)
-        for oid, q in reversed(self.book.orders_at(side, price)):
-            if known <= target:
-                break
-            cut = min(q, known - target)
-            self.emit(ts, _DELETE if cut == q else _PARTIAL, side, price, cut, oid, row, FLAG_IMPLIED)
-            known -= cut
-        if self.book.size_at(side, price) != target:
-            self.emit(ts, _LEVEL_SET, side, price, target, 0, row, FLAG_IMPLIED)
-
-    def correct(self, ts: int, row: int, target: list[int]) -> None:
-        """Emit implied events until the top N equals ``target`` (a flat orderbook row)."""
-        n = self.levels
-        while self.cur != target:
-            before = len(self.snaps)
-            for off, side in ((0, -1), (2, 1)):
-                want = [(target[j], target[j + 1]) for j in range(off, 4 * n, 4) if target[j + 1] > 0]
-                shown = {p for p, _ in want}
-                edge = want[-1][0] if len(want) == n else None
-                stale = []
-                for p, _ in self.book.levels(side):
-                    if edge is not None and (p >= edge if side == -1 else p <= edge):
-                        break
-                    if p not in shown:
-                        stale.append(p)
-                for p in stale:
-                    self.set_level(ts, row, side, p, 0)
-                for p, s in want:
-                    if self.book.size_at(side, p) != s:
-                        self.set_level(ts, row, side, p, s)
-            if len(self.snaps) == before:  # pragma: no cover - the pass above always converges
-                raise AssertionError(f"row {row + 1}: corrections made no progress")
+@njit(cache=True)
+def _put(out, n, ts, kind, side, price, size, oid, row, flags, ctr):
+    out[n, 0] = ts
+    out[n, 1] = kind
+    out[n, 2] = side
+    out[n, 3] = price
+    out[n, 4] = size
+    out[n, 5] = oid
+    out[n, 6] = row
+    out[n, 7] = flags
+    if flags & FLAG_IMPLIED:
+        ctr[_C_IMPLIED] += 1
+    return n + 1
 
 
-def _pre_state(msgs: Messages, ob: Orderbook) -> dict[int, dict[int, int]]:
-    """The book before message 0: orderbook row 0 with message 0's own effect undone."""
+@njit(cache=True)
+def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
+    """Make the visible size at (side, price) ``target``: cancel known orders from the back, then LEVEL_SET."""
+    s = 0 if side == 1 else 1
+    j = (price - sc[S_PMIN]) // sc[S_TICK]
+    known = lv[LV_TOT, s, j] - lv[LV_UNA, s, j]
+    r = lv[LV_TAIL, s, j]
+    while r >= 0 and known > target:
+        q = rec[r, R_BSIZE]
+        prev = rec[r, R_PREV]
+        cut = min(q, known - target)
+        n = _put(out, n, ts, _DELETE if cut == q else _PARTIAL, side, price, cut, rec[r, R_KEY], row, FLAG_IMPLIED,
+                 ctr)
+        sb_reduce(lv, sc, rec, r, s, j, cut)
+        known -= cut
+        r = prev
+    if lv[LV_TOT, s, j] != target:
+        n = _put(out, n, ts, _LEVEL_SET, side, price, target, 0, row, FLAG_IMPLIED, ctr)
+        sb_level_set(lv, sc, s, j, target)
+    return n
+
+
+@njit(cache=True)
+def _same(cur, tgt):
+    for k in range(cur.shape[0]):
+        if cur[k] != tgt[k]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
+    """Emit implied events until the top N equals ``tgt`` (a flat orderbook row); False if stuck."""
+    while True:
+        sb_top(lv, sc, levels, cur)
+        if _same(cur, tgt):
+            return n, True
+        before = n
+        for half in range(2):
+            off, side, s = (0, -1, 1) if half == 0 else (2, 1, 0)
+            n_want = 0
+            edge = np.int64(0)
+            for k in range(levels):
+                if tgt[off + 4 * k + 1] > 0:
+                    n_want += 1
+                    edge = tgt[off + 4 * k]
+            has_edge = n_want == levels
+            n_stale = 0
+            if sc[S_CNT0 + s] > 0:
+                step = -1 if s == 0 else 1
+                j = sc[S_BEST0 + s]
+                end = (sc[S_LO0] - 1) if s == 0 else (sc[S_HI1] + 1)
+                while j != end:
+                    if lv[LV_TOT, s, j] > 0:
+                        p = sc[S_PMIN] + j * sc[S_TICK]
+                        if has_edge and (p >= edge if s == 1 else p <= edge):
+                            break
+                        shown = False
+                        for k in range(levels):
+                            if tgt[off + 4 * k + 1] > 0 and tgt[off + 4 * k] == p:
+                                shown = True
+                        if not shown:
+                            stale[n_stale] = p
+                            n_stale += 1
+                    j += step
+            for x in range(n_stale):
+                n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, stale[x], 0)
+            for k in range(levels):
+                q = tgt[off + 4 * k + 1]
+                if q > 0:
+                    p = tgt[off + 4 * k]
+                    if lv[LV_TOT, s, (p - sc[S_PMIN]) // sc[S_TICK]] != q:
+                        n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
+        if n == before:
+            return n, False
+
+
+@njit(cache=True)
+def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side):
+    """Emit the events of one good message row. Returns (status, n, detail 1, detail 2)."""
+    if typ == 7:
+        kind = _HALT if price == -1 else (_QUOTE_RESUME if price == 0 else _RESUME)
+        n = _put(out, n, ts, kind, 0, 0, 0, 0, row, 0, ctr)
+        ctr[_C_TYPE + 7] += 1
+        return _ST_DONE, n, 0, 0
+    if typ == 5 or typ == 6:  # hidden execution, cross trade: a print only
+        n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
+        ctr[_C_TYPE + typ] += 1
+        return _ST_DONE, n, 0, 0
+    s = 0 if side == 1 else 1
+    j = (price - sc[S_PMIN]) // sc[S_TICK]
+    r = sb_find(rec, ht, sc, oid)
+    if typ == _ADD:
+        if r >= 0:
+            return _ST_DUPLICATE, n, 0, 0
+        r = sb_new_record(rec, ht, sc, oid, side, price, size)
+        n = _put(out, n, ts, _ADD, side, price, size, oid, row, 0, ctr)
+        sb_add(lv, sc, rec, r, s, j, size)
+        ctr[_C_TYPE + typ] += 1
+        return _ST_DONE, n, 0, 0
+    if r < 0:
+        ctr[_C_UNKNOWN] += 1
+        n = _put(out, n, ts, typ, side, price, size, oid, row, FLAG_UNKNOWN_ID, ctr)
+        sc[S_SHORT] += sb_take_unattributed(lv, sc, s, j, size)
+        ctr[_C_TYPE + typ] += 1
+        return _ST_DONE, n, 0, 0
+    if rec[r, R_SIDE] != side or rec[r, R_PRICE] != price:
+        return _ST_MISMATCH, n, rec[r, R_SIDE], rec[r, R_PRICE]
+    left = rec[r, R_LEFT]
+    if size > left:
+        return _ST_SIZE, n, left, 0
+    if typ == _DELETE and size < left:
+        ctr[_C_UNSEEN] += 1
+    rec[r, R_LEFT] = 0 if typ == _DELETE else left - size
+    have = rec[r, R_BSIZE]
+    ctr[_C_TYPE + typ] += 1
+    if size > have:  # an implied correction took (part of) this order out: treat it as unattributed volume
+        ctr[_C_CORRECTED] += 1
+        if have:
+            level = lv[LV_TOT, s, j]
+            n = _put(out, n, ts, _DELETE, side, price, have, oid, row, FLAG_IMPLIED, ctr)
+            sb_reduce(lv, sc, rec, r, s, j, have)
+            n = _put(out, n, ts, _LEVEL_SET, side, price, level, 0, row, FLAG_IMPLIED, ctr)
+            sb_level_set(lv, sc, s, j, level)
+        n = _put(out, n, ts, typ, side, price, size, oid, row, FLAG_UNKNOWN_ID, ctr)
+        sc[S_SHORT] += sb_take_unattributed(lv, sc, s, j, size)
+        return _ST_DONE, n, 0, 0
+    if typ == _DELETE and size < have:
+        n = _put(out, n, ts, _PARTIAL, side, price, have - size, oid, row, FLAG_IMPLIED, ctr)
+        sb_reduce(lv, sc, rec, r, s, j, have - size)
+    n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
+    sb_reduce(lv, sc, rec, r, s, j, size)
+    return _ST_DONE, n, 0, 0
+
+
+@njit(cache=True)
+def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
+          last_ts):
+    """Reconstruct rows ``start..`` of a chunk: each good message's events, then the corrections to its
+    orderbook row. Returns (status, chunk row, events in ``out``, last time, detail 1, detail 2); a status
+    other than done stops at that row (flush ``out``, or a message Python must report; ``skip``: the message
+    of row ``start`` was rejected)."""
+    for i in range(start, m.shape[0]):
+        need = 8 + sc[S_NORD] + sc[S_CNT0] + sc[S_CNT1] + 2 * levels
+        if n + need > out.shape[0]:
+            return _ST_FLUSH, i, n, last_ts, 0, 0
+        row = row0 + i
+        if m_ok[i] and not (skip and i == start):
+            last_ts = midnight + m[i, 0]
+            typ = m[i, 1]
+            if typ == 7 and m[i, 4] == -1:
+                ctr[_C_HALTS] += 1
+            st, n, d1, d2 = _message(lv, sc, rec, ht, out, n, ctr, last_ts, row, typ, m[i, 2], m[i, 3], m[i, 4],
+                                     m[i, 5])
+            if st != _ST_DONE:
+                return st, i, n, last_ts, d1, d2
+        if ob_ok[i]:
+            sb_top(lv, sc, levels, cur)
+            if not _same(cur, ob[i]):
+                ctr[_C_ROWS_CORR] += 1
+                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob[i], levels, cur, stale)
+                if not good:
+                    return _ST_STUCK, i, n, last_ts, 0, 0
+    return _ST_DONE, m.shape[0], n, last_ts, 0, 0
+
+
+@njit(cache=True)
+def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
+    """The tape's opening snapshot: SNAPSHOT_BEGIN, the LEVEL_SETs given, SNAPSHOT_END (row 0, implied)."""
+    n = _put(out, n, ts, _SNAP_BEGIN, 0, 0, 0, 0, 0, FLAG_IMPLIED, ctr)
+    for k in range(side.shape[0]):
+        n = _put(out, n, ts, _LEVEL_SET, side[k], price[k], size[k], 0, 0, FLAG_IMPLIED, ctr)
+        sb_level_set(lv, sc, 0 if side[k] == 1 else 1, (price[k] - sc[S_PMIN]) // sc[S_TICK], size[k])
+    return _put(out, n, ts, _SNAP_END, 0, 0, 0, 0, 0, FLAG_IMPLIED, ctr)
+
+
+# --------------------------------------------------------------------------- streaming driver
+
+
+class TapeSink(Protocol):
+    """Where reconstructed tape chunks go: :meth:`write` each in order; :meth:`reset` drops all written."""
+
+    def write(self, chunk: Tape, book: StreamBook) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+@dataclass
+class _MemorySink:
+    """Keeps the chunks (and, for verification, the orderbook rows) in memory."""
+
+    keep_orderbook: bool = False
+    chunks: list[Tape] = field(default_factory=list)
+    rows: list[np.ndarray] = field(default_factory=list)
+    ok: list[np.ndarray] = field(default_factory=list)
+
+    def write(self, chunk: Tape, book: StreamBook) -> None:
+        self.chunks.append(chunk)
+
+    def reset(self) -> None:
+        self.chunks.clear()
+        self.rows.clear()
+        self.ok.clear()
+
+
+def _pre_state(m: Block, ob: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The book before message 0 as (side, price, size) LEVEL_SETs, asks rising then bids falling:
+    orderbook row 0 with message 0's own effect undone."""
     pre: dict[int, dict[int, int]] = {-1: {}, 1: {}}
-    if len(ob) == 0 or not ob.ok[0]:
-        return pre
-    r = ob.rows[0].tolist()
-    for j in range(ob.levels):
-        if r[4 * j + 1]:
-            pre[-1][r[4 * j]] = r[4 * j + 1]
-        if r[4 * j + 3]:
-            pre[1][r[4 * j + 2]] = r[4 * j + 3]
-    if msgs.ok[0]:
-        t, side, price, size = (int(a[0]) for a in (msgs.type, msgs.direction, msgs.price, msgs.size))
-        if t == _ADD:
-            pre[side][price] = max(0, pre[side].get(price, 0) - size)
-        elif t in (_PARTIAL, _DELETE, _EXEC):
-            pre[side][price] = pre[side].get(price, 0) + size
-    return pre
+    if ob.ok[0]:
+        r = ob.values[0].tolist()
+        for j in range(len(r) // 4):
+            if r[4 * j + 1]:
+                pre[-1][r[4 * j]] = r[4 * j + 1]
+            if r[4 * j + 3]:
+                pre[1][r[4 * j + 2]] = r[4 * j + 3]
+        if m.ok[0]:
+            _, t, _, size, price, side = m.values[0].tolist()
+            if t == _ADD:
+                pre[side][price] = max(0, pre[side].get(price, 0) - size)
+            elif t in (_PARTIAL, _DELETE, _EXEC):
+                pre[side][price] = pre[side].get(price, 0) + size
+    out = [(side, p, pre[side][p]) for side in (-1, 1) for p in sorted(pre[side], reverse=side == 1)
+           if pre[side][p] > 0]
+    cols = np.array(out, np.int64).reshape(len(out), 3)
+    return cols[:, 0].copy(), cols[:, 1].copy(), cols[:, 2].copy()
 
 
-def _read_pair(message_csv: str | Path, orderbook_csv: str | Path, log: AnomalyLog) -> tuple[Messages, Orderbook, int]:
-    """Read and row-check both files; report their errors in row order; return the rows both files have."""
-    msgs, m_err, ob, o_err = read_pair(message_csv, orderbook_csv, TICK_SIZE)
-    n = min(len(msgs), len(ob))
-    errors = sorted((e for e in m_err + o_err if e.row <= n), key=lambda e: e.row)  # stable: messages first
-    for e in errors:
-        log.report(e)
-    if len(msgs) != len(ob):
-        longer = msgs.path if len(msgs) > len(ob) else ob.path
-        extra = abs(len(msgs) - len(ob))
-        err = InputError(longer, n + 1, None,
-                         f"message file has {len(msgs)} rows, orderbook file {len(ob)}: every message needs "
-                         f"its orderbook row ({extra} rows without a partner dropped)", "row_count_mismatch")
-        log.report(err)
-        log.count(err.kind, str(err), extra - 1)
-    return msgs, ob, n
+class _Aligner:
+    """Row-aligned chunks of the two files' blocks; after the shorter file ends, the longer one is read on
+    (its prices count for the plausible range) and its extra rows counted."""
+
+    def __init__(self, msgs: BlockReader, ob: BlockReader, chunk_rows: int) -> None:
+        self.readers = (msgs, ob)
+        self.blocks: list[Block | None] = [None, None]
+        self.offs = [0, 0]
+        self.chunk_rows = chunk_rows
+        self.done = [False, False]
+        self.rounded = 0
+        self.cand = [np.iinfo(np.int64).max, np.iinfo(np.int64).min]
+
+    def _fill(self, f: int) -> bool:
+        while not self.done[f] and (self.blocks[f] is None or self.offs[f] >= len(self.blocks[f])):
+            b = next(self.readers[f], None)
+            if b is None:
+                self.done[f] = True
+                break
+            self._seen(b, f)
+            self.blocks[f], self.offs[f] = b, 0
+        return not self.done[f]
+
+    def _seen(self, b: Block, f: int) -> None:
+        if f == 0:
+            self.rounded += b.rounded
+        self.cand = [min(self.cand[0], b.cand_lo), max(self.cand[1], b.cand_hi)]
+
+    def chunks(self):
+        """Yield (row0, message values, ok, errors, orderbook values, ok, errors) for rows both files have."""
+        while self._fill(0) and self._fill(1):
+            (mb, ob), (mo, oo) = self.blocks, self.offs
+            k = min(len(mb) - mo, len(ob) - oo, self.chunk_rows)
+            row0 = mb.row0 + mo
+            self.offs = [mo + k, oo + k]
+            yield (row0, mb.values[mo:mo + k], mb.ok[mo:mo + k], _errors_in(mb, row0, k),
+                   ob.values[oo:oo + k], ob.ok[oo:oo + k], _errors_in(ob, row0, k))
+        for f in (0, 1):  # read the longer file to its end
+            while self._fill(f):
+                self.offs[f] = len(self.blocks[f])
+
+    @property
+    def lengths(self) -> tuple[int, int]:
+        return self.readers[0].rows, self.readers[1].rows
 
 
-def _ingest(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None, date: str | None,
-            strict: bool) -> tuple[IngestResult, Orderbook, int]:
+def _errors_in(b: Block, row0: int, k: int) -> list[InputError]:
+    """The errors of rows row0 .. row0 + k - 1 (0-based; errors name 1-based rows)."""
+    return [e for e in b.errors if row0 < e.row <= row0 + k] if b.errors else []
+
+
+@dataclass
+class _Pass:
+    """One reading of the pair; see :func:`_ingest`."""
+
+    message_csv: Path
+    orderbook_csv: Path
+    midnight: int
+    strict: bool
+    price_range: PriceRange | None
+    prices: PriceCounts | None
+    sink: TapeSink
+    chunk_rows: int
+    make_instrument: Callable[[int], Instrument]
+    meta: dict
+    keep_orderbook: bool = False
+
+    def run(self) -> dict:
+        mr = BlockReader(self.message_csv, True, TICK_SIZE, self.price_range, self.prices)
+        try:
+            orr = BlockReader(self.orderbook_csv, False, TICK_SIZE, self.price_range, self.prices)
+        except InputError:
+            mr.close()
+            raise
+        levels = orr.width // 4
+        self.instrument = inst = self.make_instrument(levels)
+        book = StreamBook(TICK_SIZE)
+        ctr = np.zeros(_N_COUNTERS, np.int64)
+        cur, out = np.zeros(4 * levels, np.int64), np.zeros((4 * self.chunk_rows + 64, 8), np.int64)
+        self.row_log, self.sem_log = AnomalyLog(strict=False), AnomalyLog(strict=False)
+        self.first_row_error: InputError | None = None
+        self.first_sem_error: InputError | None = None
+        stopped = False  # strict mode after the first error: only read on for the errors and prices
+        n_out, last_ts, first_ts = 0, _PENDING_TS, None
+        al = _Aligner(mr, orr, self.chunk_rows)
+        events = 0
+        for row0, m, m_ok, m_err, ob, ob_ok, o_err in al.chunks():
+            errors = sorted(m_err + o_err, key=lambda e: e.row)  # stable: messages first
+            if errors:
+                if self.strict:
+                    self.first_row_error = self.first_row_error or errors[0]
+                    stopped = True
+                for e in errors:
+                    self.row_log.report(e)
+            if stopped:
+                continue
+            if self.keep_orderbook:
+                self.sink.rows.append(ob)
+                self.sink.ok.append(ob_ok)
+            self._cover(book, m, m_ok, ob, ob_ok)
+            stale = np.zeros(book.grid, np.int64)
+            if row0 == 0:
+                side, price, size = _pre_state(Block(0, m, m_ok, [], 0, 0, 0), Block(0, ob, ob_ok, [], 0, 0, 0))
+                n_out = _open_snapshot(book.lv, book.sc, out, n_out, ctr, _PENDING_TS, side, price, size)
+            start, skip = 0, False
+            while True:
+                st, i, n_out, last_ts, d1, d2 = _rows(
+                    book.lv, book.sc, book.rec, book.ht, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
+                    start, skip, self.midnight, levels, last_ts)
+                if first_ts is None and last_ts != _PENDING_TS:
+                    first_ts = self.midnight + int(m[np.flatnonzero(m_ok)[0], 0])
+                    col = out[:n_out, 0]
+                    col[col == _PENDING_TS] = first_ts
+                if st == _ST_DONE:
+                    break
+                if st == _ST_FLUSH:
+                    if first_ts is None or n_out == 0:  # keep everything until the first time is known: grow
+                        out = np.concatenate([out, np.zeros_like(out)])
+                    else:
+                        events += self._flush(out, n_out, inst, book)
+                        n_out = 0
+                    skip = skip and i == start
+                    start = i
+                    continue
+                if st == _ST_STUCK:  # pragma: no cover - the pass always converges
+                    raise AssertionError(f"row {row0 + i + 1}: corrections made no progress")
+                err = self._message_error(st, row0 + i, m[i], d1, d2)
+                self.sem_log.report(err)
+                if self.strict:
+                    self.first_sem_error = self.first_sem_error or err
+                    stopped = True
+                    break
+                start, skip = i, True
+            if first_ts is not None and n_out and not stopped:
+                events += self._flush(out, n_out, inst, book)
+                n_out = 0
+        n_msgs, n_ob = al.lengths
+        n = min(n_msgs, n_ob)
+        if first_ts is None and n_out:  # no good message row: the opening snapshot is at midnight
+            col = out[:n_out, 0]
+            col[col == _PENDING_TS] = self.midnight
+        if n_out and not stopped:
+            events += self._flush(out, n_out, inst, book)
+        self.rows, self.lengths, self.candidates = n, (n_msgs, n_ob), al.cand
+        by_type = {str(t): int(ctr[_C_TYPE + t]) for t in range(1, 8) if ctr[_C_TYPE + t]}
+        return {
+            "rows": n,
+            "levels": levels,
+            "events": events,
+            "messages_by_type": by_type,
+            "unknown_order_events": int(ctr[_C_UNKNOWN]),
+            "events_on_corrected_orders": int(ctr[_C_CORRECTED]),
+            "unseen_order_reductions": int(ctr[_C_UNSEEN]),
+            "rows_needing_correction": int(ctr[_C_ROWS_CORR]),
+            "hidden_executions": by_type.get("5", 0),
+            "cross_trades": by_type.get("6", 0),
+            "halts": int(ctr[_C_HALTS]),
+            "implied_events": int(ctr[_C_IMPLIED]),
+            "unattributed_shortfall_shares": int(book.sc[S_SHORT]),
+            "times_rounded_to_ns": al.rounded,
+        }
+
+    @staticmethod
+    def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
+        """Room in the book for every price and order the chunk can bring."""
+        visible = m_ok & (m[:, 1] >= 1) & (m[:, 1] <= 4)
+        px = [m[visible, 4], ob[ob_ok][:, 0::2].ravel()]
+        px = np.concatenate(px)
+        px = px[px > 0]
+        if len(px):
+            book.cover(int(px.min()), int(px.max()))
+        book.reserve(int(np.count_nonzero(m_ok & (m[:, 1] == _ADD))))
+
+    def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
+        cols = [out[:n, k].copy() for k in range(8)]  # out is reused: the chunk owns its columns
+        chunk = Tape.from_columns(inst, extra_meta=self.meta, ts_ns=cols[0], kind=cols[1], side=cols[2],
+                                  price=cols[3], size=cols[4], order_id=cols[5], src_row=cols[6], flags=cols[7])
+        self.sink.write(chunk, book)
+        return n
+
+    def _message_error(self, st: int, row: int, m: np.ndarray, d1: int, d2: int) -> InputError:
+        path = str(self.message_csv)
+        oid, size, price, side = int(m[2]), int(m[3]), int(m[4]), int(m[5])
+        if st == _ST_DUPLICATE:
+            return InputError(path, row + 1, "order_id", f"order {oid} was already added", "duplicate_order_id")
+        if st == _ST_MISMATCH:
+            return InputError(path, row + 1, "price", f"order {oid} rests at side {d1} price {d2}, not side {side} "
+                              f"price {price}", "order_mismatch")
+        kind = "delete_size_mismatch" if int(m[1]) == _DELETE else "size_exceeds_order"
+        return InputError(path, row + 1, "size", f"order {oid} has {d1} shares left after its messages, this row "
+                          f"removes {size}", kind)
+
+
+def _instrument_and_meta(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None,
+                         date: str | None) -> tuple[Callable[[int], Instrument], dict, int]:
     if symbol is None or date is None:
         parsed = parse_file_name(message_csv)
         if parsed is None:
@@ -201,108 +540,61 @@ def _ingest(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | No
                              "expected TICKER_YYYY-MM-DD_start_end_message_N.csv, or give symbol and date")
         symbol, date = symbol or parsed[0], date or parsed[1]
     midnight = local_midnight_ns(trading_date(date, "trading date"), TIMEZONE)
-    log = AnomalyLog(strict=strict)
-    msgs, ob, n = _read_pair(message_csv, orderbook_csv, log)
-    inst = Instrument(symbol=symbol, venue=VENUE, date=date, price_scale=PRICE_SCALE, tick_size=TICK_SIZE,
-                      size_scale=1, lot_size=1, timezone=TIMEZONE, levels=ob.levels, currency="USD",
-                      source="lobster")
-    b = _TapeBuilder(ob.levels)
-    counts = {"unknown_order_events": 0, "events_on_corrected_orders": 0, "unseen_order_reductions": 0,
-              "rows_needing_correction": 0}
-    by_type: dict[str, int] = {}
-    left: dict[int, int] = {}  # order id → size the messages leave it (0 once gone)
-    where: dict[int, tuple[int, int]] = {}  # order id → (side, price) of its add
-    cols = [a[:n].tolist() for a in (msgs.time_ns, msgs.type, msgs.order_id, msgs.size, msgs.price,
-                                     msgs.direction)]
-    m_ok, o_ok = msgs.ok[:n].tolist(), ob.ok[:n].tolist()
-    targets = ob.rows[:n].tolist()
-    first_ok = next((i for i in range(n) if m_ok[i]), None)
-    last_ts = midnight + (cols[0][first_ok] if first_ok is not None else 0)
-    if n:
-        b.snapshot(last_ts, _pre_state(msgs, ob))
 
-    for i in range(n):
-        if m_ok[i]:
-            t, typ, oid, size, price, side = (c[i] for c in cols)
-            last_ts = ts = midnight + t
-            if _message(b, log, msgs.path, i, ts, typ, oid, size, price, side, left, where, counts):
-                by_type[str(typ)] = by_type.get(str(typ), 0) + 1
-        if o_ok[i] and b.cur != targets[i]:
-            counts["rows_needing_correction"] += 1
-            b.correct(last_ts, i, targets[i])
+    def instrument(levels: int) -> Instrument:
+        return Instrument(symbol=symbol, venue=VENUE, date=date, price_scale=PRICE_SCALE, tick_size=TICK_SIZE,
+                          size_scale=1, lot_size=1, timezone=TIMEZONE, levels=levels, currency="USD",
+                          source="lobster")
 
-    ts_col, kind, side_c, price_c, size_c, oid_c, row_c, flags = b.cols
     meta = {"message_file": Path(message_csv).name, "orderbook_file": Path(orderbook_csv).name}
     window = _NAME_RE.fullmatch(Path(message_csv).name)
     if window:  # the file's requested window (ms after local midnight) is the trading session
         meta["session_start_ns"] = midnight + int(window.group("start_ms")) * 1_000_000
         meta["session_end_ns"] = midnight + int(window.group("end_ms")) * 1_000_000
-    tape = Tape.from_columns(inst, extra_meta=meta,
-                             ts_ns=ts_col, kind=kind, side=side_c, price=price_c, size=size_c,
-                             order_id=oid_c, src_row=row_c, flags=flags)
-    snaps = Snapshots.from_lobster_rows(np.array(b.snaps, dtype=np.int64).reshape(len(b.snaps), 4 * ob.levels))
-    report = {
-        "rows": n,
-        "levels": ob.levels,
-        "events": len(tape),
-        "messages_by_type": dict(sorted(by_type.items())),
-        **counts,
-        "hidden_executions": by_type.get("5", 0),
-        "cross_trades": by_type.get("6", 0),
-        "halts": int(np.sum((msgs.type[:n] == 7) & (msgs.price[:n] == -1) & msgs.ok[:n])),
-        "implied_events": b.implied,
-        "unattributed_shortfall_shares": b.shortfall,
-        "times_rounded_to_ns": msgs.times_rounded,
-    }
-    return IngestResult(tape=tape, snapshots=snaps, anomalies=log, report=report), ob, n
+    return instrument, meta, midnight
 
 
-def _message(b: _TapeBuilder, log: AnomalyLog, path: str, i: int, ts: int, typ: int, oid: int, size: int,
-             price: int, side: int, left: dict[int, int], where: dict[int, tuple[int, int]],
-             counts: dict[str, int]) -> bool:
-    """Emit the events of message row ``i``; False when it was rejected (lenient mode)."""
-    if typ == 7:
-        b.emit(ts, _HALT_KINDS[price], 0, 0, 0, 0, i, 0)
-        return True
-    if typ == _ADD:
-        if oid in left:
-            log.report(InputError(path, i + 1, "order_id", f"order {oid} was already added", "duplicate_order_id"))
-            return False
-        left[oid], where[oid] = size, (side, price)
-        b.emit(ts, _ADD, side, price, size, oid, i, 0)
-        return True
-    if typ not in (_PARTIAL, _DELETE, _EXEC):  # hidden execution, cross trade: a print only
-        b.emit(ts, typ, side, price, size, oid, i, 0)
-        return True
-    if oid not in left:
-        counts["unknown_order_events"] += 1
-        b.emit(ts, typ, side, price, size, oid, i, FLAG_UNKNOWN_ID)
-        return True
-    if where[oid] != (side, price):
-        log.report(InputError(path, i + 1, "price", f"order {oid} rests at side {where[oid][0]} price "
-                              f"{where[oid][1]}, not side {side} price {price}", "order_mismatch"))
-        return False
-    if size > left[oid]:
-        kind = "delete_size_mismatch" if typ == _DELETE else "size_exceeds_order"
-        log.report(InputError(path, i + 1, "size", f"order {oid} has {left[oid]} shares left after its "
-                              f"messages, this row removes {size}", kind))
-        return False
-    if typ == _DELETE and size < left[oid]:
-        counts["unseen_order_reductions"] += 1
-    left[oid] = 0 if typ == _DELETE else left[oid] - size
-    have = b.book.order(oid)[2] if oid in b.book else 0
-    if size > have:  # an implied correction took (part of) this order out: treat it as unattributed volume
-        counts["events_on_corrected_orders"] += 1
-        if have:
-            level = b.book.size_at(side, price)
-            b.emit(ts, _DELETE, side, price, have, oid, i, FLAG_IMPLIED)
-            b.emit(ts, _LEVEL_SET, side, price, level, 0, i, FLAG_IMPLIED)
-        b.emit(ts, typ, side, price, size, oid, i, FLAG_UNKNOWN_ID)
-        return True
-    if typ == _DELETE and size < have:
-        b.emit(ts, _PARTIAL, side, price, have - size, oid, i, FLAG_IMPLIED)
-    b.emit(ts, typ, side, price, size, oid, i, 0)
-    return True
+def _ingest(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None, date: str | None,
+            strict: bool, sink: TapeSink, chunk_rows: int = CHUNK_ROWS,
+            keep_orderbook: bool = False) -> tuple[dict, AnomalyLog, Instrument, dict]:
+    """Stream the pair through the compiled reconstruction into ``sink``; return (report, anomalies,
+    instrument, tape metadata).
+
+    The plausible price range needs the median of both whole files: the first reading counts every price
+    and checks the range only at the end; if some price lies outside it, the sink is reset and the pair
+    read again with the range known. Errors are reported as the whole-file reader did: row errors in row
+    order (messages first on a tie), then a row-count mismatch, then the reconstruction's errors (duplicate
+    id, order mismatch, size) in row order; strict mode raises the first of these, after reading on.
+    """
+    make_instrument, meta, midnight = _instrument_and_meta(message_csv, orderbook_csv, symbol, date)
+    counts = PriceCounts()
+    p = _Pass(Path(message_csv), Path(orderbook_csv), midnight, strict, None, counts, sink, chunk_rows,
+              make_instrument, meta, keep_orderbook)
+    report = p.run()
+    rng = counts.price_range()
+    if rng is not None and (p.candidates[0] < rng.lo or p.candidates[1] > rng.hi):
+        sink.reset()
+        p = _Pass(Path(message_csv), Path(orderbook_csv), midnight, strict, rng, None, sink, chunk_rows,
+                  make_instrument, meta, keep_orderbook)
+        report = p.run()
+    log = AnomalyLog(strict=strict)
+    if strict and p.first_row_error is not None:
+        raise p.first_row_error
+    log.merge(p.row_log)
+    n_msgs, n_ob = p.lengths
+    if n_msgs != n_ob:
+        n = p.rows
+        longer = str(message_csv) if n_msgs > n_ob else str(orderbook_csv)
+        extra = abs(n_msgs - n_ob)
+        err = InputError(longer, n + 1, None,
+                         f"message file has {n_msgs} rows, orderbook file {n_ob}: every message needs "
+                         f"its orderbook row ({extra} rows without a partner dropped)", "row_count_mismatch")
+        log.report(err)
+        log.count(err.kind, str(err), extra - 1)
+    if strict and p.first_sem_error is not None:
+        raise p.first_sem_error
+    log.merge(p.sem_log)
+    return report, log, p.instrument, meta
 
 
 def read_lobster(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None = None,
@@ -310,18 +602,54 @@ def read_lobster(message_csv: str | Path, orderbook_csv: str | Path, symbol: str
     """Read a LOBSTER pair into a tape (plus the top-N book after every event) that replays to every row.
 
     Symbol and date come from the message file name unless given; the level
-    count N from the orderbook's column count (4N).
+    count N from the orderbook's column count (4N). The whole tape is held in
+    memory; :func:`ingest_lobster` streams a pair into the catalog instead.
     """
-    return _ingest(message_csv, orderbook_csv, symbol, date, strict)[0]
+    res, _ = _read(message_csv, orderbook_csv, symbol, date, strict)
+    return res
 
 
-def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """Replay ``tape`` (only events where ``keep``) through a fresh L3Book.
+def _read(message_csv, orderbook_csv, symbol, date, strict, keep_orderbook=False) -> tuple[IngestResult,
+                                                                                              _MemorySink]:
+    sink = _MemorySink(keep_orderbook)
+    report, log, inst, meta = _ingest(message_csv, orderbook_csv, symbol, date, strict, sink,
+                                      keep_orderbook=keep_orderbook)
+    tape = concat(sink.chunks) if sink.chunks else Tape.from_columns(inst, extra_meta=meta,
+                                                                     ts_ns=np.zeros(0, np.int64),
+                                                                     kind=np.zeros(0), side=np.zeros(0),
+                                                                     price=np.zeros(0), size=np.zeros(0))
+    snaps = compute_snapshots(tape, inst.levels) if len(tape) else None
+    return IngestResult(tape=tape, snapshots=snaps, anomalies=log, report=report), sink
+
+
+def ingest_lobster(message_csv: str | Path, orderbook_csv: str | Path, catalog, symbol: str | None = None,
+                   date: str | None = None, strict: bool = True, force: bool = False,
+                   chunk_rows: int = CHUNK_ROWS):
+    """Stream a LOBSTER pair into ``catalog`` (a :class:`~tickreplay.catalog.Catalog`) as the entry
+    ``lobster/<symbol>/<date>``, in memory bounded by a chunk (plus the order ids of the day).
+
+    The entry is written atomically: a failed or killed ingest leaves the old entry (or none). Returns
+    (the :class:`~tickreplay.catalog.Entry`, the ingest report, the :class:`~tickreplay.errors.AnomalyLog`);
+    the stored ``ingest.json`` is the report plus ``anomalies`` and the tape's ``fingerprint``.
+    """
+    make_instrument, meta, _ = _instrument_and_meta(message_csv, orderbook_csv, symbol, date)
+    head = BlockReader(orderbook_csv, False, TICK_SIZE, None)
+    head.close()
+    levels = head.width // 4
+    with catalog.writer("lobster", make_instrument(levels), extra_meta=meta, snapshot_levels=levels,
+                        force=force) as w:
+        report, log, _, _ = _ingest(message_csv, orderbook_csv, symbol, date, strict, w, chunk_rows)
+        w.report = {**report, "anomalies": log.to_dict()}
+    return w.entry, report, log
+
+
+def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray) -> tuple[np.ndarray, int]:
+    """Replay ``tape`` (only events where ``keep``) through a fresh L3Book, skipping events it cannot take.
 
     Returns the book's top N after the last event of each source row, shape
     (n_rows, 4N), and how many events the book rejected (skipped).
     """
-    sel = np.ones(len(tape), bool) if keep is None else keep
+    sel = keep
     src = tape.src_row[sel]
     ends = np.searchsorted(src, np.arange(n_rows), side="right").tolist()
     events = list(zip(*(c[sel].tolist() for c in (tape.kind, tape.side, tape.price, tape.size, tape.order_id))))
@@ -332,8 +660,6 @@ def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None =
             try:
                 apply(*ev)
             except BookError:
-                if keep is None:
-                    raise
                 rejected += 1
         j = ends[r]
         out[r] = book.top(levels).as_row()
@@ -342,7 +668,7 @@ def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray | None =
 
 def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: bool = True,
                    symbol: str | None = None, date: str | None = None) -> dict:
-    """Ingest a pair, replay the stored tape through a fresh L3Book and compare every orderbook row.
+    """Ingest a pair, replay the tape through a fresh book (the compiled kernel) and compare every orderbook row.
 
     ``rows_identical``: rows whose top N after the row's last tape event equals
     the orderbook row (a bad orderbook row in lenient mode never counts).
@@ -351,13 +677,16 @@ def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: b
     take are skipped and counted in ``message_only_rejected_events``).
     ``symbol``/``date`` as for :func:`read_lobster` (default: from the file name).
     """
-    res, ob, n = _ingest(message_csv, orderbook_csv, symbol, date, strict)
-    tape, rows, ok = res.tape, ob.rows[:n], ob.ok[:n]
-    full, _ = _replay_rows(tape, n, ob.levels)
+    res, sink = _read(message_csv, orderbook_csv, symbol, date, strict, keep_orderbook=True)
+    tape, n, levels = res.tape, res.report["rows"], res.report["levels"]
+    rows = np.concatenate(sink.rows) if sink.rows else np.zeros((0, 4 * levels), np.int64)
+    ok = np.concatenate(sink.ok) if sink.ok else np.zeros(0, bool)
+    ends = np.searchsorted(tape.src_row, np.arange(n), side="right") - 1
+    full = res.snapshots.as_lobster_rows()[ends] if n else rows
     implied = (tape.flags & FLAG_IMPLIED) != 0
     ends = np.flatnonzero(tape.kind == int(EventKind.SNAPSHOT_END))
     opening = np.arange(len(tape)) <= (ends[0] if len(ends) else -1)
-    msg_only, rejected = _replay_rows(tape, n, ob.levels, keep=opening | ~implied)
+    msg_only, rejected = _replay_rows(tape, n, levels, keep=opening | ~implied)
     return {
         **res.report,
         "rows_identical": int(np.sum(ok & (full == rows).all(axis=1))),

@@ -5,8 +5,8 @@ ns precision), type, order id, size, price (dollars × 10,000), direction.
 Orderbook file: 4N integer columns, ask price/size and bid price/size per
 level; empty levels are ±9,999,999,999 with size 0 (here: price 0, size 0).
 
-The pair is read together (:func:`read_pair`), because what a plausible
-price is depends on both files: every price must lie within a factor of
+Both files are read in blocks of whole lines (:class:`BlockReader`); what a
+plausible price is depends on both whole files: every price must lie within a factor of
 ``PLAUSIBLE_FACTOR`` (50) of the pair's reference price, the median (rounded
 down) of every positive price the two files show: message rows of types 1-6
 and occupied orderbook levels, of rows whose integers parse (empty levels,
@@ -19,10 +19,13 @@ strict mode stops; lenient mode counts it, skips a message row (the
 orderbook row's corrections still bring the book to it) and does not use an
 orderbook row as a correction target (it counts as a row not reproduced);
 see :mod:`tickreplay.adapters.lobster`. A pair with no positive price at all
-has no range and no such check.
+has no range and no such check. The median is counted exactly while the
+files stream (:class:`PriceCounts`); a reader that does not know the range
+yet skips that check, and the caller reads the pair again with the range
+only when some price lies outside it.
 
-Readers never raise on a bad row: they return the parsed arrays, a mask of
-rows that passed every row-level check, and one :class:`InputError` per bad
+Readers never raise on a bad row: each :class:`Block` holds the parsed arrays,
+a mask of rows that passed every row-level check, and one :class:`InputError` per bad
 row (the first problem of the row, in column order). The caller decides,
 through an ``AnomalyLog``, whether to stop (strict) or count and go on.
 Only whole-file problems (unreadable, empty, orderbook column count not a
@@ -31,13 +34,12 @@ multiple of 4) raise at once.
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from numba import njit
 
 from tickreplay.errors import InputError
 
@@ -95,139 +97,21 @@ class PriceRange:
                 f"prices are dollars × {PRICE_SCALE:,})")
 
 
-def plausible_range(prices: list[np.ndarray]) -> PriceRange | None:
-    """The :class:`PriceRange` around the median of the positive ``prices``; None when there are none."""
-    pool = np.concatenate([p[p > 0] for p in prices])
-    return PriceRange.around(int(np.median(pool))) if len(pool) else None
-
-
-@dataclass(frozen=True)
-class Messages:
-    """Parsed message rows; ``ok[i]`` is False for rows that failed a check (their values are 0)."""
-
-    path: str
-    time_ns: np.ndarray  # ns after local midnight
-    type: np.ndarray
-    order_id: np.ndarray
-    size: np.ndarray
-    price: np.ndarray
-    direction: np.ndarray
-    ok: np.ndarray
-    times_rounded: int  # timestamps with digits beyond ns (rounded to the nearest ns)
-
-    def __len__(self) -> int:
-        return len(self.type)
-
-
-@dataclass(frozen=True)
-class Orderbook:
-    """Parsed orderbook rows, shape (n, 4N), empty levels as (0, 0); ``ok`` as in :class:`Messages`."""
-
-    path: str
-    rows: np.ndarray
-    ok: np.ndarray
-
-    @property
-    def levels(self) -> int:
-        return self.rows.shape[1] // 4
-
-    def __len__(self) -> int:
-        return self.rows.shape[0]
-
-
 def orderbook_fields(levels: int) -> list[str]:
     """Column names of a LOBSTER orderbook file of ``levels`` levels, in file order."""
     return [f"{f}_{j}" for j in range(1, levels + 1) for f in ("ask_price", "ask_size", "bid_price", "bid_size")]
 
 
-# -- raw table reading ---------------------------------------------------------
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(str(path), None, None, f"cannot read file: {e.strerror}", "unreadable") from e
-    if not raw.strip():
-        raise InputError(str(path), None, None, "file is empty", "empty_file")
-    return raw
-
-
-def _lines(raw: bytes) -> list[str]:
-    text = raw.decode("latin-1")
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
-
-
-def _read_table(path: Path, fields: list[str], time_col: bool) -> tuple[np.ndarray, list[str] | None, np.ndarray, list[InputError]]:
-    """Parse a headerless CSV of ``len(fields)`` columns.
-
-    Returns (int64 array (n, k) with column 0 left 0 when ``time_col``, the
-    column-0 strings when ``time_col``, row-ok mask, errors). Fast path: the
-    pandas C parser; on any failure every line is parsed in Python to say
-    exactly which row and field are wrong.
-    """
-    raw = _read_bytes(path)
-    k = len(fields)
-    try:
-        dtypes = {j: np.int64 for j in range(k)}
-        if time_col:
-            dtypes[0] = str
-        df = pd.read_csv(io.BytesIO(raw), header=None, names=list(range(k)), index_col=False, dtype=dtypes,
-                         na_filter=False, skip_blank_lines=False, engine="c", encoding="latin-1")
-        n_lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-        commas = np.frombuffer(raw, np.uint8) == ord(",")
-        if len(df) != n_lines or int(commas.sum()) != n_lines * (k - 1):
-            raise ValueError("column count")
-        values = np.zeros((len(df), k), np.int64)
-        for j in range(1 if time_col else 0, k):
-            values[:, j] = df[j].to_numpy(np.int64)
-        times = df[0].astype(str).tolist() if time_col else None
-        return values, times, np.ones(len(df), bool), []
-    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
-        return _read_table_slow(path, raw, fields, time_col)
-
-
-def _read_table_slow(path: Path, raw: bytes, fields: list[str], time_col: bool):
-    lines = _lines(raw)
-    k = len(fields)
-    values = np.zeros((len(lines), k), np.int64)
-    times: list[str] | None = [] if time_col else None
-    ok = np.ones(len(lines), bool)
-    errors: list[InputError] = []
-    for i, line in enumerate(lines):
-        parts = line.split(",")
-        if time_col:
-            times.append(parts[0])
-        if len(parts) != k:
-            field = fields[len(parts)] if len(parts) < k else f"column {k + 1}"
-            errors.append(InputError(str(path), i + 1, field,
-                                     f"{len(parts)} columns, expected {k}", "column_count"))
-            ok[i] = False
-            continue
-        for j in range(1 if time_col else 0, k):
-            s = parts[j]
-            if _INT_RE.fullmatch(s) is None or not _I64.min <= int(s) <= _I64.max:
-                errors.append(InputError(str(path), i + 1, fields[j],
-                                         f"expected an integer, got {s!r}", "non_numeric"))
-                ok[i] = False
-                break
-            values[i, j] = int(s)
-    values[~ok] = 0
-    return values, times, ok, errors
+# -- row checks (numpy: what each check says) ---------------------------------
 
 
 def _first_problems(path: Path, fields: list[str], checks: list[tuple[str, np.ndarray, str]],
-                    values: np.ndarray) -> tuple[np.ndarray, list[InputError]]:
+                    values: np.ndarray, rows: np.ndarray) -> list[InputError]:
     """Turn per-cell check masks into one error per bad row: the leftmost failing cell, first check on ties.
 
-    ``checks``: (kind, bool mask of shape (n, k), expectation text).
-    Returns the bad-row mask and the errors in row order.
+    ``checks``: (kind, bool mask of shape (n, k), expectation text); ``rows``: the 0-based file row of each.
+    Returns the errors in row order.
     """
-    if not checks:
-        return np.zeros(len(values), bool), []
     stack = np.stack([m for _, m, _ in checks])  # (c, n, k)
     bad_rows = stack.any(axis=(0, 2))
     errors = []
@@ -236,83 +120,23 @@ def _first_problems(path: Path, fields: list[str], checks: list[tuple[str, np.nd
         col = int(np.flatnonzero(cells.any(axis=0))[0])
         c = int(np.flatnonzero(cells[:, col])[0])
         kind, _, expected = checks[c]
-        errors.append(InputError(str(path), int(r) + 1, fields[col],
+        errors.append(InputError(str(path), int(rows[r]) + 1, fields[col],
                                  f"{expected}, got {int(values[r, col])}", kind))
-    return bad_rows, errors
+    return errors
 
 
-# -- message file --------------------------------------------------------------
+def _message_errors(path: Path, values: np.ndarray, rows: np.ndarray, tick_size: int,
+                    price_range: PriceRange | None) -> list[InputError]:
+    """The errors of parsed message rows ``values`` (file rows ``rows``, 0-based); time order is checked apart.
 
-
-@dataclass
-class _Table:
-    """One file's integers as parsed, before the row checks; ``ok``/``errors`` so far."""
-
-    path: Path
-    values: np.ndarray
-    ok: np.ndarray
-    errors: list[InputError]
-    times: list[str] | None = None  # message file: the time column as written
-    rounded: int = 0  # message file: times with digits beyond ns
-
-    def prices(self) -> np.ndarray:
-        """The prices the plausible range is taken from: types 1-6 / occupied levels of parsed rows."""
-        v = self.values[self.ok]
-        if self.times is not None:
-            return v[(v[:, 1] >= 1) & (v[:, 1] <= 6), 4]
-        px = np.concatenate([v[:, 0::4].ravel(), v[:, 2::4].ravel()])
-        return px[(px != ASK_EMPTY) & (px != BID_EMPTY)]
-
-
-def read_pair(message_csv: str | Path, orderbook_csv: str | Path,
-              tick_size: int) -> tuple[Messages, list[InputError], Orderbook, list[InputError]]:
-    """Parse and check a message file and its orderbook file; see the module docstring.
-
-    Returns each file's rows and its errors in row order; the plausible price
-    range is the pair's, from both files' prices.
+    Type 1-7; types 1-6: direction ±1, size > 0, price > 0 and plausible (types 1-4: on the
+    ``tick_size`` grid; hidden and cross prints may be off-grid, e.g. midpoint fills); type 7: price -1, 0 or 1.
     """
-    m, o = _parse_messages(Path(message_csv)), _parse_orderbook(Path(orderbook_csv))
-    price_range = plausible_range([m.prices(), o.prices()])
-    msgs, m_err = _check_messages(m, tick_size, price_range)
-    ob, o_err = _check_orderbook(o, tick_size, price_range)
-    return msgs, m_err, ob, o_err
-
-
-def _parse_messages(path: Path) -> _Table:
-    """Integers of a message file, times as ns after midnight in column 0: 6 columns, integers, times."""
-    values, times, ok, errors = _read_table(path, list(MESSAGE_FIELDS), time_col=True)
-    rounded = 0
-    for i, t in enumerate(times):
-        if not ok[i]:
-            continue
-        try:
-            ns, r = parse_time_ns(t)
-        except ValueError:
-            errors.append(InputError(str(path), i + 1, "time",
-                                     f"expected seconds after midnight as a decimal number, got {t!r}", "non_numeric"))
-            ok[i] = False
-            continue
-        values[i, 0] = ns
-        rounded += r
-    values[~ok] = 0
-    return _Table(path, values, ok, errors, times, rounded)
-
-
-def _check_messages(table: _Table, tick_size: int,
-                    price_range: PriceRange | None) -> tuple[Messages, list[InputError]]:
-    """Row checks of a parsed message file.
-
-    Time never before the previous good row's; type 1-7; types 1-6:
-    direction ±1, size > 0, price > 0 and plausible (types 1-4: on the
-    ``tick_size`` grid; hidden and cross prints may be off-grid, e.g.
-    midpoint fills); type 7: price -1, 0 or 1.
-    """
-    path, values, ok, errors, times = table.path, table.values, table.ok, table.errors, table.times
     n = len(values)
     typ, size, price, direction = values[:, 1], values[:, 3], values[:, 4], values[:, 5]
-    book_kind = ok & (typ >= 1) & (typ <= 6)
-    visible = ok & (typ >= 1) & (typ <= 4)
-    halt = ok & (typ == 7)
+    book_kind = (typ >= 1) & (typ <= 6)
+    visible = (typ >= 1) & (typ <= 4)
+    halt = typ == 7
 
     def col(j: int, mask: np.ndarray) -> np.ndarray:
         out = np.zeros((n, 6), bool)
@@ -322,7 +146,7 @@ def _check_messages(table: _Table, tick_size: int,
     plausible = [] if price_range is None else [
         ("implausible_price", col(4, book_kind & price_range.outside(price)), price_range.expected())]
     row_checks = [
-        ("unknown_event_type", col(1, ok & ((typ < 1) | (typ > 7))), "expected an event type 1-7"),
+        ("unknown_event_type", col(1, (typ < 1) | (typ > 7)), "expected an event type 1-7"),
         ("non_positive_size", col(3, book_kind & (size <= 0)), "expected a positive size"),
         ("off_tick_price", col(4, visible & ((price <= 0) | (price % tick_size != 0))),
          f"expected a positive price on the {tick_size} grid"),
@@ -332,23 +156,7 @@ def _check_messages(table: _Table, tick_size: int,
          "expected -1 (halt), 0 (quote resume) or 1 (resume) for a type-7 row"),
         ("bad_direction", col(5, book_kind & (direction != 1) & (direction != -1)), "expected direction +1 or -1"),
     ]
-    bad, more = _first_problems(path, list(MESSAGE_FIELDS), row_checks, values)
-    ok &= ~bad
-    errors += more
-
-    # time going backwards, judged against the latest time of the good rows before
-    t = np.where(ok, values[:, 0], _I64.min)
-    prev_max = np.concatenate([[_I64.min], np.maximum.accumulate(t)[:-1]])
-    back = ok & (values[:, 0] < prev_max)
-    for r in np.flatnonzero(back):
-        errors.append(InputError(str(path), int(r) + 1, "time",
-                                 f"time {times[r]} is before an earlier row's time", "time_backwards"))
-    ok &= ~back
-    values[~ok] = 0
-    errors.sort(key=lambda e: e.row)
-    msgs = Messages(str(path), *(np.ascontiguousarray(values[:, j]) for j in range(6)), ok=ok,
-                    times_rounded=table.rounded)
-    return msgs, errors
+    return _first_problems(path, list(MESSAGE_FIELDS), row_checks, values, rows)
 
 
 # -- orderbook file ------------------------------------------------------------
@@ -363,29 +171,19 @@ def _orderbook_width(path: Path, raw_first_line: bytes) -> int:
     return k
 
 
-def _parse_orderbook(path: Path) -> _Table:
-    """Integers of an orderbook file: 4N integer columns, N from the first row's column count."""
-    raw = _read_bytes(path)
-    k = _orderbook_width(path, raw.split(b"\n", 1)[0].rstrip(b"\r"))
-    values, _, ok, errors = _read_table(path, orderbook_fields(k // 4), time_col=False)
-    return _Table(path, values, ok, errors)
-
-
-def _check_orderbook(table: _Table, tick_size: int,
-                     price_range: PriceRange | None) -> tuple[Orderbook, list[InputError]]:
-    """Row checks of a parsed orderbook file.
+def _orderbook_errors(path: Path, values: np.ndarray, rows: np.ndarray, tick_size: int,
+                      price_range: PriceRange | None) -> list[InputError]:
+    """The errors of parsed orderbook rows ``values`` (file rows ``rows``, 0-based).
 
     Per level an occupied price is positive, on the tick grid and plausible,
     with a positive size, and an empty level has size 0; occupied levels
     come first, asks strictly rising and bids strictly falling; best bid
     below best ask (not crossed).
     """
-    path, values, ok, errors = table.path, table.values, table.ok, table.errors
     n, k = values.shape
     fields = orderbook_fields(k // 4)
     ap, asz, bp, bsz = (values[:, j::4] for j in range(4))
     a_empty, b_empty = ap == ASK_EMPTY, bp == BID_EMPTY
-    okc = ok[:, None]
 
     def cells(j: int, mask: np.ndarray) -> np.ndarray:
         out = np.zeros((n, k), bool)
@@ -398,32 +196,471 @@ def _check_orderbook(table: _Table, tick_size: int,
         return out
 
     crossed = np.zeros((n, k), bool)
-    crossed[:, 2] = ok & ~a_empty[:, 0] & ~b_empty[:, 0] & (bp[:, 0] >= ap[:, 0])
+    crossed[:, 2] = ~a_empty[:, 0] & ~b_empty[:, 0] & (bp[:, 0] >= ap[:, 0])
     plausible = [] if price_range is None else [
-        ("implausible_price", cells(0, okc & ~a_empty & price_range.outside(ap)), price_range.expected()),
-        ("implausible_price", cells(2, okc & ~b_empty & price_range.outside(bp)), price_range.expected())]
+        ("implausible_price", cells(0, ~a_empty & price_range.outside(ap)), price_range.expected()),
+        ("implausible_price", cells(2, ~b_empty & price_range.outside(bp)), price_range.expected())]
     checks = [
-        ("off_tick_price", cells(0, okc & ~a_empty & ((ap <= 0) | (ap % tick_size != 0))),
+        ("off_tick_price", cells(0, ~a_empty & ((ap <= 0) | (ap % tick_size != 0))),
          f"expected a positive ask price on the {tick_size} grid or {ASK_EMPTY} (empty)"),
-        ("non_positive_size", cells(1, okc & ~a_empty & (asz <= 0)), "expected a positive size at an occupied level"),
-        ("bad_empty_level", cells(1, okc & a_empty & (asz != 0)), "expected size 0 at an empty level"),
-        ("off_tick_price", cells(2, okc & ~b_empty & ((bp <= 0) | (bp % tick_size != 0))),
+        ("non_positive_size", cells(1, ~a_empty & (asz <= 0)), "expected a positive size at an occupied level"),
+        ("bad_empty_level", cells(1, a_empty & (asz != 0)), "expected size 0 at an empty level"),
+        ("off_tick_price", cells(2, ~b_empty & ((bp <= 0) | (bp % tick_size != 0))),
          f"expected a positive bid price on the {tick_size} grid or {BID_EMPTY} (empty)"),
-        ("non_positive_size", cells(3, okc & ~b_empty & (bsz <= 0)), "expected a positive size at an occupied level"),
-        ("bad_empty_level", cells(3, okc & b_empty & (bsz != 0)), "expected size 0 at an empty level"),
-        ("unordered_levels", cells(0, okc & not_ordered(ap, a_empty, 1)),
+        ("non_positive_size", cells(3, ~b_empty & (bsz <= 0)), "expected a positive size at an occupied level"),
+        ("bad_empty_level", cells(3, b_empty & (bsz != 0)), "expected size 0 at an empty level"),
+        ("unordered_levels", cells(0, not_ordered(ap, a_empty, 1)),
          "expected ask prices strictly rising, empty levels last"),
-        ("unordered_levels", cells(2, okc & not_ordered(bp, b_empty, -1)),
+        ("unordered_levels", cells(2, not_ordered(bp, b_empty, -1)),
          "expected bid prices strictly falling, empty levels last"),
         ("crossed_book", crossed, "expected the best bid below the best ask"),
         *plausible,
     ]
-    bad, more = _first_problems(path, fields, checks, values)
-    ok &= ~bad
-    errors += more
-    errors.sort(key=lambda e: e.row)
-    rows = values.copy()
-    rows[:, 0::4][a_empty] = 0
-    rows[:, 2::4][b_empty] = 0
-    rows[~ok] = 0
-    return Orderbook(str(path), rows, ok), errors
+    return _first_problems(path, fields, checks, values, rows)
+
+
+# -- streaming: the same rows and errors, block by block ------------------------
+#
+# A file is read in blocks of whole lines. A compiled parser takes every line that is plainly well formed
+# (k fields of -?digits, at most 18 digits; the message time digits[.digits]); any other line goes through the
+# Python reading above, which says what is wrong. The row checks run compiled too, and the errors of the rows
+# they flag come from the numpy checks above, so the rows, masks and messages are those of the whole-file reader.
+
+BLOCK_BYTES = 1 << 24  # bytes read per block (whole lines)
+_HIST_SPAN = 1 << 22  # price units counted densely around the first block's prices (the rest: a dict)
+
+
+@njit(cache=True)
+def _parse_block(buf, ncols, time_col, final, vals, ok, rounded, starts, ends):
+    """Parse the whole lines of ``buf``; a line not plainly well formed gets ok False (Python looks at it).
+
+    Returns (rows, bytes consumed). Time (column 0 when ``time_col``): ns after midnight, digits beyond the
+    9th decimal rounded half up (``rounded`` set).
+    """
+    n = buf.shape[0]
+    pos = 0
+    r = 0
+    while pos < n:
+        e = pos
+        while e < n and buf[e] != 10:
+            e += 1
+        if e == n and not final:
+            break
+        nxt = e + 1 if e < n else n
+        stop = e
+        if stop > pos and buf[stop - 1] == 13:
+            stop -= 1
+        starts[r] = pos
+        ends[r] = stop
+        good = True
+        p = pos
+        rnd = False
+        for c in range(ncols):
+            if time_col and c == 0:
+                whole = np.int64(0)
+                nd = 0
+                while p < stop and 48 <= buf[p] <= 57:
+                    whole = whole * 10 + (buf[p] - 48)
+                    nd += 1
+                    p += 1
+                if nd == 0 or nd > 9:
+                    good = False
+                    break
+                frac = np.int64(0)
+                nf = 0
+                if p < stop and buf[p] == 46:
+                    p += 1
+                    extra_nonzero = False
+                    up = False
+                    while p < stop and 48 <= buf[p] <= 57:
+                        d = buf[p] - 48
+                        if nf < 9:
+                            frac = frac * 10 + d
+                        else:
+                            if nf == 9:
+                                up = d >= 5
+                            if d != 0:
+                                extra_nonzero = True
+                        nf += 1
+                        p += 1
+                    if nf == 0:
+                        good = False
+                        break
+                    for _ in range(nf, 9):
+                        frac *= 10
+                    if extra_nonzero:
+                        rnd = True
+                        if up:
+                            frac += 1
+                vals[r, 0] = whole * 1_000_000_000 + frac
+            else:
+                neg = False
+                if p < stop and buf[p] == 45:
+                    neg = True
+                    p += 1
+                v = np.int64(0)
+                nd = 0
+                while p < stop and 48 <= buf[p] <= 57:
+                    v = v * 10 + (buf[p] - 48)
+                    nd += 1
+                    p += 1
+                if nd == 0 or nd > 18:
+                    good = False
+                    break
+                vals[r, c] = -v if neg else v
+            if c < ncols - 1:
+                if p < stop and buf[p] == 44:
+                    p += 1
+                else:
+                    good = False
+                    break
+        if good and p != stop:
+            good = False
+        ok[r] = good
+        rounded[r] = good and rnd
+        if not good:
+            for c in range(ncols):
+                vals[r, c] = 0
+        r += 1
+        pos = nxt
+    return r, pos
+
+
+@njit(cache=True)
+def _message_rows_bad(v, ok, tick, has_range, lo, hi):
+    """Rows failing a check of :func:`_check_messages` other than time order (parsed rows only)."""
+    n = v.shape[0]
+    bad = np.zeros(n, np.bool_)
+    for i in range(n):
+        if not ok[i]:
+            continue
+        t, q, p, d = v[i, 1], v[i, 3], v[i, 4], v[i, 5]
+        if t < 1 or t > 7:
+            bad[i] = True
+        elif t == 7:
+            bad[i] = p != -1 and p != 0 and p != 1
+        else:
+            b = q <= 0 or p <= 0 or (d != 1 and d != -1)
+            if t <= 4 and p % tick != 0:
+                b = True
+            if has_range and (p < lo or p > hi):
+                b = True
+            bad[i] = b
+    return bad
+
+
+@njit(cache=True)
+def _time_backwards(v, ok, prev_max):
+    """Rows (ok) whose time is before an earlier ok row's; the running latest time after the block."""
+    n = v.shape[0]
+    back = np.zeros(n, np.bool_)
+    for i in range(n):
+        if ok[i]:
+            if v[i, 0] < prev_max:
+                back[i] = True
+            else:
+                prev_max = v[i, 0]
+    return back, prev_max
+
+
+@njit(cache=True)
+def _orderbook_rows_bad(v, ok, tick, has_range, lo, hi):
+    """Rows failing a check of :func:`_check_orderbook` (parsed rows only)."""
+    n, k = v.shape
+    bad = np.zeros(n, np.bool_)
+    for i in range(n):
+        if not ok[i]:
+            continue
+        b = False
+        for lvl in range(k // 4):
+            for off in (0, 2):
+                px, sz = v[i, 4 * lvl + off], v[i, 4 * lvl + off + 1]
+                empty = px == (ASK_EMPTY if off == 0 else BID_EMPTY)
+                if empty:
+                    if sz != 0:
+                        b = True
+                else:
+                    if px <= 0 or px % tick != 0 or sz <= 0:
+                        b = True
+                    if has_range and (px < lo or px > hi):
+                        b = True
+                    if lvl > 0:
+                        prev = v[i, 4 * (lvl - 1) + off]
+                        if prev == (ASK_EMPTY if off == 0 else BID_EMPTY):
+                            b = True
+                        elif (px - prev if off == 0 else prev - px) <= 0:
+                            b = True
+        a0, b0 = v[i, 0], v[i, 2]
+        if a0 != ASK_EMPTY and b0 != BID_EMPTY and b0 >= a0:
+            b = True
+        bad[i] = b
+    return bad
+
+
+@njit(cache=True)
+def _candidate_prices(v, ok, is_messages, out):
+    """The prices the plausible range is checked on (parsed rows: types 1-6 / occupied levels) into ``out``;
+    returns (count, smallest, largest)."""
+    n, k = v.shape
+    m = 0
+    lo = np.int64(np.iinfo(np.int64).max)
+    hi = np.int64(np.iinfo(np.int64).min)
+    for i in range(n):
+        if not ok[i]:
+            continue
+        if is_messages:
+            if 1 <= v[i, 1] <= 6:
+                out[m] = v[i, 4]
+                m += 1
+        else:
+            for c in range(0, k, 2):
+                p = v[i, c]
+                if p != ASK_EMPTY and p != BID_EMPTY:
+                    out[m] = p
+                    m += 1
+    for x in range(m):
+        if out[x] < lo:
+            lo = out[x]
+        if out[x] > hi:
+            hi = out[x]
+    return m, lo, hi
+
+
+@njit(cache=True)
+def _count_dense(prices, m, base, counts, outliers):
+    """Count the positive ``prices[:m]`` within ``counts``' span above ``base``; others go to ``outliers``."""
+    span = counts.shape[0]
+    n_out = 0
+    for x in range(m):
+        p = prices[x]
+        if p <= 0:
+            continue
+        j = p - base
+        if 0 <= j < span:
+            counts[j] += 1
+        else:
+            outliers[n_out] = p
+            n_out += 1
+    return n_out
+
+
+class PriceCounts:
+    """Every positive price a pair shows, counted, for the exact median of :func:`plausible_range`."""
+
+    def __init__(self) -> None:
+        self.base: int | None = None
+        self.counts = np.zeros(_HIST_SPAN, np.int64)
+        self.others: dict[int, int] = {}
+
+    def add(self, prices: np.ndarray, m: int) -> None:
+        if m == 0:
+            return
+        if self.base is None:
+            pos = prices[:m][prices[:m] > 0]
+            if not len(pos):
+                return
+            self.base = int(np.median(pos)) - _HIST_SPAN // 2
+        out = np.empty(m, np.int64)
+        k = _count_dense(prices, m, self.base, self.counts, out)
+        if k:
+            u, c = np.unique(out[:k], return_counts=True)
+            for a, b in zip(u.tolist(), c.tolist()):
+                self.others[a] = self.others.get(a, 0) + b
+
+    def price_range(self) -> PriceRange | None:
+        """The :class:`PriceRange` around the median of all prices counted (as ``np.median`` gives it, rounded
+        down); None when there are none."""
+        nz = np.flatnonzero(self.counts)
+        vals = np.concatenate([np.array(sorted(self.others), np.int64), nz + (self.base or 0)])
+        cnts = np.concatenate([np.array([self.others[p] for p in sorted(self.others)], np.int64), self.counts[nz]])
+        if not len(vals):
+            return None
+        order = np.argsort(vals, kind="stable")
+        vals, cnts = vals[order], cnts[order]
+        cum = np.cumsum(cnts)
+        total = int(cum[-1])
+
+        def kth(k: int) -> int:
+            return int(vals[int(np.searchsorted(cum, k, side="right"))])
+
+        if total % 2:
+            ref = kth(total // 2)
+        else:
+            ref = int((float(kth(total // 2 - 1)) + float(kth(total // 2))) / 2)
+        return PriceRange.around(ref)
+
+
+def _line_slow(path: str, text: str, row: int, fields: list[str], time_col: bool):
+    """One line as :func:`_read_table_slow` and :func:`_parse_messages` read it: (values, time ns, rounded) or
+    the :class:`InputError` of its first problem (``row`` 1-based)."""
+    parts = text.split(",")
+    k = len(fields)
+    if len(parts) != k:
+        field = fields[len(parts)] if len(parts) < k else f"column {k + 1}"
+        return InputError(path, row, field, f"{len(parts)} columns, expected {k}", "column_count")
+    values = [0] * k
+    for j in range(1 if time_col else 0, k):
+        s = parts[j]
+        if _INT_RE.fullmatch(s) is None or not _I64.min <= int(s) <= _I64.max:
+            return InputError(path, row, fields[j], f"expected an integer, got {s!r}", "non_numeric")
+        values[j] = int(s)
+    rounded = False
+    if time_col:
+        try:
+            values[0], rounded = parse_time_ns(parts[0])
+        except ValueError:
+            return InputError(path, row, "time", f"expected seconds after midnight as a decimal number, "
+                                                  f"got {parts[0]!r}", "non_numeric")
+    return values, rounded
+
+
+@dataclass
+class Block:
+    """Checked rows ``row0 .. row0 + len - 1`` (0-based) of one file.
+
+    ``values``: messages (n, 6) with ns after midnight in column 0 / orderbook rows (n, 4N) with empty levels
+    as (0, 0); rows that failed a check are 0 with ``ok`` False; ``errors`` theirs, in row order.
+    ``cand_lo``/``cand_hi``: the smallest and largest price the plausible range is checked on.
+    """
+
+    row0: int
+    values: np.ndarray
+    ok: np.ndarray
+    errors: list[InputError]
+    rounded: int
+    cand_lo: int
+    cand_hi: int
+
+    def __len__(self) -> int:
+        return len(self.ok)
+
+
+class BlockReader:
+    """Reads one LOBSTER file as :class:`Block` s of whole lines, checked as the whole-file reader checks them.
+
+    ``price_range``: the pair's plausible range when known (None: not checked; the caller counts every price
+    in ``prices`` and checks afterwards). Whole-file problems (unreadable, empty, an orderbook width that is
+    not a multiple of 4) raise at construction.
+    """
+
+    def __init__(self, path: str | Path, messages: bool, tick_size: int, price_range: PriceRange | None,
+                 prices: PriceCounts | None = None, block_bytes: int = BLOCK_BYTES) -> None:
+        self.path = Path(path)
+        self.messages = messages
+        self.tick = tick_size
+        self.range = price_range
+        self.prices = prices
+        self.block_bytes = block_bytes
+        try:
+            self._f = open(self.path, "rb")
+        except OSError as e:
+            raise InputError(str(self.path), None, None, f"cannot read file: {e.strerror}", "unreadable") from e
+        head = self._f.read(1 << 16)
+        while head and not head.strip() and len(head) < (1 << 26):  # an empty file is whitespace only
+            more = self._f.read(1 << 16)
+            if not more:
+                break
+            head += more
+        if not head.strip():
+            self._f.close()
+            raise InputError(str(self.path), None, None, "file is empty", "empty_file")
+        if messages:
+            self.fields = list(MESSAGE_FIELDS)
+        else:
+            first = head.split(b"\n", 1)[0]
+            while b"\n" not in head and len(first) == len(head):
+                more = self._f.read(1 << 16)
+                if not more:
+                    break
+                head += more
+                first = head.split(b"\n", 1)[0]
+            k = _orderbook_width(self.path, first.rstrip(b"\r"))
+            self.fields = orderbook_fields(k // 4)
+        self._pending = head
+        self._eof = False
+        self.rows = 0
+        self._prev_max = _I64.min
+
+    @property
+    def width(self) -> int:
+        return len(self.fields)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> Block:
+        while True:
+            if not self._eof and len(self._pending) < self.block_bytes:
+                more = self._f.read(self.block_bytes)
+                if more:
+                    self._pending += more
+                    continue
+                self._eof = True
+            if not self._pending:
+                self.close()
+                raise StopIteration
+            buf = np.frombuffer(self._pending, np.uint8)
+            cap = int(np.count_nonzero(buf == 10)) + 1
+            if cap == 1 and not self._eof:  # a line longer than the block: read on
+                more = self._f.read(self.block_bytes)
+                if more:
+                    self._pending += more
+                else:
+                    self._eof = True
+                continue
+            return self._block(buf, cap)
+
+    def _block(self, buf: np.ndarray, cap: int) -> Block:
+        k = self.width
+        vals = np.zeros((cap, k), np.int64)
+        ok = np.zeros(cap, np.bool_)
+        rounded = np.zeros(cap, np.bool_)
+        starts = np.zeros(cap, np.int64)
+        ends = np.zeros(cap, np.int64)
+        n, used = _parse_block(buf, k, self.messages, self._eof, vals, ok, rounded, starts, ends)
+        vals, ok, rounded, starts, ends = vals[:n], ok[:n], rounded[:n], starts[:n], ends[:n]
+        raw = self._pending
+        self._pending = raw[used:]
+        row0 = self.rows
+        self.rows += n
+        path = str(self.path)
+        errors: list[InputError] = []
+        for i in np.flatnonzero(~ok).tolist():  # what the plain parser did not take: as the whole-file reader
+            got = _line_slow(path, raw[starts[i]:ends[i]].decode("latin-1"), row0 + i + 1, self.fields,
+                             self.messages)
+            if isinstance(got, InputError):
+                errors.append(got)
+            else:
+                vals[i], ok[i], rounded[i] = got[0], True, got[1]
+        cand = np.empty(n * (1 if self.messages else k // 2), np.int64)
+        m, c_lo, c_hi = _candidate_prices(vals, ok, self.messages, cand)
+        if self.prices is not None:
+            self.prices.add(cand, m)
+        rng = self.range
+        has, lo, hi = rng is not None, (rng.lo if rng else 0), (rng.hi if rng else 0)
+        if self.messages:
+            bad = _message_rows_bad(vals, ok, self.tick, has, lo, hi)
+            if bad.any():
+                idx = np.flatnonzero(bad)
+                errors += _message_errors(self.path, vals[idx], idx + row0, self.tick, rng)
+            ok &= ~bad
+            back, self._prev_max = _time_backwards(vals, ok, self._prev_max)
+            for i in np.flatnonzero(back).tolist():
+                t = raw[starts[i]:ends[i]].decode("latin-1").split(",")[0]
+                errors.append(InputError(path, row0 + i + 1, "time", f"time {t} is before an earlier row's time",
+                                         "time_backwards"))
+            ok &= ~back
+        else:
+            bad = _orderbook_rows_bad(vals, ok, self.tick, has, lo, hi)
+            if bad.any():
+                idx = np.flatnonzero(bad)
+                errors += _orderbook_errors(self.path, vals[idx], idx + row0, self.tick, rng)
+            ok &= ~bad
+            vals[:, 0::4][vals[:, 0::4] == ASK_EMPTY] = 0
+            vals[:, 2::4][vals[:, 2::4] == BID_EMPTY] = 0
+        vals[~ok] = 0
+        errors.sort(key=lambda e: e.row)
+        return Block(row0, vals, ok, errors, int(rounded.sum()), int(c_lo), int(c_hi))

@@ -173,8 +173,9 @@ def _write_side(tot, best, count, s, pmin, tick, levels, px_out, sz_out, i):
 
 @njit(cache=True)
 def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
-            tot, una, ask_px, ask_sz, bid_px, bid_sz, levels):
-    """Apply every event; write the top ``levels`` after each into the *_px/*_sz arrays.
+            tot, una, ask_px, ask_sz, bid_px, bid_sz, levels, out0):
+    """Apply every event; write the top ``levels`` after each event ``i >= out0`` into row ``i - out0``
+    of the *_px/*_sz arrays.
 
     Sides are rows of ``tot``/``una`` (0 bid, 1 ask). Returns (status, event
     index, detail, shortfall, n_orders): detail is the order's remaining size,
@@ -298,9 +299,9 @@ def _replay(kind, side, price, size, order_id, pmin, tick, n_slots,
             n_orders = 0
         elif k < 1 or k > _MAX_KIND:
             return _ERR_KIND, i, 0, shortfall, n_orders
-        if levels > 0:
-            _write_side(tot, best, count, 1, pmin, tick, levels, ask_px, ask_sz, i)
-            _write_side(tot, best, count, 0, pmin, tick, levels, bid_px, bid_sz, i)
+        if levels > 0 and i >= out0:
+            _write_side(tot, best, count, 1, pmin, tick, levels, ask_px, ask_sz, i - out0)
+            _write_side(tot, best, count, 0, pmin, tick, levels, bid_px, bid_sz, i - out0)
     return _OK, -1, 0, shortfall, n_orders
 
 
@@ -329,7 +330,7 @@ def _describe(tape: Tape, status: int, i: int, detail: int, pmin: int) -> str:
     return f"{where}: {what}"
 
 
-def _run(tape: Tape, levels: int) -> tuple[Snapshots, FinalBook]:
+def _run(tape: Tape, levels: int, out0: int = 0) -> tuple[Snapshots, FinalBook]:
     if levels < 0:
         raise ValueError(f"levels must be >= 0, got {levels}")
     tick = int(tape.instrument.tick_size)
@@ -347,11 +348,11 @@ def _run(tape: Tape, levels: int) -> tuple[Snapshots, FinalBook]:
     n = len(tape)
     tot = np.zeros((2, max(grid, 1)), np.int64)
     una = np.zeros_like(tot)
-    outs = [np.zeros((n, levels), np.int64) for _ in range(4)]
+    outs = [np.zeros((max(n - out0, 0), levels), np.int64) for _ in range(4)]
     n_slots = int(np.count_nonzero(tape.kind == _ADD))
     status, i, detail, shortfall, n_orders = _replay(
         tape.kind, tape.side, tape.price, tape.size, tape.order_id, np.int64(pmin), np.int64(tick), n_slots,
-        tot, una, *outs, levels)
+        tot, una, *outs, levels, out0)
     if status != _OK:
         raise FastBookError(int(i), _describe(tape, status, int(i), int(detail), int(pmin)))
     final = {}, {}
@@ -379,3 +380,415 @@ def compute_snapshots(tape: Tape, levels: int) -> Snapshots:
 def apply_tape_fast(tape: Tape) -> FinalBook:
     """Apply the whole tape without writing snapshots; return the final book."""
     return _run(tape, 0)[1]
+
+
+def snapshots_from_checkpoint(checkpoint: np.ndarray, tape: Tape, levels: int, skip: int = 0) -> Snapshots:
+    """Top ``levels`` after each event ``skip:`` of ``tape``, starting from the book a
+    :meth:`StreamBook.checkpoint` describes (rows of kind, side, price, size, order_id)."""
+    if levels <= 0:
+        raise ValueError(f"levels must be positive, got {levels}")
+    k = len(checkpoint)
+    t0 = int(tape.ts_ns[0]) if len(tape) else 0
+    prefix = Tape.from_columns(tape.instrument, ts_ns=np.full(k, t0, np.int64), kind=checkpoint[:, 0],
+                               side=checkpoint[:, 1], price=checkpoint[:, 2], size=checkpoint[:, 3],
+                               order_id=checkpoint[:, 4], src_row=np.full(k, -1, np.int64))
+    from tickreplay.tape import concat
+
+    return _run(concat([prefix, tape]), levels, out0=k + skip)[0]
+
+
+# --------------------------------------------------------------------------- incremental L3 book
+#
+# A book that lives across calls, for streaming ingest and for book checkpoints: the same
+# semantics as L3Book and `_replay`, with FIFO queues per level (orders are linked lists of
+# records) so that a checkpoint can list the orders in queue order. State, all int64 arrays:
+#   lv   (4, 2, G): per side row (0 bid, 1 ask) and grid index: total, unattributed, queue head, tail
+#   sc   (16,):     scalars S_*
+#   rec  (cap, 7):  one record per order id ever added: R_* fields
+#   ht   (2**bits,): open-addressing hash order id -> record index + 1 (0: empty)
+
+LV_TOT, LV_UNA, LV_HEAD, LV_TAIL = 0, 1, 2, 3
+S_PMIN, S_TICK, S_BEST0, S_BEST1, S_CNT0, S_CNT1, S_LO0, S_LO1, S_HI0, S_HI1, S_NREC, S_BITS, S_SHORT, S_NORD = \
+    range(14)
+R_KEY, R_LEFT, R_SIDE, R_PRICE, R_BSIZE, R_PREV, R_NEXT = range(7)
+
+
+@njit(cache=True)
+def sb_find(rec, ht, sc, oid):
+    """Record index of ``oid``, or -1."""
+    mask = ht.shape[0] - 1
+    pos = np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - sc[S_BITS]))
+    while ht[pos] != 0:
+        r = ht[pos] - 1
+        if rec[r, R_KEY] == oid:
+            return r
+        pos = (pos + 1) & mask
+    return -1
+
+
+@njit(cache=True)
+def _sb_insert(ht, sc, oid, r):
+    mask = ht.shape[0] - 1
+    pos = np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - sc[S_BITS]))
+    while ht[pos] != 0:
+        pos = (pos + 1) & mask
+    ht[pos] = r + 1
+
+
+@njit(cache=True)
+def sb_new_record(rec, ht, sc, oid, side, price, left):
+    """A new record for ``oid`` (not in the book yet); the caller made room (:meth:`StreamBook.reserve`)."""
+    r = sc[S_NREC]
+    sc[S_NREC] = r + 1
+    rec[r, R_KEY] = oid
+    rec[r, R_LEFT] = left
+    rec[r, R_SIDE] = side
+    rec[r, R_PRICE] = price
+    rec[r, R_BSIZE] = 0
+    rec[r, R_PREV] = -1
+    rec[r, R_NEXT] = -1
+    _sb_insert(ht, sc, oid, r)
+    return r
+
+
+@njit(cache=True)
+def _sb_rehash(rec, n, ht, sc):
+    for r in range(n):
+        _sb_insert(ht, sc, rec[r, R_KEY], r)
+
+
+@njit(cache=True)
+def _sb_occupy(lv, sc, s, j):
+    sc[S_CNT0 + s] += 1
+    if s == 0:
+        if j > sc[S_BEST0]:
+            sc[S_BEST0] = j
+    elif j < sc[S_BEST1]:
+        sc[S_BEST1] = j
+    if j < sc[S_LO0 + s]:
+        sc[S_LO0 + s] = j
+    if j > sc[S_HI0 + s]:
+        sc[S_HI0 + s] = j
+
+
+@njit(cache=True)
+def _sb_vacate(lv, sc, s, j):
+    sc[S_CNT0 + s] -= 1
+    if j != sc[S_BEST0 + s]:
+        return
+    if sc[S_CNT0 + s] == 0:
+        sc[S_BEST0 + s] = -1 if s == 0 else lv.shape[2]
+        return
+    step = -1 if s == 0 else 1
+    k = j + step
+    while lv[LV_TOT, s, k] == 0:
+        k += step
+    sc[S_BEST0 + s] = k
+
+
+@njit(cache=True)
+def sb_add(lv, sc, rec, r, s, j, q):
+    """Order record ``r`` joins the back of level ``j`` of side row ``s`` with size ``q``."""
+    rec[r, R_BSIZE] = q
+    tail = lv[LV_TAIL, s, j]
+    rec[r, R_PREV] = tail
+    rec[r, R_NEXT] = -1
+    if tail >= 0:
+        rec[tail, R_NEXT] = r
+    else:
+        lv[LV_HEAD, s, j] = r
+    lv[LV_TAIL, s, j] = r
+    sc[S_NORD] += 1
+    if lv[LV_TOT, s, j] == 0:
+        _sb_occupy(lv, sc, s, j)
+    lv[LV_TOT, s, j] += q
+
+
+@njit(cache=True)
+def sb_reduce(lv, sc, rec, r, s, j, q):
+    """Order record ``r`` (resting at ``s``, ``j``) loses ``q``; it leaves the queue at 0."""
+    left = rec[r, R_BSIZE] - q
+    rec[r, R_BSIZE] = left
+    if left == 0:
+        prev, nxt = rec[r, R_PREV], rec[r, R_NEXT]
+        if prev >= 0:
+            rec[prev, R_NEXT] = nxt
+        else:
+            lv[LV_HEAD, s, j] = nxt
+        if nxt >= 0:
+            rec[nxt, R_PREV] = prev
+        else:
+            lv[LV_TAIL, s, j] = prev
+        sc[S_NORD] -= 1
+    lv[LV_TOT, s, j] -= q
+    if lv[LV_TOT, s, j] == 0:
+        _sb_vacate(lv, sc, s, j)
+
+
+@njit(cache=True)
+def sb_take_unattributed(lv, sc, s, j, q):
+    """An unknown-id removal of ``q``: take it from the level's unattributed size; return the shortfall."""
+    take = min(lv[LV_UNA, s, j], q)
+    if take > 0:
+        lv[LV_UNA, s, j] -= take
+        lv[LV_TOT, s, j] -= take
+        if lv[LV_TOT, s, j] == 0:
+            _sb_vacate(lv, sc, s, j)
+    return q - take
+
+
+@njit(cache=True)
+def sb_level_set(lv, sc, s, j, q):
+    """LEVEL_SET: the level's visible size becomes ``q`` (>= its known orders' total)."""
+    old = lv[LV_TOT, s, j]
+    lv[LV_UNA, s, j] = q - (old - lv[LV_UNA, s, j])
+    lv[LV_TOT, s, j] = q
+    if old == 0 and q > 0:
+        _sb_occupy(lv, sc, s, j)
+    elif old > 0 and q == 0:
+        _sb_vacate(lv, sc, s, j)
+
+
+@njit(cache=True)
+def sb_top(lv, sc, levels, row):
+    """The top ``levels`` into ``row`` in LOBSTER layout (ask px, ask sz, bid px, bid sz per level)."""
+    for s in range(2):
+        off = 2 if s == 0 else 0
+        step = -1 if s == 0 else 1
+        n = min(levels, sc[S_CNT0 + s])
+        j = sc[S_BEST0 + s]
+        k = 0
+        while k < n:
+            q = lv[LV_TOT, s, j]
+            if q > 0:
+                row[off + 4 * k] = sc[S_PMIN] + j * sc[S_TICK]
+                row[off + 4 * k + 1] = q
+                k += 1
+            j += step
+        while k < levels:
+            row[off + 4 * k] = 0
+            row[off + 4 * k + 1] = 0
+            k += 1
+
+
+@njit(cache=True)
+def _sb_clear(lv, sc, rec):
+    g = lv.shape[2]
+    for s in range(2):
+        for j in range(sc[S_LO0 + s], sc[S_HI0 + s] + 1):
+            lv[LV_TOT, s, j] = 0
+            lv[LV_UNA, s, j] = 0
+            lv[LV_HEAD, s, j] = -1
+            lv[LV_TAIL, s, j] = -1
+        sc[S_LO0 + s] = g
+        sc[S_HI0 + s] = -1
+        sc[S_CNT0 + s] = 0
+    sc[S_BEST0] = -1
+    sc[S_BEST1] = g
+    for r in range(sc[S_NREC]):
+        rec[r, R_BSIZE] = 0
+    sc[S_NORD] = 0
+
+
+@njit(cache=True)
+def _sb_apply(lv, sc, rec, ht, kind, side, price, size, order_id):
+    """Apply tape events (the `_replay` semantics); (status, event index, detail) at the first it cannot take."""
+    tick = sc[S_TICK]
+    for i in range(kind.shape[0]):
+        k = kind[i]
+        if not (_is_book_kind(k) or k == _SNAP_BEGIN):
+            if k < 1 or k > _MAX_KIND:
+                return _ERR_KIND, i, 0
+            continue
+        if k == _SNAP_BEGIN:
+            _sb_clear(lv, sc, rec)
+            continue
+        sd = side[i]
+        q = size[i]
+        if price[i] % tick != 0:
+            return _ERR_OFF_TICK, i, 0
+        j = (price[i] - sc[S_PMIN]) // tick
+        r = sb_find(rec, ht, sc, order_id[i]) if k != _LEVEL_SET else -1
+        alive = r >= 0 and rec[r, R_BSIZE] > 0
+        if k == _ADD:
+            if q <= 0:
+                return _ERR_ADD_SIZE, i, 0
+            if alive:
+                return _ERR_ADD_EXISTS, i, rec[r, R_BSIZE]
+            if sd != 1 and sd != -1:
+                return _ERR_SIDE, i, 0
+            if r < 0:
+                r = sb_new_record(rec, ht, sc, order_id[i], sd, price[i], q)
+            rec[r, R_SIDE] = sd
+            rec[r, R_PRICE] = price[i]
+            sb_add(lv, sc, rec, r, 0 if sd == 1 else 1, j, q)
+        elif k == _LEVEL_SET:
+            if q < 0:
+                return _ERR_LEVEL_NEGATIVE, i, 0
+            if sd != 1 and sd != -1:
+                return _ERR_SIDE, i, 0
+            s = 0 if sd == 1 else 1
+            known = lv[LV_TOT, s, j] - lv[LV_UNA, s, j]
+            if q < known:
+                return _ERR_LEVEL_BELOW_KNOWN, i, known
+            sb_level_set(lv, sc, s, j, q)
+        else:
+            if q <= 0:
+                return _ERR_REMOVE_SIZE, i, 0
+            if not alive:
+                if sd != 1 and sd != -1:
+                    return _ERR_SIDE, i, 0
+                sc[S_SHORT] += sb_take_unattributed(lv, sc, 0 if sd == 1 else 1, j, q)
+            else:
+                s = 0 if rec[r, R_SIDE] == 1 else 1
+                oj = (rec[r, R_PRICE] - sc[S_PMIN]) // tick
+                if sd != rec[r, R_SIDE] or j != oj:
+                    return _ERR_WRONG_LEVEL, i, 2 * oj + s
+                left = rec[r, R_BSIZE]
+                if q > left or (k == _DELETE and q != left):
+                    return _ERR_REMOVE_TOO_MUCH, i, left
+                sb_reduce(lv, sc, rec, r, s, j, q)
+    return _OK, -1, 0
+
+
+@njit(cache=True)
+def _sb_dump(lv, sc, rec, out):
+    """The book as events that rebuild it: SNAPSHOT_BEGIN, then per level a LEVEL_SET of its unattributed
+    size (if any) and an ADD per known order in queue order. Rows of ``out``: kind, side, price, size, id."""
+    n = 0
+    out[n, 0] = _SNAP_BEGIN
+    out[n, 1] = 0
+    out[n, 2] = 0
+    out[n, 3] = 0
+    out[n, 4] = 0
+    n += 1
+    for s in range(2):
+        sd = 1 if s == 0 else -1
+        for j in range(sc[S_LO0 + s], sc[S_HI0 + s] + 1):
+            if lv[LV_TOT, s, j] == 0:
+                continue
+            p = sc[S_PMIN] + j * sc[S_TICK]
+            u = lv[LV_UNA, s, j]
+            if u > 0:
+                out[n, 0] = _LEVEL_SET
+                out[n, 1] = sd
+                out[n, 2] = p
+                out[n, 3] = u
+                out[n, 4] = 0
+                n += 1
+            r = lv[LV_HEAD, s, j]
+            while r >= 0:
+                out[n, 0] = _ADD
+                out[n, 1] = sd
+                out[n, 2] = p
+                out[n, 3] = rec[r, R_BSIZE]
+                out[n, 4] = rec[r, R_KEY]
+                n += 1
+                r = rec[r, R_NEXT]
+    return n
+
+
+GRID_MARGIN = 1 << 12  # ticks of room added on each side when the grid grows
+
+
+class StreamBook:
+    """An L3 book that takes a tape chunk by chunk (same semantics as ``compute_snapshots``).
+
+    It grows its price grid (venue price units, ``tick_size`` apart) and order table as needed;
+    :meth:`checkpoint` lists the book as events that rebuild it.
+    """
+
+    def __init__(self, tick_size: int) -> None:
+        if tick_size <= 0:
+            raise ValueError(f"tick_size must be positive, got {tick_size}")
+        self.lv = np.zeros((4, 2, 0), np.int64)
+        self.sc = np.zeros(16, np.int64)
+        self.sc[S_TICK] = tick_size
+        self.sc[[S_BEST0, S_LO1, S_HI0, S_HI1]] = -1
+        self.sc[S_BITS] = 4
+        self.rec = np.zeros((16, 7), np.int64)
+        self.ht = np.zeros(16, np.int64)
+        self._empty = True
+
+    @property
+    def grid(self) -> int:
+        return self.lv.shape[2]
+
+    def cover(self, pmin: int, pmax: int) -> None:
+        """Make the grid hold prices ``pmin..pmax`` (multiples of the tick)."""
+        tick = int(self.sc[S_TICK])
+        if self._empty:
+            lo, hi = pmin - GRID_MARGIN * tick, pmax + GRID_MARGIN * tick
+        else:
+            base, g = int(self.sc[S_PMIN]), self.grid
+            if pmin >= base and pmax <= base + (g - 1) * tick:
+                return
+            lo = min(base, pmin - GRID_MARGIN * tick)
+            hi = max(base + (g - 1) * tick, pmax + GRID_MARGIN * tick)
+        lo -= lo % tick
+        g_new = (hi - lo) // tick + 1
+        if g_new > MAX_GRID_LEVELS:
+            raise ValueError(f"prices span {lo}..{hi} = {g_new} ticks of {tick}, more than the {MAX_GRID_LEVELS} "
+                             "the book allocates; check the data for stray prices")
+        lv = np.zeros((4, 2, g_new), np.int64)
+        lv[LV_HEAD:] = -1
+        sc = self.sc
+        if not self._empty:
+            off = (int(sc[S_PMIN]) - lo) // tick
+            lv[:, :, off:off + self.grid] = self.lv
+            g_old = self.grid
+            sc[S_BEST0] = sc[S_BEST0] + off if sc[S_BEST0] >= 0 else -1
+            sc[S_BEST1] = sc[S_BEST1] + off if sc[S_BEST1] < g_old else g_new
+            for s in range(2):
+                if sc[S_HI0 + s] >= 0:
+                    sc[S_LO0 + s] += off
+                    sc[S_HI0 + s] += off
+                else:
+                    sc[S_LO0 + s], sc[S_HI0 + s] = g_new, -1
+        else:
+            sc[S_BEST0], sc[S_BEST1] = -1, g_new
+            sc[S_LO0], sc[S_LO1], sc[S_HI0], sc[S_HI1] = g_new, g_new, -1, -1
+        sc[S_PMIN] = lo
+        self.lv = lv
+        self._empty = False
+
+    def reserve(self, n_new: int) -> None:
+        """Room for ``n_new`` more order records (the hash table stays at most half full)."""
+        need = int(self.sc[S_NREC]) + n_new
+        if need > self.rec.shape[0]:
+            rec = np.zeros((max(need, 2 * self.rec.shape[0]), 7), np.int64)
+            rec[:self.rec.shape[0]] = self.rec
+            self.rec = rec
+        if 2 * need > self.ht.shape[0]:
+            bits = int(self.sc[S_BITS])
+            while (1 << bits) < 2 * need:
+                bits += 1
+            bits = max(bits, int(self.sc[S_BITS]) + 1)
+            self.sc[S_BITS] = bits
+            self.ht = np.zeros(1 << bits, np.int64)
+            _sb_rehash(self.rec, int(self.sc[S_NREC]), self.ht, self.sc)
+
+    def apply(self, tape: Tape) -> None:
+        """Apply a chunk of tape events; :class:`FastBookError` at the first the book cannot take."""
+        book = np.isin(tape.kind, (_ADD, _PARTIAL, _DELETE, _EXEC, _LEVEL_SET))
+        if book.any():
+            px = tape.price[book]
+            self.cover(int(px.min()), int(px.max()))
+        self.reserve(int(np.count_nonzero(tape.kind == _ADD)))
+        status, i, detail = _sb_apply(self.lv, self.sc, self.rec, self.ht, tape.kind, tape.side, tape.price,
+                                      tape.size, tape.order_id)
+        if status != _OK:
+            raise FastBookError(int(i), _describe(tape, status, int(i), int(detail), int(self.sc[S_PMIN])))
+
+    @property
+    def n_orders(self) -> int:
+        return int(self.sc[S_NORD])
+
+    def checkpoint(self) -> np.ndarray:
+        """The book as events (rows of kind, side, price, size, order_id) that rebuild it from nothing."""
+        occupied = int(self.sc[S_CNT0] + self.sc[S_CNT1])
+        out = np.zeros((1 + occupied + self.n_orders, 5), np.int64)
+        n = _sb_dump(self.lv, self.sc, self.rec, out) if self.grid else 1
+        if not self.grid:
+            out[0, 0] = _SNAP_BEGIN
+        return out[:n]

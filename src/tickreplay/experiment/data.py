@@ -23,7 +23,7 @@ from tickreplay.catalog import Catalog, default_root
 from tickreplay.errors import ConfigError
 from tickreplay.experiment.scenario import DataSpec, Scenario, resolve_time
 from tickreplay.market.inputs import BAR_NS, EstimatedInputs, estimate_inputs
-from tickreplay.tape import Tape
+from tickreplay.tape import Instrument, Tape
 from tickreplay.tca import MarketSeries
 
 NS = 1_000_000_000
@@ -75,24 +75,37 @@ class _InMemoryEntry:
         return self.data.snapshots
 
 
-def _window(tape: Tape, snaps: Snapshots, spec: DataSpec) -> tuple[Tape, Snapshots]:
-    """The events of the ``[data]`` window; the window is the data's session too (a run cannot trade past the data
-    it has: orders outside it are rejected, and a parent window outside it is an error)."""
-    if spec.start is None and spec.end is None:
-        return tape, snaps
-    inst = tape.instrument
+def _bounds(inst: Instrument, spec: DataSpec) -> tuple[int | None, int | None]:
+    """The ``[data]`` window's start and end, ns (None: open)."""
     t0 = None if spec.start is None else resolve_time(spec.start, inst.date, inst.timezone, "data.start")
     t1 = None if spec.end is None else resolve_time(spec.end, inst.date, inst.timezone, "data.end")
-    lo = 0 if t0 is None else int(np.searchsorted(tape.ts_ns, t0, side="left"))
-    hi = len(tape) if t1 is None else int(np.searchsorted(tape.ts_ns, t1, side="right"))
-    if hi <= lo:
+    return t0, t1
+
+
+def _as_session(tape: Tape, t0: int | None, t1: int | None, first_ns: int, last_ns: int) -> Tape:
+    """The window's events with the window as their session (a run cannot trade past the data it has: orders
+    outside it are rejected, and a parent window outside it is an error); ``first_ns``/``last_ns``: the whole
+    day's first and last event time, the session where the data names none."""
+    inst = tape.instrument
+    if not len(tape):
         raise ConfigError(f"scenario keys 'data.start'/'data.end' leave no event of {inst.symbol} {inst.date}")
     meta = dict(tape.extra_meta or {})
-    s0, s1 = meta.get("session_start_ns", int(tape.ts_ns[0])), meta.get("session_end_ns", int(tape.ts_ns[-1]))
+    s0, s1 = meta.get("session_start_ns", first_ns), meta.get("session_end_ns", last_ns)
     meta.update(session_start_ns=int(s0 if t0 is None else max(s0, t0)),
                 session_end_ns=int(s1 if t1 is None else min(s1, t1)))
-    return replace(tape.slice(lo, hi), extra_meta=meta), Snapshots(*(getattr(snaps, f)[lo:hi] for f in
-                                                                     ("ask_price", "ask_size", "bid_price", "bid_size")))
+    return replace(tape, extra_meta=meta)
+
+
+def _window(tape: Tape, snaps: Snapshots, spec: DataSpec) -> tuple[Tape, Snapshots]:
+    """The events of the ``[data]`` window of a tape in memory (see :func:`_as_session`)."""
+    if spec.start is None and spec.end is None:
+        return tape, snaps
+    t0, t1 = _bounds(tape.instrument, spec)
+    lo = 0 if t0 is None else int(np.searchsorted(tape.ts_ns, t0, side="left"))
+    hi = len(tape) if t1 is None else int(np.searchsorted(tape.ts_ns, t1, side="right"))
+    hi = max(lo, hi)
+    win = _as_session(tape.slice(lo, hi), t0, t1, int(tape.ts_ns[0]), int(tape.ts_ns[-1]))
+    return win, Snapshots(*(getattr(snaps, f)[lo:hi] for f in ("ask_price", "ask_size", "bid_price", "bid_size")))
 
 
 def _market_data(key: str, tape: Tape, snaps: Snapshots, day_ns: int | None, report: dict,
@@ -115,10 +128,18 @@ def _load(spec: DataSpec, base_dir: str) -> MarketData:
     day_ns, report = None, {}
     if spec.catalog is not None:
         entry = Catalog(path(spec.catalog_root)).find(spec.catalog)
-        tape = entry.read_tape()
         levels = [k for k in entry.snapshot_levels() if k >= spec.levels]
-        snaps = entry.read_snapshots(levels[0] if levels else None)
+        depth = levels[0] if levels else None
         key, report, fingerprint = entry.key, entry.read_report(), entry.fingerprint
+        if spec.start is None and spec.end is None:
+            tape, snaps = entry.read_tape(), entry.read_snapshots(depth)
+        else:  # only the window's row groups and the book checkpoint before it
+            from tickreplay.tape import instrument_of
+
+            t0, t1 = _bounds(instrument_of(entry.folder / "tape.parquet")[0], spec)
+            tape, snaps = entry.read_window(t0, t1, depth)
+            tape = _as_session(tape, t0, t1, *entry.time_span())
+        return _market_data(key, tape, snaps, day_ns, report, fingerprint)
     elif spec.lobster is not None:
         from tickreplay.adapters.lobster import read_lobster
 
