@@ -28,6 +28,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=_ingest_binance)
 
+    p = ing_sub.add_parser("dbn", help="a Databento MBO file (DBN, .dbn.zst), one instrument")
+    _dbn_args(p)
+    p.add_argument("--levels", type=int, default=10, help="top-N levels stored per event (default 10)")
+    _common(p)
+    p.set_defaults(func=_ingest_dbn)
+
     ver = sub.add_parser("verify", help="replay raw data and compare with the oracles it contains")
     ver_sub = ver.add_subparsers(dest="source", required=True, metavar="SOURCE")
     p = ver_sub.add_parser("lobster", help="replay a LOBSTER pair and compare every orderbook row")
@@ -45,6 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--lenient", action="store_true", help="count bad lines instead of stopping at the first")
     p.set_defaults(func=_verify_binance)
+    p = ver_sub.add_parser("dbn", help="replay a Databento MBO file; check the book after every F_LAST record")
+    _dbn_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_verify_dbn)
+
+
+def _dbn_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="MBO file (.dbn.zst or .dbn)")
+    p.add_argument("--definitions", help="instrument definitions (DBN definition schema): tick, multiplier, symbol")
+    p.add_argument("--instrument-id", type=int, help="the instrument to read (required when the file has several)")
+    p.add_argument("--tick-size", help="price tick as a decimal string, e.g. 0.25 (without --definitions)")
+    p.add_argument("--multiplier", help="contract multiplier as a decimal string, e.g. 50 (without --definitions)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -92,6 +110,14 @@ def _ingest_binance(args: argparse.Namespace) -> int:
     return _store("binance", res, args)
 
 
+def _ingest_dbn(args: argparse.Namespace) -> int:
+    from tickreplay.adapters.dbn import read_dbn
+
+    res = read_dbn(args.file, definitions=args.definitions, instrument_id=args.instrument_id,
+                   tick_size=args.tick_size, multiplier=args.multiplier, levels=args.levels, strict=not args.lenient)
+    return _store("dbn", res, args)
+
+
 def _verify_lobster(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster import verify_lobster
 
@@ -107,3 +133,12 @@ def _verify_binance(args: argparse.Namespace) -> int:
     out = verify_binance(args.files, tick=args.tick, lot=args.lot, strict=not args.lenient)
     _print_result(out, args.json)
     return 0 if out["ticker_agree"] == out["ticker_checks"] else 1
+
+
+def _verify_dbn(args: argparse.Namespace) -> int:
+    from tickreplay.adapters.dbn import verify_dbn
+
+    out = verify_dbn(args.file, definitions=args.definitions, instrument_id=args.instrument_id,
+                     tick_size=args.tick_size, multiplier=args.multiplier)
+    _print_result(out, args.json)
+    return 0 if out["crossed_after_last"] == 0 and out["negative_sizes"] == 0 and not out["anomalies"] else 1
