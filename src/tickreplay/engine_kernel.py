@@ -830,7 +830,7 @@ def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
 
 def run(engine, strategy, start_ns: int | None, end_ns: int | None):
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
-    from tickreplay.engine import RunResult, _FILL_DTYPES, _ORDER_DTYPES
+    from tickreplay.engine import RunResult
 
     cfg, r = engine.config, engine.replay
     inst = r.instrument
@@ -871,16 +871,22 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
         room *= 2
     strategy.unpriced = int(st[S_UNPRICED])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
-    return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr).astype(_ORDER_DTYPES),
-                     _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr).astype(_FILL_DTYPES))
+    return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
 
 
-_ACTIONS = np.array(["new", "cancel", "modify"], object)
-_TYPES = np.array(["", "market", "limit"], object)
-_ORDER_STATUS = np.array(["pending", "open", "filled", "cancelled", "rejected"], object)
-_LIQ = np.array(["none", "maker", "taker"], object)
-_HOWS = np.empty(3, object)
-_HOWS[[_HOW_WALK, HOW_QUEUE, HOW_THROUGH]] = "walk", _HOW_NAMES[HOW_QUEUE], _HOW_NAMES[HOW_THROUGH]
+def _vocabulary(*words: str) -> pd.api.extensions.ExtensionArray:
+    """Output strings as a "string" array: a column is ``take`` of codes (no per-row Python, no ``astype``)."""
+    return pd.array(list(words), dtype="string")
+
+
+_ACTIONS = _vocabulary("new", "cancel", "modify")
+_TYPES = _vocabulary("", "market", "limit")
+_ORDER_STATUS = _vocabulary("pending", "open", "filled", "cancelled", "rejected")
+_ROW_STATUS = _vocabulary(*ROW_STATUSES)
+_REASONS = _vocabulary(*REASONS)
+_LIQ = _vocabulary("none", "maker", "taker")
+_ROW_LIQ = _vocabulary("", "maker", "taker", "mixed")
+_HOWS = _vocabulary("walk", _HOW_NAMES[HOW_QUEUE], _HOW_NAMES[HOW_THROUGH])  # codes _HOW_WALK = 0, 1, 2
 
 
 def _touch(r, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -896,44 +902,43 @@ def _touch(r, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
-    """The order log from the kernel's rows (see :data:`tickreplay.orders.ORDER_LOG_COLUMNS`)."""
+    """The order log from the kernel's rows, in the dtypes of :meth:`Engine._result`."""
     oid = q[:, Q_OID]
     o = orr[oid]
-    none = np.iinfo(np.int64).min
     filled = q[:, Q_FILLED]
-    maker, taker = q[:, Q_MAKER] > 0, q[:, Q_TAKER] > 0
-    liq = np.where(maker & taker, "mixed", np.where(maker, "maker", np.where(taker, "taker", ""))).astype(object)
+    liq = (q[:, Q_MAKER] > 0).astype(np.int64) + 2 * (q[:, Q_TAKER] > 0)  # codes of _ROW_LIQ
     with np.errstate(invalid="ignore", divide="ignore"):
         avg = np.where(filled > 0, q[:, Q_NOTIONAL] / np.where(filled > 0, filled, 1), np.nan)
-    big = np.flatnonzero(np.abs(q[:, Q_NOTIONAL]) >= 2**53)  # exact int / int as Python divides
+    big = np.flatnonzero(np.abs(q[:, Q_NOTIONAL]) >= 2**53)  # exact int / int, as Python divides
     avg[big] = [int(x) / int(y) for x, y in zip(q[big, Q_NOTIONAL], filled[big])]
-    reasons = np.array(REASONS, object)
     bd, ad, md = _touch(r, q[:, Q_DECIDX])
     ba, aa, ma = _touch(r, q[:, Q_ARRIDX])
     return pd.DataFrame({
-        "request_id": np.arange(1, len(q) + 1), "order_id": oid, "parent_id": o[:, O_PARENT],
-        "action": _ACTIONS[q[:, Q_ACTION]], "side": o[:, O_SIDE], "type": _TYPES[o[:, O_TYPE]],
-        "price": np.where(q[:, Q_PRICE] == none, -1, q[:, Q_PRICE]),
-        "quantity": np.where(q[:, Q_QTY] == none, -1, q[:, Q_QTY]),
-        "status": np.array(ROW_STATUSES, object)[q[:, Q_STATUS]], "reject_reason": reasons[q[:, Q_REJECT]],
-        "open_quantity": q[:, Q_OPEN], "filled": filled, "liquidity": liq, "fees": fees, "avg_price": avg,
-        "rested": q[:, Q_RESTED] > 0, "queue_ahead": q[:, Q_QAHEAD],
-        "order_status": _ORDER_STATUS[o[:, O_STATUS]], "order_filled": o[:, O_FILLED],
-        "final_price": np.where(o[:, O_PRICE] == none, -1, o[:, O_PRICE]), "final_quantity": o[:, O_QTY],
-        "unfilled": o[:, O_QTY] - o[:, O_FILLED], "reason": reasons[o[:, O_REASON]],
+        "request_id": np.arange(1, len(q) + 1, dtype=np.int64), "order_id": oid, "parent_id": o[:, O_PARENT],
+        "action": _ACTIONS.take(q[:, Q_ACTION]), "side": o[:, O_SIDE].astype(np.int8),
+        "type": _TYPES.take(o[:, O_TYPE]),
+        "price": np.where(q[:, Q_PRICE] == NONE, -1, q[:, Q_PRICE]),
+        "quantity": np.where(q[:, Q_QTY] == NONE, -1, q[:, Q_QTY]),
+        "status": _ROW_STATUS.take(q[:, Q_STATUS]), "reject_reason": _REASONS.take(q[:, Q_REJECT]),
+        "open_quantity": q[:, Q_OPEN], "filled": filled, "liquidity": _ROW_LIQ.take(liq), "fees": fees,
+        "avg_price": avg, "rested": q[:, Q_RESTED] > 0, "queue_ahead": q[:, Q_QAHEAD],
+        "order_status": _ORDER_STATUS.take(o[:, O_STATUS]), "order_filled": o[:, O_FILLED],
+        "final_price": np.where(o[:, O_PRICE] == NONE, -1, o[:, O_PRICE]), "final_quantity": o[:, O_QTY],
+        "unfilled": o[:, O_QTY] - o[:, O_FILLED], "reason": _REASONS.take(o[:, O_REASON]),
         "queue_unknown": o[:, O_QU] > 0, "queue_unknown_ns": o[:, O_QUNS],
         "decision_ns": q[:, Q_DECNS], "arrival_ns": q[:, Q_ARRNS], "response_ns": q[:, Q_RESPNS],
         "bid_decision": bd, "ask_decision": ad, "mid_decision": md, "bid_arrival": ba, "ask_arrival": aa,
         "mid_arrival": ma, "decision_idx": q[:, Q_DECIDX], "arrival_idx": q[:, Q_ARRIDX],
-    })
+    }, copy=False)
 
 
 def _fills(fl: np.ndarray, fee: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
-    """The fills table from the kernel's fill records (see :data:`tickreplay.orders.FILL_COLUMNS`)."""
+    """The fills table from the kernel's fill records, in the dtypes of :meth:`Engine._result`."""
     o = orr[fl[:, F_OID]]
     return pd.DataFrame({
-        "fill_id": np.arange(1, len(fl) + 1), "order_id": fl[:, F_OID], "parent_id": o[:, O_PARENT],
-        "side": o[:, O_SIDE], "price": fl[:, F_PRICE], "size": fl[:, F_SIZE], "liquidity": _LIQ[fl[:, F_LIQ]],
-        "fee": fee, "decision_ns": o[:, O_DECNS], "arrival_ns": o[:, O_ARRNS], "exchange_ns": fl[:, F_EX],
-        "response_ns": fl[:, F_RESP], "tape_index": fl[:, F_J], "how": _HOWS[fl[:, F_HOW]],
-    })
+        "fill_id": np.arange(1, len(fl) + 1, dtype=np.int64), "order_id": fl[:, F_OID], "parent_id": o[:, O_PARENT],
+        "side": o[:, O_SIDE].astype(np.int8), "price": fl[:, F_PRICE], "size": fl[:, F_SIZE],
+        "liquidity": _LIQ.take(fl[:, F_LIQ]), "fee": fee, "decision_ns": o[:, O_DECNS], "arrival_ns": o[:, O_ARRNS],
+        "exchange_ns": fl[:, F_EX], "response_ns": fl[:, F_RESP], "tape_index": fl[:, F_J],
+        "how": _HOWS.take(fl[:, F_HOW]),
+    }, copy=False)
