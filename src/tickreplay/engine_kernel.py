@@ -86,22 +86,35 @@ PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
 
 # -- tape lookups (ReplayData's methods) -------------------------------------
 @nb.njit(cache=True)
+def bisect(a, x, right):
+    """``np.searchsorted(a, x, side="right" if right else "left")`` for a scalar ``x``, as a plain binary search."""
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x or (right and a[mid] == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True)
 def _index_at(ts, t):
-    return np.searchsorted(ts, t, side="right") - 1
+    return bisect(ts, t, True) - 1
 
 
 @nb.njit(cache=True)
 def _level_events(lvl_keys, lvl_idx, side, price):
     key = price * 2 + (1 if side > 0 else 0)
-    lo = np.searchsorted(lvl_keys, key, side="left")
-    hi = np.searchsorted(lvl_keys, key, side="right")
+    lo = bisect(lvl_keys, key, False)
+    hi = bisect(lvl_keys, key, True)
     return lvl_idx[lo:hi]
 
 
 @nb.njit(cache=True)
 def _next_level_change(tp, side, price, i):
     events = _level_events(tp[10], tp[11], side, price)
-    pos = np.searchsorted(events, i, side="right")
+    pos = bisect(events, i, True)
     return events[pos] if pos < len(events) else len(tp[0])
 
 
@@ -116,7 +129,7 @@ def _visible_size(tp, side, price, i):
     if sz[len(sz) - 1] == 0 or ((price > last) if side == 1 else (price < last)):
         return 0
     events = _level_events(tp[10], tp[11], side, price)  # ReplayData.level_size_at
-    pos = np.searchsorted(events, i, side="right") - 1
+    pos = bisect(events, i, True) - 1
     if pos < 0:
         return 0
     j = events[pos]
@@ -218,12 +231,12 @@ def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
         ahead[m] = orf[o, 0]
         remaining[m] = orr[o, O_QTY] - orr[o, O_FILLED]
         o = orr[o, O_NEXT]
-    lside = lv[slot, L_SIDE]
+    lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
     wp, ws = (tp[16], tp[17]) if lside == 1 else (tp[18], tp[19])
     nu = st[S_NUSED]
     status, j, how, pt = advance_level(
         tp[1], tp[2], tp[3], tp[4], tp[5], tp[6], tp[7], tp[8], wp, ws,
-        lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lv[slot, L_PRICE], pi[P_MODEL], pf[PF_POWER],
+        lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lprice, pi[P_MODEL], pf[PF_POWER],
         entry, ahead, remaining, lv[slot, L_PT], used[0, :nu], used[1, :nu], fills)
     return status, j, how, pt, ahead, fills
 
@@ -325,7 +338,7 @@ def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i):
 @nb.njit(cache=True)
 def _use(st, used, j, volume):
     n = st[S_NUSED]
-    pos = np.searchsorted(used[0, :n], j)
+    pos = bisect(used[0, :n], j, False)
     if pos < n and used[0, pos] == j:
         used[1, pos] += volume
     elif n >= used.shape[1]:
@@ -854,7 +867,7 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
         rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
         (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
             _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                           (cfg.md_latency, rngs[2], 3 * room)))
+                                           (cfg.md_latency, rngs[2], 6 * room)))
         rq = np.zeros((room, _NQ), np.int64)
         rqf = np.zeros(room, np.float64)
         orr = np.zeros((room, _NO), np.int64)
@@ -864,7 +877,7 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
         flf = np.zeros(room, np.float64)
         used = np.zeros((2, room), np.int64)
         rp = np.zeros((room + r.levels + 16, 4), np.int64)
-        ac = np.zeros((room, 2), np.int64)
+        ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
         st = run_kernel(tp, pi, pf, ch, ent, resp, md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac)
         if not st[S_OVER]:
             break
