@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from tickreplay import engine_kernel
 from tickreplay.book.view import BookView
 from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
 from tickreplay.io import atomic_path
@@ -213,14 +214,21 @@ class Engine:
         self.config = config or EngineConfig()
 
     # -- public --------------------------------------------------------------
-    def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None) -> RunResult:
+    def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None,
+            compiled: bool = True) -> RunResult:
         """Run ``strategy`` from trader time ``start_ns`` (default: session start).
 
         Timers up to ``end_ns`` (default: session end) are called; the run
         ends when nothing is left to do (answers to requests still arrive
         after ``end_ns``; orders still resting then have ``order_status`` "open").
+
+        A :class:`~tickreplay.trader.executor.ChildOrderExecutor` with constant, normal or lognormal latencies
+        runs in the compiled loop of :mod:`tickreplay.engine_kernel` (same result, byte for byte);
+        ``compiled=False`` forces this Python loop, the reference (every other strategy runs on it).
         """
         cfg, r = self.config, self.replay
+        if compiled and engine_kernel.supports(r, cfg, strategy):
+            return engine_kernel.run(self, strategy, start_ns, end_ns)
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
         self._exchange = Exchange(r, cfg.fees, cfg.queue_model)

@@ -1,0 +1,957 @@
+"""The compiled run of a :class:`~tickreplay.trader.executor.ChildOrderExecutor`: engine, exchange and executor
+in one numba loop.
+
+:meth:`tickreplay.engine.Engine.run` uses it automatically when the strategy is exactly a
+``ChildOrderExecutor`` and the three latency models are :class:`~tickreplay.latency.Constant`,
+:class:`~tickreplay.latency.Normal` or :class:`~tickreplay.latency.LogNormal`; anything else runs on the
+Python loop, which stays the reference. Both give the same order log and fills, byte for byte
+(``tests/test_fast_engine.py`` compares them over random schedules, latencies, seeds and tapes).
+
+It is a line-by-line port of ``Engine`` / ``Exchange`` / ``ChildOrderExecutor``: the same heap keys
+``(time, priority, sub1, sub2, sequence)``, the same report order, the same per-level queue kernel
+(:func:`tickreplay.exchange.advance_level`), the consumed-liquidity and used-volume rules. Latencies are drawn
+up front from the same ``SeedSequence(seed).spawn(3)`` generators (a batch of draws equals the same number of
+single draws) and consumed in the order the Python engine draws them; when a run needs more draws, or more room
+for requests or fills than was allocated, it is run again from the start with twice the room (the same seed
+gives the same prefix, so the result does not depend on the first guess).
+
+Sizes, prices and times are venue integers and int64 ns, as everywhere; a price ``NONE`` is a market order's.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import weakref
+
+import numba as nb
+import numpy as np
+import pandas as pd
+
+from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level
+from tickreplay.latency import Constant, LogNormal, Normal
+from tickreplay.orders import ActionStatus, DoneReason, Reject
+
+NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
+
+# heap priorities and tags
+_DUE, _ARRIVE, _WAKE = 0, 1, 2
+_T_DUE, _T_ARRIVE, _T_TIMER, _T_FILL, _T_UPDATE = 0, 1, 2, 3, 4
+# actions, order types, statuses (tickreplay.orders values), liquidity, styles
+_NEW, _CANCEL, _MODIFY = 0, 1, 2
+_MARKET, _LIMIT = 1, 2
+_PENDING, _OPEN, _FILLED, _CANCELLED, _REJECTED = 0, 1, 2, 3, 4
+_MAKER, _TAKER = 1, 2
+_HOW_WALK = 0
+STYLE_CODES = {"market": 0, "limit_touch": 1, "limit_offset": 2, "peg_mid": 3}
+_S_MARKET, _S_TOUCH, _S_OFFSET, _S_PEG = 0, 1, 2, 3
+# reason codes (reject or done reason; 0 = "")
+REASONS = ("", Reject.OFF_LOT, Reject.BAD_SIZE, Reject.NO_PRICE, Reject.OFF_TICK, Reject.OUTSIDE_SESSION,
+           Reject.HALTED, Reject.UNKNOWN_ORDER, Reject.ORDER_DONE, Reject.NOTHING_TO_MODIFY,
+           DoneReason.CANCEL_REQUEST, DoneReason.MARKET_REST)
+(_R_OFF_LOT, _R_BAD_SIZE, _R_NO_PRICE, _R_OFF_TICK, _R_OUTSIDE, _R_HALTED, _R_UNKNOWN, _R_DONE, _R_NOTHING,
+ _R_CANCEL_REQUEST, _R_MARKET_REST) = range(1, 12)
+# order-log row status codes (0 = "")
+ROW_STATUSES = ("", ActionStatus.ACCEPTED, ActionStatus.FILLED, ActionStatus.DONE, ActionStatus.MODIFIED,
+                ActionStatus.CANCELLED, ActionStatus.REJECTED)
+_A_ACCEPTED, _A_FILLED, _A_DONE, _A_MODIFIED, _A_CANCELLED, _A_REJECTED = range(1, 7)
+
+# counters in ST
+(S_NREQ, S_NFILL, S_NREP, S_NLVL, S_SEQ, S_NUSED, S_USEDVER, S_IENT, S_IRESP, S_IMD, S_LASTARR, S_LASTRESP,
+ S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER) = range(18)
+# request (order-log row) columns in RQ
+(Q_OID, Q_ACTION, Q_PRICE, Q_QTY, Q_STATUS, Q_REJECT, Q_DECNS, Q_DECIDX, Q_ARRNS, Q_ARRIDX, Q_RESPNS, Q_OPEN,
+ Q_RESTED, Q_QAHEAD, Q_FILLED, Q_NOTIONAL, Q_MAKER, Q_TAKER, Q_UPDSTATUS, Q_UPDFILLED) = range(20)
+_NQ = 20
+# order columns in OR (indexed by order id = the new order's request id)
+(O_PARENT, O_SIDE, O_TYPE, O_PRICE, O_QTY, O_FILLED, O_STATUS, O_REASON, O_DECNS, O_ARRNS, O_ARRIDX, O_QU,
+ O_QUNS, O_INFORCE, O_NEXT, O_PREV, O_ENTRY, O_PFILL,
+ X_OPEN, X_CHILD, X_QTY, X_FILLED, X_REPL, X_PRICE, X_SWEEP, X_RPOLD, X_RPNEW, X_RPACTIVE) = range(28)
+_NO = 28
+# level columns in LV
+(L_SIDE, L_PRICE, L_K, L_PT, L_VER, L_UNK, L_HEAD, L_TAIL, L_N, L_PEND, L_PSTATUS, L_PJ, L_PHOW, L_PPT,
+ L_PUSED) = range(15)
+_NL = 15
+# fill columns in FL
+F_OID, F_PRICE, F_SIZE, F_LIQ, F_EX, F_RESP, F_J, F_HOW = range(8)
+_NF = 8
+# report tags
+_P_DUE, _P_FILL, _P_DONE = 0, 1, 2
+# parameters in PI (ints) and PF (floats)
+(P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_MAXR, P_FINISH,
+ P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE) = range(17)
+_NP = 17
+PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
+
+
+# -- tape lookups (ReplayData's methods) -------------------------------------
+@nb.njit(cache=True)
+def bisect(a, x, right):
+    """``np.searchsorted(a, x, side="right" if right else "left")`` for a scalar ``x``, as a plain binary search."""
+    lo, hi = 0, len(a)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < x or (right and a[mid] == x):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@nb.njit(cache=True)
+def _index_at(ts, t):
+    return bisect(ts, t, True) - 1
+
+
+@nb.njit(cache=True)
+def _level_events(lvl_keys, lvl_idx, side, price):
+    key = price * 2 + (1 if side > 0 else 0)
+    lo = bisect(lvl_keys, key, False)
+    hi = bisect(lvl_keys, key, True)
+    return lvl_idx[lo:hi]
+
+
+@nb.njit(cache=True)
+def _next_level_change(tp, side, price, i):
+    events = _level_events(tp[10], tp[11], side, price)
+    pos = bisect(events, i, True)
+    return events[pos] if pos < len(events) else len(tp[0])
+
+
+@nb.njit(cache=True)
+def _visible_size(tp, side, price, i):
+    px = tp[12][i] if side == 1 else tp[14][i]
+    sz = tp[13][i] if side == 1 else tp[15][i]
+    for lev in range(len(px)):
+        if px[lev] == price:
+            return sz[lev]
+    last = px[len(px) - 1]
+    if sz[len(sz) - 1] == 0 or ((price > last) if side == 1 else (price < last)):
+        return 0
+    events = _level_events(tp[10], tp[11], side, price)  # ReplayData.level_size_at
+    pos = bisect(events, i, True) - 1
+    if pos < 0:
+        return 0
+    j = events[pos]
+    if tp[9][i] > j:
+        return 0
+    return tp[7][j]
+
+
+@nb.njit(cache=True)
+def _out_of_window(tp, pi, side, price, i):
+    n = pi[P_WINDOW]
+    if n == 0 or i < 0:
+        return False
+    if side == 1:
+        return tp[13][i, n - 1] > 0 and price < tp[12][i, n - 1]
+    return tp[15][i, n - 1] > 0 and price > tp[14][i, n - 1]
+
+
+# -- state helpers -------------------------------------------------------------
+@nb.njit(cache=True)
+def _push(heap, st, t, prio, s1, s2, tag, a, b):
+    st[S_SEQ] += 1
+    heapq.heappush(heap, (t, prio, s1, s2, st[S_SEQ], tag, a, b))
+
+
+@nb.njit(cache=True)
+def _draw(lat, const, st, slot):
+    if const:
+        return lat[0]
+    k = st[slot]
+    if k >= len(lat):
+        st[S_OVER] = 1
+        return 0
+    st[slot] = k + 1
+    return lat[k]
+
+
+@nb.njit(cache=True)
+def _report(st, rp, tag, a, b, c):
+    n = st[S_NREP]
+    if n >= len(rp):
+        st[S_OVER] = 1
+        return
+    rp[n, 0], rp[n, 1], rp[n, 2], rp[n, 3] = tag, a, b, c
+    st[S_NREP] = n + 1
+
+
+@nb.njit(cache=True)
+def _consumed_at(cs, cr, key, i):
+    if key in cs and i < cr[key]:
+        return cs[key]
+    return 0
+
+
+@nb.njit(cache=True)
+def _consume(tp, cs, cr, side, price, size, i):
+    key = price * 2 + (1 if side > 0 else 0)
+    if key in cs and i < cr[key]:
+        cs[key] += size
+    else:
+        cs[key] = size
+        cr[key] = _next_level_change(tp, side, price, i)
+
+
+@nb.njit(cache=True)
+def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
+    units = size / pi[P_SSCALE]
+    notional = price / pi[P_PSCALE] * units
+    if liq == _MAKER:
+        fee = notional * pf[PF_MBPS] * 1e-4 + units * pf[PF_MUNIT]
+    else:
+        fee = notional * pf[PF_TBPS] * 1e-4 + units * pf[PF_TUNIT]
+    orr[oid, O_FILLED] += size
+    if orr[oid, O_FILLED] == orr[oid, O_QTY]:
+        orr[oid, O_STATUS] = _FILLED
+    n = st[S_NFILL] + 1
+    if n >= len(fl):
+        st[S_OVER] = 1
+        n = 0  # scratch row: the run is redone with more room
+    else:
+        st[S_NFILL] = n
+    fl[n, F_OID], fl[n, F_PRICE], fl[n, F_SIZE], fl[n, F_LIQ] = oid, price, size, liq
+    fl[n, F_EX], fl[n, F_J], fl[n, F_HOW] = t, j, how
+    flf[n] = fee
+    _report(st, rp, _P_FILL, n, 0, 0)
+
+
+# -- the exchange's passive queue ------------------------------------------------
+@nb.njit(cache=True)
+def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
+    n = lv[slot, L_N]
+    entry = np.empty(n, np.int64)
+    ahead = np.empty(n, np.float64)
+    remaining = np.empty(n, np.int64)
+    fills = np.zeros(n, np.int64)
+    o = lv[slot, L_HEAD]
+    for m in range(n):
+        entry[m] = orr[o, O_ENTRY]
+        ahead[m] = orf[o, 0]
+        remaining[m] = orr[o, O_QTY] - orr[o, O_FILLED]
+        o = orr[o, O_NEXT]
+    lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
+    wp, ws = (tp[16], tp[17]) if lside == 1 else (tp[18], tp[19])
+    nu = st[S_NUSED]
+    status, j, how, pt = advance_level(
+        tp[1], tp[2], tp[3], tp[4], tp[5], tp[6], tp[7], tp[8], wp, ws,
+        lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lprice, pi[P_MODEL], pf[PF_POWER],
+        entry, ahead, remaining, lv[slot, L_PT], used[0, :nu], used[1, :nu], fills)
+    return status, j, how, pt, ahead, fills
+
+
+@nb.njit(cache=True)
+def _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i):
+    if lv[slot, L_UNK] or lv[slot, L_K] >= i:
+        return
+    _, _, _, pt, ahead, _ = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, i + 1)
+    o = lv[slot, L_HEAD]
+    for m in range(len(ahead)):
+        orf[o, 0] = ahead[m]
+        o = orr[o, O_NEXT]
+    lv[slot, L_PT], lv[slot, L_K] = pt, i
+
+
+@nb.njit(cache=True)
+def _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot):
+    lv[slot, L_VER] += 1
+    lv[slot, L_PEND] = 0
+    if lv[slot, L_UNK] or lv[slot, L_N] == 0:
+        return
+    status, j, how, pt, ahead, fills = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, pi[P_STOP])
+    if status:
+        o = lv[slot, L_HEAD]
+        for m in range(len(ahead)):
+            orf[o, 1] = ahead[m]
+            orr[o, O_PFILL] = fills[m]
+            o = orr[o, O_NEXT]
+        lv[slot, L_PEND], lv[slot, L_PSTATUS], lv[slot, L_PJ], lv[slot, L_PHOW] = 1, status, j, how
+        lv[slot, L_PPT], lv[slot, L_PUSED] = pt, st[S_USEDVER]
+        _report(st, rp, _P_DUE, slot, lv[slot, L_VER], j)
+
+
+@nb.njit(cache=True)
+def _mark_unknown(orr, oid, t):
+    if not orr[oid, O_QU]:
+        orr[oid, O_QU], orr[oid, O_QUNS] = 1, t
+
+
+@nb.njit(cache=True)
+def _unlink(orr, lv, slot, oid):
+    p, nx = orr[oid, O_PREV], orr[oid, O_NEXT]
+    if p >= 0:
+        orr[p, O_NEXT] = nx
+    else:
+        lv[slot, L_HEAD] = nx
+    if nx >= 0:
+        orr[nx, O_PREV] = p
+    else:
+        lv[slot, L_TAIL] = p
+    lv[slot, L_N] -= 1
+
+
+@nb.njit(cache=True)
+def _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i):
+    side, price = orr[oid, O_SIDE], orr[oid, O_PRICE]
+    key = price * 2 + (1 if side > 0 else 0)
+    if key in lmap:
+        slot = lmap[key]
+        _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
+    else:
+        slot = st[S_NLVL]
+        st[S_NLVL] = slot + 1
+        lmap[key] = slot
+        lv[slot, L_SIDE], lv[slot, L_PRICE], lv[slot, L_K] = side, price, i
+        lv[slot, L_HEAD], lv[slot, L_TAIL] = -1, -1
+    tail = lv[slot, L_TAIL]
+    orr[oid, O_PREV], orr[oid, O_NEXT] = tail, -1
+    if tail >= 0:
+        orr[tail, O_NEXT] = oid
+    else:
+        lv[slot, L_HEAD] = oid
+    lv[slot, L_TAIL] = oid
+    lv[slot, L_N] += 1
+    orr[oid, O_ENTRY] = i
+    if lv[slot, L_UNK] or _out_of_window(tp, pi, side, price, i):
+        lv[slot, L_UNK] = 1
+        orf[oid, 0] = np.nan
+        _mark_unknown(orr, oid, t)
+    else:
+        orf[oid, 0] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cs, cr, key, i), 0))
+    _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+
+
+@nb.njit(cache=True)
+def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i):
+    key = orr[oid, O_PRICE] * 2 + (1 if orr[oid, O_SIDE] > 0 else 0)
+    slot = lmap[key]
+    _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
+    _unlink(orr, lv, slot, oid)
+    if lv[slot, L_N] > 0:
+        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+    else:
+        lv[slot, L_VER] += 1
+        del lmap[key]
+
+
+@nb.njit(cache=True)
+def _use(st, used, j, volume):
+    n = st[S_NUSED]
+    pos = bisect(used[0, :n], j, False)
+    if pos < n and used[0, pos] == j:
+        used[1, pos] += volume
+    elif n >= used.shape[1]:
+        st[S_OVER] = 1
+    else:
+        for m in range(n, pos, -1):
+            used[0, m], used[1, m] = used[0, m - 1], used[1, m - 1]
+        used[0, pos], used[1, pos] = j, volume
+        st[S_NUSED] = n + 1
+    st[S_USEDVER] += 1
+
+
+@nb.njit(cache=True)
+def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, slot, version):
+    if version != lv[slot, L_VER] or lv[slot, L_PEND] == 0:
+        return
+    if lv[slot, L_PUSED] != st[S_USEDVER]:
+        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+        return
+    j = lv[slot, L_PJ]
+    t = tp[0][j]
+    lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
+    total = 0
+    o = lv[slot, L_HEAD]
+    while o >= 0:
+        orf[o, 0] = orf[o, 1]
+        total += orr[o, O_PFILL]
+        o = orr[o, O_NEXT]
+    lv[slot, L_PT], lv[slot, L_K] = lv[slot, L_PPT], j
+    if total:
+        _use(st, used, j, total)
+        if tp[2][j] == -lside:  # crossing liquidity we took stays taken
+            _consume(tp, cs, cr, -lside, tp[3][j], total, j)
+        how = lv[slot, L_PHOW]
+        o = lv[slot, L_HEAD]
+        while o >= 0:
+            if orr[o, O_PFILL]:
+                _fill(st, pi, pf, orr, fl, flf, rp, o, lprice, orr[o, O_PFILL], _MAKER, t, j, how)
+            o = orr[o, O_NEXT]
+        o = lv[slot, L_HEAD]
+        while o >= 0:
+            nx = orr[o, O_NEXT]
+            if orr[o, O_STATUS] != _OPEN:
+                _unlink(orr, lv, slot, o)
+            o = nx
+    if lv[slot, L_PSTATUS] & UNKNOWN_AT:
+        lv[slot, L_UNK] = 1
+        o = lv[slot, L_HEAD]
+        while o >= 0:
+            _mark_unknown(orr, o, t)
+            o = orr[o, O_NEXT]
+    if lv[slot, L_N] == 0:
+        lv[slot, L_VER] += 1
+        del lmap[lprice * 2 + (1 if lside > 0 else 0)]
+    else:
+        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+
+
+# -- the exchange's requests -----------------------------------------------------
+@nb.njit(cache=True)
+def _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i):
+    side = orr[oid, O_SIDE]
+    opp = -side
+    px = tp[14][i] if opp == -1 else tp[12][i]
+    sz = tp[15][i] if opp == -1 else tp[13][i]
+    limit = orr[oid, O_PRICE]
+    for lev in range(len(px)):
+        q, s = px[lev], sz[lev]
+        if s <= 0:
+            break
+        if limit != NONE and ((q > limit) if side == 1 else (q < limit)):
+            break
+        avail = s - _consumed_at(cs, cr, q * 2 + (1 if opp > 0 else 0), i)
+        if avail <= 0:
+            continue
+        take = min(avail, orr[oid, O_QTY] - orr[oid, O_FILLED])
+        _consume(tp, cs, cr, opp, q, take, i)
+        _fill(st, pi, pf, orr, fl, flf, rp, oid, q, take, _TAKER, t, i, _HOW_WALK)
+        if orr[oid, O_FILLED] == orr[oid, O_QTY]:
+            return
+
+
+@nb.njit(cache=True)
+def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i):
+    _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i)
+    if orr[oid, O_STATUS] == _FILLED:
+        return
+    if orr[oid, O_TYPE] == _LIMIT:
+        _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i)
+    else:
+        orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_MARKET_REST
+
+
+@nb.njit(cache=True)
+def _check_session(tp, pi, t, i):
+    if t < pi[P_START] or t > pi[P_END] or i < 0:
+        return _R_OUTSIDE
+    if tp[8][i]:
+        return _R_HALTED
+    return 0
+
+
+@nb.njit(cache=True)
+def _check_price(pi, price):
+    if price == NONE:
+        return _R_NO_PRICE
+    if price <= 0 or price % pi[P_TICK]:
+        return _R_OFF_TICK
+    return 0
+
+
+@nb.njit(cache=True)
+def _check_live(orr, oid):
+    s = orr[oid, O_STATUS]
+    if s == _PENDING:
+        return _R_UNKNOWN
+    if s != _OPEN:
+        return _R_DONE
+    return 0
+
+
+@nb.njit(cache=True)
+def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t):
+    i = _index_at(tp[0], t)
+    orr[oid, O_ARRNS], orr[oid, O_ARRIDX] = t, i
+    q = orr[oid, O_QTY]
+    reason = _R_BAD_SIZE if q <= 0 else (_R_OFF_LOT if q % pi[P_LOT] else 0)
+    if not reason:
+        reason = _check_session(tp, pi, t, i)
+    if not reason and orr[oid, O_TYPE] == _LIMIT:
+        reason = _check_price(pi, orr[oid, O_PRICE])
+    if reason:
+        orr[oid, O_STATUS], orr[oid, O_REASON] = _REJECTED, reason
+        _report(st, rp, _P_DONE, oid, _REJECTED, t)
+        return
+    orr[oid, O_STATUS] = _OPEN
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _report(st, rp, _P_DONE, oid, orr[oid, O_STATUS], t)
+
+
+@nb.njit(cache=True)
+def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t):
+    reason = _check_live(orr, oid)
+    if reason:
+        _report(st, rp, _P_DONE, rid, _REJECTED, t)
+        return reason
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, _index_at(tp[0], t))
+    orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_CANCEL_REQUEST
+    _report(st, rp, _P_DONE, rid, _CANCELLED, t)
+    return 0
+
+
+@nb.njit(cache=True)
+def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid, price, t):
+    """Exchange.modify for a modify that keeps the order's total size (the executor's re-pricing)."""
+    i = _index_at(tp[0], t)
+    reason = _check_live(orr, oid)
+    if not reason:
+        reason = _check_session(tp, pi, t, i)
+    if not reason:
+        reason = _check_price(pi, price)
+    if not reason and price == orr[oid, O_PRICE]:
+        reason = _R_NOTHING
+    if reason:
+        _report(st, rp, _P_DONE, rid, _REJECTED, t)
+        return reason
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i)
+    orr[oid, O_PRICE] = price
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _report(st, rp, _P_DONE, rid, orr[oid, O_STATUS], t)
+    return 0
+
+
+# -- the engine ------------------------------------------------------------------
+@nb.njit(cache=True)
+def _new_request(st, rq, action, oid, qty, price):
+    rid = st[S_NREQ] + 1
+    if rid >= len(rq):
+        st[S_OVER] = 1
+        rid = 0  # scratch row: the run is redone with more room
+    else:
+        st[S_NREQ] = rid
+    rq[rid, Q_OID] = rid if action == _NEW else oid
+    rq[rid, Q_ACTION], rq[rid, Q_QTY], rq[rid, Q_PRICE] = action, qty, price
+    rq[rid, Q_DECNS], rq[rid, Q_DECIDX] = st[S_NOW], st[S_VIEW]
+    rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX], rq[rid, Q_RESPNS], rq[rid, Q_QAHEAD] = -1, -1, -1, -1
+    return rid
+
+
+@nb.njit(cache=True)
+def _entry_time(pi, st, lat):
+    t = st[S_NOW] + _draw(lat, pi[P_CENT], st, S_IENT)
+    if not pi[P_OVERTAKE]:
+        t = max(t, st[S_LASTARR])
+        st[S_LASTARR] = t
+    return t
+
+
+@nb.njit(cache=True)
+def _response_time(pi, st, lat, t_ex):
+    t = t_ex + _draw(lat, pi[P_CRESP], st, S_IRESP)
+    if not pi[P_OVERTAKE]:
+        t = max(t, st[S_LASTRESP])
+        st[S_LASTRESP] = t
+    return t
+
+
+@nb.njit(cache=True)
+def _send(pi, st, rq, orr, heap, lat_ent, qty, otype, price, parent):
+    oid = _new_request(st, rq, _NEW, 0, qty, price)
+    orr[oid, O_PARENT], orr[oid, O_SIDE], orr[oid, O_TYPE] = parent, pi[P_SIDE], otype
+    orr[oid, O_PRICE], orr[oid, O_QTY], orr[oid, O_DECNS] = price, qty, st[S_NOW]
+    orr[oid, O_ARRNS], orr[oid, O_ARRIDX], orr[oid, O_QUNS] = -1, -1, -1
+    orr[oid, X_SWEEP] = -1
+    _push(heap, st, _entry_time(pi, st, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, oid, 0)
+    return oid
+
+
+@nb.njit(cache=True)
+def _request(pi, st, rq, orr, heap, lat_ent, action, oid, price):
+    rid = _new_request(st, rq, action, oid, NONE, price)
+    orr[rid, X_SWEEP] = -1
+    _push(heap, st, _entry_time(pi, st, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, rid, 0)
+    return rid
+
+
+@nb.njit(cache=True)
+def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, rid):
+    action = rq[rid, Q_ACTION]
+    oid = rq[rid, Q_OID]
+    if action == _NEW:
+        orr[oid, O_INFORCE] = rid
+        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t)
+        rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = orr[oid, O_ARRNS], orr[oid, O_ARRIDX]
+        s = orr[oid, O_STATUS]
+        if s == _REJECTED:
+            rq[rid, Q_STATUS], rq[rid, Q_REJECT] = _A_REJECTED, orr[oid, O_REASON]
+        else:
+            rq[rid, Q_STATUS] = _A_ACCEPTED if s == _OPEN else (_A_FILLED if s == _FILLED else _A_DONE)
+            rq[rid, Q_OPEN] = orr[oid, O_QTY]
+    else:
+        rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = t, _index_at(tp[0], t)
+        live = orr[oid, O_STATUS] == _PENDING or orr[oid, O_STATUS] == _OPEN
+        filled_before = orr[oid, O_FILLED]
+        open_before = orr[oid, O_QTY] - orr[oid, O_FILLED] if live else 0
+        if action == _CANCEL:
+            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t)
+        else:
+            rq[rid, Q_QTY] = orr[oid, O_QTY]
+            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid,
+                              rq[rid, Q_PRICE], t)
+        if reason:
+            rq[rid, Q_STATUS], rq[rid, Q_REJECT] = _A_REJECTED, reason
+        else:
+            orr[oid, O_INFORCE] = rid
+            if action == _CANCEL:
+                rq[rid, Q_STATUS], rq[rid, Q_OPEN] = _A_CANCELLED, open_before
+            else:
+                rq[rid, Q_STATUS], rq[rid, Q_OPEN] = _A_MODIFIED, max(rq[rid, Q_QTY] - filled_before, 0)
+    if rq[rid, Q_STATUS] != _A_REJECTED and action != _CANCEL and orr[oid, O_STATUS] == _OPEN:
+        a = orf[oid, 0]
+        rq[rid, Q_RESTED], rq[rid, Q_QAHEAD] = 1, (-1 if math.isnan(a) else int(math.floor(a + 0.5)))
+    _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
+
+
+@nb.njit(cache=True)
+def _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp):
+    for m in range(st[S_NREP]):
+        tag = rp[m, 0]
+        if tag == _P_DUE:
+            slot, j = rp[m, 1], rp[m, 3]
+            price = lv[slot, L_PRICE]
+            _push(heap, st, tp[0][j], _DUE, j, -price if lv[slot, L_SIDE] == 1 else price, _T_DUE, slot, rp[m, 2])
+        elif tag == _P_FILL:
+            n = rp[m, 1]
+            oid, price, size = fl[n, F_OID], fl[n, F_PRICE], fl[n, F_SIZE]
+            row = orr[oid, O_INFORCE]
+            rq[row, Q_FILLED] += size
+            rqf[row] += flf[n]
+            rq[row, Q_NOTIONAL] += price * size
+            rq[row, Q_MAKER if fl[n, F_LIQ] == _MAKER else Q_TAKER] += size
+            resp = _response_time(pi, st, lat_resp, fl[n, F_EX])
+            fl[n, F_RESP] = resp
+            _push(heap, st, resp, _WAKE, 0, 0, _T_FILL, n, 0)
+        else:
+            rid = rp[m, 1]
+            resp = _response_time(pi, st, lat_resp, rp[m, 3])
+            rq[rid, Q_RESPNS] = resp
+            rq[rid, Q_UPDSTATUS], rq[rid, Q_UPDFILLED] = rp[m, 2], orr[rq[rid, Q_OID], O_FILLED]
+            _push(heap, st, resp, _WAKE, 0, 0, _T_UPDATE, rid, 0)
+    st[S_NREP] = 0
+
+
+@nb.njit(cache=True)
+def _wake(tp, pi, st, lat_md, t):
+    st[S_NOW] = t
+    seen = _index_at(tp[0], t - _draw(lat_md, pi[P_CMD], st, S_IMD))
+    st[S_VIEW] = max(st[S_VIEW], seen)
+
+
+# -- the executor (ChildOrderExecutor) -----------------------------------------
+@nb.njit(cache=True)
+def _at(st, heap, ac, due_head, due_tail, t, what):
+    """Schedule an action at trader time ``t``: ``what`` >= 0 sends child ``what``, < 0 checks order ``-what-1``."""
+    n = st[S_NACT] + 1
+    if n >= len(ac):
+        st[S_OVER] = 1
+        n = 0
+    else:
+        st[S_NACT] = n
+    ac[n, 0], ac[n, 1] = what, -1
+    if t in due_tail:
+        ac[due_tail[t], 1] = n
+    else:
+        if t <= st[S_END]:
+            _push(heap, st, t, _WAKE, 0, 0, _T_TIMER, t, 0)
+        due_head[t] = n
+    due_tail[t] = n
+
+
+@nb.njit(cache=True)
+def _price(tp, pi, st, style, offset):
+    v = st[S_VIEW]
+    tick = pi[P_TICK]
+    has_bid = v >= 0 and tp[13][v, 0] > 0
+    has_ask = v >= 0 and tp[15][v, 0] > 0
+    if style == _S_PEG:
+        if not (has_bid and has_ask):
+            return NONE
+        twice = tp[12][v, 0] + tp[14][v, 0]
+        steps = twice // (2 * tick) if pi[P_SIDE] == 1 else -(-twice // (2 * tick))
+        return steps * tick
+    if pi[P_SIDE] == 1:
+        if not has_bid:
+            return NONE
+        touch = tp[12][v, 0]
+    else:
+        if not has_ask:
+            return NONE
+        touch = tp[14][v, 0]
+    off = offset if style == _S_OFFSET else 0
+    return touch - pi[P_SIDE] * off * tick
+
+
+@nb.njit(cache=True)
+def _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, c):
+    qty = ch[c, 1]
+    style = ch[c, 2]
+    if style == _S_MARKET:
+        _send(pi, st, rq, orr, heap, lat_ent, qty, _MARKET, NONE, ch[c, 4])
+        return
+    price = _price(tp, pi, st, style, ch[c, 3])
+    if price == NONE:
+        st[S_UNPRICED] += 1
+        _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], c)
+        return
+    oid = _send(pi, st, rq, orr, heap, lat_ent, qty, _LIMIT, price, ch[c, 4])
+    orr[oid, X_OPEN], orr[oid, X_CHILD], orr[oid, X_QTY] = 1, c, qty
+    orr[oid, X_FILLED], orr[oid, X_REPL], orr[oid, X_PRICE] = 0, 0, price
+    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+
+
+@nb.njit(cache=True)
+def _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, oid):
+    if not orr[oid, X_OPEN]:
+        return
+    c = orr[oid, X_CHILD]
+    if pi[P_MAXR] >= 0 and orr[oid, X_REPL] >= pi[P_MAXR]:
+        rid = _request(pi, st, rq, orr, heap, lat_ent, _CANCEL, oid, NONE)
+        if pi[P_FINISH]:
+            orr[rid, X_SWEEP] = oid
+        return
+    orr[oid, X_REPL] += 1
+    new = _price(tp, pi, st, ch[c, 2], ch[c, 3])
+    if new != NONE and new != orr[oid, X_PRICE]:
+        rid = _request(pi, st, rq, orr, heap, lat_ent, _MODIFY, oid, new)
+        orr[rid, X_RPOLD], orr[rid, X_RPNEW], orr[rid, X_RPACTIVE] = orr[oid, X_PRICE], new, 1
+        orr[oid, X_PRICE] = new
+    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+
+
+@nb.njit(cache=True)
+def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
+    action, oid, status = rq[rid, Q_ACTION], rq[rid, Q_OID], rq[rid, Q_UPDSTATUS]
+    if action == _NEW:
+        if status != _OPEN:
+            orr[oid, X_OPEN] = 0
+    elif action == _MODIFY:
+        if orr[rid, X_RPACTIVE]:
+            orr[rid, X_RPACTIVE] = 0
+            if status == _REJECTED and orr[oid, X_OPEN] and orr[oid, X_PRICE] == orr[rid, X_RPNEW]:
+                orr[oid, X_PRICE] = orr[rid, X_RPOLD]
+    elif status == _CANCELLED:
+        was_open = orr[oid, X_OPEN]
+        orr[oid, X_OPEN] = 0
+        sweep = orr[rid, X_SWEEP]
+        orr[rid, X_SWEEP] = -1
+        filled = rq[rid, Q_UPDFILLED]
+        if sweep >= 0 and was_open and orr[oid, X_QTY] > filled:
+            _send(pi, st, rq, orr, heap, lat_ent, orr[oid, X_QTY] - filled, _MARKET, NONE,
+                  ch[orr[oid, X_CHILD], 4])
+
+
+@nb.njit(cache=True)
+def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac):
+    """One run; fills the row/order/fill arrays and returns ``st`` (counters; ``st[S_OVER]``: redo with more room).
+
+    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order.
+    """
+    st = np.zeros(18, np.int64)
+    st[S_NOW], st[S_END], st[S_VIEW] = start, end, -1
+    st[S_LASTARR] = st[S_LASTRESP] = NONE
+    lmap = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    cs = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    cr = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    due_head = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    due_tail = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
+    z = np.int64(0)
+    heap = [(z, z, z, z, z, z, z, z)]
+    heap.pop()
+    _wake(tp, pi, st, lat_md, start)
+    for c in range(len(ch)):
+        _at(st, heap, ac, due_head, due_tail, max(ch[c, 0], start), c)
+    while len(heap) and not st[S_OVER]:
+        t, prio, _, _, _, tag, a, b = heapq.heappop(heap)
+        if tag == _T_DUE:
+            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, a, b)
+            _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
+        elif tag == _T_ARRIVE:
+            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, a)
+        else:
+            _wake(tp, pi, st, lat_md, t)
+            if tag == _T_TIMER:
+                if a in due_head:
+                    n = due_head[a]
+                    del due_head[a]
+                    del due_tail[a]
+                    while n > 0:
+                        what = ac[n, 0]
+                        if what >= 0:
+                            _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, what)
+                        else:
+                            _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, -what - 1)
+                        n = ac[n, 1]
+            elif tag == _T_FILL:
+                oid = fl[a, F_OID]
+                if orr[oid, X_OPEN]:
+                    orr[oid, X_FILLED] += fl[a, F_SIZE]
+                    if orr[oid, X_FILLED] >= orr[oid, X_QTY]:
+                        orr[oid, X_OPEN] = 0
+            else:
+                _x_update(pi, st, rq, orr, heap, lat_ent, ch, a)
+    return st
+
+
+# -- the Python side: inputs, room, outputs --------------------------------------
+_LATENCY_TYPES = (Constant, Normal, LogNormal)
+
+
+_TAPES: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
+
+
+def supports(replay, config, strategy) -> bool:
+    """True when :func:`run` reproduces the Python engine for this tape, config and strategy.
+
+    The strategy must be exactly a :class:`ChildOrderExecutor` (subclasses change its behaviour), the latency
+    models constant, normal or lognormal, and every notional (price × size summed over a request's fills) must
+    fit in int64.
+    """
+    from tickreplay.trader.executor import ChildOrderExecutor
+
+    if type(strategy) is not ChildOrderExecutor or not all(
+            type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
+        return False
+    total = sum(c.quantity for c in strategy.children)
+    return 4 * _tape(replay)[1] * total < 2**63
+
+
+def _tape(replay) -> tuple[tuple, int]:
+    """The kernel's tape tuple (tp[0] = ts_ns ... tp[19], as the kernel indexes it) and the largest |price|."""
+    hit = _TAPES.get(replay)
+    if hit is None:
+        s = replay.snapshots
+        wb, wa = replay.window_columns(1), replay.window_columns(-1)
+        tp = (replay.ts_ns, replay.kind, replay.side, replay.price, replay.size, replay.add_idx, replay.level_delta,
+              replay.level_size, replay.halted, replay.last_snapshot_begin, replay._lvl_keys, replay._lvl_idx,
+              s.bid_price, s.bid_size, s.ask_price, s.ask_size, wb[0], wb[1], wa[0], wa[1])
+        top = max(int(np.abs(a).max(initial=0)) for a in (replay.price, s.bid_price, s.ask_price))
+        hit = _TAPES[replay] = (tp, top)
+    return hit
+
+
+def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
+    """``n`` successive ``model.sample`` values from ``rng`` (ns), and whether the model is constant (no draws)."""
+    if type(model) is Constant:
+        return np.array([model.sample(0, rng)], np.int64), True
+    if type(model) is Normal:
+        return np.maximum(np.rint(rng.normal(model.mean_ns, model.jitter_ns, n)), 0.0).astype(np.int64), False
+    med, sigma = model.median_ns, model.sigma  # LogNormal: math.exp as in sample()
+    return np.array([round(med * math.exp(sigma * z)) for z in rng.standard_normal(n).tolist()], np.int64), False
+
+
+def run(engine, strategy, start_ns: int | None, end_ns: int | None):
+    """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
+    from tickreplay.engine import RunResult
+
+    cfg, r = engine.config, engine.replay
+    inst = r.instrument
+    start = int(r.session_start_ns if start_ns is None else start_ns)
+    end = int(r.session_end_ns if end_ns is None else end_ns)
+    children = strategy.children
+    ch = np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
+                  np.int64).reshape(len(children), 5)
+    tp = _tape(r)[0]
+    model = MODEL_L3 if r.is_l3 else cfg.queue_model.code
+    pi = np.zeros(_NP, np.int64)
+    pi[[P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_FINISH, P_PSCALE,
+        P_SSCALE]] = (r.session_start_ns, r.session_end_ns, inst.lot_size, inst.tick_size, r.window_levels, model,
+                      r.index_at(r.session_end_ns) + 1, cfg.allow_overtaking, strategy.side,
+                      strategy.replace_after_ns, strategy.finish_with_market, inst.price_scale, inst.size_scale)
+    pi[P_MAXR] = -1 if strategy.max_replaces is None else strategy.max_replaces
+    f = cfg.fees
+    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit], np.float64)
+    room = 4 * len(children) + 64
+    while True:
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
+        (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
+            _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
+                                           (cfg.md_latency, rngs[2], 6 * room)))
+        rq = np.zeros((room, _NQ), np.int64)
+        rqf = np.zeros(room, np.float64)
+        orr = np.zeros((room, _NO), np.int64)
+        orf = np.zeros((room, 2), np.float64)
+        lv = np.zeros((room, _NL), np.int64)
+        fl = np.zeros((room, _NF), np.int64)
+        flf = np.zeros(room, np.float64)
+        used = np.zeros((2, room), np.int64)
+        rp = np.zeros((room + r.levels + 16, 4), np.int64)
+        ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
+        st = run_kernel(tp, pi, pf, ch, ent, resp, md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac)
+        if not st[S_OVER]:
+            break
+        room *= 2
+    strategy.unpriced = int(st[S_UNPRICED])
+    n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
+    return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
+
+
+def _vocabulary(*words: str) -> pd.api.extensions.ExtensionArray:
+    """Output strings as a "string" array: a column is ``take`` of codes (no per-row Python, no ``astype``)."""
+    return pd.array(list(words), dtype="string")
+
+
+_ACTIONS = _vocabulary("new", "cancel", "modify")
+_TYPES = _vocabulary("", "market", "limit")
+_ORDER_STATUS = _vocabulary("pending", "open", "filled", "cancelled", "rejected")
+_ROW_STATUS = _vocabulary(*ROW_STATUSES)
+_REASONS = _vocabulary(*REASONS)
+_LIQ = _vocabulary("none", "maker", "taker")
+_ROW_LIQ = _vocabulary("", "maker", "taker", "mixed")
+_HOWS = _vocabulary("walk", _HOW_NAMES[HOW_QUEUE], _HOW_NAMES[HOW_THROUGH])  # codes _HOW_WALK = 0, 1, 2
+
+
+def _touch(r, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Best bid, best ask and mid at tape indices ``idx`` (0, 0, NaN before the first event)."""
+    s = r.snapshots
+    ok = idx >= 0
+    k = np.where(ok, idx, 0)
+    b = np.where(ok, s.bid_price[k, 0], 0)
+    a = np.where(ok, s.ask_price[k, 0], 0)
+    with np.errstate(invalid="ignore"):
+        mid = np.where(ok & (b > 0) & (a > 0), (b + a) / 2.0, np.nan)
+    return b, a, mid
+
+
+def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
+    """The order log from the kernel's rows, in the dtypes of :meth:`Engine._result`."""
+    oid = q[:, Q_OID]
+    o = orr[oid]
+    filled = q[:, Q_FILLED]
+    liq = (q[:, Q_MAKER] > 0).astype(np.int64) + 2 * (q[:, Q_TAKER] > 0)  # codes of _ROW_LIQ
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(filled > 0, q[:, Q_NOTIONAL] / np.where(filled > 0, filled, 1), np.nan)
+    big = np.flatnonzero(np.abs(q[:, Q_NOTIONAL]) >= 2**53)  # exact int / int, as Python divides
+    avg[big] = [int(x) / int(y) for x, y in zip(q[big, Q_NOTIONAL], filled[big])]
+    bd, ad, md = _touch(r, q[:, Q_DECIDX])
+    ba, aa, ma = _touch(r, q[:, Q_ARRIDX])
+    return pd.DataFrame({
+        "request_id": np.arange(1, len(q) + 1, dtype=np.int64), "order_id": oid, "parent_id": o[:, O_PARENT],
+        "action": _ACTIONS.take(q[:, Q_ACTION]), "side": o[:, O_SIDE].astype(np.int8),
+        "type": _TYPES.take(o[:, O_TYPE]),
+        "price": np.where(q[:, Q_PRICE] == NONE, -1, q[:, Q_PRICE]),
+        "quantity": np.where(q[:, Q_QTY] == NONE, -1, q[:, Q_QTY]),
+        "status": _ROW_STATUS.take(q[:, Q_STATUS]), "reject_reason": _REASONS.take(q[:, Q_REJECT]),
+        "open_quantity": q[:, Q_OPEN], "filled": filled, "liquidity": _ROW_LIQ.take(liq), "fees": fees,
+        "avg_price": avg, "rested": q[:, Q_RESTED] > 0, "queue_ahead": q[:, Q_QAHEAD],
+        "order_status": _ORDER_STATUS.take(o[:, O_STATUS]), "order_filled": o[:, O_FILLED],
+        "final_price": np.where(o[:, O_PRICE] == NONE, -1, o[:, O_PRICE]), "final_quantity": o[:, O_QTY],
+        "unfilled": o[:, O_QTY] - o[:, O_FILLED], "reason": _REASONS.take(o[:, O_REASON]),
+        "queue_unknown": o[:, O_QU] > 0, "queue_unknown_ns": o[:, O_QUNS],
+        "decision_ns": q[:, Q_DECNS], "arrival_ns": q[:, Q_ARRNS], "response_ns": q[:, Q_RESPNS],
+        "bid_decision": bd, "ask_decision": ad, "mid_decision": md, "bid_arrival": ba, "ask_arrival": aa,
+        "mid_arrival": ma, "decision_idx": q[:, Q_DECIDX], "arrival_idx": q[:, Q_ARRIDX],
+    }, copy=False)
+
+
+def _fills(fl: np.ndarray, fee: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
+    """The fills table from the kernel's fill records, in the dtypes of :meth:`Engine._result`."""
+    o = orr[fl[:, F_OID]]
+    return pd.DataFrame({
+        "fill_id": np.arange(1, len(fl) + 1, dtype=np.int64), "order_id": fl[:, F_OID], "parent_id": o[:, O_PARENT],
+        "side": o[:, O_SIDE].astype(np.int8), "price": fl[:, F_PRICE], "size": fl[:, F_SIZE],
+        "liquidity": _LIQ.take(fl[:, F_LIQ]), "fee": fee, "decision_ns": o[:, O_DECNS], "arrival_ns": o[:, O_ARRNS],
+        "exchange_ns": fl[:, F_EX], "response_ns": fl[:, F_RESP], "tape_index": fl[:, F_J],
+        "how": _HOWS.take(fl[:, F_HOW]),
+    }, copy=False)
