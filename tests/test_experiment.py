@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from tickreplay import cli, experiment
-from tickreplay.results import query, run_dirs
+from tickreplay.results import query, run_dirs, store_index
 from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.errors import ConfigError
@@ -287,30 +287,36 @@ def test_pnl_average_cost_by_hand():
     assert pnl.iloc[3]["unrealised_pnl"] == pytest.approx(200 * (12.0 - 11.0))
 
 
-def test_a_grid_killed_mid_way_resumes_with_only_the_missing_runs(scenario_file, tmp_path):
+@pytest.mark.parametrize("batch_size", [1, 5])
+def test_a_grid_killed_mid_way_resumes_with_only_the_missing_runs(scenario_file, tmp_path, batch_size):
     """``kill -9`` a grid part-way; the same command again runs only what is missing, and the store then holds
-    exactly one run per distinct scenario (no partial folder, no duplicate)."""
+    exactly one run per distinct scenario (no partial folder or batch, no duplicate); in run folders or batches."""
     import signal
     import subprocess
     import sys
     import time
 
-    seeds = list(range(1, 13))
+    seeds = list(range(1, 31))
     grid = tmp_path / "grid.toml"
     grid.write_text(f'base = "{scenario_file.name}"\n[sweep]\n"seed" = {seeds}\n"schedule.n_children" = [5, 10]\n')
     out = tmp_path / "res"
     cmd = [sys.executable, "-c", "import sys; from tickreplay.cli import main; sys.exit(main(sys.argv[1:]))",
-           "compare", "--grid", str(grid), "--out", str(out)]
+           "compare", "--grid", str(grid), "--out", str(out), "--batch-size", str(batch_size)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while (not out.is_dir() or len(run_dirs(out)) < 3) and proc.poll() is None and time.monotonic() < deadline:
+    while (not out.is_dir() or len(store_index(out)) < 3) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = len(run_dirs(out))
-    assert 3 <= done < 24, "the grid should have been killed part-way"
+    done = len(store_index(out))
+    assert 3 <= done < 60, "the grid should have been killed part-way"
+    assert bool(run_dirs(out)) == (batch_size == 1)
     again = subprocess.run(cmd, capture_output=True, text=True, check=True)
-    assert f"24 runs in {out.resolve()}: {24 - done} run now, {done} already complete" in again.stdout
+    assert f"60 runs in {out.resolve()}: {60 - done} run now, {done} already complete" in again.stdout
     assert cli.main(["query", "SELECT count(*) AS n, count(DISTINCT run_id) AS ids FROM runs", "--root", str(out)]) == 0
-    assert query("SELECT count(*) AS n FROM runs", out)["n"].iloc[0] == 24
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == sorted(p.name for p in run_dirs(out))
+    assert query("SELECT count(*) AS n, count(DISTINCT run_id) AS ids FROM runs", out).iloc[0].tolist() == [60, 60]
+    assert query("SELECT count(DISTINCT run_id) AS n FROM fills", out)["n"].iloc[0] == 60
+    for folder in (out, out / "_batches"):  # nothing half-written is left: every hidden entry is a current version
+        names = {p.name for p in folder.iterdir()} if folder.is_dir() else set()
+        hidden = {n for n in names if n.startswith(".")}
+        assert hidden == {os.readlink(folder / n) for n in names - hidden if (folder / n).is_symlink()}

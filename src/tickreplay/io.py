@@ -42,7 +42,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
+def atomic_dir(path: str | Path, overwrite: bool = True, clean: bool = True) -> Iterator[Path]:
     """Yield a new empty folder; on success ``path`` names it, switched atomically.
 
     ``path`` becomes a symlink to an immutable hidden sibling folder
@@ -54,6 +54,9 @@ def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     version and the leftovers of writers no longer running are removed.
     ``overwrite=False``: raise :class:`FileExistsError` (and keep what is
     there) if ``path`` exists, even when another process creates it meanwhile.
+    ``clean=False``: remove only the old version, not the leftovers of killed
+    writers, which needs a listing of the folder; for many writes into one
+    folder (a sweep), call :func:`remove_leftovers` once instead.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,7 +79,7 @@ def atomic_dir(path: str | Path, overwrite: bool = True) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(version, ignore_errors=True)
         raise
-    _remove_stale(path, previous)
+    _remove_stale(path, previous, clean)
 
 
 def _exchange(a: Path, b: Path) -> None:
@@ -98,29 +101,51 @@ _VERSION_RE = re.compile(r"\.(?P<name>.+)\.(?:v|link)(?P<pid>\d+)-[0-9a-f]{12}")
 _OLD_STYLE_RE = re.compile(r"\.(?P<name>.+)\.(?:old|[a-z0-9_]{8}\.tmp)")  # rename-twice scheme of earlier versions
 
 
-def _remove_stale(path: Path, previous: str | None) -> None:
-    """Remove what no name in ``path``'s folder uses any more: ``previous`` (the old version of
-    ``path``) and leftovers (versions, links, old-style temp folders) of killed writers."""
-    for p in path.parent.iterdir():
-        m = _VERSION_RE.fullmatch(p.name) or _OLD_STYLE_RE.fullmatch(p.name)
+def _remove_stale(path: Path, previous: str | None, leftovers: bool = True) -> None:
+    """Remove what no name in ``path``'s folder uses any more: ``previous`` (the old version of ``path``) and,
+    with ``leftovers``, what killed writers left (:func:`remove_leftovers`)."""
+    if previous is not None and (_VERSION_RE.fullmatch(previous) or _OLD_STYLE_RE.fullmatch(previous)):
+        _remove(path.with_name(previous))
+    if leftovers:
+        remove_leftovers(path.parent, path.name)
+
+
+def remove_leftovers(folder: str | Path, writing: str | None = None) -> int:
+    """Remove the leftovers of writers that are no longer running from ``folder`` (versions no name points at,
+    links, old-style temporary folders) and return how many; ``writing``: the name this process just wrote
+    (its own unused versions of that name go too). One listing of the folder: call it once per sweep, not per
+    write. A live writer's versions stay."""
+    folder = Path(folder)
+    removed = 0
+    try:
+        entries = [e.name for e in os.scandir(folder) if e.name.startswith(".")]  # every leftover is hidden
+    except FileNotFoundError:
+        return 0
+    me = os.getpid()
+    for name in entries:
+        m = _VERSION_RE.fullmatch(name) or _OLD_STYLE_RE.fullmatch(name)
         if m is None:
             continue
-        owner = p.with_name(m["name"])
-        if owner.is_symlink() and os.readlink(owner) == p.name:
+        p = folder / name
+        owner = folder / m["name"]
+        if owner.is_symlink() and os.readlink(owner) == name:
             continue  # a current version
-        if p.name == previous:
-            stale = True
-        elif "pid" in m.groupdict():
+        if "pid" in m.groupdict():
             pid = int(m["pid"])  # a live writer may still be filling it (this process: another name's)
-            stale = m["name"] == path.name if pid == os.getpid() else not _alive(pid)
+            stale = m["name"] == writing if pid == me else not _alive(pid)
         else:
-            stale = m["name"] == path.name
-        if not stale:
-            continue
-        if p.is_dir() and not p.is_symlink():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+            stale = m["name"] == writing
+        if stale:
+            _remove(p)
+            removed += 1
+    return removed
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 DEFAULT_OUT = "results"
+DEFAULT_BATCH = 100  # runs per batch file of a compare
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,13 +20,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("scenarios", nargs="*", metavar="SCENARIO", help="scenario TOML files")
     p.add_argument("--grid", help="a grid TOML file: base scenario + [sweep] lists")
     p.add_argument("--out", default=DEFAULT_OUT, help=f"results root (default: {DEFAULT_OUT})")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default: 1)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="worker processes (default: 1); with --backend ray: the CPUs of the local Ray it starts")
+    p.add_argument("--backend", choices=("local", "ray"),
+                   help="where the runs execute: local processes, or Ray (pip install -e \".[ray]\"); "
+                        "default: the grid's [sweep] backend, else local")
+    p.add_argument("--ray-address", metavar="ADDR",
+                   help="attach to a running Ray cluster (e.g. ray://head:10001 or head:6379; see docs/cluster.md) "
+                        "instead of starting a local Ray")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH, metavar="N",
+                   help=f"runs per results batch under OUT/_batches (default: {DEFAULT_BATCH}; 1: one folder per "
+                        "run). 'tickreplay report OUT/<run_id>' writes a batched run's folder when asked")
     p.add_argument("--report", action="store_true", help="also write the comparison report under OUT/_compare")
     p.add_argument("--rerun", action="store_true", help="run every scenario again, even those the store has")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser("report", help="figures and a Markdown page from stored runs (one run, or a comparison)")
-    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run folders (several: also a comparison report)")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR",
+                   help="run folders, i.e. <results root>/<run_id> (a run a sweep stored in a batch gets its folder "
+                        "written first); several: also a comparison report")
     p.add_argument("--out", help="folder of the comparison report (default: <first run's root>/_compare)")
     p.set_defaults(func=_report)
 
@@ -92,24 +105,32 @@ def _run(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     from tickreplay.errors import ConfigError
-    from tickreplay.experiment import compare, load_grid
     from tickreplay.experiment.scenario import load_scenario
+    from tickreplay.experiment.sweep import compare, read_grid
+    from tickreplay.results import open_run, store_index
 
     if bool(args.scenarios) == bool(args.grid):
         raise ConfigError("give scenario files or --grid GRID.toml (one of them)")
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, not {args.batch_size}")
+    backend = args.backend
     if args.grid:
-        scenarios, texts = load_grid(args.grid), None
+        grid = read_grid(args.grid)
+        scenarios, texts = grid.scenarios, None
+        backend = backend or grid.backend
     else:
         scenarios = [load_scenario(p) for p in args.scenarios]
         texts = [Path(p).read_text() for p in args.scenarios]
-    table = compare(scenarios, args.out, jobs=args.jobs, texts=texts, rerun=args.rerun)
+    table = compare(scenarios, args.out, jobs=args.jobs, texts=texts, rerun=args.rerun, backend=backend or "local",
+                    ray_address=args.ray_address, batch_size=args.batch_size)
     print(run_count_line(table, args.out))
     print(format_table(table))
     if args.report:
         from tickreplay.report import compare_report
 
         runs = dict.fromkeys(table["run_id"])  # one scenario given twice is one run, counted once
-        page = compare_report([Path(args.out) / r for r in runs], Path(args.out) / "_compare")
+        index = store_index(args.out)
+        page = compare_report([open_run(args.out, r, index) for r in runs], Path(args.out) / "_compare")
         print(f"comparison report: {page}")
     return 0
 
@@ -123,8 +144,10 @@ def run_count_line(table, out: str | Path) -> str:
 
 def _report(args: argparse.Namespace) -> int:
     from tickreplay.report import compare_report, run_report
+    from tickreplay.results import open_run
 
     dirs = [Path(r) for r in args.runs]
+    dirs = [d if (d / "run.json").is_file() or not d.parent.is_dir() else open_run(d.parent, d.name) for d in dirs]
     for d in dirs:
         print(f"{d}: {run_report(d)}")
     if len(dirs) > 1:

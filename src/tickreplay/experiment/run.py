@@ -17,13 +17,21 @@ crash leaves no half-written run):
 
 An overlay that is absent, ``enabled = false`` or has ``max_delay_s = 0``
 runs the static executor: the run is the static run, byte for byte.
+
+A sweep (:mod:`.sweep`) runs :func:`compute_run` in its workers and writes
+the same content in batches (:class:`tickreplay.results.BatchWriter`).
+Whether a run is already stored is known without loading its data when the
+results root has seen that data before (:func:`data_identity`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import time
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,11 +44,13 @@ import tomli_w
 
 from tickreplay import __version__
 from tickreplay.engine import Engine, RunResult
+from tickreplay.catalog import default_root
 from tickreplay.experiment.data import MarketData, load_data, market_path
 from tickreplay.experiment.plan import (Plan, build_plan, engine_config, input_fingerprints, pretrade_inputs,
                                         schedule_risk)
 from tickreplay.experiment.scenario import Scenario, load_scenario
-from tickreplay.io import atomic_dir, json_text
+from tickreplay.io import atomic_dir, atomic_path, json_text
+from tickreplay.results import RunRecord, read_stored, runs_row, store_index
 from tickreplay.tca import fill_table, tca_summary
 from tickreplay.trader import pnl_table
 
@@ -68,25 +78,130 @@ class RunOutcome:
         return cls(path.name, path, scenario, tca, skipped)
 
 
+def market_identity(data: MarketData) -> dict:
+    """What of the data a run id hashes: the source tape's fingerprint, the session and the book depth replayed."""
+    replay = data.replay
+    return {"fingerprint": data.fingerprint, "session_ns": [replay.session_start_ns, replay.session_end_ns],
+            "levels": replay.instrument.levels, "snapshot_levels": data.snapshots.levels}
+
+
 def run_id_for(scn: Scenario, data: MarketData) -> str:
     """``<name>_<hash>``: the hash of the run's content, so the same run twice is the same id and two different
     runs never share one. The content: the scenario with its defaults filled in
     (:meth:`~tickreplay.experiment.scenario.Scenario.spec`, seed included), the data's fingerprint with the
-    session and book depth it is replayed with, the other inputs' fingerprints
+    session and book depth it is replayed with (:func:`market_identity`), the other inputs' fingerprints
     (:func:`~tickreplay.experiment.plan.input_fingerprints`: overlay model, VWAP profile tapes) and the package
     version. Not hashed: a user strategy's own code (change its name or params, or ``--rerun``, after editing it);
     and times count as written ("09:32" and the same instant in ns are two ids for one run)."""
-    replay = data.replay
-    market = {"fingerprint": data.fingerprint, "session_ns": [replay.session_start_ns, replay.session_end_ns],
-              "levels": replay.instrument.levels, "snapshot_levels": data.snapshots.levels}  # what is replayed
+    return run_id_from(scn, market_identity(data))
+
+
+def run_id_from(scn: Scenario, market: dict) -> str:
+    """:func:`run_id_for` from the data's :func:`market_identity` (no data needed)."""
     content = json_text({"scenario": scn.spec(), "data": market, "inputs": input_fingerprints(scn),
                          "version": __version__}, sort_keys=True)
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-._") or "run"  # '.', '_': not runs to the store
     return f"{safe[:80]}_{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
 
-def _write_parquet(df: pd.DataFrame, path: Path) -> None:
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path)
+def identity_cache_path() -> Path:
+    """Where :class:`IdentityCache` keeps what it learnt: ``$TICKREPLAY_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/tickreplay``, else ``~/.cache/tickreplay``; file ``data_identity.json``."""
+    env = os.environ.get("TICKREPLAY_CACHE_DIR")
+    base = Path(env) if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tickreplay"
+    return base / "data_identity.json"
+
+
+def data_signature(scn: Scenario) -> str | None:
+    """A key that changes whenever the scenario's data could: the ``[data]`` table, the folder paths resolve
+    against, the package version, and the state of the files read (LOBSTER files: size, mtime and inode; catalog
+    entry: the version folder it names, which every rewrite replaces). None: a file is missing (loading the data
+    gives the error)."""
+    spec = scn.data
+    sig: dict = {"data": asdict(spec), "base_dir": str(Path(scn.base_dir).resolve()), "version": __version__}
+    try:
+        if spec.lobster is not None:
+            sig["files"] = [[str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino]
+                            for f in (scn.path(spec.lobster.message), scn.path(spec.lobster.orderbook))
+                            for st in [f.stat()]]
+        elif spec.catalog is not None:
+            root = default_root() if spec.catalog_root is None else scn.path(spec.catalog_root)
+            entry = Path(root, *spec.catalog.strip("/").split("/"))
+            sig["entry"] = os.path.realpath(entry)
+            if not (Path(sig["entry"]) / "tape.parquet").is_file():
+                return None
+    except OSError:
+        return None
+    return hashlib.sha256(json_text(sig, sort_keys=True).encode()).hexdigest()
+
+
+class IdentityCache:
+    """The market identities (:func:`market_identity`) of data run before, by :func:`data_signature`: a run's id,
+    and so whether it is stored, without loading its data. Kept in :func:`identity_cache_path` (written
+    atomically; a lost update only costs one data load)."""
+
+    def __init__(self) -> None:
+        self.path = identity_cache_path()
+        try:
+            self.known: dict[str, dict] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.known = {}
+        self._memo: dict[tuple, tuple[str | None, dict | None]] = {}
+
+    def identity(self, scn: Scenario, data: MarketData | None = None) -> dict:
+        """The scenario's market identity: remembered, else from ``data`` or its loaded data (then remembered)."""
+        key = (scn.data, scn.base_dir)
+        if key not in self._memo:
+            sig = data_signature(scn)
+            self._memo[key] = (sig, self.known.get(sig) if sig is not None else None)
+        sig, ident = self._memo[key]
+        if ident is None:
+            ident = market_identity(data if data is not None else load_data(scn))
+            self._memo[key] = (sig, ident)
+            if sig is not None:
+                self.known[sig] = ident
+                self._save()
+        return ident
+
+    def _save(self) -> None:
+        try:
+            with atomic_path(self.path) as tmp:
+                tmp.write_text(json_text(self.known))
+        except OSError:
+            pass  # no writable cache folder: ids are computed from the data each time
+
+
+def _write_parquet(table: pa.Table, path: Path) -> None:
+    pq.write_table(table, path)
+
+
+def _arrow(df: pd.DataFrame) -> pa.Table:
+    hit = _MARKET_TABLES.get(id(df))
+    if hit is not None and hit[0] is df:
+        return hit[1]
+    return pa.Table.from_pandas(df, preserve_index=False)
+
+
+_MARKET_PATHS: OrderedDict[tuple, tuple[MarketData, pd.DataFrame]] = OrderedDict()  # (data, t0, t1) → path
+_MARKET_TABLES: dict[int, tuple[pd.DataFrame, pa.Table]] = {}  # id of a remembered path → it and its Arrow table
+_MARKET_MAX = 16
+
+
+def _market_path(data: MarketData, t0: int, t1: int) -> pd.DataFrame:
+    """:func:`~tickreplay.experiment.data.market_path`, remembered for the last few windows: the runs of a sweep
+    over one day mostly share a window, and so their ``market.parquet``."""
+    key = (id(data), t0, t1)
+    hit = _MARKET_PATHS.get(key)
+    if hit is not None and hit[0] is data:
+        _MARKET_PATHS.move_to_end(key)
+        return hit[1]
+    df = market_path(data, t0, t1)
+    _MARKET_PATHS[key] = (data, df)
+    _MARKET_TABLES[id(df)] = (df, pa.Table.from_pandas(df, preserve_index=False))
+    while len(_MARKET_PATHS) > _MARKET_MAX:
+        _, (_, old) = _MARKET_PATHS.popitem(last=False)
+        _MARKET_TABLES.pop(id(old), None)
+    return df
 
 
 def execute(scn: Scenario, data: MarketData | None = None) -> tuple[Plan, RunResult, MarketData]:
@@ -127,7 +242,7 @@ def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> t
         tables["pnl"] = pnl
         tca["pnl"] = pnl_summary(pnl, fills)
         t1 = end
-    tables["market"] = market_path(data, min(t0, plan.start_ns), t1)
+    tables["market"] = _market_path(data, min(t0, plan.start_ns), t1)
     return tca, tables
 
 
@@ -155,37 +270,76 @@ def pnl_summary(pnl: pd.DataFrame, fills: pd.DataFrame) -> dict:
     return out
 
 
-def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: str | None = None,
-                 rerun: bool = False) -> RunOutcome:
-    """Run ``scn`` and write its results folder under ``out_root`` (see module docstring).
-
-    A run already complete under ``out_root`` (same id: same content) is not run again: its stored outcome
-    comes back with ``skipped`` set, unless ``rerun``, which replaces it atomically. ``text``: the scenario
-    file's content, copied as ``scenario.toml`` (default: the scenario's document written back as TOML).
-    """
-    data = load_data(scn)
-    root = Path(out_root)
-    run_id = run_id_for(scn, data)
-    if not rerun and (root / run_id / "run.json").is_file():
-        return RunOutcome.load(root / run_id, scn, skipped=True)
-    text = text if text is not None else tomli_w.dumps(scn.raw)
-    plan, result, _ = execute(scn, data)
+def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None = None) -> RunRecord:
+    """Run ``scn`` on ``data`` and return everything its results folder holds, as the store keeps it (no files
+    written). ``seconds`` in the record: ``plan``, ``engine``, ``measure`` (TCA and tables) and ``convert`` (to
+    Arrow)."""
+    t0 = time.perf_counter()
+    plan = build_plan(scn, data)
+    t1 = time.perf_counter()
+    result = Engine(data.replay, engine_config(scn, data)).run(plan.strategy, start_ns=plan.start_ns)
+    t2 = time.perf_counter()
     tca, tables = measure(scn, plan, result, data)
+    t3 = time.perf_counter()
     meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "data_fingerprint": data.fingerprint,
             "version": __version__, "base_dir": str(Path(scn.base_dir).resolve()), "sweep": scn.sweep,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "instrument": asdict(data.tape.instrument), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
+    record = RunRecord(run_id, text if text is not None else tomli_w.dumps(scn.raw), json_text(meta, indent=2),
+                       json_text(tca, indent=2), {name: _arrow(df) for name, df in tables.items()},
+                       runs_row(run_id, tca, scn.raw))
+    t4 = time.perf_counter()
+    record.seconds = {"plan": t1 - t0, "engine": t2 - t1, "measure": t3 - t2, "convert": t4 - t3}
+    return record
+
+
+def write_run_folder(root: str | Path, record: RunRecord, overwrite: bool = False, clean: bool = True) -> Path:
+    """Write ``record`` as its run folder under ``root``, atomically (see the module docstring); ``overwrite``:
+    replace a stored folder, else :class:`FileExistsError` if there is one. ``clean``: also remove what killed
+    writers left in ``root`` (one listing of it; a sweep does that once, not per run)."""
+    path = Path(root) / record.run_id
+    with atomic_dir(path, overwrite=overwrite, clean=clean) as tmp:
+        (tmp / "scenario.toml").write_text(record.scenario_toml, encoding="utf-8")  # TOML is UTF-8
+        for name, table in record.tables.items():
+            _write_parquet(table, tmp / f"{name}.parquet")
+        (tmp / "tca.json").write_text(record.tca_json)
+        (tmp / "run.json").write_text(record.run_json)
+    return path
+
+
+def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: str | None = None,
+                 rerun: bool = False) -> RunOutcome:
+    """Run ``scn`` and write its results folder under ``out_root`` (see module docstring).
+
+    A run already complete under ``out_root`` (same id: same content; as a folder or in a sweep's batch) is not
+    run again, nor its data loaded when the root has run that data before: its stored outcome comes back with
+    ``skipped`` set, unless ``rerun``, which replaces it atomically. ``text``: the scenario file's content, copied
+    as ``scenario.toml`` (default: the scenario's document written back as TOML).
+    """
+    root = Path(out_root)
+    ids = IdentityCache()
+    run_id = run_id_from(scn, ids.identity(scn))
+    if not rerun:
+        stored = _stored_outcome(root, run_id, scn)
+        if stored is not None:
+            return stored
+    record = compute_run(scn, load_data(scn), run_id, text)
     try:
-        with atomic_dir(root / run_id, overwrite=rerun) as tmp:
-            (tmp / "scenario.toml").write_text(text, encoding="utf-8")  # TOML is UTF-8
-            for name, df in tables.items():
-                _write_parquet(df, tmp / f"{name}.parquet")
-            (tmp / "tca.json").write_text(json_text(tca, indent=2))
-            (tmp / "run.json").write_text(json_text(meta, indent=2))
+        path = write_run_folder(root, record, overwrite=rerun)
     except FileExistsError:  # another process finished the same run meanwhile: the same content
         return RunOutcome.load(root / run_id, scn, skipped=True)
-    return RunOutcome(run_id, root / run_id, scn, tca)
+    return RunOutcome(run_id, path, scn, json.loads(record.tca_json))
+
+
+def _stored_outcome(root: Path, run_id: str, scn: Scenario) -> RunOutcome | None:
+    """The stored outcome of ``run_id`` (skipped), or None when the store does not have it."""
+    if (root / run_id / "run.json").is_file():
+        return RunOutcome.load(root / run_id, scn, skipped=True)
+    if not root.is_dir():
+        return None
+    tca = read_stored(root, [run_id], store_index(root)).get(run_id)
+    return None if tca is None else RunOutcome(run_id, root / run_id, scn, tca, skipped=True)
 
 
 def run_file(path: str | Path, out_root: str | Path = DEFAULT_RESULTS, rerun: bool = False) -> RunOutcome:
