@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tickreplay import cli
-from tickreplay.adapters.synthetic import REGIMES, generate_day, synthetic_key, synthetic_symbol
+from tickreplay.adapters.synthetic import REGIMES, generate_day, synthetic_key, synthetic_market, synthetic_symbol
 from tickreplay.catalog import Catalog, default_root
 from tickreplay.errors import ConfigError
 from tickreplay.tape import COLUMNS, EventKind, Instrument, Tape
@@ -31,16 +31,28 @@ def test_generated_keys_carry_every_input_that_changes_the_data():
     assert synthetic_key("liquid_large_cap", 2, "2024-01-02") == "synthetic/liquid_large_cap-s2/2024-01-02"
     assert synthetic_key("thin_small_cap", 4, "2024-01-02", 600) == "synthetic/thin_small_cap-s4-600s/2024-01-02"
     assert synthetic_key("news_spike", 1, "2024-03-11", 900.5, "ABC") == "synthetic/ABC.news_spike-s1-900.5s/2024-03-11"
-    # the whole session is the same day whether or not its length is given
+    assert synthetic_key("liquid_large_cap", 1, "2024-01-02", activity=65) == \
+        "synthetic/liquid_large_cap-x65-s1/2024-01-02"
+    assert synthetic_key("thin_small_cap", 4, "2024-01-02", 600, "ABC", 0.5) == \
+        "synthetic/ABC.thin_small_cap-x0.5-s4-600s/2024-01-02"
+    # the whole session is the same day whether or not its length is given, and activity 1 is the regime's own
     assert synthetic_key("liquid_large_cap", 2, "2024-01-02", 23_400) == synthetic_key("liquid_large_cap", 2,
                                                                                         "2024-01-02")
+    assert synthetic_key("liquid_large_cap", 2, "2024-01-02", None, None, 1) == synthetic_key("liquid_large_cap", 2,
+                                                                                              "2024-01-02")
+
+
+def test_another_activity_is_another_market():
+    assert synthetic_market(synthetic_symbol("liquid_large_cap", 1, activity=65)) == "liquid_large_cap-x65"
+    assert synthetic_market(synthetic_symbol("liquid_large_cap", 2, 600, "A.B", 1e-05)) == "A.B.liquid_large_cap-x1e-05"
+    assert synthetic_market(synthetic_symbol("liquid_large_cap", 3, activity=1)) == "liquid_large_cap"
 
 
 def test_two_different_generated_days_never_share_a_key():
     planted = replace(REGIMES["liquid_large_cap"], refill_half_life_s=3.0)
     regimes = [*REGIMES, planted, replace(planted, refill_half_life_s=5.0)]
     inputs = list(itertools.product(regimes, [0, 1, 12], ["2024-01-02", "2024-01-03"], [None, 60, 60.5, 6e-05],
-                                    [None, "ABC", "A.B", "X-60s", "60s"]))
+                                    [None, "ABC", "A.B", "X-60s", "60s"], [None, 65, 0.5, 2.5, 1e-05]))
     keys = {synthetic_key(*args) for args in inputs}
     assert len(keys) == len(inputs)
     assert all(k.count("/") == 2 for k in keys)
@@ -54,6 +66,9 @@ def test_two_different_generated_days_never_share_a_key():
     (("liquid_large_cap", 1, "2024-01-02", 10**6), "duration_s"),
     (("liquid_large_cap", 1, "2024-01-02", None, "a/b"), "symbol"),
     (("liquid_large_cap", 1, "2024-01-02", None, ".hidden"), "symbol"),
+    (("liquid_large_cap", 1, "2024-01-02", None, None, 0), "activity"),
+    (("liquid_large_cap", 1, "2024-01-02", None, None, -2.0), "activity"),
+    (("liquid_large_cap", 1, "2024-01-02", None, None, float("nan")), "activity"),
     (("no_such_regime", 1, "2024-01-02"), "unknown regime"),
 ])
 def test_bad_key_inputs_name_the_field(args, field):

@@ -32,10 +32,17 @@ The model, per trading session:
   the touch refills after a sweep with a known half-life.
 * The session opens with a book already resting (about the equilibrium
   number of orders, as ADDs at the opening timestamp).
+* **Activity** (``activity``, default 1): multiplies every event rate of the
+  regime — new-order arrivals (so market orders, their self-excitation and
+  refills too) and the cancel hazard — so the tape has about ``activity``
+  times the events per second with the same book shape (the equilibrium
+  number of resting orders is unchanged). Prices move in real time as before.
 
 Time advances event by event (intensities are held constant between
 events). Every random number comes from one ``numpy.random.Generator`` made
 from ``SeedSequence(seed)``, so a seed gives byte-identical tapes.
+:class:`DayGenerator` yields a day's events chunk by chunk (memory bounded by
+the resting book, not the day's length); :func:`generate_day` gathers them.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Iterator
 from dataclasses import asdict
 
 import numpy as np
@@ -55,7 +63,8 @@ from tickreplay.clock import parse_hms, resolve_time, trading_date
 from tickreplay.errors import ConfigError
 from tickreplay.tape import Instrument, Tape
 
-__all__ = ["MarketParams", "REGIMES", "generate_day", "session_bounds_ns", "synthetic_key", "synthetic_symbol"]
+__all__ = ["DayGenerator", "MarketParams", "REGIMES", "generate_day", "session_bounds_ns", "synthetic_key",
+           "synthetic_symbol"]
 
 SECONDS_PER_YEAR_OF_TRADING = 252 * 23_400  # annualisation of volatility_annual
 DRAWS_PER_CHUNK = 1 << 16  # arrivals drawn from the generator at a time
@@ -71,11 +80,18 @@ def session_bounds_ns(params: MarketParams, date: str) -> tuple[int, int]:
 
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGIME_RE = re.compile(r"[a-z0-9_]+")
-_GENERATED_SYMBOL_RE = re.compile(r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+)-s\d+(?:-[0-9.e+-]+s)?")
+_GENERATED_SYMBOL_RE = re.compile(
+    r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+(?:-x[0-9.e+-]+)?)-s\d+(?:-[0-9.e+-]+s)?")
 
 
-def _checked(params: MarketParams | str, seed: int, duration_s: float | None) -> tuple[str, MarketParams, float]:
-    """(regime name or 'custom', params, duration in seconds) after checking the generator's inputs."""
+def _number_text(x: float) -> str:
+    """``x`` as an integer when whole, else Python's shortest exact float text."""
+    return str(int(x)) if x.is_integer() else repr(x)
+
+
+def _checked(params: MarketParams | str, seed: int, duration_s: float | None,
+             activity: float | None = None) -> tuple[str, MarketParams, float, float]:
+    """(regime name or 'custom', params, duration in seconds, activity) after checking the generator's inputs."""
     name, p = resolve(params)
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed = {seed!r}: expected a non-negative integer")
@@ -83,32 +99,40 @@ def _checked(params: MarketParams | str, seed: int, duration_s: float | None) ->
     dur = float(session_s if duration_s is None else duration_s)
     if not 0 < dur <= session_s:
         raise ConfigError(f"duration_s = {duration_s!r}: expected a number of seconds in (0, {session_s:g}]")
-    return name, p, dur
+    act = 1.0 if activity is None else activity
+    if (isinstance(act, bool) or not isinstance(act, (int, float, np.integer, np.floating))
+            or not (math.isfinite(act) and act > 0)):
+        raise ConfigError(f"activity = {activity!r}: expected a positive finite number "
+                          "(it multiplies the regime's event rates; 1 is the regime as it is)")
+    return name, p, dur, float(act)
 
 
 def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | None = None,
-                     symbol: str | None = None) -> str:
-    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME-sSEED[-DURATIONs]``.
+                     symbol: str | None = None, activity: float | None = None) -> str:
+    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME[-xACTIVITY]-sSEED[-DURATIONs]``.
 
     ``REGIME`` is the regime name, or ``custom_<16 hex>`` (a hash of every
-    parameter) for params that are no named regime; ``SEED`` the seed;
-    ``DURATION`` the seconds generated, left out for the whole session (as an
-    integer when whole, else Python's shortest exact float text); ``SYMBOL``
-    the user's symbol, only if one is given. Every input that changes the
-    generated tape is in the name, and the name can be read back uniquely, so
-    two different generated days never share a name (nor, with the date, a
-    catalog key). Examples: ``liquid_large_cap-s2``,
-    ``thin_small_cap-s4-600s``, ``ABC.news_spike-s1-900.5s``.
+    parameter) for params that are no named regime; ``ACTIVITY`` the
+    multiplier of the event rates, left out at 1; ``SEED`` the seed;
+    ``DURATION`` the seconds generated, left out for the whole session
+    (numbers as an integer when whole, else Python's shortest exact float
+    text); ``SYMBOL`` the user's symbol, only if one is given. Every input
+    that changes the generated tape is in the name, and the name can be read
+    back uniquely, so two different generated days never share a name (nor,
+    with the date, a catalog key). Examples: ``liquid_large_cap-s2``,
+    ``thin_small_cap-s4-600s``, ``ABC.news_spike-s1-900.5s``,
+    ``liquid_large_cap-x65-s1``.
     """
-    name, p, dur = _checked(regime, seed, duration_s)
+    name, p, dur, act = _checked(regime, seed, duration_s, activity)
     if name == "custom":
         digest = hashlib.blake2b(json.dumps(asdict(p), sort_keys=True).encode(), digest_size=8).hexdigest()
         name = f"custom_{digest}"
     if not _REGIME_RE.fullmatch(name):  # the name must not hold the separators
         raise ConfigError(f"regime name {name!r}: expected lower-case letters, digits and '_'")
-    out = f"{name}-s{int(seed)}"
+    out = name if act == 1.0 else f"{name}-x{_number_text(act)}"
+    out += f"-s{int(seed)}"
     if dur != p.session_seconds():
-        out += f"-{int(dur) if dur.is_integer() else repr(dur)}s"
+        out += f"-{_number_text(dur)}s"
     if symbol is not None:
         if not isinstance(symbol, str) or not _SYMBOL_RE.fullmatch(symbol):
             raise ConfigError(f"symbol = {symbol!r}: expected letters, digits, '.', '_' or '-' "
@@ -118,24 +142,26 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
 
 
 def synthetic_market(symbol: str) -> str | None:
-    """The market a generated day's symbol names, without the day's seed and duration (``[SYMBOL.]REGIME``);
-    None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds of one market are two of its days."""
+    """The market a generated day's symbol names, without the day's seed and duration
+    (``[SYMBOL.]REGIME[-xACTIVITY]``); None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds
+    of one market are two of its days; another activity is another market."""
     m = _GENERATED_SYMBOL_RE.fullmatch(symbol)
     return m["market"] if m else None
 
 
 def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,
-                  symbol: str | None = None) -> str:
+                  symbol: str | None = None, activity: float | None = None) -> str:
     """The catalog key ``synthetic/<synthetic_symbol(...)>/<date>`` of a generated day.
 
     It is the key :func:`generate_day` with the same arguments produces when
     stored with ``Catalog.write("synthetic", tape)``: the tape's instrument
     symbol and date are these parts. See :func:`synthetic_symbol` for the rule.
     """
-    return f"synthetic/{synthetic_symbol(regime, seed, duration_s, symbol)}/{trading_date(date).isoformat()}"
+    return f"synthetic/{synthetic_symbol(regime, seed, duration_s, symbol, activity)}/{trading_date(date).isoformat()}"
 
 
-def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _pack(p: MarketParams, duration_s: float, news_sign: float,
+          activity: float = 1.0) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Kernel parameter arrays, the price grid size (ticks) and the opening order count."""
     start_ticks = p.start_price // p.tick_size
     margin = p.margin_ticks()
@@ -149,7 +175,7 @@ def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndar
     fp[K.P_ROUND_SHARE] = p.round_lot_share
     fp[K.P_MKT_MU] = math.log(p.size_median * p.market_size_mult)
     fp[K.P_MKT_SHARE] = p.market_share
-    fp[K.P_CANCEL] = p.cancel_rate_per_s
+    fp[K.P_CANCEL] = p.cancel_rate_per_s * activity
     fp[K.P_PARTIAL] = p.partial_cancel_share
     fp[K.P_HIDDEN] = p.hidden_share
     fp[K.P_BURST_ETA] = p.burst_branching / (p.burst_decay_s * p.market_share)
@@ -157,7 +183,7 @@ def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndar
     fp[K.P_JUMP_RATE] = p.jump_rate_per_hour / 3600.0
     fp[K.P_JUMP_SD] = p.jump_bps * 1e-4
     fp[K.P_SIGMA] = p.volatility_annual / math.sqrt(SECONDS_PER_YEAR_OF_TRADING)
-    fp[K.P_BASE_RATE] = base_rate
+    fp[K.P_BASE_RATE] = base_rate * activity
     fp[K.P_INTRADAY_U] = p.intraday_u
     fp[K.P_NEWS_T] = -1.0
     if p.news_time is not None:
@@ -175,18 +201,104 @@ def _pack(p: MarketParams, duration_s: float, news_sign: float) -> tuple[np.ndar
     ip[K.I_DEPTH] = p.depth_levels
     ip[K.I_LOT] = p.round_lot
     ip[K.I_SPREAD] = max(1, int(math.floor(p.spread_ticks + 0.5)))
-    limit_rate = base_rate * (1.0 - p.market_share)
+    limit_rate = base_rate * (1.0 - p.market_share)  # the opening book does not depend on the activity
     n_open = MAX_OPENING_ORDERS
     if p.cancel_rate_per_s > 0:
         n_open = min(n_open, int(round(limit_rate / p.cancel_rate_per_s)))
     return fp, ip, grid, max(2, n_open)
 
 
-def expected_events(params: MarketParams | str, duration_s: float | None = None) -> int:
+def expected_events(params: MarketParams | str, duration_s: float | None = None, activity: float = 1.0) -> int:
     """Rough expected number of tape events (for progress bars and buffer sizes)."""
     _, p = resolve(params)
     dur = p.session_seconds() if duration_s is None else duration_s
-    return int(p.activity_eps * dur * (1.0 + 2.0 * p.intraday_u * K.OPEN_CLOSE_DECAY_S / p.session_seconds()))
+    return int(activity * p.activity_eps * dur
+               * (1.0 + 2.0 * p.intraday_u * K.OPEN_CLOSE_DECAY_S / p.session_seconds()))
+
+
+class DayGenerator:
+    """One generated session of L3 order flow, produced chunk by chunk.
+
+    The arguments are :func:`generate_day`'s. ``instrument`` and ``meta`` are
+    known before any event is drawn; :meth:`chunks` draws the events (each
+    call starts the day afresh, so every call gives the same chunks).
+    """
+
+    def __init__(self, params: MarketParams | str, seed: int, date: str = "2024-01-02", symbol: str | None = None,
+                 duration_s: float | None = None, activity: float | None = None) -> None:
+        name, self.params, self.duration_s, self.activity = _checked(params, seed, duration_s, activity)
+        self.regime = name
+        self.seed = int(seed)
+        date = trading_date(date).isoformat()
+        self.open_ns, _ = session_bounds_ns(self.params, date)
+        p = self.params
+        self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity), venue="SYNTH",
+                                     date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size, timezone=p.timezone,
+                                     source="synthetic")
+        self.meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": self.seed,
+                     "duration_s": self.duration_s, "params": asdict(p), "session_start_ns": int(self.open_ns),
+                     "session_end_ns": int(self.open_ns + round(self.duration_s * 1e9))}
+        if self.activity != 1.0:  # the default day's metadata stays as it always was
+            self.meta["activity"] = self.activity
+
+    def price_bounds(self) -> tuple[int, int]:
+        """Lowest and highest price (price units) an event of this day can have: the generator's price grid."""
+        start_ticks = self.params.start_price // self.params.tick_size
+        grid = 2 * start_ticks + 2 * self.params.margin_ticks()
+        return 0, (grid - 1) * self.params.tick_size
+
+    def expected_events(self) -> int:
+        """Rough expected number of events of the day."""
+        return expected_events(self.params, self.duration_s, self.activity)
+
+    def chunks(self, progress: bool | None = None) -> Iterator[dict[str, np.ndarray]]:
+        """The day's events in time order, as chunks of tape columns (``ts_ns``, ``kind``, ``side``, ``price``,
+        ``size``, ``order_id``; at most a few hundred thousand events each). ``progress``: show a tqdm bar over
+        the session's seconds (default: only for large days)."""
+        p, dur = self.params, self.duration_s
+        rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed)))
+        news_sign = 1.0 if rng.random() < 0.5 else -1.0
+        fp, ip, grid, n_open = _pack(p, dur, news_sign, self.activity)
+
+        state = K.new_state(grid, 1 << 16)
+        fs = np.zeros(K.N_FS)
+        fs[K.F_MID] = p.start_price / p.tick_size
+        st = np.zeros(K.N_ST, np.int64)
+        st[K.S_NEXT_OID] = 1
+        st[K.S_BEST_BID] = st[K.S_BEST_ASK] = -1
+        st[K.S_SEED_LEFT] = n_open
+
+        show = self.expected_events() >= PROGRESS_MIN_EVENTS if progress is None else progress
+        U = Z = np.empty((0, 0))
+        offset, done, events = 0, False, 0
+        with tqdm(total=round(dur), unit="s", desc=f"generating {self.regime}", disable=not show,
+                  leave=False) as bar:
+            while not done:
+                if offset >= len(U):
+                    U = rng.random((DRAWS_PER_CHUNK, K.N_U))
+                    Z = rng.standard_normal((DRAWS_PER_CHUNK, K.N_Z))
+                    offset = 0
+                if st[K.S_N_LIVE] + 2 > len(state["o_size"]):
+                    for key in K.ORDER_ARRAYS:
+                        state[key] = np.concatenate([state[key], np.zeros_like(state[key])])
+                cap = 4 * DRAWS_PER_CHUNK + 2 * int(st[K.S_N_LIVE])
+                out = (np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8),
+                       np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64))
+                offset, n, done = K.run(U, Z, offset, fp, ip, fs, st, state["head"], state["tail"], state["vol"],
+                                        *(state[k] for k in K.ORDER_ARRAYS), *out)
+                ts, kind, side, tick, size, oid = (a[:n] for a in out)
+                events += n
+                bar.set_postfix_str(f"{events:,} events", refresh=False)
+                bar.update(int(fs[K.F_T]) - bar.n)
+                if n:
+                    yield {"ts_ns": ts + self.open_ns, "kind": kind, "side": side, "price": tick * p.tick_size,
+                           "size": size, "order_id": oid}
+
+    def tape(self, progress: bool | None = None) -> Tape:
+        """The whole day as one tape."""
+        parts = list(self.chunks(progress))
+        cols = {k: np.concatenate([c[k] for c in parts]) for k in parts[0]}
+        return Tape.from_columns(self.instrument, extra_meta=self.meta, **cols)
 
 
 def generate_day(
@@ -196,6 +308,7 @@ def generate_day(
     symbol: str | None = None,
     duration_s: float | None = None,
     progress: bool | None = None,
+    activity: float | None = None,
 ) -> Tape:
     """Generate one session of L3 order flow as a tape.
 
@@ -203,52 +316,10 @@ def generate_day(
     ``duration_s``: generate only the first seconds of the session (default:
     all of it). ``symbol``: an optional name put in front of the instrument
     symbol, which is always :func:`synthetic_symbol` of the inputs (so the
-    tape's catalog key is :func:`synthetic_key`). ``progress``: show a tqdm
-    bar (default: only for large days).
+    tape's catalog key is :func:`synthetic_key`). ``activity``: a positive
+    multiplier of every event rate of the regime (default 1). ``progress``:
+    show a tqdm bar (default: only for large days).
     Kinds used: ADD, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN.
+    For days too large to hold, use :class:`DayGenerator` and its chunks.
     """
-    name, p, dur = _checked(params, seed, duration_s)
-    instrument_symbol = synthetic_symbol(p, seed, duration_s, symbol)
-    date = trading_date(date).isoformat()
-    open_ns, _ = session_bounds_ns(p, date)
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed)))
-    news_sign = 1.0 if rng.random() < 0.5 else -1.0
-    fp, ip, grid, n_open = _pack(p, dur, news_sign)
-
-    state = K.new_state(grid, 1 << 16)
-    fs = np.zeros(K.N_FS)
-    fs[K.F_MID] = p.start_price / p.tick_size
-    st = np.zeros(K.N_ST, np.int64)
-    st[K.S_NEXT_OID] = 1
-    st[K.S_BEST_BID] = st[K.S_BEST_ASK] = -1
-    st[K.S_SEED_LEFT] = n_open
-
-    show = expected_events(p, dur) >= PROGRESS_MIN_EVENTS if progress is None else progress
-    chunks: list[tuple[np.ndarray, ...]] = []
-    U = Z = np.empty((0, 0))
-    offset, done = 0, False
-    with tqdm(total=round(dur), unit="s", desc=f"generating {name}", disable=not show, leave=False) as bar:
-        while not done:
-            if offset >= len(U):
-                U = rng.random((DRAWS_PER_CHUNK, K.N_U))
-                Z = rng.standard_normal((DRAWS_PER_CHUNK, K.N_Z))
-                offset = 0
-            if st[K.S_NEXT_OID] + 2 > len(state["o_size"]):
-                for key in K.ORDER_ARRAYS:
-                    state[key] = np.concatenate([state[key], np.zeros_like(state[key])])
-            cap = 4 * DRAWS_PER_CHUNK + 2 * int(st[K.S_N_LIVE])
-            out = (np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8),
-                   np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64))
-            offset, n, done = K.run(U, Z, offset, fp, ip, fs, st, state["head"], state["tail"], state["vol"],
-                                    *(state[k] for k in K.ORDER_ARRAYS), *out)
-            chunks.append(tuple(a[:n] for a in out))
-            bar.update(int(fs[K.F_T]) - bar.n)
-
-    ts, kind, side, tick, size, oid = (np.concatenate([c[j] for c in chunks]) for j in range(6))
-    inst = Instrument(symbol=instrument_symbol, venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
-                      timezone=p.timezone, source="synthetic")
-    meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": int(seed), "duration_s": dur,
-            "params": asdict(p), "session_start_ns": int(open_ns),
-            "session_end_ns": int(open_ns + round(dur * 1e9))}
-    return Tape.from_columns(inst, extra_meta=meta, ts_ns=ts + open_ns, kind=kind, side=side,
-                             price=tick * p.tick_size, size=size, order_id=oid)
+    return DayGenerator(params, seed, date, symbol, duration_s, activity).tape(progress)

@@ -8,9 +8,13 @@ and can be called again to continue from the saved state.
 
 Layout. Side index ``r``: 0 = bids (+1), 1 = asks (-1). Prices are integer
 ticks on a dense grid ``0..G-1``. Each level is a FIFO doubly linked list of
-order ids (``head``/``tail``, ``o_next``/``o_prev``) with its total visible
-size in ``vol``. Live order ids sit in ``live`` (swap-remove) so a
-uniformly random resting order can be picked for cancellation in O(1).
+order slots (``head``/``tail``, ``o_next``/``o_prev``) with its total visible
+size in ``vol``. A resting order lives in a slot; ``o_oid`` holds its order id
+(ids count up from 1 and are never reused) and a slot freed by a fill or a
+cancel goes on the ``free`` stack for the next order, so the order arrays are
+as long as the most orders resting at once, not the day's order count. Live
+slots sit in ``live`` (swap-remove) so a uniformly random resting order can
+be picked for cancellation in O(1).
 
 Float parameters ``fp`` (index: meaning) and int parameters ``ip`` are
 packed by :func:`tickreplay.adapters.synthetic._pack`; the state arrays
@@ -37,8 +41,8 @@ N_IP = 3
 F_T, F_MID, F_EXCITE, F_REFILL_BID, F_REFILL_ASK, F_NEWS_DONE = range(6)
 N_FS = 6
 # int state
-S_NEXT_OID, S_N_LIVE, S_BEST_BID, S_BEST_ASK, S_NLEV_BID, S_NLEV_ASK, S_SEED_LEFT = range(7)
-N_ST = 7
+S_NEXT_OID, S_N_LIVE, S_BEST_BID, S_BEST_ASK, S_NLEV_BID, S_NLEV_ASK, S_SEED_LEFT, S_N_FREE, S_NEXT_SLOT = range(9)
+N_ST = 9
 
 K_ADD, K_PARTIAL, K_DELETE, K_EXEC, K_HIDDEN = 1, 2, 3, 4, 5
 N_U, N_Z = 10, 3  # uniform and normal draws per arrival
@@ -57,20 +61,26 @@ def _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, kind, r, p
 
 
 @njit(cache=True)
-def _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, size):
-    """Append a new order at the back of level (r, p); return its id."""
-    oid = st[S_NEXT_OID]
-    st[S_NEXT_OID] = oid + 1
-    o_size[oid] = size
-    o_tick[oid] = p
-    o_side[oid] = r
-    o_next[oid] = -1
-    o_prev[oid] = tail[r, p]
-    if tail[r, p] >= 0:
-        o_next[tail[r, p]] = oid
+def _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free, r, p, size):
+    """Append a new order at the back of level (r, p); return its slot (its id is ``o_oid[slot]``)."""
+    if st[S_N_FREE] > 0:
+        st[S_N_FREE] -= 1
+        slot = free[st[S_N_FREE]]
     else:
-        head[r, p] = oid
-    tail[r, p] = oid
+        slot = st[S_NEXT_SLOT]
+        st[S_NEXT_SLOT] = slot + 1
+    o_oid[slot] = st[S_NEXT_OID]
+    st[S_NEXT_OID] += 1
+    o_size[slot] = size
+    o_tick[slot] = p
+    o_side[slot] = r
+    o_next[slot] = -1
+    o_prev[slot] = tail[r, p]
+    if tail[r, p] >= 0:
+        o_next[tail[r, p]] = slot
+    else:
+        head[r, p] = slot
+    tail[r, p] = slot
     if vol[r, p] == 0:
         bi = S_BEST_BID + r
         nl = S_NLEV_BID + r
@@ -79,19 +89,20 @@ def _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, liv
         st[nl] += 1
     vol[r, p] += size
     n = st[S_N_LIVE]
-    live[n] = oid
-    o_pos[oid] = n
+    live[n] = slot
+    o_pos[slot] = n
     st[S_N_LIVE] = n + 1
-    return oid
+    return slot
 
 
 @njit(cache=True)
-def _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid):
-    """Take a fully used order out of its level and the live list; fix the best if its level emptied."""
-    r = o_side[oid]
-    p = o_tick[oid]
-    nx = o_next[oid]
-    pv = o_prev[oid]
+def _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, free, slot):
+    """Take a fully used order out of its level and the live list, free its slot; fix the best if its level
+    emptied."""
+    r = o_side[slot]
+    p = o_tick[slot]
+    nx = o_next[slot]
+    pv = o_prev[slot]
     if pv >= 0:
         o_next[pv] = nx
     else:
@@ -101,11 +112,13 @@ def _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oi
     else:
         tail[r, p] = pv
     last = st[S_N_LIVE] - 1
-    pos = o_pos[oid]
+    pos = o_pos[slot]
     moved = live[last]
     live[pos] = moved
     o_pos[moved] = pos
     st[S_N_LIVE] = last
+    free[st[S_N_FREE]] = slot
+    st[S_N_FREE] += 1
     if vol[r, p] == 0:
         nl = S_NLEV_BID + r
         bi = S_BEST_BID + r
@@ -122,7 +135,7 @@ def _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oi
 
 
 @njit(cache=True)
-def _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
+def _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
           out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, r, qty, limit):
     """Execute ``qty`` against resting side ``r`` best-first, not past tick ``limit`` (-1: none).
 
@@ -138,17 +151,17 @@ def _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, li
         p = st[S_BEST_BID + r]
         if limit >= 0 and ((r == 1 and p > limit) or (r == 0 and p < limit)):
             break
-        oid = head[r, p]
-        take = min(rem, o_size[oid])
-        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_EXEC, r, p, take, oid)
+        slot = head[r, p]
+        take = min(rem, o_size[slot])
+        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_EXEC, r, p, take, o_oid[slot])
         rem -= take
         taken += take
-        o_size[oid] -= take
+        o_size[slot] -= take
         vol[r, p] -= take
-        if o_size[oid] == 0:
+        if o_size[slot] == 0:
             if vol[r, p] == 0:
                 emptied += 1
-            _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid)
+            _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, free, slot)
     return n, rem, taken, emptied
 
 
@@ -177,7 +190,7 @@ def _behind(u, decay, depth):
 
 @njit(cache=True)
 def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
-        out_ts, out_kind, out_side, out_px, out_sz, out_oid):
+        o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid):
     """Generate events from arrival ``offset`` of the draws ``U``/``Z``.
 
     Returns (next offset, events written, session finished).
@@ -191,7 +204,7 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
     ln2 = math.log(2.0)
     i = offset
     while i < n_draws:
-        if n + st[S_N_LIVE] + 3 > cap or st[S_NEXT_OID] + 2 > len(o_size):
+        if n + st[S_N_LIVE] + 3 > cap or st[S_N_LIVE] + 2 > len(o_size):
             return i, n, False
         u = U[i]
         z = Z[i]
@@ -206,8 +219,9 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
             k = _behind(u[3], fp[P_DECAY], depth)
             p = bid_ref - k if r == 0 else ask_ref + k
             sz = _draw_size(fp[P_SIZE_MU], fp[P_SIZE_SIGMA], z[1], u[6], fp[P_ROUND_SHARE], lot)
-            oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
-            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(t * 1e9), K_ADD, r, p, sz, oid)
+            slot = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free, r, p, sz)
+            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(t * 1e9), K_ADD, r, p, sz,
+                      o_oid[slot])
             continue
         # intensities at the current time
         act = 1.0 + fp[P_INTRADAY_U] * (math.exp(-t / OPEN_CLOSE_DECAY_S)
@@ -246,20 +260,20 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
         ts = int(t_new * 1e9)
         x = u[1] * total
         if x < lam_cancel:
-            oid = live[min(int(u[4] * st[S_N_LIVE]), st[S_N_LIVE] - 1)]
-            r = o_side[oid]
-            p = o_tick[oid]
-            have = o_size[oid]
+            slot = live[min(int(u[4] * st[S_N_LIVE]), st[S_N_LIVE] - 1)]
+            r = o_side[slot]
+            p = o_tick[slot]
+            have = o_size[slot]
             if u[5] < fp[P_PARTIAL] and have > 1:
                 cut = 1 + min(int(u[9] * (have - 1)), have - 2)
-                o_size[oid] = have - cut
+                o_size[slot] = have - cut
                 vol[r, p] -= cut
-                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_PARTIAL, r, p, cut, oid)
+                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_PARTIAL, r, p, cut, o_oid[slot])
             else:
-                o_size[oid] = 0
+                o_size[slot] = 0
                 vol[r, p] -= have
-                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_DELETE, r, p, have, oid)
-                _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, oid)
+                n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_DELETE, r, p, have, o_oid[slot])
+                _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, free, slot)
             continue
         sz = _draw_size(fp[P_SIZE_MU], fp[P_SIZE_SIGMA], z[1], u[6], fp[P_ROUND_SHARE], lot)
         if x < lam_cancel + rb + ra:  # refill of a swept touch, at the reference quote
@@ -272,8 +286,8 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
                 p = ask_ref
                 if st[S_NLEV_BID] > 0 and p <= st[S_BEST_BID]:
                     p = st[S_BEST_BID] + 1
-            oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
-            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, oid)
+            slot = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free, r, p, sz)
+            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, o_oid[slot])
             continue
         buy = u[2] < 0.5
         y = (x - lam_cancel - rb - ra) / lam_new
@@ -287,8 +301,8 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
                               st[S_BEST_BID + rr], msz, 0)
                 continue
             n, rem, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
-                                           live, out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts,
-                                           rr, msz, -1)
+                                           live, o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid,
+                                           n, ts, rr, msz, -1)
             if emptied > 0 and fp[P_REFILL_HL] > 0.0:
                 fs[F_REFILL_BID + rr] += taken * fp[P_REFILL_PER_SHARE]
             continue
@@ -299,7 +313,7 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
         opp = 1 - r
         if st[S_NLEV_BID + opp] > 0 and ((buy and p >= st[S_BEST_ASK]) or (not buy and p <= st[S_BEST_BID])):
             n, sz, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
-                                          live, out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts,
+                                          live, o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts,
                                           opp, sz, p)
             if emptied > 0 and fp[P_REFILL_HL] > 0.0:
                 fs[F_REFILL_BID + opp] += taken * fp[P_REFILL_PER_SHARE]
@@ -307,13 +321,13 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
                 continue
             if st[S_NLEV_BID + opp] > 0 and ((buy and p >= st[S_BEST_ASK]) or (not buy and p <= st[S_BEST_BID])):
                 continue
-        oid = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, r, p, sz)
-        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, oid)
+        slot = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free, r, p, sz)
+        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, o_oid[slot])
     return i, n, False
 
 
 def new_state(grid: int, capacity: int) -> dict[str, np.ndarray]:
-    """Empty book and order arrays for a price grid of ``grid`` ticks and ``capacity`` order ids."""
+    """Empty book and order arrays for a price grid of ``grid`` ticks and ``capacity`` order slots."""
     return {
         "head": np.full((2, grid), -1, np.int64),
         "tail": np.full((2, grid), -1, np.int64),
@@ -325,7 +339,9 @@ def new_state(grid: int, capacity: int) -> dict[str, np.ndarray]:
         "o_prev": np.zeros(capacity, np.int64),
         "o_pos": np.zeros(capacity, np.int64),
         "live": np.zeros(capacity, np.int64),
+        "o_oid": np.zeros(capacity, np.int64),
+        "free": np.zeros(capacity, np.int64),
     }
 
 
-ORDER_ARRAYS = ("o_size", "o_tick", "o_side", "o_next", "o_prev", "o_pos", "live")
+ORDER_ARRAYS = ("o_size", "o_tick", "o_side", "o_next", "o_prev", "o_pos", "live", "o_oid", "free")

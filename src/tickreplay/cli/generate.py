@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -11,16 +12,28 @@ from tickreplay.clock import parse_hms
 from tickreplay.errors import AnomalyLog, ConfigError
 
 DEFAULT_LEVELS = 10
+ACTIVITY_20M = 65  # --activity giving ~20 M messages for a full liquid_large_cap session (docs/generate.md)
+
+EPILOG = f"""\
+A benchmark day: `tickreplay generate --seed 1 --activity {ACTIVITY_20M} --levels 10 --lobster-dir DIR` writes a
+full liquid_large_cap session of ~20 M messages (~1 M at --activity 3.2, ~2 M at 6.5) as a LOBSTER pair, in
+bounded memory (the day is generated and written chunk by chunk). A catalog entry (--catalog) is built in memory:
+keep it to a few million events. Figures: docs/generate.md.
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate a synthetic L3 sample day (catalog entry or LOBSTER files)")
+    p = sub.add_parser("generate", help="generate a synthetic L3 sample day (catalog entry or LOBSTER files)",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--regime", default="liquid_large_cap", choices=sorted(REGIMES))
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--date", default="2024-01-02", help="trading date YYYY-MM-DD (default 2024-01-02)")
     p.add_argument("--symbol", help="a name put in front of the generated symbol (default: none; the symbol is "
-                                    "REGIME-sSEED[-DURATIONs], see replay/README.md)")
+                                    "REGIME[-xACTIVITY]-sSEED[-DURATIONs], see replay/README.md)")
     p.add_argument("--duration-s", type=float, help="generate only the first seconds of the session")
+    p.add_argument("--activity", type=float, metavar="X",
+                   help="multiply every event rate of the regime (order arrivals, market orders, cancels) by X > 0 "
+                        "(default 1: the regime as it is); the symbol gets -xX")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--catalog", help="catalog root folder (default: $TICKREPLAY_CATALOG, else ./replay): writes "
                                          "<root>/synthetic/<symbol>/<date>/")
@@ -32,32 +45,39 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from tickreplay.adapters.lobster_writer import lobster_file_names, write_lobster
-    from tickreplay.adapters.synthetic import generate_day, synthetic_key
+    from tickreplay.adapters.lobster_writer import LobsterWriter, lobster_file_names
+    from tickreplay.adapters.synthetic import DayGenerator, synthetic_key
     from tickreplay.book.fast import compute_snapshots
     from tickreplay.catalog import Catalog, EntryExistsError
 
     if args.levels < 1:
         raise ConfigError(f"--levels {args.levels}: expected at least 1")
-    key = synthetic_key(args.regime, args.seed, args.date, args.duration_s, args.symbol)
+    if args.activity is not None and not (math.isfinite(args.activity) and args.activity > 0):
+        raise ConfigError(f"--activity {args.activity:g}: expected a positive number (it multiplies the regime's "
+                          "event rates; 1 is the regime as it is)")
+    key = synthetic_key(args.regime, args.seed, args.date, args.duration_s, args.symbol, args.activity)
     catalog = None if args.lobster_dir else Catalog(args.catalog)
     if catalog is not None and not args.force:
         source, symbol, date = key.split("/")
         if catalog.exists(source, symbol, date):  # refuse before spending the time to generate
             raise EntryExistsError(key, catalog.entry(source, symbol, date).path)
-    tape = generate_day(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
-                        progress=True)
+    day = DayGenerator(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
+                       activity=args.activity)
     if catalog is not None:
-        report = {"regime": args.regime, "seed": args.seed, "duration_s": tape.extra_meta["duration_s"],
-                  "events": len(tape), "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
+        tape = day.tape(progress=True)
+        report = {"regime": args.regime, "seed": args.seed, "duration_s": day.duration_s, "events": len(tape),
+                  "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
+        if args.activity is not None:
+            report["activity"] = day.activity
         entry = catalog.write("synthetic", tape, compute_snapshots(tape, args.levels), report, force=args.force)
         print(f"wrote {entry.key} ({entry.path}): {len(tape):,} events, top-{args.levels} book after each")
         return 0
-    params = REGIMES[args.regime]
-    start_s = round(parse_hms(params.session_start, "session_start"))
-    end_s = start_s + round(tape.extra_meta["duration_s"])
-    msg_name, book_name = lobster_file_names(tape, args.levels, start_s, end_s)
+    start_s = round(parse_hms(day.params.session_start, "session_start"))
+    end_s = start_s + round(day.duration_s)
+    msg_name, book_name = lobster_file_names(day.instrument, args.levels, start_s, end_s)
     out = Path(args.lobster_dir)
-    write_lobster(tape, out / msg_name, out / book_name, args.levels)
-    print(f"wrote {out / msg_name} and {book_name}: {len(tape):,} messages, {args.levels} levels")
+    with LobsterWriter(out / msg_name, out / book_name, args.levels, day.instrument, day.price_bounds()) as writer:
+        for chunk in day.chunks(progress=True):
+            writer.write(**chunk)
+    print(f"wrote {out / msg_name} and {book_name}: {writer.rows:,} messages, {args.levels} levels")
     return 0
