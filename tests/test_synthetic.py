@@ -292,6 +292,7 @@ def test_generate_command_writes_catalog_entry_and_lobster_pair(tmp_path):
     fresh = generate_day("thin_small_cap", seed=4, duration_s=600)
     for name, col in fresh.columns().items():
         np.testing.assert_array_equal(stored.columns()[name], col, err_msg=name)
+    assert stored.fingerprint() == fresh.fingerprint() and stored.instrument == fresh.instrument
     snaps = entry.read_snapshots(4)
     np.testing.assert_array_equal(snaps.as_lobster_rows(), top_n_rows(fresh, 4))
     assert entry.read_report()["seed"] == 4

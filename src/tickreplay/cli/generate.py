@@ -47,8 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _generate(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster_writer import LobsterWriter, lobster_file_names
     from tickreplay.adapters.synthetic import DayGenerator, synthetic_key
-    from tickreplay.book.fast import compute_snapshots
     from tickreplay.catalog import Catalog, EntryExistsError
+    from tickreplay.tape import Tape
 
     if args.levels < 1:
         raise ConfigError(f"--levels {args.levels}: expected at least 1")
@@ -63,14 +63,18 @@ def _generate(args: argparse.Namespace) -> int:
             raise EntryExistsError(key, catalog.entry(source, symbol, date).path)
     day = DayGenerator(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
                        activity=args.activity)
-    if catalog is not None:
-        tape = day.tape(progress=True)
-        report = {"regime": args.regime, "seed": args.seed, "duration_s": day.duration_s, "events": len(tape),
-                  "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
-        if args.activity is not None:
-            report["activity"] = day.activity
-        entry = catalog.write("synthetic", tape, compute_snapshots(tape, args.levels), report, force=args.force)
-        print(f"wrote {entry.key} ({entry.path}): {len(tape):,} events, top-{args.levels} book after each")
+    if catalog is not None:  # streamed: memory follows the chunk and the resting book, not the day
+        events = 0
+        with catalog.writer("synthetic", day.instrument, day.meta, snapshot_levels=args.levels,
+                            force=args.force) as w:
+            for chunk in day.chunks(progress=True):
+                w.write(Tape.from_columns(day.instrument, extra_meta=day.meta, **chunk))
+                events += len(chunk["ts_ns"])
+            w.report = {"regime": args.regime, "seed": args.seed, "duration_s": day.duration_s, "events": events,
+                        "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
+            if args.activity is not None:
+                w.report["activity"] = day.activity
+        print(f"wrote {w.entry.key} ({w.entry.path}): {events:,} events; top-{args.levels} book rebuilt on reading")
         return 0
     start_s = round(parse_hms(day.params.session_start, "session_start"))
     end_s = start_s + round(day.duration_s)
