@@ -117,11 +117,11 @@ def sweep(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS,
     t_start = time.perf_counter()
     from tqdm import tqdm
 
+    worker = make_backend(backend, jobs, ray_address)
     root = Path(out_root)
     root.mkdir(parents=True, exist_ok=True)
     remove_leftovers(root)  # once per sweep: the writes below do not list the root
     remove_leftovers(root / BATCHES)
-    worker = make_backend(backend, jobs, ray_address)
     texts = list(texts) if texts is not None else [None] * len(scenarios)
     ids = IdentityCache()
     run_ids = [run_id_from(s, ids.identity(s)) for s in scenarios]
