@@ -62,7 +62,8 @@ DEFAULT_RESULTS = "results"
 @dataclass(frozen=True)
 class RunOutcome:
     """A finished run: its id and folder, the scenario and the TCA (``tca.json``'s content); ``skipped``: it was
-    already in the store and was not run again."""
+    already in the store and was not run again. A run a sweep stored in a batch has no folder until
+    :func:`tickreplay.results.open_run` writes it."""
 
     run_id: str
     path: Path
