@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 
-from tickreplay.adapters.capture_lines import StreamPosition, read_batches
+from tickreplay.adapters.binance_parse import LV_P0, LV_P1, LV_PD, LV_PS, LV_PST, LV_Q0, LV_Q1, LV_QD, LV_QS, LV_QST, \
+    N_LV, parse_lines
+from tickreplay.adapters.capture_lines import StreamPosition, read_blocks
 from tickreplay.adapters.decimal_units import (
     OffGridError,
     Scanned,
@@ -124,7 +125,6 @@ class _Parser:
         self.pos, self.log = pos, log
         self.symbol = symbol.upper() if symbol else None
         self._line_symbol: str | None = None  # symbol of the line being parsed, names the stream once it parses
-        self._sym_raw: str | None = None  # the raw "s" of lines of the stream's symbol (fast path)
         self.lines = 0
 
     def _err(self, line: int, fld: str | None, message: str, kind: str) -> InputError:
@@ -264,88 +264,105 @@ def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: S
 # --------------------------------------------------------------------------- phase 1: lines → messages
 
 
-class _Slow(Exception):
-    """The fast path does not take a line as it is: the exact parser decides."""
-
-
 class _Batch:
-    """The messages of a batch that parse, as parallel lists; level strings (bids, then asks) in ``px``/``qt``."""
+    """The messages of a batch that parse, as arrays in line order, and their levels (bids, then asks).
 
-    __slots__ = ("code", "line", "recv", "ts", "U", "u", "pu", "nb", "na", "px", "qt")
+    Per message: ``code``, 0-based stream ``line``, ``recv``/``ts`` (ns), ``U``/``u``/``pu``,
+    ``nb``/``na`` levels per side, ``start`` its first level. Per level: the decimal scans
+    ``px``/``qt`` (:class:`Scanned`); :meth:`text` gives the strings back (for the exact, slow paths).
+    """
 
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, [])
+    def __init__(self, block: bytes, code, line, recv, ts, big_u, u, pu, nb, na, lv: np.ndarray,
+                 extra: dict[int, tuple[str, str]]) -> None:
+        self.block, self.code, self.line, self.recv, self.ts = block, code, line, recv, ts
+        self.U, self.u, self.pu, self.nb, self.na, self.lv, self.extra = big_u, u, pu, nb, na, lv, extra
+        nlev = nb + na
+        self.start = np.zeros(len(code), np.int64)
+        np.cumsum(nlev[:-1], out=self.start[1:])
+        self.px = Scanned(lv[:, LV_PD], lv[:, LV_PS], lv[:, LV_PST].astype(np.int8))
+        self.qt = Scanned(lv[:, LV_QD], lv[:, LV_QS], lv[:, LV_QST].astype(np.int8))
+
+    def text(self, i: int) -> tuple[str, str]:
+        """(price, quantity) strings of level ``i``."""
+        if i in self.extra:
+            return self.extra[i]
+        r = self.lv[i]
+        return (self.block[r[LV_P0]:r[LV_P1]].decode("ascii"), self.block[r[LV_Q0]:r[LV_Q1]].decode("ascii"))
 
 
 class _FastParser(_Parser):
-    """:class:`_Parser` with an ``orjson`` fast path over a batch of lines."""
+    """:class:`_Parser` behind the compiled parser (:mod:`tickreplay.adapters.binance_parse`) over a batch.
 
-    def parse_batch(self, first: int, texts: list[bytes]) -> _Batch:
-        """The messages of lines ``first..`` that parse; bad lines are reported (strict: raised)."""
-        b = _Batch()
-        code, line_, recv_, ts_, U_, u_, pu_, nb_, na_ = (getattr(b, n).append for n in _Batch.__slots__[:9])
-        px_a, qt_a, px_e, qt_e = b.px.append, b.qt.append, b.px.extend, b.qt.extend
-        loads = orjson.loads
-        self.lines += len(texts)
-        for line, text in enumerate(texts, first):
-            try:
-                head, sep, body = text.partition(b" ")
-                if not sep or not head.isdigit():
-                    raise _Slow
-                recv = int(head)
-                obj = loads(body)
-                if recv > _INT64_MAX or type(obj) is not dict or "lastUpdateId" in obj:
-                    raise _Slow
-                data = obj.get("data", obj) if "stream" in obj else obj
-                if type(data) is not dict:
-                    raise _Slow
-                e, s = data["e"], data["s"]
-                if s != self._sym_raw:
-                    if type(s) is not str or self.symbol is None or s.upper() != self.symbol:
-                        raise _Slow
-                    self._sym_raw = s
-                if e == _TICKER:
-                    u, bp, bq, ap, aq = data["u"], data["b"], data["B"], data["a"], data["A"]
-                    if (type(u) is not int or u < 0 or type(bp) is not str or type(bq) is not str
-                            or type(ap) is not str or type(aq) is not str):
-                        raise _Slow
-                    code(_C_TICKER), line_(line), recv_(recv), ts_(0), U_(0), u_(u), pu_(0), nb_(1), na_(1)
-                    px_a(bp), px_a(ap), qt_a(bq), qt_a(aq)
-                elif e == _TRADE_MSG:
-                    t, p, q, m = data["T"], data["p"], data["q"], data["m"]
-                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(p) is not str or type(q) is not str
-                            or (m is not True and m is not False)):
-                        raise _Slow
-                    code(_C_TRADE), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(0), u_(0), pu_(0)
-                    nb_(1 if m else 0), na_(0 if m else 1), px_a(p), qt_a(q)
-                elif e == _DEPTH:
-                    t, U, u, pu, bl, al = data["T"], data["U"], data["u"], data["pu"], data["b"], data["a"]
-                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(U) is not int or U < 0
-                            or type(u) is not int or u < 0 or type(pu) is not int or pu < 0
-                            or type(bl) is not list or type(al) is not list):
-                        raise _Slow
-                    levels = bl + al
-                    if levels:
-                        if set(map(type, levels)) != {list} or set(map(len, levels)) != {2}:
-                            raise _Slow
-                        flat = list(chain.from_iterable(levels))
-                        if set(map(type, flat)) != {str}:
-                            raise _Slow
-                        px_e(flat[0::2]), qt_e(flat[1::2])
-                    code(_C_DEPTH), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(U), u_(u), pu_(pu)
-                    nb_(len(bl)), na_(len(al))
-                else:
-                    raise _Slow
-            except (_Slow, KeyError, TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
-                msg = self.parse(line, text)
-                if msg is None:
-                    continue
-                code(_CODE[msg.kind]), line_(line), recv_(msg.recv_ns), ts_(msg.ts_ns), U_(msg.U), u_(msg.u)
-                pu_(msg.pu), nb_(len(msg.bids)), na_(len(msg.asks))
-                for p, q in chain(msg.bids, msg.asks):
-                    px_a(p), qt_a(q)
-        return b
+    Lines the compiled parser does not recognise exactly, and the lines before
+    the first one that names the symbol, go through the exact parser.
+    """
+
+    def parse_batch(self, first: int, block: bytes) -> _Batch:
+        """The messages of the lines of ``block`` (lines ``first..``) that parse; bad lines are reported."""
+        buf = np.frombuffer(block, np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.zeros(len(ends), np.int64)
+        starts[1:] = ends[:-1] + 1
+        n = len(ends)
+        self.lines += n
+        msgs: dict[int, _Msg] = {}
+        k0 = 0
+        while k0 < n and self.symbol is None:
+            m = self.parse(first + k0, block[starts[k0]:ends[k0]])
+            if m is not None:
+                msgs[k0] = m
+            k0 += 1
+        if k0 < n and self.symbol.isascii():
+            p = parse_lines(buf, starts[k0:], ends[k0:], self.symbol)
+            slow = (np.flatnonzero(p.status) + k0).tolist()
+        else:
+            p, slow = None, list(range(k0, n))
+        for k in slow:
+            m = self.parse(first + k, block[starts[k]:ends[k]])
+            if m is not None:
+                msgs[k] = m
+        if p is not None and not msgs:
+            ok = p.status == 0
+            return _Batch(block, p.code[ok], np.flatnonzero(ok) + (first + k0), p.recv[ok], p.ts[ok], p.U[ok],
+                          p.u[ok], p.pu[ok], p.nb[ok], p.na[ok], p.lv, {})
+        return self._merge(block, first, k0, p, msgs)
+
+    @staticmethod
+    def _merge(block: bytes, first: int, k0: int, p, msgs: dict[int, _Msg]) -> _Batch:
+        """The compiled parser's messages and the exact parser's in line order."""
+        rows_f = sorted(msgs)
+        fm = [msgs[k] for k in rows_f]
+        texts = [lvl for m in fm for lvl in chain(m.bids, m.asks)]
+        ps, qs = scan_plain([t[0] for t in texts]), scan_plain([t[1] for t in texts])
+        lv_f = np.full((len(texts), N_LV), -1, np.int64)
+        lv_f[:, LV_PD], lv_f[:, LV_PS], lv_f[:, LV_PST] = ps.digits, ps.sig, ps.status
+        lv_f[:, LV_QD], lv_f[:, LV_QS], lv_f[:, LV_QST] = qs.digits, qs.sig, qs.status
+        cols_f = [np.array([_CODE[m.kind] for m in fm], np.int8)] + \
+            [np.array([getattr(m, a) for m in fm], np.int64) for a in ("recv_ns", "ts_ns", "U", "u", "pu")] + \
+            [np.array([len(m.bids) for m in fm], np.int64), np.array([len(m.asks) for m in fm], np.int64)]
+        if p is not None:
+            ok = p.status == 0
+            rows_c = np.flatnonzero(ok) + k0
+            cols_c = [p.code[ok], p.recv[ok], p.ts[ok], p.U[ok], p.u[ok], p.pu[ok], p.nb[ok], p.na[ok]]
+            lv_c = p.lv
+        else:
+            rows_c = np.zeros(0, np.int64)
+            cols_c = [np.zeros(0, np.int8)] + [np.zeros(0, np.int64)] * 7
+            lv_c = np.zeros((0, N_LV), np.int64)
+        rows = np.concatenate([rows_c, np.array(rows_f, np.int64)])
+        order = np.argsort(rows, kind="stable")
+        cols = [np.concatenate([c, f])[order] for c, f in zip(cols_c, cols_f)]
+        # levels: each message's run, in message order
+        nlev = np.concatenate([cols_c[6] + cols_c[7], cols_f[6] + cols_f[7]])
+        at = np.zeros(len(nlev), np.int64)
+        np.cumsum(nlev[:-1], out=at[1:])
+        nl = nlev[order]
+        idx = np.repeat(at[order] - np.concatenate([[0], np.cumsum(nl)[:-1]]), nl) + np.arange(int(nl.sum()))
+        lv = np.concatenate([lv_c, lv_f])[idx]
+        moved = np.empty(len(idx), np.int64)
+        moved[idx] = np.arange(len(idx))
+        extra = {int(moved[len(lv_c) + i]): t for i, t in enumerate(texts)}
+        return _Batch(block, cols[0], rows[order] + first, *cols[1:], lv, extra)
 
 
 # --------------------------------------------------------------------------- phase 2-3: units, values
@@ -362,10 +379,10 @@ class _Conv:
 
 def _msg_view(b: _Batch, k: int) -> _Msg:
     """Message ``k`` of a batch as a :class:`_Msg` with its level strings (for the exact, slow paths)."""
-    nb, na = b.nb[k], b.na[k]
-    start = sum(b.nb[:k]) + sum(b.na[:k])
-    levels = list(zip(b.px[start:start + nb + na], b.qt[start:start + nb + na]))
-    return _Msg(_NAME[b.code[k]], b.line[k], b.recv[k], b.ts[k], b.U[k], b.u[k], b.pu[k], levels[:nb], levels[nb:])
+    nb, na, start = int(b.nb[k]), int(b.na[k]), int(b.start[k])
+    levels = [b.text(i) for i in range(start, start + nb + na)]
+    return _Msg(_NAME[int(b.code[k])], int(b.line[k]), int(b.recv[k]), int(b.ts[k]), int(b.U[k]), int(b.u[k]),
+                int(b.pu[k]), levels[:nb], levels[nb:])
 
 
 def _exact_values(m: _Msg, px: _Units, qty: _Units, pos: StreamPosition) -> None:
@@ -394,14 +411,11 @@ class _Values:
 def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyLog) -> _Values:
     """Phase 3 over a batch: every value converted in one pass; a message with a bad one is reported and dropped."""
     n = len(b.code)
-    code = np.array(b.code, np.int8)
-    nb, na = np.array(b.nb, np.int64), np.array(b.na, np.int64)
-    nlev = nb + na
-    start = np.zeros(n, np.int64)
-    np.cumsum(nlev[:-1], out=start[1:])
+    code, nb, start = b.code, b.nb, b.start
+    nlev = nb + b.na
     msg_of = np.repeat(np.arange(n), nlev)
     side = np.where(np.arange(len(msg_of)) - start[msg_of] < nb[msg_of], 1, -1).astype(np.int8)
-    ps, qs = scan_plain(b.px), scan_plain(b.qt)
+    ps, qs = b.px, b.qt
     pv, pok = _checked(ps, px)
     qv, qok = _checked(qs, qty)
     good = pok & qok & (pv > 0) & ~((code[msg_of] == _C_TRADE) & (qv == 0))
@@ -423,8 +437,9 @@ def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyL
     for k in exact:
         a = int(start[k])
         for i in range(a, a + int(nlev[k])):
-            pv[i], qv[i] = to_units(b.px[i], px.exp), to_units(b.qt[i], qty.exp)
-    return _Values(code, np.array(b.line, np.int64), start, keep, side, pv, qv)
+            p_text, q_text = b.text(i)
+            pv[i], qv[i] = to_units(p_text, px.exp), to_units(q_text, qty.exp)
+    return _Values(code, b.line, start, keep, side, pv, qv)
 
 
 def _checked(sc: Scanned, conv: _Conv) -> tuple[np.ndarray, np.ndarray]:
@@ -455,13 +470,11 @@ class _UnitScan:
         n = len(b.code)
         if not n:
             return
-        nlev = np.array(b.nb, np.int64) + np.array(b.na, np.int64)
-        msg_of = np.repeat(np.arange(n), nlev)
-        code = np.array(b.code, np.int8)
+        msg_of = np.repeat(np.arange(n), b.nb + b.na)
+        code = b.code
         bad = np.zeros(n, bool)
         sig_msg, ovf_msg = [], []
-        for j, values in enumerate((b.px, b.qt)):
-            sc = scan_plain(values)
+        for j, sc in enumerate((b.px, b.qt)):
             plain = sc.status != 1
             if plain.any():
                 self.exp0[j] = max(self.exp0[j], int(sc.sig[plain].max()))
@@ -469,7 +482,7 @@ class _UnitScan:
             if given is not None:
                 v, ok = sc.units(given.exp)
                 ok &= v % given.step == 0
-                ovf = np.full(len(values), 999, np.int64)
+                ovf = np.full(len(sc.digits), 999, np.int64)
             else:
                 ok = sc.status == 0
                 fits = (sc.digits[:, None] <= _INT64_MAX // _POW10[None, :]).sum(axis=1) - 1
@@ -734,8 +747,8 @@ class BinanceStream:
             return _Conv(px, px.exp), _Conv(qty, qty.exp)
         scan = _UnitScan(px, qty)
         parser = _FastParser(StreamPosition(), AnomalyLog(strict=False), self.symbol)
-        for first, texts in read_batches(self.paths, parser.pos, parser.log, BATCH_LINES):
-            scan.add(parser.parse_batch(first, texts))
+        for first, block in read_blocks(self.paths, parser.pos, parser.log, BATCH_LINES):
+            scan.add(parser.parse_batch(first, block))
         e0p, ep, e0q, eq = scan.result()
         px_conv = _Conv(px, px.exp) if px is not None else _Conv(_Units(e0p, 1, True), ep)
         qty_conv = _Conv(qty, qty.exp) if qty is not None else _Conv(_Units(e0q, 1, True), eq)
@@ -758,10 +771,10 @@ class BinanceStream:
         self._last_recv = np.iinfo(np.int64).min
         self._line_max = -1
         self._last_trade_ts: int | None = None
-        for first, texts in read_batches(self.paths, pos, log, BATCH_LINES):
-            b = parser.parse_batch(first, texts)
+        for first, block in read_blocks(self.paths, pos, log, BATCH_LINES):
+            b = parser.parse_batch(first, block)
             self._kept += len(b.code)
-            if b.code:
+            if len(b.code):
                 self._phase_values(b, px, qty)
             yield from self._emit(final=False)
         first_path = str(self.paths[0])
@@ -800,7 +813,7 @@ class BinanceStream:
         log, pos, sync = self.anomalies, self.pos, self._sync
         v = _values(b, px, qty, pos, log)
         kept = np.flatnonzero(v.keep)
-        recv = np.array(b.recv, np.int64)
+        recv = b.recv
         r = recv[kept]
         run = np.maximum.accumulate(np.concatenate([[self._last_recv], r]))
         for k in np.flatnonzero(r < run[:-1]).tolist():
@@ -810,11 +823,11 @@ class BinanceStream:
         code = v.code[kept]
         vals = (v.side, v.price, v.size)
         # book messages in order, through the sync rule
-        ts_l, U_l, u_l, pu_l, nb_l, na_l = b.ts, b.U, b.u, b.pu, b.nb, b.na
-        for k in kept[code <= _C_SNAPSHOT].tolist():
-            a = int(v.start[k])
-            d = _Diff(b.line[k], b.recv[k], ts_l[k], U_l[k], u_l[k], pu_l[k], vals, a, a + nb_l[k] + na_l[k], nb_l[k])
-            if b.code[k] == _C_DEPTH:
+        bk = kept[code <= _C_SNAPSHOT]
+        for row in zip(*(a[bk].tolist() for a in (b.code, b.line, recv, b.ts, b.U, b.u, b.pu, v.start, b.nb, b.na))):
+            c, line, rc, ts, big_u, u, pu, a, nb, na = row
+            d = _Diff(line, rc, ts, big_u, u, pu, vals, a, a + nb + na, nb)
+            if c == _C_DEPTH:
                 sync.depth(d)
             else:
                 sync.snapshot(d)
@@ -823,7 +836,7 @@ class BinanceStream:
         # trades: exchange time clamped to the previous trade's
         tk = kept[code == _C_TRADE]
         if len(tk):
-            ts = np.array(b.ts, np.int64)[tk]
+            ts = b.ts[tk]
             prev = ts[0] if self._last_trade_ts is None else self._last_trade_ts
             run = np.maximum.accumulate(np.concatenate([[prev], ts]))
             for k in np.flatnonzero(ts < run[:-1]).tolist():
@@ -844,7 +857,7 @@ class BinanceStream:
         self._tickers += len(tick_k)
         if self.on_tickers is not None and len(tick_k):
             at = v.start[tick_k]
-            self.on_tickers(Tickers(np.array(b.u, np.int64)[tick_k], v.price[at], v.size[at], v.price[at + 1],
+            self.on_tickers(Tickers(b.u[tick_k], v.price[at], v.size[at], v.price[at + 1],
                                     v.size[at + 1], v.line[tick_k]))
         self._take_book()
 
