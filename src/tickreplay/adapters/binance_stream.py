@@ -63,6 +63,9 @@ QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD")
 CHUNK_EVENTS = 1 << 20
 #: lines per batch (at least; a batch ends on a ~1 MB decompressed block)
 BATCH_LINES = 1 << 14
+#: the most a message's exchange time may trail the latest exchange time already read (ns): the merge
+#: of book events and trades holds this much of the tape at most (the shared captures: 86 ms at most)
+MAX_LAG_NS = 10 * 10**9
 
 _LEVEL_SET = int(EventKind.LEVEL_SET)
 _TRADE = int(EventKind.TRADE)
@@ -106,6 +109,13 @@ class _Msg:
     pu: int = 0
     bids: list = field(default_factory=list)
     asks: list = field(default_factory=list)
+
+
+def _lag_error(pos: StreamPosition, line: int, what: str, ts: int, floor: int, lag: int) -> InputError:
+    """A message whose exchange time comes before events the merge has already emitted."""
+    return pos.error(line, "T", f"{what} time {ts} ns comes before {floor} ns, up to which the tape has already "
+                                f"left: it trails the latest exchange time read by more than {lag} ns "
+                                "(max_lag_ns)", "exchange_time_backwards")
 
 
 def _field_name(msg: _Msg, side: int, i: int, j: int) -> str:
@@ -529,6 +539,12 @@ class _Diff:
         self.line, self.recv, self.ts, self.U, self.u, self.pu = line, recv, ts, U, u, pu
         self.vals, self.a, self.z, self.nb = vals, a, z, nb
 
+    def own(self) -> "_Diff":
+        """Itself with copies of its own levels only (so a diff kept waiting does not keep its batch)."""
+        self.vals = tuple(v[self.a:self.z].copy() for v in self.vals)
+        self.a, self.z = 0, self.z - self.a
+        return self
+
 
 _OP_DIFF, _OP_SNAPSHOT, _OP_MARKER = 0, 1, 2
 
@@ -541,10 +557,12 @@ class _Sync:
         self.ops: list[tuple] = []  # (op, ts, recv, line, flags, diff or None)
         self.errors: list[tuple[int, InputError]] = []  # exchange time going back: reported in line order
         self.synced = False
-        self.pending: _Diff | None = None  # snapshot emitted, waiting for the diff that straddles it
+        self.pending: int | None = None  # lastUpdateId of the snapshot emitted, waiting for the diff that straddles it
         self.buffer: list[_Diff] = []  # diffs waiting for a snapshot
         self.last_u = 0
         self.last_ts: int | None = None
+        self.floor: int | None = None  # exchange time the tape has been emitted up to (set by the stream)
+        self.max_lag_ns = 0
         self.open_gaps: list[InputError] = []
         self.gap_list: list[dict] = []
         self.depth_diffs = self.applied = self.dropped_before_sync = 0
@@ -557,6 +575,10 @@ class _Sync:
                 m.line, "T", f"exchange time {m.ts} ns goes back before {self.last_ts} ns of the previous book "
                              "event", "exchange_time_backwards")))
             return self.last_ts
+        if self.floor is not None and m.ts < self.floor:
+            self.errors.append((m.line, _lag_error(self.pos, m.line, "book event", m.ts, self.floor, self.max_lag_ns)))
+            self.last_ts = self.floor
+            return self.floor
         self.last_ts = m.ts
         return m.ts
 
@@ -569,10 +591,11 @@ class _Sync:
         path, row = self.pos.where(d.line)
         self.gap_list.append({"file": path, "line": row, "src_row": d.line, "field": fld, "resynced_at_src_row": None})
         self.open_gaps.append(self.pos.error(d.line, fld, message, "sequence_gap"))
-        self.ops.append((_OP_MARKER, self.last_ts, d.recv, d.line, FLAG_RESYNC, None))
+        ts = self.last_ts if self.floor is None else max(self.last_ts, self.floor)
+        self.ops.append((_OP_MARKER, ts, d.recv, d.line, FLAG_RESYNC, None))
         self.synced = False
         self.pending = None
-        self.buffer = [d]
+        self.buffer = [d.own()]
 
     def snapshot(self, m: _Diff) -> None:
         if self.synced:
@@ -581,7 +604,7 @@ class _Sync:
         self.ops.append((_OP_SNAPSHOT, self._time(m), m.recv, m.line, FLAG_RESYNC if self.gap_list else 0, m))
         self.snapshots += 1
         self.snapshot_depth = max(self.snapshot_depth, m.nb, m.z - m.a - m.nb)
-        self.pending = m
+        self.pending = m.u
         waiting, self.buffer = self.buffer, []
         for d in waiting:
             self._diff(d)
@@ -597,7 +620,7 @@ class _Sync:
             else:
                 self._gap(d, "pu", f"sequence gap: pu {d.pu} is not the previous diff's u {self.last_u}")
         elif self.pending is not None:
-            last_id = self.pending.u
+            last_id = self.pending
             if d.u < last_id:
                 self.dropped_before_sync += 1
             elif d.U <= last_id:
@@ -608,7 +631,7 @@ class _Sync:
                 self._gap(d, "U", f"sequence gap: the first diff after the snapshot starts at U {d.U}, after its "
                                   f"lastUpdateId {last_id}; the updates in between are missing")
         else:
-            self.buffer.append(d)
+            self.buffer.append(d.own())
 
     def _resolve_gaps(self, line: int) -> None:
         for err in self.open_gaps:
@@ -725,7 +748,7 @@ class BinanceStream:
 
     def __init__(self, paths: list[str | Path] | str | Path, symbol: str | None = None, tick: str | None = None,
                  lot: str | None = None, strict: bool = True, chunk_events: int = CHUNK_EVENTS,
-                 on_tickers=None) -> None:
+                 on_tickers=None, max_lag_ns: int = MAX_LAG_NS) -> None:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if not paths:
@@ -734,11 +757,20 @@ class BinanceStream:
         self.symbol = symbol
         self.px_given, self.qty_given = _units_given(tick, "tick"), _units_given(lot, "lot")
         self.strict, self.chunk_events, self.on_tickers = strict, chunk_events, on_tickers
+        if max_lag_ns < 0:
+            raise ValueError(f"max_lag_ns must be >= 0, got {max_lag_ns}")
+        self.max_lag_ns = int(max_lag_ns)
         self.anomalies = AnomalyLog(strict=strict)
         self.pos = StreamPosition()
         self.instrument: Instrument | None = None
         self.extra_meta: dict = {}
         self.report: dict = {}
+        self._parser: _FastParser | None = None
+
+    @property
+    def lines_read(self) -> int:
+        """Capture lines read so far by the pass that yields the chunks."""
+        return self._parser.lines if self._parser is not None else 0
 
     def _units(self) -> tuple[_Conv, _Conv]:
         """The units to convert in: given, or inferred by a first pass over the stream."""
@@ -771,6 +803,8 @@ class BinanceStream:
         self._last_recv = np.iinfo(np.int64).min
         self._line_max = -1
         self._last_trade_ts: int | None = None
+        self._emitted: int | None = None  # every event emitted has ts_ns <= this; later ones must not be earlier
+        sync.max_lag_ns = self.max_lag_ns
         for first, block in read_blocks(self.paths, pos, log, BATCH_LINES):
             b = parser.parse_batch(first, block)
             self._kept += len(b.code)
@@ -844,9 +878,15 @@ class BinanceStream:
                 errors.append((line, pos.error(line, "T", f"trade time {int(ts[k])} ns goes back before "
                                                           f"{int(run[k])} ns of the previous trade",
                                                "exchange_time_backwards")))
-            self._last_trade_ts = int(run[-1])
+            ts_ns = run[1:]
+            if self._emitted is not None:
+                for k in np.flatnonzero((ts >= run[:-1]) & (ts < self._emitted)).tolist():
+                    line = int(v.line[tk[k]])
+                    errors.append((line, _lag_error(pos, line, "trade", int(ts[k]), self._emitted, self.max_lag_ns)))
+                ts_ns = np.maximum(ts_ns, self._emitted)
+            self._last_trade_ts = int(ts_ns[-1])
             at = v.start[tk]
-            self._trades.append({"ts_ns": run[1:], "recv_ts_ns": recv[tk], "kind": np.full(len(tk), _TRADE, np.int8),
+            self._trades.append({"ts_ns": ts_ns, "recv_ts_ns": recv[tk], "kind": np.full(len(tk), _TRADE, np.int8),
                                  "side": v.side[at], "price": v.price[at], "size": v.size[at],
                                  "src_row": v.line[tk], "flags": np.zeros(len(tk), np.int16), "key": v.line[tk],
                                  "bidx": np.full(len(tk), -1, np.int64)})
@@ -879,10 +919,8 @@ class BinanceStream:
         if final:
             self._take_book()
             cut = None
-        elif self._sync.last_ts is None or self._last_trade_ts is None:
-            cut = -1
         else:
-            cut = min(self._sync.last_ts, self._last_trade_ts)
+            cut = self._cut()
         if cut != -1 and (self._book or self._trades):
             parts = []
             for pend in (self._book, self._trades):
@@ -900,6 +938,26 @@ class BinanceStream:
                 self._out_n += n
         while self._out_n >= self.chunk_events or (final and self._out_n):
             yield self._chunk()
+
+    def _cut(self) -> int:
+        """Exchange time up to which no later message can come before the events held (-1: none yet).
+
+        Later book events have ``ts_ns`` >= the last book event's, later trades
+        >= the last trade's (each clamped), and every later message >= the latest
+        exchange time read minus ``max_lag_ns``, the most one stream may trail
+        another (enforced: see :func:`_lag_error`). So a capture without trades,
+        or with long pauses between them, holds ``max_lag_ns`` of book events,
+        not the day.
+        """
+        book, trade = self._sync.last_ts, self._last_trade_ts
+        if book is None and trade is None:
+            return -1
+        floor = max(t for t in (book, trade) if t is not None) - self.max_lag_ns
+        cut = min(floor if book is None else max(book, floor), floor if trade is None else max(trade, floor))
+        if self._emitted is not None:
+            cut = max(cut, self._emitted)
+        self._emitted = self._sync.floor = cut
+        return cut
 
     def _chunk(self) -> Chunk:
         out = {c: np.concatenate([p[c] for p in self._out]) for c in self._out[0]} if len(self._out) > 1 \
