@@ -400,3 +400,17 @@ def parse_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, symbol: s
     sp = np.empty((bound, 4), np.int64)
     nl = _parse(buf, starts, ends, sym, _W_DEPTH, _W_TICKER, _W_TRADE, status, code, *cols, lv, sp)
     return Parsed(status, code, *cols, lv[:nl])
+
+
+@njit(cache=True)
+def reduce_levels(start, nlev, ok, sig, ovf, bad, sig_max, ovf_min):
+    """Per message (levels ``start[k]:start[k] + nlev[k]``): ``bad[k]`` |= any level not ``ok``,
+    ``sig_max[k]`` = max of ``sig``, ``ovf_min[k]`` = min of ``ovf`` (left as given when it has no level)."""
+    for k in range(start.shape[0]):
+        for i in range(start[k], start[k] + nlev[k]):
+            if not ok[i]:
+                bad[k] = True
+            if sig[i] > sig_max[k]:
+                sig_max[k] = sig[i]
+            if ovf[i] < ovf_min[k]:
+                ovf_min[k] = ovf[i]

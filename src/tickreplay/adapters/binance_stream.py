@@ -41,7 +41,7 @@ from typing import Iterator
 import numpy as np
 
 from tickreplay.adapters.binance_parse import LV_P0, LV_P1, LV_PD, LV_PS, LV_PST, LV_Q0, LV_Q1, LV_QD, LV_QS, LV_QST, \
-    N_LV, parse_lines
+    N_LV, parse_lines, reduce_levels
 from tickreplay.adapters.capture_lines import StreamPosition, read_blocks
 from tickreplay.adapters.decimal_units import (
     OffGridError,
@@ -480,8 +480,8 @@ class _UnitScan:
         n = len(b.code)
         if not n:
             return
-        msg_of = np.repeat(np.arange(n), b.nb + b.na)
-        code = b.code
+        nlev = b.nb + b.na
+        msg_of = np.repeat(np.arange(n), nlev)
         bad = np.zeros(n, bool)
         sig_msg, ovf_msg = [], []
         for j, sc in enumerate((b.px, b.qt)):
@@ -495,25 +495,24 @@ class _UnitScan:
                 ovf = np.full(len(sc.digits), 999, np.int64)
             else:
                 ok = sc.status == 0
-                fits = (sc.digits[:, None] <= _INT64_MAX // _POW10[None, :]).sum(axis=1) - 1
+                fits = np.searchsorted(_POW10, _INT64_MAX // np.maximum(sc.digits, 1), side="right") - 1
                 ovf = np.where(sc.digits > 0, sc.sig + fits + 1, 999)
             zero = sc.digits == 0
-            ok &= ~zero if j == 0 else ~(zero & (code[msg_of] == _C_TRADE))
-            np.logical_or.at(bad, msg_of[~ok], True)
+            ok &= ~zero if j == 0 else ~(zero & (b.code[msg_of] == _C_TRADE))
             sm = np.zeros(n, np.int64)
-            np.maximum.at(sm, msg_of, np.where(plain, sc.sig, 0))
             om = np.full(n, 999, np.int64)
-            np.minimum.at(om, msg_of, ovf)
+            reduce_levels(b.start, nlev, ok, np.where(plain, sc.sig, 0), ovf, bad, sm, om)
             sig_msg.append(sm)
             ovf_msg.append(om)
         good = ~bad
-        pairs = np.stack([ovf_msg[0][good], ovf_msg[1][good]], axis=1)
-        sigs = np.stack([sig_msg[0][good], sig_msg[1][good]], axis=1)
-        for key in np.unique(pairs, axis=0):
-            sel = (pairs == key).all(axis=1)
-            best = self.kept.setdefault((int(key[0]), int(key[1])), [0, 0])
-            for j in range(2):
-                best[j] = max(best[j], int(sigs[sel, j].max()))
+        keys = (ovf_msg[0][good] << 32) | ovf_msg[1][good]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        for j in range(2):
+            best = np.zeros(len(uniq), np.int64)
+            np.maximum.at(best, inv, sig_msg[j][good])
+            for key, sig in zip(uniq.tolist(), best.tolist()):
+                entry = self.kept.setdefault((key >> 32, key & 0xFFFFFFFF), [0, 0])
+                entry[j] = max(entry[j], sig)
 
     def result(self) -> tuple[int, int, int, int]:
         """(check exp px, final exp px, check exp qty, final exp qty) of the inferred units."""
@@ -658,45 +657,54 @@ class _Sync:
         A diff's levels come removals first (stable), a snapshot's bids then asks.
         """
         ops, self.ops = self.ops, []
-        kinds, sides, prices, sizes, rank, counts = [], [], [], [], [], []
-        applied = []
-        at = first_index
-        one = np.zeros(1, np.int64)
-        for op, ts, recv, line, flags, d in ops:
-            if op == _OP_MARKER:
-                kinds.append(np.array([_BEGIN, _END], np.int8))
-                sides.append(np.zeros(2, np.int8)), prices.append(np.zeros(2, np.int64))
-                sizes.append(np.zeros(2, np.int64)), rank.append(np.zeros(2, bool))
-                counts.append(2)
-                at += 2
-                continue
-            side, price, size = d.vals
-            n = d.z - d.a
-            if op == _OP_DIFF:
-                kinds.append(np.full(n, _LEVEL_SET, np.int8))
-                sides.append(side[d.a:d.z]), prices.append(price[d.a:d.z]), sizes.append(size[d.a:d.z])
-                rank.append(size[d.a:d.z] != 0)
-                counts.append(n)
-                at += n
-                applied.append((d.u, at - 1))
-            else:
-                kinds.append(np.concatenate([[_BEGIN], np.full(n, _LEVEL_SET), [_END]]).astype(np.int8))
-                sides.append(np.concatenate([[0], side[d.a:d.z], [0]]).astype(np.int8))
-                prices.append(np.concatenate([one, price[d.a:d.z], one]))
-                sizes.append(np.concatenate([one, size[d.a:d.z], one]))
-                rank.append(np.zeros(n + 2, bool))
-                counts.append(n + 2)
-                at += n + 2
         if not ops:
-            return {}, applied
-        cnt = np.array(counts, np.int64)
-        rep = lambda i: np.repeat(np.array([o[i] for o in ops], np.int64), cnt)  # noqa: E731
-        cols = {"ts_ns": rep(1), "recv_ts_ns": rep(2), "src_row": rep(3),
-                "flags": np.repeat(np.array([o[4] for o in ops], np.int16), cnt)}
-        order = np.lexsort((np.concatenate(rank), np.repeat(np.arange(len(ops)), cnt)))
-        cols["kind"] = np.concatenate(kinds)
-        for name, parts in (("side", sides), ("price", prices), ("size", sizes)):
-            cols[name] = np.concatenate(parts)[order]
+            return {}, []
+        n_ops = len(ops)
+        op = np.array([o[0] for o in ops], np.int8)
+        srcs: dict[int, int] = {}  # id of a levels tuple → its offset in the concatenated levels
+        parts: list[tuple] = []
+        first_level = np.zeros(n_ops, np.int64)
+        n_lev = np.zeros(n_ops, np.int64)
+        for i, o in enumerate(ops):
+            d = o[5]
+            if d is None:
+                continue
+            key = id(d.vals)
+            if key not in srcs:
+                srcs[key] = sum(len(p[0]) for p in parts)
+                parts.append(d.vals)
+            first_level[i] = srcs[key] + d.a
+            n_lev[i] = d.z - d.a
+        framed = (op != _OP_DIFF).astype(np.int64)  # snapshot and gap marker: SNAPSHOT_BEGIN ... SNAPSHOT_END
+        cnt = n_lev + 2 * framed
+        total = int(cnt.sum())
+        op_of = np.repeat(np.arange(n_ops), cnt)
+        ev_start = np.zeros(n_ops, np.int64)
+        np.cumsum(cnt[:-1], out=ev_start[1:])
+        pos = np.arange(total) - ev_start[op_of]
+        lvl = pos - framed[op_of]
+        is_level = (lvl >= 0) & (lvl < n_lev[op_of])
+        kind = np.full(total, _LEVEL_SET, np.int8)
+        kind[~is_level & (pos == 0)] = _BEGIN
+        kind[~is_level & (pos > 0)] = _END
+        src = (first_level[op_of] + lvl)[is_level]
+        cols = {"ts_ns": np.repeat(np.array([o[1] for o in ops], np.int64), cnt),
+                "recv_ts_ns": np.repeat(np.array([o[2] for o in ops], np.int64), cnt),
+                "src_row": np.repeat(np.array([o[3] for o in ops], np.int64), cnt),
+                "flags": np.repeat(np.array([o[4] for o in ops], np.int16), cnt),
+                "kind": kind}
+        for j, (name, dtype) in enumerate((("side", np.int8), ("price", np.int64), ("size", np.int64))):
+            col = np.zeros(total, dtype)
+            col[is_level] = (np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])[src] \
+                if parts else 0
+            cols[name] = col
+        # a diff's removals first, stably; snapshot and marker events keep their order
+        rank = is_level & (op[op_of] == _OP_DIFF) & (cols["size"] != 0)
+        order = np.lexsort((rank, op_of))
+        for name in ("side", "price", "size"):
+            cols[name] = cols[name][order]
+        last = first_index + ev_start + cnt - 1
+        applied = [(o[5].u, int(at)) for o, at in zip(ops, last.tolist()) if o[0] == _OP_DIFF]
         return cols, applied
 
 

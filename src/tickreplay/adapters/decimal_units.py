@@ -19,6 +19,7 @@ from numba import njit
 
 _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _INT64_MAX = (1 << 63) - 1
+_INT64_MAX_NB = np.int64(_INT64_MAX)
 
 
 class OffGridError(ValueError):
@@ -146,6 +147,20 @@ def _scan(buf, n):
     return digits, sig, status
 
 
+@njit(cache=True)
+def _units(digits, sig, status, exp, pow10):
+    """:meth:`Scanned.units` in one pass."""
+    n = digits.shape[0]
+    out = np.zeros(n, np.int64)
+    ok = np.zeros(n, np.bool_)
+    for i in range(n):
+        shift = exp - sig[i]
+        if status[i] == 0 and 0 <= shift <= 18 and digits[i] <= _INT64_MAX_NB // pow10[shift]:
+            out[i] = digits[i] * pow10[shift]
+            ok[i] = True
+    return out, ok
+
+
 @dataclass(frozen=True)
 class Scanned:
     """Many plain decimals scanned at once: see :func:`scan_plain`. Arrays of one length, int64/int8."""
@@ -156,11 +171,7 @@ class Scanned:
 
     def units(self, exp: int) -> tuple[np.ndarray, np.ndarray]:
         """(values in units of ``10**-exp``, ok): ``ok`` False where :func:`to_units` would raise."""
-        shift = exp - self.sig
-        fits = (self.status == 0) & (shift >= 0) & (shift <= 18)
-        scale = _POW10[np.clip(shift, 0, 18)]
-        fits &= self.digits <= _INT64_MAX // scale
-        return np.where(fits, self.digits * np.where(fits, scale, 0), 0), fits
+        return _units(self.digits, self.sig, self.status, exp, _POW10)
 
 
 def scan_plain(values: list) -> Scanned:
