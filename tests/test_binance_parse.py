@@ -110,7 +110,8 @@ def capture_lines(draw, mutate: bool = True) -> bytes:
             text += draw(st.sampled_from([b"x", b"}", b",", b" 1"]))
         elif raw == "cut":
             text = text[: draw(st.integers(0, len(text)))]
-        head = draw(st.sampled_from([head, head, b"00" + head, b"-1", b"", b"9" * 20, head + b"x", b"9223372036854775807"]))
+        head = draw(st.sampled_from([head, head, b"00" + head, b"-1", b"", b"9" * 20, head + b"x",
+                                     b"9223372036854775807", b"9223372036854775808"]))
     return head + b" " + text
 
 

@@ -134,8 +134,48 @@ def _integer(b, i, e):
 
 
 @njit(cache=True)
+def _decimal(b, i, e, lv, n, col, scol):
+    """Scan the JSON string at ``b[i] == '"'`` as a decimal into ``lv[n, col:col + 3]``, its span into
+    ``lv[n, scol:scol + 2]``; index of the closing quote, or -1 (see :func:`_string`). A plain decimal of
+    at most 18 digits is scanned on the way; anything else is handed to :func:`scan_one` once its end is
+    known, so the result is :func:`scan_one`'s in every case."""
+    j = i + 1
+    v = np.int64(0)
+    nd = 0
+    while j < e and 48 <= b[j] <= 57:
+        v = v * 10 + (b[j] - 48)
+        nd += 1
+        j += 1
+    sig = 0
+    if nd > 0 and j < e and b[j] == 46:  # '.'
+        j += 1
+        f0 = j
+        kept = v
+        while j < e and 48 <= b[j] <= 57:
+            v = v * 10 + (b[j] - 48)
+            nd += 1
+            j += 1
+            if b[j - 1] != 48:
+                kept = v
+                sig = j - f0
+        if j == f0:
+            nd = 0  # "5.": not plain
+        v = kept
+    if nd > 0 and nd <= 18 and j < e and b[j] == 34:
+        lv[n, col], lv[n, col + 1], lv[n, col + 2] = v, sig, 0
+        lv[n, scol], lv[n, scol + 1] = i + 1, j
+        return j
+    z = _string(b, i, e)
+    if z < 0:
+        return -1
+    lv[n, col], lv[n, col + 1], lv[n, col + 2] = scan_one(b, i + 1, z)
+    lv[n, scol], lv[n, scol + 1] = i + 1, z
+    return z
+
+
+@njit(cache=True)
 def _levels(b, i, e, sp, n0):
-    """Parse ``[[str, str], ...]`` at ``b[i] == '['``; spans into ``sp[n0:]``. (end after ']', count); end -1 if not."""
+    """Parse ``[[str, str], ...]`` at ``b[i] == "["``, levels scanned into ``sp[n0:]``: (end after "]", count)."""
     j = _ws(b, i + 1, e)
     n = 0
     if j < e and b[j] == 93:
@@ -146,24 +186,20 @@ def _levels(b, i, e, sp, n0):
         j = _ws(b, j + 1, e)
         if j >= e or b[j] != 34:
             return -1, 0
-        z = _string(b, j, e)
-        if z < 0:
-            return -1, 0
         if n0 + n >= sp.shape[0]:
             return -1, 0
-        sp[n0 + n, 0] = j + 1
-        sp[n0 + n, 1] = z
+        z = _decimal(b, j, e, sp, n0 + n, LV_PD, LV_P0)
+        if z < 0:
+            return -1, 0
         j = _ws(b, z + 1, e)
         if j >= e or b[j] != 44:
             return -1, 0
         j = _ws(b, j + 1, e)
         if j >= e or b[j] != 34:
             return -1, 0
-        z = _string(b, j, e)
+        z = _decimal(b, j, e, sp, n0 + n, LV_QD, LV_Q0)
         if z < 0:
             return -1, 0
-        sp[n0 + n, 2] = j + 1
-        sp[n0 + n, 3] = z
         n += 1
         j = _ws(b, z + 1, e)
         if j >= e or b[j] != 93:
@@ -275,6 +311,7 @@ def _object(b, i, e, vt, v0, v1, sp):
 
 @njit(cache=True)
 def _put(b, lv, n, p0, p1, q0, q1):
+    """Level row ``n`` from the price and quantity strings at ``b[p0:p1]``, ``b[q0:q1]``."""
     lv[n, LV_PD], lv[n, LV_PS], lv[n, LV_PST] = scan_one(b, p0, p1)
     lv[n, LV_QD], lv[n, LV_QS], lv[n, LV_QST] = scan_one(b, q0, q1)
     lv[n, LV_P0], lv[n, LV_P1], lv[n, LV_Q0], lv[n, LV_Q1] = p0, p1, q0, q1
@@ -345,7 +382,8 @@ def _parse(b, starts, ends, sym, w_depth, w_ticker, w_trade, status, code, recv,
             for side_key in (_K_B, _K_A):
                 s0 = v0[dd, side_key]
                 for k in range(s0, s0 + v1[dd, side_key]):
-                    _put(b, lv, nl, sp[k, 0], sp[k, 1], sp[k, 2], sp[k, 3])
+                    for c in range(N_LV):
+                        lv[nl, c] = sp[k, c]
                     nl += 1
             code[r], ts[r], big_u[r], u[r], pu[r], nb[r], na[r] = (C_DEPTH, v0[dd, _K_T] * 1_000_000,
                                                                    v0[dd, _K_UU], v0[dd, _K_U], v0[dd, _K_PU],
@@ -397,7 +435,7 @@ def parse_lines(buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, symbol: s
     code = np.zeros(n, np.int8)
     cols = [np.zeros(n, np.int64) for _ in range(7)]
     lv = np.empty((bound, N_LV), np.int64)
-    sp = np.empty((bound, 4), np.int64)
+    sp = np.empty((bound, N_LV), np.int64)
     nl = _parse(buf, starts, ends, sym, _W_DEPTH, _W_TICKER, _W_TRADE, status, code, *cols, lv, sp)
     return Parsed(status, code, *cols, lv[:nl])
 
