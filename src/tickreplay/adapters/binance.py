@@ -65,6 +65,10 @@ Tape order: exchange-time order. Book events (snapshots and applied diffs)
 keep their synchronisation order and trades their stream order; the two are
 merged by ``ts_ns``, ties broken by arrival (capture line; for a book event,
 the latest line that fed the book so far). Diffs are never reordered.
+The stream assumes a message's exchange time trails the latest one already
+read by at most ``max_lag_ns`` (10 s) so that the merge holds seconds, not
+the day (:mod:`tickreplay.adapters.binance_stream`); a message trailing by
+more is an ``exchange_time_backwards`` error (lenient: clamped).
 
 Prices and quantities: decimal strings → integers by exact integer
 arithmetic on their digits (:mod:`tickreplay.adapters.decimal_units`,

@@ -4,29 +4,47 @@ The rules (sync, tape order, units, checks) are those described in
 :mod:`tickreplay.adapters.binance`; this module applies them to the stream
 batch by batch (~16k lines) instead of to the whole capture at once:
 
-1. lines are parsed with ``orjson`` on a fast path that accepts exactly
-   what the exact parser accepts; anything else goes through the exact
-   parser (stdlib ``json``), which reports the error it always did;
-2. the decimal strings of a batch are converted to integers in one compiled
-   pass (:func:`tickreplay.adapters.decimal_units.scan_plain`), never via
-   floats; a message with a bad value goes through the exact per-value
+1. the raw bytes of a batch are parsed by a compiled parser
+   (:mod:`tickreplay.adapters.binance_parse`) straight into columns, the
+   decimal strings scanned on the way (never via floats); a line it does not
+   recognise exactly goes through the exact parser (stdlib ``json``), which
+   reads it or reports the error it always did;
+2. the scanned values are checked and put in integer units in one compiled
+   pass; a message with a bad value goes through the exact per-value
    conversion, which names the field;
 3. receive-time order, exchange-time order and synchronisation run over the
    messages kept, with their state carried from batch to batch;
 4. book events and trades are merged by exchange time and emitted as soon as
-   no later message can come before them (every later book event has
-   ``ts_ns`` >= the last book event's and every later trade >= the last
-   trade's, both from later lines), so the tape leaves in chunks.
+   no later message can come before them, so the tape leaves in chunks.
+
+The merge's bound. Later book events have ``ts_ns`` >= the last book
+event's and later trades >= the last trade's (each clamped, from later
+lines, so they also sort after on ties). That alone holds every book event
+until a trade arrives: a capture without trades, or a long pause between
+trades, would hold the day. The receive time cannot bound it either: it
+bounds nothing from below (on the shared captures the local clock is 1.2 s
+*behind* ``T``; ``T - recv`` spans 1178..1273 ms). So the bound is an explicit
+rule: a message's exchange time trails the latest exchange time already read
+(book or trade) by at most ``max_lag_ns`` (default :data:`MAX_LAG_NS`, 10 s;
+the two streams of the shared captures trail each other by 86 ms at most).
+Everything up to ``min(max(last book ts, latest - lag), max(last trade ts,
+latest - lag))`` leaves. A message that breaks the rule would have to go
+before events already emitted: it is an ``exchange_time_backwards`` error
+(field ``T``) in strict mode, and kept with its time clamped to the emitted
+time in lenient mode, like every message whose time goes back. On data that
+keeps the rule the tape is the whole-capture reader's, byte for byte.
 
 Checks run in the order of the whole-capture reader *within a batch*; with
 several bad lines in different batches, strict mode raises the first problem
 of the first batch that has one. Inferred tick/lot need the whole capture:
 :class:`BinanceStream` then reads it twice (a first pass parses and scans the
-values only); pass ``tick`` and ``lot`` to read it once.
+values only, compiled); pass ``tick`` and ``lot`` to read it once.
 
-Memory: the batch, the book events and trades not yet emitted, diffs waiting
-for a snapshot (before the first one, or after a gap until the next), and
-per verify the book's top level after each applied diff (40 bytes a diff).
+Memory: the batch, at most ``max_lag_ns`` of book events and trades not yet
+emitted, diffs waiting for a snapshot (before the first one, or after a gap
+until the next; each holds a copy of its own levels only), and per verify
+the book's top level after each applied diff not yet matched by the ticker
+stream (40 bytes a diff; see :class:`tickreplay.adapters.binance._TickerCheck`).
 """
 
 from __future__ import annotations
