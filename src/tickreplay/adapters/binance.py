@@ -65,6 +65,10 @@ Tape order: exchange-time order. Book events (snapshots and applied diffs)
 keep their synchronisation order and trades their stream order; the two are
 merged by ``ts_ns``, ties broken by arrival (capture line; for a book event,
 the latest line that fed the book so far). Diffs are never reordered.
+The stream assumes a message's exchange time trails the latest one already
+read by at most ``max_lag_ns`` (10 s) so that the merge holds seconds, not
+the day (:mod:`tickreplay.adapters.binance_stream`); a message trailing by
+more is an ``exchange_time_backwards`` error (lenient: clamped).
 
 Prices and quantities: decimal strings → integers by exact integer
 arithmetic on their digits (:mod:`tickreplay.adapters.decimal_units`,
@@ -148,7 +152,10 @@ class _TickerCheck:
     The book's top level after each applied diff is kept by ``u`` (in
     arrays, 40 bytes a diff); a ticker waits until the diffs up to its ``u``
     have left the stream, then is looked up (the latest applied diff of that
-    ``u`` wins, as in a dict).
+    ``u`` wins, as in a dict). A ``bookTicker``'s ``u`` is the book's update
+    id and never decreases along the stream, so once tickers up to ``u`` are
+    checked, the tops of diffs with a smaller ``u`` are dropped: memory is the
+    diffs between the ticker stream and the book, not the day.
     """
 
     def __init__(self) -> None:
@@ -156,6 +163,7 @@ class _TickerCheck:
         self.u: list[np.ndarray] = []
         self.top: list[np.ndarray] = []  # (n, 4): bid price, bid size, ask price, ask size
         self.last_u = -1
+        self.checked_u = -1  # the largest u of a ticker checked so far
         self.checks = self.agree = self.size_agree = 0
         self.disagreements: list[tuple[int, list, list]] = []  # (line, ticker, book), the 5 first lines
 
@@ -196,6 +204,10 @@ class _TickerCheck:
         for k in np.flatnonzero(~sz_ok)[:5].tolist():
             self.disagreements.append((int(lines[k]), tick[k].tolist(), book[k].tolist()))
         self.disagreements = sorted(self.disagreements)[:5]
+        if len(tu):
+            self.checked_u = max(self.checked_u, int(tu.max()))
+            keep = u_all >= self.checked_u
+            self.u, self.top = [u_all[keep]], [top_all[keep]]
 
 
 def verify_binance(paths: list[str | Path], tick: str | None = None, lot: str | None = None,

@@ -4,29 +4,47 @@ The rules (sync, tape order, units, checks) are those described in
 :mod:`tickreplay.adapters.binance`; this module applies them to the stream
 batch by batch (~16k lines) instead of to the whole capture at once:
 
-1. lines are parsed with ``orjson`` on a fast path that accepts exactly
-   what the exact parser accepts; anything else goes through the exact
-   parser (stdlib ``json``), which reports the error it always did;
-2. the decimal strings of a batch are converted to integers in one compiled
-   pass (:func:`tickreplay.adapters.decimal_units.scan_plain`), never via
-   floats; a message with a bad value goes through the exact per-value
+1. the raw bytes of a batch are parsed by a compiled parser
+   (:mod:`tickreplay.adapters.binance_parse`) straight into columns, the
+   decimal strings scanned on the way (never via floats); a line it does not
+   recognise exactly goes through the exact parser (stdlib ``json``), which
+   reads it or reports the error it always did;
+2. the scanned values are checked and put in integer units in one compiled
+   pass; a message with a bad value goes through the exact per-value
    conversion, which names the field;
 3. receive-time order, exchange-time order and synchronisation run over the
    messages kept, with their state carried from batch to batch;
 4. book events and trades are merged by exchange time and emitted as soon as
-   no later message can come before them (every later book event has
-   ``ts_ns`` >= the last book event's and every later trade >= the last
-   trade's, both from later lines), so the tape leaves in chunks.
+   no later message can come before them, so the tape leaves in chunks.
+
+The merge's bound. Later book events have ``ts_ns`` >= the last book
+event's and later trades >= the last trade's (each clamped, from later
+lines, so they also sort after on ties). That alone holds every book event
+until a trade arrives: a capture without trades, or a long pause between
+trades, would hold the day. The receive time cannot bound it either: it
+bounds nothing from below (on the shared captures the local clock is 1.2 s
+*behind* ``T``; ``T - recv`` spans 1178..1273 ms). So the bound is an explicit
+rule: a message's exchange time trails the latest exchange time already read
+(book or trade) by at most ``max_lag_ns`` (default :data:`MAX_LAG_NS`, 10 s;
+the two streams of the shared captures trail each other by 86 ms at most).
+Everything up to ``min(max(last book ts, latest - lag), max(last trade ts,
+latest - lag))`` leaves. A message that breaks the rule would have to go
+before events already emitted: it is an ``exchange_time_backwards`` error
+(field ``T``) in strict mode, and kept with its time clamped to the emitted
+time in lenient mode, like every message whose time goes back. On data that
+keeps the rule the tape is the whole-capture reader's, byte for byte.
 
 Checks run in the order of the whole-capture reader *within a batch*; with
 several bad lines in different batches, strict mode raises the first problem
 of the first batch that has one. Inferred tick/lot need the whole capture:
 :class:`BinanceStream` then reads it twice (a first pass parses and scans the
-values only); pass ``tick`` and ``lot`` to read it once.
+values only, compiled); pass ``tick`` and ``lot`` to read it once.
 
-Memory: the batch, the book events and trades not yet emitted, diffs waiting
-for a snapshot (before the first one, or after a gap until the next), and
-per verify the book's top level after each applied diff (40 bytes a diff).
+Memory: the batch, at most ``max_lag_ns`` of book events and trades not yet
+emitted, diffs waiting for a snapshot (before the first one, or after a gap
+until the next; each holds a copy of its own levels only), and per verify
+the book's top level after each applied diff not yet matched by the ticker
+stream (40 bytes a diff; see :class:`tickreplay.adapters.binance._TickerCheck`).
 """
 
 from __future__ import annotations
@@ -39,9 +57,10 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import orjson
 
-from tickreplay.adapters.capture_lines import StreamPosition, read_batches
+from tickreplay.adapters.binance_parse import LV_P0, LV_P1, LV_PD, LV_PS, LV_PST, LV_Q0, LV_Q1, LV_QD, LV_QS, LV_QST, \
+    N_LV, parse_lines, reduce_levels
+from tickreplay.adapters.capture_lines import StreamPosition, read_blocks
 from tickreplay.adapters.decimal_units import (
     OffGridError,
     Scanned,
@@ -62,6 +81,9 @@ QUOTE_ASSETS = ("FDUSD", "USDT", "USDC", "BUSD", "USD")
 CHUNK_EVENTS = 1 << 20
 #: lines per batch (at least; a batch ends on a ~1 MB decompressed block)
 BATCH_LINES = 1 << 14
+#: the most a message's exchange time may trail the latest exchange time already read (ns): the merge
+#: of book events and trades holds this much of the tape at most (the shared captures: 86 ms at most)
+MAX_LAG_NS = 10 * 10**9
 
 _LEVEL_SET = int(EventKind.LEVEL_SET)
 _TRADE = int(EventKind.TRADE)
@@ -107,6 +129,13 @@ class _Msg:
     asks: list = field(default_factory=list)
 
 
+def _lag_error(pos: StreamPosition, line: int, what: str, ts: int, floor: int, lag: int) -> InputError:
+    """A message whose exchange time comes before events the merge has already emitted."""
+    return pos.error(line, "T", f"{what} time {ts} ns comes before {floor} ns, up to which the tape has already "
+                                f"left: it trails the latest exchange time read by more than {lag} ns "
+                                "(max_lag_ns)", "exchange_time_backwards")
+
+
 def _field_name(msg: _Msg, side: int, i: int, j: int) -> str:
     """The JSON field of level ``i`` (``j`` 0 price, 1 quantity) of ``side`` of ``msg``."""
     if msg.kind == _TRADE_MSG:
@@ -124,7 +153,6 @@ class _Parser:
         self.pos, self.log = pos, log
         self.symbol = symbol.upper() if symbol else None
         self._line_symbol: str | None = None  # symbol of the line being parsed, names the stream once it parses
-        self._sym_raw: str | None = None  # the raw "s" of lines of the stream's symbol (fast path)
         self.lines = 0
 
     def _err(self, line: int, fld: str | None, message: str, kind: str) -> InputError:
@@ -264,88 +292,105 @@ def _to_int(text: str, units: _Units, m: _Msg, side: int, i: int, j: int, pos: S
 # --------------------------------------------------------------------------- phase 1: lines → messages
 
 
-class _Slow(Exception):
-    """The fast path does not take a line as it is: the exact parser decides."""
-
-
 class _Batch:
-    """The messages of a batch that parse, as parallel lists; level strings (bids, then asks) in ``px``/``qt``."""
+    """The messages of a batch that parse, as arrays in line order, and their levels (bids, then asks).
 
-    __slots__ = ("code", "line", "recv", "ts", "U", "u", "pu", "nb", "na", "px", "qt")
+    Per message: ``code``, 0-based stream ``line``, ``recv``/``ts`` (ns), ``U``/``u``/``pu``,
+    ``nb``/``na`` levels per side, ``start`` its first level. Per level: the decimal scans
+    ``px``/``qt`` (:class:`Scanned`); :meth:`text` gives the strings back (for the exact, slow paths).
+    """
 
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, [])
+    def __init__(self, block: bytes, code, line, recv, ts, big_u, u, pu, nb, na, lv: np.ndarray,
+                 extra: dict[int, tuple[str, str]]) -> None:
+        self.block, self.code, self.line, self.recv, self.ts = block, code, line, recv, ts
+        self.U, self.u, self.pu, self.nb, self.na, self.lv, self.extra = big_u, u, pu, nb, na, lv, extra
+        nlev = nb + na
+        self.start = np.zeros(len(code), np.int64)
+        np.cumsum(nlev[:-1], out=self.start[1:])
+        self.px = Scanned(lv[:, LV_PD], lv[:, LV_PS], lv[:, LV_PST].astype(np.int8))
+        self.qt = Scanned(lv[:, LV_QD], lv[:, LV_QS], lv[:, LV_QST].astype(np.int8))
+
+    def text(self, i: int) -> tuple[str, str]:
+        """(price, quantity) strings of level ``i``."""
+        if i in self.extra:
+            return self.extra[i]
+        r = self.lv[i]
+        return (self.block[r[LV_P0]:r[LV_P1]].decode("ascii"), self.block[r[LV_Q0]:r[LV_Q1]].decode("ascii"))
 
 
 class _FastParser(_Parser):
-    """:class:`_Parser` with an ``orjson`` fast path over a batch of lines."""
+    """:class:`_Parser` behind the compiled parser (:mod:`tickreplay.adapters.binance_parse`) over a batch.
 
-    def parse_batch(self, first: int, texts: list[bytes]) -> _Batch:
-        """The messages of lines ``first..`` that parse; bad lines are reported (strict: raised)."""
-        b = _Batch()
-        code, line_, recv_, ts_, U_, u_, pu_, nb_, na_ = (getattr(b, n).append for n in _Batch.__slots__[:9])
-        px_a, qt_a, px_e, qt_e = b.px.append, b.qt.append, b.px.extend, b.qt.extend
-        loads = orjson.loads
-        self.lines += len(texts)
-        for line, text in enumerate(texts, first):
-            try:
-                head, sep, body = text.partition(b" ")
-                if not sep or not head.isdigit():
-                    raise _Slow
-                recv = int(head)
-                obj = loads(body)
-                if recv > _INT64_MAX or type(obj) is not dict or "lastUpdateId" in obj:
-                    raise _Slow
-                data = obj.get("data", obj) if "stream" in obj else obj
-                if type(data) is not dict:
-                    raise _Slow
-                e, s = data["e"], data["s"]
-                if s != self._sym_raw:
-                    if type(s) is not str or self.symbol is None or s.upper() != self.symbol:
-                        raise _Slow
-                    self._sym_raw = s
-                if e == _TICKER:
-                    u, bp, bq, ap, aq = data["u"], data["b"], data["B"], data["a"], data["A"]
-                    if (type(u) is not int or u < 0 or type(bp) is not str or type(bq) is not str
-                            or type(ap) is not str or type(aq) is not str):
-                        raise _Slow
-                    code(_C_TICKER), line_(line), recv_(recv), ts_(0), U_(0), u_(u), pu_(0), nb_(1), na_(1)
-                    px_a(bp), px_a(ap), qt_a(bq), qt_a(aq)
-                elif e == _TRADE_MSG:
-                    t, p, q, m = data["T"], data["p"], data["q"], data["m"]
-                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(p) is not str or type(q) is not str
-                            or (m is not True and m is not False)):
-                        raise _Slow
-                    code(_C_TRADE), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(0), u_(0), pu_(0)
-                    nb_(1 if m else 0), na_(0 if m else 1), px_a(p), qt_a(q)
-                elif e == _DEPTH:
-                    t, U, u, pu, bl, al = data["T"], data["U"], data["u"], data["pu"], data["b"], data["a"]
-                    if (type(t) is not int or t < 0 or t > _T_MAX_MS or type(U) is not int or U < 0
-                            or type(u) is not int or u < 0 or type(pu) is not int or pu < 0
-                            or type(bl) is not list or type(al) is not list):
-                        raise _Slow
-                    levels = bl + al
-                    if levels:
-                        if set(map(type, levels)) != {list} or set(map(len, levels)) != {2}:
-                            raise _Slow
-                        flat = list(chain.from_iterable(levels))
-                        if set(map(type, flat)) != {str}:
-                            raise _Slow
-                        px_e(flat[0::2]), qt_e(flat[1::2])
-                    code(_C_DEPTH), line_(line), recv_(recv), ts_(t * _NS_PER_MS), U_(U), u_(u), pu_(pu)
-                    nb_(len(bl)), na_(len(al))
-                else:
-                    raise _Slow
-            except (_Slow, KeyError, TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
-                msg = self.parse(line, text)
-                if msg is None:
-                    continue
-                code(_CODE[msg.kind]), line_(line), recv_(msg.recv_ns), ts_(msg.ts_ns), U_(msg.U), u_(msg.u)
-                pu_(msg.pu), nb_(len(msg.bids)), na_(len(msg.asks))
-                for p, q in chain(msg.bids, msg.asks):
-                    px_a(p), qt_a(q)
-        return b
+    Lines the compiled parser does not recognise exactly, and the lines before
+    the first one that names the symbol, go through the exact parser.
+    """
+
+    def parse_batch(self, first: int, block: bytes) -> _Batch:
+        """The messages of the lines of ``block`` (lines ``first..``) that parse; bad lines are reported."""
+        buf = np.frombuffer(block, np.uint8)
+        ends = np.flatnonzero(buf == 10)
+        starts = np.zeros(len(ends), np.int64)
+        starts[1:] = ends[:-1] + 1
+        n = len(ends)
+        self.lines += n
+        msgs: dict[int, _Msg] = {}
+        k0 = 0
+        while k0 < n and self.symbol is None:
+            m = self.parse(first + k0, block[starts[k0]:ends[k0]])
+            if m is not None:
+                msgs[k0] = m
+            k0 += 1
+        if k0 < n and self.symbol.isascii():
+            p = parse_lines(buf, starts[k0:], ends[k0:], self.symbol)
+            slow = (np.flatnonzero(p.status) + k0).tolist()
+        else:
+            p, slow = None, list(range(k0, n))
+        for k in slow:
+            m = self.parse(first + k, block[starts[k]:ends[k]])
+            if m is not None:
+                msgs[k] = m
+        if p is not None and not msgs:
+            ok = p.status == 0
+            return _Batch(block, p.code[ok], np.flatnonzero(ok) + (first + k0), p.recv[ok], p.ts[ok], p.U[ok],
+                          p.u[ok], p.pu[ok], p.nb[ok], p.na[ok], p.lv, {})
+        return self._merge(block, first, k0, p, msgs)
+
+    @staticmethod
+    def _merge(block: bytes, first: int, k0: int, p, msgs: dict[int, _Msg]) -> _Batch:
+        """The compiled parser's messages and the exact parser's in line order."""
+        rows_f = sorted(msgs)
+        fm = [msgs[k] for k in rows_f]
+        texts = [lvl for m in fm for lvl in chain(m.bids, m.asks)]
+        ps, qs = scan_plain([t[0] for t in texts]), scan_plain([t[1] for t in texts])
+        lv_f = np.full((len(texts), N_LV), -1, np.int64)
+        lv_f[:, LV_PD], lv_f[:, LV_PS], lv_f[:, LV_PST] = ps.digits, ps.sig, ps.status
+        lv_f[:, LV_QD], lv_f[:, LV_QS], lv_f[:, LV_QST] = qs.digits, qs.sig, qs.status
+        cols_f = [np.array([_CODE[m.kind] for m in fm], np.int8)] + \
+            [np.array([getattr(m, a) for m in fm], np.int64) for a in ("recv_ns", "ts_ns", "U", "u", "pu")] + \
+            [np.array([len(m.bids) for m in fm], np.int64), np.array([len(m.asks) for m in fm], np.int64)]
+        if p is not None:
+            ok = p.status == 0
+            rows_c = np.flatnonzero(ok) + k0
+            cols_c = [p.code[ok], p.recv[ok], p.ts[ok], p.U[ok], p.u[ok], p.pu[ok], p.nb[ok], p.na[ok]]
+            lv_c = p.lv
+        else:
+            rows_c = np.zeros(0, np.int64)
+            cols_c = [np.zeros(0, np.int8)] + [np.zeros(0, np.int64)] * 7
+            lv_c = np.zeros((0, N_LV), np.int64)
+        rows = np.concatenate([rows_c, np.array(rows_f, np.int64)])
+        order = np.argsort(rows, kind="stable")
+        cols = [np.concatenate([c, f])[order] for c, f in zip(cols_c, cols_f)]
+        # levels: each message's run, in message order
+        nlev = np.concatenate([cols_c[6] + cols_c[7], cols_f[6] + cols_f[7]])
+        at = np.zeros(len(nlev), np.int64)
+        np.cumsum(nlev[:-1], out=at[1:])
+        nl = nlev[order]
+        idx = np.repeat(at[order] - np.concatenate([[0], np.cumsum(nl)[:-1]]), nl) + np.arange(int(nl.sum()))
+        lv = np.concatenate([lv_c, lv_f])[idx]
+        moved = np.empty(len(idx), np.int64)
+        moved[idx] = np.arange(len(idx))
+        extra = {int(moved[len(lv_c) + i]): t for i, t in enumerate(texts)}
+        return _Batch(block, cols[0], rows[order] + first, *cols[1:], lv, extra)
 
 
 # --------------------------------------------------------------------------- phase 2-3: units, values
@@ -362,10 +407,10 @@ class _Conv:
 
 def _msg_view(b: _Batch, k: int) -> _Msg:
     """Message ``k`` of a batch as a :class:`_Msg` with its level strings (for the exact, slow paths)."""
-    nb, na = b.nb[k], b.na[k]
-    start = sum(b.nb[:k]) + sum(b.na[:k])
-    levels = list(zip(b.px[start:start + nb + na], b.qt[start:start + nb + na]))
-    return _Msg(_NAME[b.code[k]], b.line[k], b.recv[k], b.ts[k], b.U[k], b.u[k], b.pu[k], levels[:nb], levels[nb:])
+    nb, na, start = int(b.nb[k]), int(b.na[k]), int(b.start[k])
+    levels = [b.text(i) for i in range(start, start + nb + na)]
+    return _Msg(_NAME[int(b.code[k])], int(b.line[k]), int(b.recv[k]), int(b.ts[k]), int(b.U[k]), int(b.u[k]),
+                int(b.pu[k]), levels[:nb], levels[nb:])
 
 
 def _exact_values(m: _Msg, px: _Units, qty: _Units, pos: StreamPosition) -> None:
@@ -394,14 +439,11 @@ class _Values:
 def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyLog) -> _Values:
     """Phase 3 over a batch: every value converted in one pass; a message with a bad one is reported and dropped."""
     n = len(b.code)
-    code = np.array(b.code, np.int8)
-    nb, na = np.array(b.nb, np.int64), np.array(b.na, np.int64)
-    nlev = nb + na
-    start = np.zeros(n, np.int64)
-    np.cumsum(nlev[:-1], out=start[1:])
+    code, nb, start = b.code, b.nb, b.start
+    nlev = nb + b.na
     msg_of = np.repeat(np.arange(n), nlev)
     side = np.where(np.arange(len(msg_of)) - start[msg_of] < nb[msg_of], 1, -1).astype(np.int8)
-    ps, qs = scan_plain(b.px), scan_plain(b.qt)
+    ps, qs = b.px, b.qt
     pv, pok = _checked(ps, px)
     qv, qok = _checked(qs, qty)
     good = pok & qok & (pv > 0) & ~((code[msg_of] == _C_TRADE) & (qv == 0))
@@ -423,8 +465,9 @@ def _values(b: _Batch, px: _Conv, qty: _Conv, pos: StreamPosition, log: AnomalyL
     for k in exact:
         a = int(start[k])
         for i in range(a, a + int(nlev[k])):
-            pv[i], qv[i] = to_units(b.px[i], px.exp), to_units(b.qt[i], qty.exp)
-    return _Values(code, np.array(b.line, np.int64), start, keep, side, pv, qv)
+            p_text, q_text = b.text(i)
+            pv[i], qv[i] = to_units(p_text, px.exp), to_units(q_text, qty.exp)
+    return _Values(code, b.line, start, keep, side, pv, qv)
 
 
 def _checked(sc: Scanned, conv: _Conv) -> tuple[np.ndarray, np.ndarray]:
@@ -455,13 +498,11 @@ class _UnitScan:
         n = len(b.code)
         if not n:
             return
-        nlev = np.array(b.nb, np.int64) + np.array(b.na, np.int64)
+        nlev = b.nb + b.na
         msg_of = np.repeat(np.arange(n), nlev)
-        code = np.array(b.code, np.int8)
         bad = np.zeros(n, bool)
         sig_msg, ovf_msg = [], []
-        for j, values in enumerate((b.px, b.qt)):
-            sc = scan_plain(values)
+        for j, sc in enumerate((b.px, b.qt)):
             plain = sc.status != 1
             if plain.any():
                 self.exp0[j] = max(self.exp0[j], int(sc.sig[plain].max()))
@@ -469,28 +510,27 @@ class _UnitScan:
             if given is not None:
                 v, ok = sc.units(given.exp)
                 ok &= v % given.step == 0
-                ovf = np.full(len(values), 999, np.int64)
+                ovf = np.full(len(sc.digits), 999, np.int64)
             else:
                 ok = sc.status == 0
-                fits = (sc.digits[:, None] <= _INT64_MAX // _POW10[None, :]).sum(axis=1) - 1
+                fits = np.searchsorted(_POW10, _INT64_MAX // np.maximum(sc.digits, 1), side="right") - 1
                 ovf = np.where(sc.digits > 0, sc.sig + fits + 1, 999)
             zero = sc.digits == 0
-            ok &= ~zero if j == 0 else ~(zero & (code[msg_of] == _C_TRADE))
-            np.logical_or.at(bad, msg_of[~ok], True)
+            ok &= ~zero if j == 0 else ~(zero & (b.code[msg_of] == _C_TRADE))
             sm = np.zeros(n, np.int64)
-            np.maximum.at(sm, msg_of, np.where(plain, sc.sig, 0))
             om = np.full(n, 999, np.int64)
-            np.minimum.at(om, msg_of, ovf)
+            reduce_levels(b.start, nlev, ok, np.where(plain, sc.sig, 0), ovf, bad, sm, om)
             sig_msg.append(sm)
             ovf_msg.append(om)
         good = ~bad
-        pairs = np.stack([ovf_msg[0][good], ovf_msg[1][good]], axis=1)
-        sigs = np.stack([sig_msg[0][good], sig_msg[1][good]], axis=1)
-        for key in np.unique(pairs, axis=0):
-            sel = (pairs == key).all(axis=1)
-            best = self.kept.setdefault((int(key[0]), int(key[1])), [0, 0])
-            for j in range(2):
-                best[j] = max(best[j], int(sigs[sel, j].max()))
+        keys = (ovf_msg[0][good] << 32) | ovf_msg[1][good]
+        uniq, inv = np.unique(keys, return_inverse=True)
+        for j in range(2):
+            best = np.zeros(len(uniq), np.int64)
+            np.maximum.at(best, inv, sig_msg[j][good])
+            for key, sig in zip(uniq.tolist(), best.tolist()):
+                entry = self.kept.setdefault((key >> 32, key & 0xFFFFFFFF), [0, 0])
+                entry[j] = max(entry[j], sig)
 
     def result(self) -> tuple[int, int, int, int]:
         """(check exp px, final exp px, check exp qty, final exp qty) of the inferred units."""
@@ -516,6 +556,12 @@ class _Diff:
         self.line, self.recv, self.ts, self.U, self.u, self.pu = line, recv, ts, U, u, pu
         self.vals, self.a, self.z, self.nb = vals, a, z, nb
 
+    def own(self) -> "_Diff":
+        """Itself with copies of its own levels only (so a diff kept waiting does not keep its batch)."""
+        self.vals = tuple(v[self.a:self.z].copy() for v in self.vals)
+        self.a, self.z = 0, self.z - self.a
+        return self
+
 
 _OP_DIFF, _OP_SNAPSHOT, _OP_MARKER = 0, 1, 2
 
@@ -528,10 +574,12 @@ class _Sync:
         self.ops: list[tuple] = []  # (op, ts, recv, line, flags, diff or None)
         self.errors: list[tuple[int, InputError]] = []  # exchange time going back: reported in line order
         self.synced = False
-        self.pending: _Diff | None = None  # snapshot emitted, waiting for the diff that straddles it
+        self.pending: int | None = None  # lastUpdateId of the snapshot emitted, waiting for the diff that straddles it
         self.buffer: list[_Diff] = []  # diffs waiting for a snapshot
         self.last_u = 0
         self.last_ts: int | None = None
+        self.floor: int | None = None  # exchange time the tape has been emitted up to (set by the stream)
+        self.max_lag_ns = 0
         self.open_gaps: list[InputError] = []
         self.gap_list: list[dict] = []
         self.depth_diffs = self.applied = self.dropped_before_sync = 0
@@ -544,6 +592,10 @@ class _Sync:
                 m.line, "T", f"exchange time {m.ts} ns goes back before {self.last_ts} ns of the previous book "
                              "event", "exchange_time_backwards")))
             return self.last_ts
+        if self.floor is not None and m.ts < self.floor:
+            self.errors.append((m.line, _lag_error(self.pos, m.line, "book event", m.ts, self.floor, self.max_lag_ns)))
+            self.last_ts = self.floor
+            return self.floor
         self.last_ts = m.ts
         return m.ts
 
@@ -556,10 +608,11 @@ class _Sync:
         path, row = self.pos.where(d.line)
         self.gap_list.append({"file": path, "line": row, "src_row": d.line, "field": fld, "resynced_at_src_row": None})
         self.open_gaps.append(self.pos.error(d.line, fld, message, "sequence_gap"))
-        self.ops.append((_OP_MARKER, self.last_ts, d.recv, d.line, FLAG_RESYNC, None))
+        ts = self.last_ts if self.floor is None else max(self.last_ts, self.floor)
+        self.ops.append((_OP_MARKER, ts, d.recv, d.line, FLAG_RESYNC, None))
         self.synced = False
         self.pending = None
-        self.buffer = [d]
+        self.buffer = [d.own()]
 
     def snapshot(self, m: _Diff) -> None:
         if self.synced:
@@ -568,7 +621,7 @@ class _Sync:
         self.ops.append((_OP_SNAPSHOT, self._time(m), m.recv, m.line, FLAG_RESYNC if self.gap_list else 0, m))
         self.snapshots += 1
         self.snapshot_depth = max(self.snapshot_depth, m.nb, m.z - m.a - m.nb)
-        self.pending = m
+        self.pending = m.u
         waiting, self.buffer = self.buffer, []
         for d in waiting:
             self._diff(d)
@@ -584,7 +637,7 @@ class _Sync:
             else:
                 self._gap(d, "pu", f"sequence gap: pu {d.pu} is not the previous diff's u {self.last_u}")
         elif self.pending is not None:
-            last_id = self.pending.u
+            last_id = self.pending
             if d.u < last_id:
                 self.dropped_before_sync += 1
             elif d.U <= last_id:
@@ -595,7 +648,7 @@ class _Sync:
                 self._gap(d, "U", f"sequence gap: the first diff after the snapshot starts at U {d.U}, after its "
                                   f"lastUpdateId {last_id}; the updates in between are missing")
         else:
-            self.buffer.append(d)
+            self.buffer.append(d.own())
 
     def _resolve_gaps(self, line: int) -> None:
         for err in self.open_gaps:
@@ -622,45 +675,54 @@ class _Sync:
         A diff's levels come removals first (stable), a snapshot's bids then asks.
         """
         ops, self.ops = self.ops, []
-        kinds, sides, prices, sizes, rank, counts = [], [], [], [], [], []
-        applied = []
-        at = first_index
-        one = np.zeros(1, np.int64)
-        for op, ts, recv, line, flags, d in ops:
-            if op == _OP_MARKER:
-                kinds.append(np.array([_BEGIN, _END], np.int8))
-                sides.append(np.zeros(2, np.int8)), prices.append(np.zeros(2, np.int64))
-                sizes.append(np.zeros(2, np.int64)), rank.append(np.zeros(2, bool))
-                counts.append(2)
-                at += 2
-                continue
-            side, price, size = d.vals
-            n = d.z - d.a
-            if op == _OP_DIFF:
-                kinds.append(np.full(n, _LEVEL_SET, np.int8))
-                sides.append(side[d.a:d.z]), prices.append(price[d.a:d.z]), sizes.append(size[d.a:d.z])
-                rank.append(size[d.a:d.z] != 0)
-                counts.append(n)
-                at += n
-                applied.append((d.u, at - 1))
-            else:
-                kinds.append(np.concatenate([[_BEGIN], np.full(n, _LEVEL_SET), [_END]]).astype(np.int8))
-                sides.append(np.concatenate([[0], side[d.a:d.z], [0]]).astype(np.int8))
-                prices.append(np.concatenate([one, price[d.a:d.z], one]))
-                sizes.append(np.concatenate([one, size[d.a:d.z], one]))
-                rank.append(np.zeros(n + 2, bool))
-                counts.append(n + 2)
-                at += n + 2
         if not ops:
-            return {}, applied
-        cnt = np.array(counts, np.int64)
-        rep = lambda i: np.repeat(np.array([o[i] for o in ops], np.int64), cnt)  # noqa: E731
-        cols = {"ts_ns": rep(1), "recv_ts_ns": rep(2), "src_row": rep(3),
-                "flags": np.repeat(np.array([o[4] for o in ops], np.int16), cnt)}
-        order = np.lexsort((np.concatenate(rank), np.repeat(np.arange(len(ops)), cnt)))
-        cols["kind"] = np.concatenate(kinds)
-        for name, parts in (("side", sides), ("price", prices), ("size", sizes)):
-            cols[name] = np.concatenate(parts)[order]
+            return {}, []
+        n_ops = len(ops)
+        op = np.array([o[0] for o in ops], np.int8)
+        srcs: dict[int, int] = {}  # id of a levels tuple → its offset in the concatenated levels
+        parts: list[tuple] = []
+        first_level = np.zeros(n_ops, np.int64)
+        n_lev = np.zeros(n_ops, np.int64)
+        for i, o in enumerate(ops):
+            d = o[5]
+            if d is None:
+                continue
+            key = id(d.vals)
+            if key not in srcs:
+                srcs[key] = sum(len(p[0]) for p in parts)
+                parts.append(d.vals)
+            first_level[i] = srcs[key] + d.a
+            n_lev[i] = d.z - d.a
+        framed = (op != _OP_DIFF).astype(np.int64)  # snapshot and gap marker: SNAPSHOT_BEGIN ... SNAPSHOT_END
+        cnt = n_lev + 2 * framed
+        total = int(cnt.sum())
+        op_of = np.repeat(np.arange(n_ops), cnt)
+        ev_start = np.zeros(n_ops, np.int64)
+        np.cumsum(cnt[:-1], out=ev_start[1:])
+        pos = np.arange(total) - ev_start[op_of]
+        lvl = pos - framed[op_of]
+        is_level = (lvl >= 0) & (lvl < n_lev[op_of])
+        kind = np.full(total, _LEVEL_SET, np.int8)
+        kind[~is_level & (pos == 0)] = _BEGIN
+        kind[~is_level & (pos > 0)] = _END
+        src = (first_level[op_of] + lvl)[is_level]
+        cols = {"ts_ns": np.repeat(np.array([o[1] for o in ops], np.int64), cnt),
+                "recv_ts_ns": np.repeat(np.array([o[2] for o in ops], np.int64), cnt),
+                "src_row": np.repeat(np.array([o[3] for o in ops], np.int64), cnt),
+                "flags": np.repeat(np.array([o[4] for o in ops], np.int16), cnt),
+                "kind": kind}
+        for j, (name, dtype) in enumerate((("side", np.int8), ("price", np.int64), ("size", np.int64))):
+            col = np.zeros(total, dtype)
+            col[is_level] = (np.concatenate([p[j] for p in parts]) if len(parts) > 1 else parts[0][j])[src] \
+                if parts else 0
+            cols[name] = col
+        # a diff's removals first, stably; snapshot and marker events keep their order
+        rank = is_level & (op[op_of] == _OP_DIFF) & (cols["size"] != 0)
+        order = np.lexsort((rank, op_of))
+        for name in ("side", "price", "size"):
+            cols[name] = cols[name][order]
+        last = first_index + ev_start + cnt - 1
+        applied = [(o[5].u, int(at)) for o, at in zip(ops, last.tolist()) if o[0] == _OP_DIFF]
         return cols, applied
 
 
@@ -712,7 +774,7 @@ class BinanceStream:
 
     def __init__(self, paths: list[str | Path] | str | Path, symbol: str | None = None, tick: str | None = None,
                  lot: str | None = None, strict: bool = True, chunk_events: int = CHUNK_EVENTS,
-                 on_tickers=None) -> None:
+                 on_tickers=None, max_lag_ns: int = MAX_LAG_NS) -> None:
         if isinstance(paths, (str, Path)):
             paths = [paths]
         if not paths:
@@ -721,11 +783,20 @@ class BinanceStream:
         self.symbol = symbol
         self.px_given, self.qty_given = _units_given(tick, "tick"), _units_given(lot, "lot")
         self.strict, self.chunk_events, self.on_tickers = strict, chunk_events, on_tickers
+        if max_lag_ns < 0:
+            raise ValueError(f"max_lag_ns must be >= 0, got {max_lag_ns}")
+        self.max_lag_ns = int(max_lag_ns)
         self.anomalies = AnomalyLog(strict=strict)
         self.pos = StreamPosition()
         self.instrument: Instrument | None = None
         self.extra_meta: dict = {}
         self.report: dict = {}
+        self._parser: _FastParser | None = None
+
+    @property
+    def lines_read(self) -> int:
+        """Capture lines read so far by the pass that yields the chunks."""
+        return self._parser.lines if self._parser is not None else 0
 
     def _units(self) -> tuple[_Conv, _Conv]:
         """The units to convert in: given, or inferred by a first pass over the stream."""
@@ -734,8 +805,8 @@ class BinanceStream:
             return _Conv(px, px.exp), _Conv(qty, qty.exp)
         scan = _UnitScan(px, qty)
         parser = _FastParser(StreamPosition(), AnomalyLog(strict=False), self.symbol)
-        for first, texts in read_batches(self.paths, parser.pos, parser.log, BATCH_LINES):
-            scan.add(parser.parse_batch(first, texts))
+        for first, block in read_blocks(self.paths, parser.pos, parser.log, BATCH_LINES):
+            scan.add(parser.parse_batch(first, block))
         e0p, ep, e0q, eq = scan.result()
         px_conv = _Conv(px, px.exp) if px is not None else _Conv(_Units(e0p, 1, True), ep)
         qty_conv = _Conv(qty, qty.exp) if qty is not None else _Conv(_Units(e0q, 1, True), eq)
@@ -758,10 +829,12 @@ class BinanceStream:
         self._last_recv = np.iinfo(np.int64).min
         self._line_max = -1
         self._last_trade_ts: int | None = None
-        for first, texts in read_batches(self.paths, pos, log, BATCH_LINES):
-            b = parser.parse_batch(first, texts)
+        self._emitted: int | None = None  # every event emitted has ts_ns <= this; later ones must not be earlier
+        sync.max_lag_ns = self.max_lag_ns
+        for first, block in read_blocks(self.paths, pos, log, BATCH_LINES):
+            b = parser.parse_batch(first, block)
             self._kept += len(b.code)
-            if b.code:
+            if len(b.code):
                 self._phase_values(b, px, qty)
             yield from self._emit(final=False)
         first_path = str(self.paths[0])
@@ -800,7 +873,7 @@ class BinanceStream:
         log, pos, sync = self.anomalies, self.pos, self._sync
         v = _values(b, px, qty, pos, log)
         kept = np.flatnonzero(v.keep)
-        recv = np.array(b.recv, np.int64)
+        recv = b.recv
         r = recv[kept]
         run = np.maximum.accumulate(np.concatenate([[self._last_recv], r]))
         for k in np.flatnonzero(r < run[:-1]).tolist():
@@ -810,11 +883,11 @@ class BinanceStream:
         code = v.code[kept]
         vals = (v.side, v.price, v.size)
         # book messages in order, through the sync rule
-        ts_l, U_l, u_l, pu_l, nb_l, na_l = b.ts, b.U, b.u, b.pu, b.nb, b.na
-        for k in kept[code <= _C_SNAPSHOT].tolist():
-            a = int(v.start[k])
-            d = _Diff(b.line[k], b.recv[k], ts_l[k], U_l[k], u_l[k], pu_l[k], vals, a, a + nb_l[k] + na_l[k], nb_l[k])
-            if b.code[k] == _C_DEPTH:
+        bk = kept[code <= _C_SNAPSHOT]
+        for row in zip(*(a[bk].tolist() for a in (b.code, b.line, recv, b.ts, b.U, b.u, b.pu, v.start, b.nb, b.na))):
+            c, line, rc, ts, big_u, u, pu, a, nb, na = row
+            d = _Diff(line, rc, ts, big_u, u, pu, vals, a, a + nb + na, nb)
+            if c == _C_DEPTH:
                 sync.depth(d)
             else:
                 sync.snapshot(d)
@@ -823,7 +896,7 @@ class BinanceStream:
         # trades: exchange time clamped to the previous trade's
         tk = kept[code == _C_TRADE]
         if len(tk):
-            ts = np.array(b.ts, np.int64)[tk]
+            ts = b.ts[tk]
             prev = ts[0] if self._last_trade_ts is None else self._last_trade_ts
             run = np.maximum.accumulate(np.concatenate([[prev], ts]))
             for k in np.flatnonzero(ts < run[:-1]).tolist():
@@ -831,9 +904,15 @@ class BinanceStream:
                 errors.append((line, pos.error(line, "T", f"trade time {int(ts[k])} ns goes back before "
                                                           f"{int(run[k])} ns of the previous trade",
                                                "exchange_time_backwards")))
-            self._last_trade_ts = int(run[-1])
+            ts_ns = run[1:]
+            if self._emitted is not None:
+                for k in np.flatnonzero((ts >= run[:-1]) & (ts < self._emitted)).tolist():
+                    line = int(v.line[tk[k]])
+                    errors.append((line, _lag_error(pos, line, "trade", int(ts[k]), self._emitted, self.max_lag_ns)))
+                ts_ns = np.maximum(ts_ns, self._emitted)
+            self._last_trade_ts = int(ts_ns[-1])
             at = v.start[tk]
-            self._trades.append({"ts_ns": run[1:], "recv_ts_ns": recv[tk], "kind": np.full(len(tk), _TRADE, np.int8),
+            self._trades.append({"ts_ns": ts_ns, "recv_ts_ns": recv[tk], "kind": np.full(len(tk), _TRADE, np.int8),
                                  "side": v.side[at], "price": v.price[at], "size": v.size[at],
                                  "src_row": v.line[tk], "flags": np.zeros(len(tk), np.int16), "key": v.line[tk],
                                  "bidx": np.full(len(tk), -1, np.int64)})
@@ -844,7 +923,7 @@ class BinanceStream:
         self._tickers += len(tick_k)
         if self.on_tickers is not None and len(tick_k):
             at = v.start[tick_k]
-            self.on_tickers(Tickers(np.array(b.u, np.int64)[tick_k], v.price[at], v.size[at], v.price[at + 1],
+            self.on_tickers(Tickers(b.u[tick_k], v.price[at], v.size[at], v.price[at + 1],
                                     v.size[at + 1], v.line[tick_k]))
         self._take_book()
 
@@ -866,10 +945,8 @@ class BinanceStream:
         if final:
             self._take_book()
             cut = None
-        elif self._sync.last_ts is None or self._last_trade_ts is None:
-            cut = -1
         else:
-            cut = min(self._sync.last_ts, self._last_trade_ts)
+            cut = self._cut()
         if cut != -1 and (self._book or self._trades):
             parts = []
             for pend in (self._book, self._trades):
@@ -887,6 +964,26 @@ class BinanceStream:
                 self._out_n += n
         while self._out_n >= self.chunk_events or (final and self._out_n):
             yield self._chunk()
+
+    def _cut(self) -> int:
+        """Exchange time up to which no later message can come before the events held (-1: none yet).
+
+        Later book events have ``ts_ns`` >= the last book event's, later trades
+        >= the last trade's (each clamped), and every later message >= the latest
+        exchange time read minus ``max_lag_ns``, the most one stream may trail
+        another (enforced: see :func:`_lag_error`). So a capture without trades,
+        or with long pauses between them, holds ``max_lag_ns`` of book events,
+        not the day.
+        """
+        book, trade = self._sync.last_ts, self._last_trade_ts
+        if book is None and trade is None:
+            return -1
+        floor = max(t for t in (book, trade) if t is not None) - self.max_lag_ns
+        cut = min(floor if book is None else max(book, floor), floor if trade is None else max(trade, floor))
+        if self._emitted is not None:
+            cut = max(cut, self._emitted)
+        self._emitted = self._sync.floor = cut
+        return cut
 
     def _chunk(self) -> Chunk:
         out = {c: np.concatenate([p[c] for p in self._out]) for c in self._out[0]} if len(self._out) > 1 \

@@ -63,18 +63,30 @@ def read_batches(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog,
                  min_lines: int = 1) -> Iterator[tuple[int, list[bytes]]]:
     """Yield (0-based stream line of the first, lines without the newline) in batches over ``paths`` in order.
 
-    A batch holds the complete lines of one or more decompressed blocks of
-    ~1 MB, at least ``min_lines`` of them unless the stream ends; memory is
-    bounded by the batch, not the file.
+    The batches of :func:`read_blocks`, split into lines.
     """
-    line = 0
-    batch: list[bytes] = []
+    for first, block in read_blocks(paths, pos, log, min_lines):
+        yield first, block.split(b"\n")[:-1]
+
+
+def read_blocks(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog,
+                min_lines: int = 1) -> Iterator[tuple[int, bytes]]:
+    """Yield (0-based stream line of the first, block) over ``paths`` in order.
+
+    A block is complete lines, each ending in b"\\n" (a file's last line
+    without one gets one), from one or more decompressed pieces of ~1 MB, at
+    least ``min_lines`` lines unless the stream ends; memory is bounded by
+    the block, not the file.
+    """
+    line = 0  # stream line of the block's first line
+    parts: list[bytes] = []
+    held = 0  # lines in parts
     for p in paths:
         path = Path(p)
         if not path.is_file():
             raise InputError(str(path), None, None, "capture file not found", kind="missing_file")
-        pos.start_file(str(path), line + len(batch))
-        first = line + len(batch)
+        first = line + held
+        pos.start_file(str(path), first)
         rest = b""
         with _open(path) as f:
             while True:
@@ -83,10 +95,10 @@ def read_batches(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog,
                 except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
                     kind = "truncated_gzip" if isinstance(exc, EOFError) else "bad_gzip"
                     what = "ends early (truncated file?)" if kind == "truncated_gzip" else f"is corrupt ({exc})"
-                    good = line + len(batch) - first
-                    if batch:  # the complete lines come before the error, as they would one by one
-                        yield line, batch
-                        line, batch = line + len(batch), []
+                    good = line + held - first
+                    if parts:  # the complete lines come before the error, as they would one by one
+                        yield line, b"".join(parts)
+                        line, parts, held = line + held, [], 0
                     log.report(InputError(
                         str(path), good if good else None, "gzip",
                         f"compressed stream {what} after line {good}, the last complete line"
@@ -96,13 +108,17 @@ def read_batches(paths: list[str | Path], pos: StreamPosition, log: AnomalyLog,
                     break
                 if not chunk:
                     break
-                parts = (rest + chunk).split(b"\n")
-                rest = parts.pop()
-                batch.extend(parts)
-                if len(batch) >= min_lines:
-                    yield line, batch
-                    line, batch = line + len(batch), []
+                data = rest + chunk if rest else chunk
+                cut = data.rfind(b"\n") + 1
+                rest = data[cut:]
+                if cut:
+                    parts.append(data[:cut])
+                    held += data.count(b"\n", 0, cut)
+                if held >= min_lines:
+                    yield line, b"".join(parts)
+                    line, parts, held = line + held, [], 0
         if rest:
-            batch.append(rest)
-    if batch:
-        yield line, batch
+            parts.append(rest + b"\n")
+            held += 1
+    if parts:
+        yield line, b"".join(parts)

@@ -19,6 +19,7 @@ from numba import njit
 
 _PLAIN = re.compile(r"[0-9]+(?:\.[0-9]+)?", re.ASCII)
 _INT64_MAX = (1 << 63) - 1
+_INT64_MAX_NB = np.int64(_INT64_MAX)
 
 
 class OffGridError(ValueError):
@@ -85,66 +86,79 @@ _POW10 = np.array([10**k for k in range(19)], dtype=np.int64)
 
 
 @njit(cache=True)
-def _scan(buf, n):
-    """Scan ``n`` values separated by b"\\n" in ``buf`` (uint8).
+def scan_one(buf, start, stop):
+    """Scan the plain decimal in ``buf[start:stop]`` (uint8): (digits, sig, status).
 
-    Returns (digits, sig, status): ``digits`` the integer of the whole part
-    followed by the significant decimals (trailing zeros dropped), ``sig`` the
-    number of significant decimals, ``status`` 0 plain and ``digits`` fits
-    int64, 1 not a plain decimal, 2 too large for int64.
+    ``digits`` the integer of the whole part followed by the significant
+    decimals (trailing zeros dropped), ``sig`` the number of significant
+    decimals, ``status`` 0 plain and ``digits`` fits int64, 1 not a plain
+    decimal, 2 too large for int64 (``digits``/``sig`` are 0 unless status 0 or 2).
     """
+    limit = np.int64(922337203685477580)  # (2**63 - 1) // 10
+    j = start
+    v = np.int64(0)
+    big = False
+    while j < stop and 48 <= buf[j] <= 57:
+        d = buf[j] - 48
+        if v > limit or (v == limit and d > 7):
+            big = True
+        else:
+            v = v * 10 + d
+        j += 1
+    if j == start:
+        return np.int64(0), np.int64(0), np.int8(1)
+    s = 0
+    if j < stop:
+        if buf[j] != 46:  # '.'
+            return np.int64(0), np.int64(0), np.int8(1)
+        j += 1
+        f0 = j
+        while j < stop and 48 <= buf[j] <= 57:
+            j += 1
+        if j == f0 or j != stop:
+            return np.int64(0), np.int64(0), np.int8(1)
+        last = stop
+        while last > f0 and buf[last - 1] == 48:
+            last -= 1
+        for t in range(f0, last):
+            d = buf[t] - 48
+            if v > limit or (v == limit and d > 7):
+                big = True
+            else:
+                v = v * 10 + d
+        s = last - f0
+    return v, np.int64(s), np.int8(2 if big else 0)
+
+
+@njit(cache=True)
+def _scan(buf, n):
+    """Scan ``n`` values separated by b"\\n" in ``buf`` (uint8) with :func:`scan_one`: (digits, sig, status)."""
     digits = np.zeros(n, np.int64)
     sig = np.zeros(n, np.int64)
     status = np.zeros(n, np.int8)
-    limit = np.int64(922337203685477580)  # (2**63 - 1) // 10
     i = 0
     m = buf.shape[0]
     for k in range(n):
         start = i
         while i < m and buf[i] != 10:
             i += 1
-        stop = i
+        digits[k], sig[k], status[k] = scan_one(buf, start, i)
         i += 1  # past the separator
-        # whole part
-        j = start
-        v = np.int64(0)
-        big = False
-        while j < stop and 48 <= buf[j] <= 57:
-            d = buf[j] - 48
-            if v > limit or (v == limit and d > 7):
-                big = True
-            else:
-                v = v * 10 + d
-            j += 1
-        if j == start:
-            status[k] = 1
-            continue
-        s = 0
-        if j < stop:
-            if buf[j] != 46:  # '.'
-                status[k] = 1
-                continue
-            j += 1
-            f0 = j
-            while j < stop and 48 <= buf[j] <= 57:
-                j += 1
-            if j == f0 or j != stop:
-                status[k] = 1
-                continue
-            last = stop
-            while last > f0 and buf[last - 1] == 48:
-                last -= 1
-            for t in range(f0, last):
-                d = buf[t] - 48
-                if v > limit or (v == limit and d > 7):
-                    big = True
-                else:
-                    v = v * 10 + d
-            s = last - f0
-        digits[k] = v
-        sig[k] = s
-        status[k] = 2 if big else 0
     return digits, sig, status
+
+
+@njit(cache=True)
+def _units(digits, sig, status, exp, pow10):
+    """:meth:`Scanned.units` in one pass."""
+    n = digits.shape[0]
+    out = np.zeros(n, np.int64)
+    ok = np.zeros(n, np.bool_)
+    for i in range(n):
+        shift = exp - sig[i]
+        if status[i] == 0 and 0 <= shift <= 18 and digits[i] <= _INT64_MAX_NB // pow10[shift]:
+            out[i] = digits[i] * pow10[shift]
+            ok[i] = True
+    return out, ok
 
 
 @dataclass(frozen=True)
@@ -157,11 +171,7 @@ class Scanned:
 
     def units(self, exp: int) -> tuple[np.ndarray, np.ndarray]:
         """(values in units of ``10**-exp``, ok): ``ok`` False where :func:`to_units` would raise."""
-        shift = exp - self.sig
-        fits = (self.status == 0) & (shift >= 0) & (shift <= 18)
-        scale = _POW10[np.clip(shift, 0, 18)]
-        fits &= self.digits <= _INT64_MAX // scale
-        return np.where(fits, self.digits * np.where(fits, scale, 0), 0), fits
+        return _units(self.digits, self.sig, self.status, exp, _POW10)
 
 
 def scan_plain(values: list) -> Scanned:
