@@ -51,7 +51,7 @@ from tickreplay.experiment.plan import (Plan, build_plan, engine_config, input_f
 from tickreplay.experiment.scenario import Scenario, load_scenario
 from tickreplay.io import atomic_dir, atomic_path, json_text
 from tickreplay.results import RunRecord, read_stored, runs_row, store_index
-from tickreplay.tca import fill_table, tca_summary
+from tickreplay.tca.summary import measure_parent, with_fill_columns
 from tickreplay.trader import pnl_table
 
 NS = 1_000_000_000
@@ -176,11 +176,44 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     pq.write_table(table, path)
 
 
-def _arrow(df: pd.DataFrame) -> pa.Table:
+@dataclass(frozen=True)
+class FillsWithTca:
+    """A run's ``fills.parquet`` before conversion: the engine's fills and the per-fill TCA columns appended to
+    them (:func:`tickreplay.tca.summary.measure_parent`); :meth:`frame` is :func:`tickreplay.tca.fill_table`'s
+    DataFrame."""
+
+    fills: pd.DataFrame
+    columns: dict[str, np.ndarray]
+
+    def frame(self) -> pd.DataFrame:
+        return with_fill_columns(self.fills, self.columns)
+
+
+_SCHEMAS: dict[tuple, pa.Schema] = {}  # a table's column names, dtypes, emptiness → its Arrow schema (pandas metadata)
+
+
+def _arrow(table: pd.DataFrame | FillsWithTca) -> pa.Table:
+    """``pa.Table.from_pandas(df, preserve_index=False)`` of a table (a :class:`FillsWithTca`: of its frame), the
+    same table and schema metadata, built from the columns with the schema of the first table of the same column
+    names and dtypes (a table with object columns, whose Arrow types depend on their values, is converted by
+    pandas)."""
+    df, extra = (table.fills, table.columns) if isinstance(table, FillsWithTca) else (table, {})
     hit = _MARKET_TABLES.get(id(df))
-    if hit is not None and hit[0] is df:
+    if not extra and hit is not None and hit[0] is df:
         return hit[1]
-    return pa.Table.from_pandas(df, preserve_index=False)
+    dtypes = tuple(df.dtypes)
+    if any(d == np.dtype(object) for d in dtypes) or any(c in df.columns for c in extra):
+        return pa.Table.from_pandas(table.frame() if extra else df, preserve_index=False)
+    key = (tuple(df.columns), dtypes, len(df) == 0, tuple(extra))
+    schema = _SCHEMAS.get(key)
+    if schema is None:
+        out = pa.Table.from_pandas(table.frame() if extra else df, preserve_index=False)
+        _SCHEMAS[key] = out.schema
+        return out
+    values = [col.array if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col.to_numpy()
+              for _, col in df.items()]
+    return pa.Table.from_arrays([pa.array(v, type=f.type, from_pandas=True)
+                                 for v, f in zip([*values, *extra.values()], schema)], schema=schema)
 
 
 _MARKET_PATHS: OrderedDict[tuple, tuple[MarketData, pd.DataFrame]] = OrderedDict()  # (data, t0, t1) → path
@@ -213,19 +246,20 @@ def execute(scn: Scenario, data: MarketData | None = None) -> tuple[Plan, RunRes
     return plan, result, data
 
 
-def measure(scn: Scenario, plan: Plan, result: RunResult, data: MarketData) -> tuple[dict, dict[str, pd.DataFrame]]:
-    """``tca.json``'s content and the tables of the results folder."""
+def measure(scn: Scenario, plan: Plan, result: RunResult,
+            data: MarketData) -> tuple[dict, dict[str, pd.DataFrame | FillsWithTca]]:
+    """``tca.json``'s content and the tables of the results folder (a parent's fills as :class:`FillsWithTca`)."""
     tables = {"orders": result.orders}
     tca: dict = {}
     fills = result.fills
     if plan.parent is not None:
         pre = pretrade_inputs(scn, data, plan.parent) if scn.pretrade is not None else None
         children = plan.planned if scn.schedule.kind != "pov" else None  # POV's plan is a target path, not children
-        tca = tca_summary(fills, result.orders, plan.parent, data.market, pre, schedule=children,
-                          run_end_ns=None if children is None else data.replay.session_end_ns)
+        tca, columns = measure_parent(fills, result.orders, plan.parent, data.market, pre, schedule=children,
+                                      run_end_ns=None if children is None else data.replay.session_end_ns)
         if plan.planned is not None and len(plan.planned):
             tca["risk"] = schedule_risk(scn, data, plan.parent, plan.planned)
-        tables["fills"] = fill_table(fills, plan.parent, data.market)
+        tables["fills"] = FillsWithTca(fills, columns)
         t0, t1 = plan.parent.start_ns, plan.parent.end_ns + MARKET_TAIL_NS
     else:
         tables["fills"] = fills

@@ -26,10 +26,18 @@ from tickreplay.tca.market import MarketSeries
 def window_benchmarks(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
                       arrival_mid_x2: int) -> dict[str, float | int | None]:
     """Market volume and VWAP in the window, our average price, VWAP slippage and participation."""
+    return window_of(fills["size"].to_numpy(dtype=np.int64), fills["price"].to_numpy(dtype=np.int64),
+                     fills["exchange_ns"], parent, market, arrival_mid_x2)
+
+
+def window_of(size: np.ndarray, price: np.ndarray, exchange_ns: np.ndarray | pd.Series, parent: ParentOrder,
+              market: MarketSeries, arrival_mid_x2: int) -> dict[str, float | int | None]:
+    """:func:`window_benchmarks` from the fills' sizes (size units), prices (price units) and execution times
+    (ns)."""
     vol, notional = market.traded(parent.start_ns, parent.end_ns)
-    q = fills["size"].to_numpy(dtype=np.int64)
+    q = size
     filled = int(q.sum())
-    ours = int(q @ fills["price"].to_numpy(dtype=np.int64)) if filled else 0
+    ours = int(q @ price) if filled else 0
     scale = market.instrument.price_scale
     vwap = notional / vol if vol else None  # price units
     avg = ours / filled if filled else None
@@ -41,14 +49,15 @@ def window_benchmarks(fills: pd.DataFrame, parent: ParentOrder, market: MarketSe
         "vwap_slippage_bps": slip,
         "participation": filled / vol if vol else None,
         "participation_incl_ours": filled / (vol + filled) if vol + filled else None,
-        "participation_active": _active(fills, parent, market, filled),
+        "participation_active": _active(exchange_ns, parent, market, filled),
     }
 
 
-def _active(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries, filled: int) -> float | None:
+def _active(exchange_ns: np.ndarray | pd.Series, parent: ParentOrder, market: MarketSeries,
+            filled: int) -> float | None:
     """Filled / market volume over [parent start, last fill] (None without fills or volume)."""
     if not filled:
         return None
-    last = int(fills["exchange_ns"].max())
+    last = int(exchange_ns.max())
     vol, _ = market.traded(parent.start_ns, last + 1)
     return filled / vol if vol else None

@@ -25,6 +25,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from tickreplay.tca.frames import equal, strings
+
 MS = 1e6
 
 
@@ -36,32 +38,40 @@ def _stats(ns: np.ndarray, name: str) -> dict[str, float | None]:
 
 def passive_summary(orders: pd.DataFrame, fills: pd.DataFrame) -> dict[str, float | int | None]:
     """Counts, fill rate and times to fill of the passive orders (``orders``: the parent's new-order rows)."""
-    lim = orders.loc[(orders["type"].astype("string") == "limit").to_numpy(dtype=bool)
-                     & (orders["status"].astype("string") != "rejected").to_numpy(dtype=bool)]
-    oid = lim["order_id"].to_numpy(dtype=np.int64)
-    f_oid = fills["order_id"].to_numpy(dtype=np.int64)
-    f_size = fills["size"].to_numpy(dtype=np.int64)
-    f_ts = fills["exchange_ns"].to_numpy(dtype=np.int64)
-    maker = (fills["liquidity"].astype("string") == "maker").to_numpy(dtype=bool)
-    quantity = lim["quantity"].to_numpy(dtype=np.int64)
-    arrival = lim["arrival_ns"].to_numpy(dtype=np.int64)
-    pos = {int(o): k for k, o in enumerate(oid)}
-    taker_q, maker_q = np.zeros(len(oid), np.int64), np.zeros(len(oid), np.int64)
-    on_arrival = np.zeros(len(oid), np.int64)  # taker quantity at arrival: never rested
-    first = np.full(len(oid), np.iinfo(np.int64).max)
-    last = np.full(len(oid), np.iinfo(np.int64).min)
-    for o, q, t, mk in zip(f_oid, f_size, f_ts, maker):
-        k = pos.get(int(o))
-        if k is None:
-            continue  # a fill of a market/IOC order: not passive
-        if mk:
-            maker_q[k] += q
-            first[k] = min(first[k], t)
-        else:
-            taker_q[k] += q
-            if t <= arrival[k]:
-                on_arrival[k] += q
-        last[k] = max(last[k], t)
+    return summarise_passive(orders["order_id"].to_numpy(dtype=np.int64), strings(orders["type"]),
+                             strings(orders["status"]), orders["quantity"].to_numpy(dtype=np.int64),
+                             orders["arrival_ns"].to_numpy(dtype=np.int64), fills["order_id"].to_numpy(dtype=np.int64),
+                             fills["size"].to_numpy(dtype=np.int64), fills["exchange_ns"].to_numpy(dtype=np.int64),
+                             equal(strings(fills["liquidity"]), "maker"))
+
+
+def summarise_passive(order_id: np.ndarray, type_: np.ndarray, status: np.ndarray, quantity: np.ndarray,
+                      arrival_ns: np.ndarray, fill_order_id: np.ndarray, fill_size: np.ndarray,
+                      fill_ns: np.ndarray, maker: np.ndarray) -> dict[str, float | int | None]:
+    """:func:`passive_summary` from the new orders' columns (ids, ``type`` and ``status`` strings, quantity in size
+    units, exchange arrival ns) and the fills' (order id, size, execution ns, maker flag)."""
+    lim = equal(type_, "limit") & ~equal(status, "rejected")
+    oid, quantity, arrival = order_id[lim], quantity[lim], arrival_ns[lim]
+    n = len(oid)
+    # each fill's passive order: the last one of its id (a fill of a market/IOC order has none: not passive)
+    by_id = np.argsort(oid, kind="stable")
+    sorted_ids = oid[by_id]
+    j = np.searchsorted(sorted_ids, fill_order_id, side="right") - 1
+    hit = j >= 0
+    hit[hit] = sorted_ids[j[hit]] == fill_order_id[hit]
+    k = by_id[j[hit]]
+    q, t, mk = fill_size[hit], fill_ns[hit], maker[hit]
+    maker_q, taker_q = np.zeros(n, np.int64), np.zeros(n, np.int64)
+    on_arrival = np.zeros(n, np.int64)  # taker quantity at arrival: never rested
+    first = np.full(n, np.iinfo(np.int64).max)
+    last = np.full(n, np.iinfo(np.int64).min)
+    np.add.at(maker_q, k[mk], q[mk])
+    np.minimum.at(first, k[mk], t[mk])
+    tk = ~mk
+    np.add.at(taker_q, k[tk], q[tk])
+    at_arrival = tk & (t <= arrival[k])
+    np.add.at(on_arrival, k[at_arrival], q[at_arrival])
+    np.maximum.at(last, k, t)
     passive = quantity - on_arrival > 0
     full = passive & (maker_q + taker_q >= quantity) & (maker_q > 0)
     pq_total = int((quantity - on_arrival)[passive].sum())

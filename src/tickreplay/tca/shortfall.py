@@ -61,7 +61,7 @@ import numpy as np
 import pandas as pd
 
 from tickreplay.schedule.base import ParentOrder
-from tickreplay.tca.frames import check_fills
+from tickreplay.tca.frames import FillArrays, fill_arrays
 from tickreplay.tca.market import MarketSeries
 
 #: price components of the decomposition, in order (each has a ``<name>_x2`` column per fill)
@@ -75,25 +75,24 @@ def fill_costs(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -
 
     All exact integers in half price units (× size units for the parts); see the module docstring.
     """
-    check_fills(fills, parent)
+    return pd.DataFrame(cost_columns(fill_arrays(fills, parent), parent, market), index=fills.index)
+
+
+def cost_columns(f: FillArrays, parent: ParentOrder, market: MarketSeries) -> dict[str, np.ndarray]:
+    """:func:`fill_costs`'s columns (int64 arrays, in order) from validated fills."""
     s = parent.side
-    q = fills["size"].to_numpy(dtype=np.int64)
-    p2 = 2 * fills["price"].to_numpy(dtype=np.int64)
-    t_fill = fills["exchange_ns"].to_numpy(dtype=np.int64)
+    q, p2, t_fill = f.size, 2 * f.price, f.exchange_ns
     m0 = int(market.mid_x2_at(parent.start_ns))
-    md = market.mid_x2_at(fills["decision_ns"].to_numpy(dtype=np.int64))
-    ma = market.mid_x2_at(fills["arrival_ns"].to_numpy(dtype=np.int64))
+    md = market.mid_x2_at(f.decision_ns)
+    ma = market.mid_x2_at(f.arrival_ns)
     mf = market.mid_x2_at(t_fill)
-    maker = (fills["liquidity"].astype("string") == "maker").to_numpy(dtype=bool)
-    touch2 = 2 * market.touch_at(t_fill, np.where(maker, s, -s))
+    touch2 = 2 * market.touch_at(t_fill, np.where(f.maker, s, -s))
     parts = {
         "half_spread": s * q * (touch2 - mf), "book_walk": s * q * (p2 - touch2),
         "drift_arrival_to_fill": s * q * (mf - ma), "delay": s * q * (ma - md), "timing": s * q * (md - m0),
     }
-    return pd.DataFrame({
-        "mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf, "touch_fill_x2": touch2,
-        **{f"{name}_x2": parts[name] for name in PRICE_PARTS},
-    }, index=fills.index)
+    return {"mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf, "touch_fill_x2": touch2,
+            **{f"{name}_x2": parts[name] for name in PRICE_PARTS}}
 
 
 @dataclass(frozen=True)
@@ -174,13 +173,19 @@ class Shortfall:
 
 def shortfall(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -> Shortfall:
     """Perold shortfall of ``parent`` from its fills, decomposed (see module docstring)."""
-    parts = fill_costs(fills, parent, market)
-    filled = int(fills["size"].to_numpy(dtype=np.int64).sum())
+    f = fill_arrays(fills, parent)
+    return shortfall_of(f, cost_columns(f, parent, market), parent, market)
+
+
+def shortfall_of(f: FillArrays, costs: dict[str, np.ndarray], parent: ParentOrder,
+                 market: MarketSeries) -> Shortfall:
+    """:func:`shortfall` from validated fills and their :func:`cost_columns`."""
+    filled = f.filled
     m0, m1 = (int(x) for x in market.mid_x2_at(np.array([parent.start_ns, parent.end_ns])))
     return Shortfall(
         side=parent.side, quantity=parent.quantity, filled=filled, arrival_mid_x2=m0, end_mid_x2=m1,
-        price_parts_x2={p: int(parts[f"{p}_x2"].sum()) for p in PRICE_PARTS},
+        price_parts_x2={p: int(costs[f"{p}_x2"].sum()) for p in PRICE_PARTS},
         opportunity_x2=parent.side * (parent.quantity - filled) * (m1 - m0),
-        fees=float(fills["fee"].to_numpy(dtype=np.float64).sum()),
+        fees=float(f.fee.sum()),
         price_scale=market.instrument.price_scale, size_scale=market.instrument.size_scale,
     )

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from tickreplay.schedule.base import ParentOrder
-from tickreplay.tca.benchmarks import window_benchmarks
-from tickreplay.tca.frames import check_fills, check_orders
+from tickreplay.tca.benchmarks import window_of
+from tickreplay.tca.frames import fill_arrays, order_arrays
 from tickreplay.tca.market import MarketSeries
-from tickreplay.tca.markouts import HORIZONS_NS, fill_markouts, markout_summary
-from tickreplay.tca.passive import passive_summary
+from tickreplay.tca.markouts import HORIZONS_NS, markout_columns, summarise_markouts
+from tickreplay.tca.passive import summarise_passive
 from tickreplay.tca.pretrade import PreTradeInputs, predicted_vs_realised
-from tickreplay.tca.shortfall import fill_costs, shortfall
-from tickreplay.tca.unfilled import unfilled_by_reason
+from tickreplay.tca.shortfall import cost_columns, shortfall_of
+from tickreplay.tca.unfilled import attribute_unfilled
 
 NOTES = (
     "TCA is ex post: mids after a fill (markouts, end price) come from the whole tape.",
@@ -53,27 +53,39 @@ def tca_summary(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrder, 
     ``schedule`` (the children's ``time_ns`` and ``planned_cum``) and ``run_end_ns`` (the run's end, trader
     time), given together, name the shares of children planned after the run's end (:mod:`.unfilled`).
     """
-    check_fills(fills, parent)
-    new_orders = check_orders(orders, parent)
-    sf = shortfall(fills, parent, market)
+    return measure_parent(fills, orders, parent, market, pretrade, horizons_ns, schedule, run_end_ns)[0]
+
+
+def measure_parent(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
+                   pretrade: PreTradeInputs | None = None, horizons_ns: dict[str, int] = HORIZONS_NS,
+                   schedule: pd.DataFrame | None = None,
+                   run_end_ns: int | None = None) -> tuple[dict, dict[str, np.ndarray]]:
+    """:func:`tca_summary` and the columns :func:`fill_table` appends to the fills (in order; the markouts as
+    float64, NaN past the tape), from one read of each table: what a run stores, computed once."""
+    f = fill_arrays(fills, parent)
+    log = order_arrays(orders, parent)
+    costs = cost_columns(f, parent, market)
+    sf = shortfall_of(f, costs, parent, market)
+    marks = markout_columns(f.exchange_ns, f.price, parent.side, sf.arrival_mid_x2, market, horizons_ns)
+    new = log.new
     inst = market.instrument
     out = {
         "instrument": {"symbol": inst.symbol, "venue": inst.venue, "date": inst.date, "currency": inst.currency,
                        "price_scale": inst.price_scale, "size_scale": inst.size_scale},
         "parent": {"parent_id": parent.parent_id, "side": parent.side, "quantity": parent.quantity,
                    "start_ns": parent.start_ns, "end_ns": parent.end_ns},
-        "counts": {"fills": len(fills), "orders": len(new_orders)},
+        "counts": {"fills": len(f), "orders": log.n_new},
         "shortfall": sf.to_dict(),
-        "unfilled": unfilled_by_reason(orders, parent, sf.filled, schedule, run_end_ns),
-        "window": window_benchmarks(fills, parent, market, sf.arrival_mid_x2),
-        "passive": passive_summary(new_orders, fills),
-        "markouts": markout_summary(fills, fill_markouts(fills, parent.side, sf.arrival_mid_x2, market, horizons_ns),
-                                    horizons_ns),
+        "unfilled": attribute_unfilled(log, parent, sf.filled, schedule, run_end_ns),
+        "window": window_of(f.size, f.price, f.exchange_ns, parent, market, sf.arrival_mid_x2),
+        "passive": summarise_passive(log.order_id[new], log.type[new], log.status[new], log.quantity[new],
+                                     log.arrival_ns[new], f.order_id, f.size, f.exchange_ns, f.maker),
+        "markouts": summarise_markouts(f.size, f.liquidity, marks, horizons_ns),
         "pretrade": None if pretrade is None else predicted_vs_realised(
             sf.bps(sf.total_currency), parent, sf.arrival_mid / inst.size_scale, pretrade),
         "notes": list(NOTES),
     }
-    return _jsonable(out)
+    return _jsonable(out), {**costs, **marks}
 
 
 def fill_table(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
@@ -84,8 +96,17 @@ def fill_table(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
     are one SQL query away; the TCA ignores the extra columns when it reads
     them back. Markouts past the tape are nulls (SQL aggregates skip them).
     """
-    costs = fill_costs(fills, parent, market)
+    f = fill_arrays(fills, parent)
     m0 = int(market.mid_x2_at(parent.start_ns))
-    marks = fill_markouts(fills, parent.side, m0, market, horizons_ns).astype("Float64")
+    return with_fill_columns(fills, {**cost_columns(f, parent, market),
+                                     **markout_columns(f.exchange_ns, f.price, parent.side, m0, market, horizons_ns)})
+
+
+def with_fill_columns(fills: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """:func:`fill_table` from the appended columns (:func:`measure_parent`'s second value): the markouts become
+    nullable floats (NaN: null)."""
+    costs = pd.DataFrame({c: v for c, v in columns.items() if not c.startswith("markout_")}, index=fills.index)
+    marks = pd.DataFrame({c: v for c, v in columns.items() if c.startswith("markout_")},
+                         index=fills.index).astype("Float64")
     base = fills.drop(columns=[c for c in (*costs.columns, *marks.columns) if c in fills.columns])
     return pd.concat([base, costs, marks], axis=1)

@@ -42,6 +42,7 @@ import pandas as pd
 from tickreplay.errors import InputError
 from tickreplay.orders import DoneReason, Reject
 from tickreplay.schedule.base import ParentOrder
+from tickreplay.tca.frames import OrderArrays, equal, strings
 
 OPEN_AT_END = "open_at_end"
 REDUCED = "reduced_by_modify"
@@ -97,30 +98,53 @@ def unfilled_by_reason(orders: pd.DataFrame, parent: ParentOrder, filled: int,
     missing = [c for c in ORDER_COLUMNS if c not in orders.columns]
     if missing:
         raise InputError(source, None, missing[0], f"missing column(s) {missing}")
+
+    def ints(c: str) -> np.ndarray:
+        return orders[c].to_numpy(dtype=np.int64)
+
+    log = OrderArrays(new=equal(strings(orders["action"]), "new"), order_id=ints("order_id"),
+                      arrival_ns=ints("arrival_ns"), quantity=ints("quantity"), type=None,
+                      status=strings(orders["status"]), final_quantity=ints("final_quantity"),
+                      unfilled=ints("unfilled"), reason=strings(orders["reason"]))
+    return attribute_unfilled(log, parent, filled, schedule, run_end_ns, source)
+
+
+def attribute_unfilled(log: OrderArrays, parent: ParentOrder, filled: int, schedule: pd.DataFrame | None = None,
+                       run_end_ns: int | None = None, source: str = "orders") -> dict[str, dict[str, int | str]]:
+    """:func:`unfilled_by_reason` from the order log's columns (:class:`~tickreplay.tca.frames.OrderArrays`)."""
+    missing = [c for c in ("final_quantity", "unfilled", "reason") if getattr(log, c) is None]
+    if missing:
+        raise InputError(source, None, missing[0], f"missing column(s) {missing}")
     if (schedule is None) != (run_end_ns is None):
         raise ValueError("give both schedule and run_end_ns, or neither")
-    is_new = (orders["action"].astype("string") == "new").to_numpy(dtype=bool)
-    new = orders.loc[is_new]
-    rest = new["unfilled"].to_numpy(dtype=np.int64)
+    is_new = log.new
+    rest = log.unfilled[is_new]
     bad = np.flatnonzero(rest < 0)
     if len(bad):
         row = int(np.flatnonzero(is_new)[bad[0]]) + 1
         raise InputError(source, row, "unfilled", f"expected a size >= 0, got {int(rest[bad[0]])}")
     # shares a modify took back (a modify that raised the quantity sent more: nothing withdrawn)
-    withdrawn = np.maximum(new["quantity"].to_numpy(dtype=np.int64) - new["final_quantity"].to_numpy(dtype=np.int64), 0)
-    took_effect = orders.loc[(orders["status"].astype("string") != "rejected").to_numpy(dtype=bool)]
-    ended = took_effect.groupby("order_id")["arrival_ns"].max()
-    ids = new["order_id"].to_numpy(dtype=np.int64)
-    end_ns = np.maximum(ended.reindex(ids).fillna(-1).to_numpy(dtype=np.int64),
-                        new["arrival_ns"].to_numpy(dtype=np.int64))
-    reason = new["reason"].astype("string").fillna("").to_numpy(dtype=object)
-    live = reason == ""
+    withdrawn = np.maximum(log.quantity[is_new] - log.final_quantity[is_new], 0)
+    ids = log.order_id[is_new]
+    end_ns = np.maximum(_last_effect(log, ids), log.arrival_ns[is_new])
+    reason = log.reason[is_new]
+    reason[pd.isna(reason)] = ""
+    live = equal(reason, "")
     reason = np.where(live, OPEN_AT_END, reason)
-    # every rest: (class, -end, -order id, shares, reason); class 0 live, 1 ended by the exchange, 2 by the strategy
-    rests = [(0 if live[k] else 2 if reason[k] in BY_STRATEGY else 1, -int(end_ns[k]), -int(ids[k]), int(rest[k]),
-              str(reason[k])) for k in range(len(ids))]
-    rests += [(2, -int(end_ns[k]), -int(ids[k]), int(withdrawn[k]), REDUCED) for k in range(len(ids))]
+    # every rest: (class, -end, -order id, shares, reason), sorted; class 0 live, 1 ended by the exchange, 2 by the
+    # strategy; then each takes what is still unexplained
+    by_strategy = np.zeros(len(ids), bool)
+    for r in BY_STRATEGY:
+        by_strategy |= equal(reason, r)
+    cls = np.concatenate([np.where(live, 0, np.where(by_strategy, 2, 1)), np.full(len(ids), 2)])
+    why = np.concatenate([reason, np.full(len(ids), REDUCED, dtype=object)])
+    shares = np.concatenate([rest, withdrawn])
+    names, rank = np.unique(why, return_inverse=True)
+    order = np.lexsort((rank, shares, -np.concatenate([ids, ids]), -np.concatenate([end_ns, end_ns]), cls))
+    shares, rank = shares[order], rank[order]
     left = parent.quantity - filled
+    take = np.minimum(shares, np.maximum(left - (np.cumsum(shares) - shares), 0))
+    left -= int(take.sum())
     out: dict[str, dict[str, int | str]] = {}
 
     def add(why: str, shares: int, n_orders: int) -> None:
@@ -128,11 +152,13 @@ def unfilled_by_reason(orders: pd.DataFrame, parent: ParentOrder, filled: int,
         e["shares"] += shares
         e["orders"] += n_orders
 
-    for *_, shares, why in sorted(rests):
-        take = min(shares, left)
-        if take > 0:
-            add(why, take, 1)
-            left -= take
+    took = take > 0
+    per_shares = np.zeros(len(names), np.int64)
+    np.add.at(per_shares, rank[took], take[took])
+    per_orders = np.bincount(rank[took], minlength=len(names))
+    for name, n_shares, n_orders in zip(names, per_shares, per_orders):
+        if n_orders:
+            add(str(name), int(n_shares), int(n_orders))
     if left > 0 and schedule is not None:
         late = min(_planned_after(schedule, run_end_ns), left)
         if late > 0:
@@ -141,6 +167,19 @@ def unfilled_by_reason(orders: pd.DataFrame, parent: ParentOrder, filled: int,
     if left > 0:
         add(NEVER_SENT, left, 0)
     return dict(sorted(out.items(), key=lambda kv: (-kv[1]["shares"], kv[0])))
+
+
+def _last_effect(log: OrderArrays, ids: np.ndarray) -> np.ndarray:
+    """Per order id of ``ids``: the latest ``arrival_ns`` of its rows whose status is not "rejected" (-1: none)."""
+    took_effect = ~equal(log.status, "rejected")
+    oid, t = log.order_id[took_effect], log.arrival_ns[took_effect]
+    if len(oid) == 0:
+        return np.full(len(ids), -1, np.int64)
+    known, at = np.unique(oid, return_inverse=True)
+    latest = np.full(len(known), np.iinfo(np.int64).min)
+    np.maximum.at(latest, at, t)
+    j = np.minimum(np.searchsorted(known, ids), len(known) - 1)
+    return np.where(known[j] == ids, latest[j], -1)
 
 
 def describe(unfilled: dict[str, dict]) -> str:
