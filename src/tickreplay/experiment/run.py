@@ -190,19 +190,26 @@ class FillsWithTca:
 
 
 _SCHEMAS: dict[tuple, pa.Schema] = {}  # a table's column names, dtypes, emptiness → its Arrow schema (pandas metadata)
+#: column dtypes whose Arrow type and pandas metadata depend on the dtype alone (besides NumPy bool, int, float)
+_PLAIN_DTYPES = (pd.StringDtype, pd.BooleanDtype, pd.Float32Dtype, pd.Float64Dtype, pd.Int8Dtype, pd.Int16Dtype,
+                 pd.Int32Dtype, pd.Int64Dtype)
+
+
+def _plain(dtype) -> bool:
+    return isinstance(dtype, _PLAIN_DTYPES) or (isinstance(dtype, np.dtype) and dtype.kind in "biuf")
 
 
 def _arrow(table: pd.DataFrame | FillsWithTca) -> pa.Table:
     """``pa.Table.from_pandas(df, preserve_index=False)`` of a table (a :class:`FillsWithTca`: of its frame), the
     same table and schema metadata, built from the columns with the schema of the first table of the same column
-    names and dtypes (a table with object columns, whose Arrow types depend on their values, is converted by
-    pandas)."""
+    names and dtypes (a table with other columns, e.g. object ones whose Arrow types depend on their values, is
+    converted by pandas)."""
     df, extra = (table.fills, table.columns) if isinstance(table, FillsWithTca) else (table, {})
     hit = _MARKET_TABLES.get(id(df))
     if not extra and hit is not None and hit[0] is df:
         return hit[1]
     dtypes = tuple(df.dtypes)
-    if any(d == np.dtype(object) for d in dtypes) or any(c in df.columns for c in extra):
+    if not all(_plain(d) for d in dtypes) or any(c in df.columns for c in extra):
         return pa.Table.from_pandas(table.frame() if extra else df, preserve_index=False)
     key = (tuple(df.columns), dtypes, len(df) == 0, tuple(extra))
     schema = _SCHEMAS.get(key)
@@ -210,8 +217,7 @@ def _arrow(table: pd.DataFrame | FillsWithTca) -> pa.Table:
         out = pa.Table.from_pandas(table.frame() if extra else df, preserve_index=False)
         _SCHEMAS[key] = out.schema
         return out
-    values = [col.array if isinstance(col.dtype, pd.api.extensions.ExtensionDtype) else col.to_numpy()
-              for _, col in df.items()]
+    values = [col.to_numpy() if isinstance(col.dtype, np.dtype) else col.array for _, col in df.items()]
     return pa.Table.from_arrays([pa.array(v, type=f.type, from_pandas=True)
                                  for v, f in zip([*values, *extra.values()], schema)], schema=schema)
 
