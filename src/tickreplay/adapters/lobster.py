@@ -97,14 +97,15 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
 
 @njit(cache=True)
 def _put(out, n, ts, kind, side, price, size, oid, row, flags, ctr):
-    out[n, 0] = ts
-    out[n, 1] = kind
-    out[n, 2] = side
-    out[n, 3] = price
-    out[n, 4] = size
-    out[n, 5] = oid
-    out[n, 6] = row
-    out[n, 7] = flags
+    """Event ``n`` into ``out`` (8 columns x capacity: ts, kind, side, price, size, id, row, flags)."""
+    out[0, n] = ts
+    out[1, n] = kind
+    out[2, n] = side
+    out[3, n] = price
+    out[4, n] = size
+    out[5, n] = oid
+    out[6, n] = row
+    out[7, n] = flags
     if flags & FLAG_IMPLIED:
         ctr[_C_IMPLIED] += 1
     return n + 1
@@ -158,12 +159,14 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
                     edge = tgt[off + 4 * k]
             has_edge = n_want == levels
             n_stale = 0
-            if sc[S_CNT0 + s] > 0:
+            left = sc[S_CNT0 + s]  # occupied levels not visited yet: the scan ends at the last
+            if left > 0:
                 step = -1 if s == 0 else 1
                 j = sc[S_BEST0 + s]
                 end = (sc[S_LO0] - 1) if s == 0 else (sc[S_HI1] + 1)
-                while j != end:
+                while j != end and left > 0:
                     if lv[LV_TOT, s, j] > 0:
+                        left -= 1
                         p = sc[S_PMIN] + j * sc[S_TICK]
                         if has_edge and (p >= edge if s == 1 else p <= edge):
                             break
@@ -254,7 +257,7 @@ def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, st
     of row ``start`` was rejected)."""
     for i in range(start, m.shape[0]):
         need = 8 + sc[S_NORD] + sc[S_CNT0] + sc[S_CNT1] + 2 * levels
-        if n + need > out.shape[0]:
+        if n + need > out.shape[1]:
             return _ST_FLUSH, i, n, last_ts, 0, 0
         row = row0 + i
         if m_ok[i] and not (skip and i == start):
@@ -284,6 +287,30 @@ def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
         n = _put(out, n, ts, _LEVEL_SET, side[k], price[k], size[k], 0, 0, FLAG_IMPLIED, ctr)
         sb_level_set(lv, sc, 0 if side[k] == 1 else 1, (price[k] - sc[S_PMIN]) // sc[S_TICK], size[k])
     return _put(out, n, ts, _SNAP_END, 0, 0, 0, 0, 0, FLAG_IMPLIED, ctr)
+
+
+@njit(cache=True)
+def _chunk_span(m, m_ok, ob, ob_ok):
+    """(lowest, highest) positive price of the chunk's good visible messages (types 1-4) and orderbook
+    levels, and its count of good ADD rows."""
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    adds = 0
+    for i in range(m.shape[0]):
+        if m_ok[i] and 1 <= m[i, 1] <= 4:
+            p = m[i, 4]
+            if p > 0:
+                lo = min(lo, p)
+                hi = max(hi, p)
+            if m[i, 1] == _ADD:
+                adds += 1
+        if ob_ok[i]:
+            for c in range(0, ob.shape[1], 2):
+                p = ob[i, c]
+                if p > 0:
+                    lo = min(lo, p)
+                    hi = max(hi, p)
+    return lo, hi, adds
 
 
 # --------------------------------------------------------------------------- streaming driver
@@ -416,7 +443,7 @@ class _Pass:
         self.instrument = inst = self.make_instrument(levels)
         book = StreamBook(TICK_SIZE)
         ctr = np.zeros(_N_COUNTERS, np.int64)
-        cur, out = np.zeros(4 * levels, np.int64), np.zeros((4 * self.chunk_rows + 64, 8), np.int64)
+        cur, out = np.zeros(4 * levels, np.int64), np.zeros((8, 4 * self.chunk_rows + 64), np.int64)
         self.row_log, self.sem_log = AnomalyLog(strict=False), AnomalyLog(strict=False)
         self.first_row_error: InputError | None = None
         self.first_sem_error: InputError | None = None
@@ -449,13 +476,13 @@ class _Pass:
                     start, skip, self.midnight, levels, last_ts)
                 if first_ts is None and last_ts != _PENDING_TS:
                     first_ts = self.midnight + int(m[np.flatnonzero(m_ok)[0], 0])
-                    col = out[:n_out, 0]
+                    col = out[0, :n_out]
                     col[col == _PENDING_TS] = first_ts
                 if st == _ST_DONE:
                     break
                 if st == _ST_FLUSH:
                     if first_ts is None or n_out == 0:  # keep everything until the first time is known: grow
-                        out = np.concatenate([out, np.zeros_like(out)])
+                        out = np.concatenate([out, np.zeros_like(out)], axis=1)
                     else:
                         events += self._flush(out, n_out, inst, book)
                         n_out = 0
@@ -477,7 +504,7 @@ class _Pass:
         n_msgs, n_ob = al.lengths
         n = min(n_msgs, n_ob)
         if first_ts is None and n_out:  # no good message row: the opening snapshot is at midnight
-            col = out[:n_out, 0]
+            col = out[0, :n_out]
             col[col == _PENDING_TS] = self.midnight
         if n_out and not stopped:
             events += self._flush(out, n_out, inst, book)
@@ -503,16 +530,13 @@ class _Pass:
     @staticmethod
     def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
         """Room in the book for every price and order the chunk can bring."""
-        visible = m_ok & (m[:, 1] >= 1) & (m[:, 1] <= 4)
-        px = [m[visible, 4], ob[ob_ok][:, 0::2].ravel()]
-        px = np.concatenate(px)
-        px = px[px > 0]
-        if len(px):
-            book.cover(int(px.min()), int(px.max()))
-        book.reserve(int(np.count_nonzero(m_ok & (m[:, 1] == _ADD))))
+        lo, hi, adds = _chunk_span(m, m_ok, ob, ob_ok)
+        if lo <= hi:
+            book.cover(int(lo), int(hi))
+        book.reserve(int(adds))
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
-        cols = [out[:n, k].copy() for k in range(8)]  # out is reused: the chunk owns its columns
+        cols = [out[k, :n].copy() for k in range(8)]  # out is reused: the chunk owns its columns
         chunk = Tape.from_columns(inst, extra_meta=self.meta, ts_ns=cols[0], kind=cols[1], side=cols[2],
                                   price=cols[3], size=cols[4], order_id=cols[5], src_row=cols[6], flags=cols[7])
         self.sink.write(chunk, book)
