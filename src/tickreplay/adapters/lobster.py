@@ -58,7 +58,7 @@ from tickreplay.book.base import BookError
 from tickreplay.book.fast import (
     LV_TOT, LV_UNA, LV_TAIL, R_BSIZE, R_KEY, R_LEFT, R_PREV, R_PRICE, R_SIDE, S_CNT0, S_CNT1, S_HI0, S_HI1, S_LO0,
     S_LO1, S_BEST0, S_BEST1, S_NORD, S_PMIN, S_SHORT, S_TICK, StreamBook, compute_snapshots, sb_add, sb_find,
-    sb_level_set, sb_new_record, sb_reduce, sb_take_unattributed, sb_top,
+    sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_take_unattributed, sb_top,
 )
 from tickreplay.clock import local_midnight_ns, trading_date
 from tickreplay.errors import AnomalyLog, InputError
@@ -92,8 +92,11 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------- compiled reconstruction
-# The book is a StreamBook (book/fast.py); each order id ever added has a record whose R_LEFT is what the
-# messages leave it and R_SIDE/R_PRICE where it was added; R_BSIZE > 0 while it rests in the book.
+# The book is a StreamBook (book/fast.py); each order id in use has a record whose R_LEFT is what the
+# messages leave it and R_SIDE/R_PRICE where it was added; R_BSIZE > 0 while it rests in the book. An order
+# whose messages leave it nothing is released (sb_release): its record is reused, and its id with its side and
+# price (16 bytes a slot) is kept, so a later ADD of it is still a duplicate and a later event on it still an
+# error, exactly as when every record was kept.
 
 @njit(cache=True)
 def _put(out, n, ts, kind, side, price, size, oid, row, flags, ctr):
@@ -191,7 +194,7 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
 
 
 @njit(cache=True)
-def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side):
+def _message(lv, sc, rec, ht, dk, dv, out, n, ctr, ts, row, typ, oid, size, price, side):
     """Emit the events of one good message row. Returns (status, n, detail 1, detail 2)."""
     if typ == 7:
         kind = _HALT if price == -1 else (_QUOTE_RESUME if price == 0 else _RESUME)
@@ -205,6 +208,14 @@ def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side)
     s = 0 if side == 1 else 1
     j = (price - sc[S_PMIN]) // sc[S_TICK]
     r = sb_find(rec, ht, sc, oid)
+    if r < 0:
+        gone = sb_released(dk, dv, sc, oid)  # an order its messages took out in full: none left
+        if gone != 0:
+            if typ == _ADD:
+                return _ST_DUPLICATE, n, 0, 0
+            if gone != side * price:
+                return _ST_MISMATCH, n, 1 if gone > 0 else -1, abs(gone)
+            return _ST_SIZE, n, 0, 0
     if typ == _ADD:
         if r >= 0:
             return _ST_DUPLICATE, n, 0, 0
@@ -239,17 +250,19 @@ def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side)
             sb_level_set(lv, sc, s, j, level)
         n = _put(out, n, ts, typ, side, price, size, oid, row, FLAG_UNKNOWN_ID, ctr)
         sc[S_SHORT] += sb_take_unattributed(lv, sc, s, j, size)
-        return _ST_DONE, n, 0, 0
-    if typ == _DELETE and size < have:
-        n = _put(out, n, ts, _PARTIAL, side, price, have - size, oid, row, FLAG_IMPLIED, ctr)
-        sb_reduce(lv, sc, rec, r, s, j, have - size)
-    n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
-    sb_reduce(lv, sc, rec, r, s, j, size)
+    else:
+        if typ == _DELETE and size < have:
+            n = _put(out, n, ts, _PARTIAL, side, price, have - size, oid, row, FLAG_IMPLIED, ctr)
+            sb_reduce(lv, sc, rec, r, s, j, have - size)
+        n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
+        sb_reduce(lv, sc, rec, r, s, j, size)
+    if rec[r, R_LEFT] == 0:  # out of the book for good (a record's book size never exceeds what it has left)
+        sb_release(rec, ht, sc, dk, dv, r)
     return _ST_DONE, n, 0, 0
 
 
 @njit(cache=True)
-def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
+def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
           last_ts):
     """Reconstruct rows ``start..`` of a chunk: each good message's events, then the corrections to its
     orderbook row. Returns (status, chunk row, events in ``out``, last time, detail 1, detail 2); a status
@@ -265,7 +278,7 @@ def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, st
             typ = m[i, 1]
             if typ == 7 and m[i, 4] == -1:
                 ctr[_C_HALTS] += 1
-            st, n, d1, d2 = _message(lv, sc, rec, ht, out, n, ctr, last_ts, row, typ, m[i, 2], m[i, 3], m[i, 4],
+            st, n, d1, d2 = _message(lv, sc, rec, ht, dk, dv, out, n, ctr, last_ts, row, typ, m[i, 2], m[i, 3], m[i, 4],
                                      m[i, 5])
             if st != _ST_DONE:
                 return st, i, n, last_ts, d1, d2
@@ -292,10 +305,11 @@ def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
 @njit(cache=True)
 def _chunk_span(m, m_ok, ob, ob_ok):
     """(lowest, highest) positive price of the chunk's good visible messages (types 1-4) and orderbook
-    levels, and its count of good ADD rows."""
+    levels, its count of good ADD rows and of good rows of types 2-4 (what can release an order)."""
     lo = np.iinfo(np.int64).max
     hi = np.iinfo(np.int64).min
     adds = 0
+    removals = 0
     for i in range(m.shape[0]):
         if m_ok[i] and 1 <= m[i, 1] <= 4:
             p = m[i, 4]
@@ -304,13 +318,15 @@ def _chunk_span(m, m_ok, ob, ob_ok):
                 hi = max(hi, p)
             if m[i, 1] == _ADD:
                 adds += 1
+            else:
+                removals += 1
         if ob_ok[i]:
             for c in range(0, ob.shape[1], 2):
                 p = ob[i, c]
                 if p > 0:
                     lo = min(lo, p)
                     hi = max(hi, p)
-    return lo, hi, adds
+    return lo, hi, adds, removals
 
 
 # --------------------------------------------------------------------------- streaming driver
@@ -472,7 +488,7 @@ class _Pass:
             start, skip = 0, False
             while True:
                 st, i, n_out, last_ts, d1, d2 = _rows(
-                    book.lv, book.sc, book.rec, book.ht, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
+                    book.lv, book.sc, book.rec, book.ht, book.dk, book.dv, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
                     start, skip, self.midnight, levels, last_ts)
                 if first_ts is None and last_ts != _PENDING_TS:
                     first_ts = self.midnight + int(m[np.flatnonzero(m_ok)[0], 0])
@@ -530,10 +546,10 @@ class _Pass:
     @staticmethod
     def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
         """Room in the book for every price and order the chunk can bring."""
-        lo, hi, adds = _chunk_span(m, m_ok, ob, ob_ok)
+        lo, hi, adds, removals = _chunk_span(m, m_ok, ob, ob_ok)
         if lo <= hi:
             book.cover(int(lo), int(hi))
-        book.reserve(int(adds))
+        book.reserve(int(adds), int(removals))
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
         cols = [out[k, :n].copy() for k in range(8)]  # out is reused: the chunk owns its columns
