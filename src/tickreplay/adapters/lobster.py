@@ -98,7 +98,7 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
 # price (16 bytes a slot) is kept, so a later ADD of it is still a duplicate and a later event on it still an
 # error, exactly as when every record was kept.
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _put(out, n, ts, kind, side, price, size, oid, row, flags, ctr):
     """Event ``n`` into ``out`` (8 columns x capacity: ts, kind, side, price, size, id, row, flags)."""
     out[0, n] = ts
@@ -136,7 +136,7 @@ def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _same(cur, tgt):
     for k in range(cur.shape[0]):
         if cur[k] != tgt[k]:
@@ -193,7 +193,7 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
             return n, False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _message(lv, sc, rec, ht, dk, dv, out, n, ctr, ts, row, typ, oid, size, price, side):
     """Emit the events of one good message row. Returns (status, n, detail 1, detail 2)."""
     if typ == 7:
@@ -478,8 +478,8 @@ class _Pass:
             if stopped:
                 continue
             if self.keep_orderbook:
-                self.sink.rows.append(ob)
-                self.sink.ok.append(ob_ok)
+                self.sink.rows.append(ob.copy())  # the readers reuse their arrays
+                self.sink.ok.append(ob_ok.copy())
             self._cover(book, m, m_ok, ob, ob_ok)
             stale = np.zeros(book.grid, np.int64)
             if row0 == 0:

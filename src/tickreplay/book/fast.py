@@ -419,7 +419,7 @@ _N_SCALARS = 24
 R_KEY, R_LEFT, R_SIDE, R_PRICE, R_BSIZE, R_PREV, R_NEXT = range(7)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_find(rec, ht, sc, oid):
     """Record index of ``oid``, or -1."""
     mask = ht.shape[0] - 1
@@ -432,7 +432,7 @@ def sb_find(rec, ht, sc, oid):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sb_insert(ht, sc, oid, r):
     mask = ht.shape[0] - 1
     pos = np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - sc[S_BITS]))
@@ -441,7 +441,7 @@ def _sb_insert(ht, sc, oid, r):
     ht[pos] = r + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_new_record(rec, ht, sc, oid, side, price, left):
     """A new record for ``oid`` (not in the book yet); the caller made room (:meth:`StreamBook.reserve`)."""
     r = sc[S_FREE]
@@ -469,7 +469,7 @@ def _sb_rehash(rec, n, ht, sc):
             _sb_insert(ht, sc, rec[r, R_KEY], r)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _home(oid, bits):
     return np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - bits))
 
@@ -503,7 +503,7 @@ def sb_release(rec, ht, sc, dk, dv, r):
     sc[S_NFREE] += 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dead_put(dk, dv, bits, oid, v):
     mask = dk.shape[0] - 1
     pos = _home(oid, bits)
@@ -513,7 +513,7 @@ def _dead_put(dk, dv, bits, oid, v):
     dv[pos] = v
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_released(dk, dv, sc, oid):
     """side * price of a released id (:func:`sb_release`), 0 if ``oid`` was not released."""
     mask = dk.shape[0] - 1
@@ -532,7 +532,7 @@ def _dead_rehash(dk, dv, nk, nv, bits):
             _dead_put(nk, nv, bits, dk[i], dv[i])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sb_occupy(lv, sc, s, j):
     sc[S_CNT0 + s] += 1
     if s == 0:
@@ -546,7 +546,7 @@ def _sb_occupy(lv, sc, s, j):
         sc[S_HI0 + s] = j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sb_vacate(lv, sc, s, j):
     sc[S_CNT0 + s] -= 1
     if j != sc[S_BEST0 + s]:
@@ -561,7 +561,7 @@ def _sb_vacate(lv, sc, s, j):
     sc[S_BEST0 + s] = k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_add(lv, sc, rec, r, s, j, q):
     """Order record ``r`` joins the back of level ``j`` of side row ``s`` with size ``q``."""
     rec[r, R_BSIZE] = q
@@ -579,7 +579,7 @@ def sb_add(lv, sc, rec, r, s, j, q):
     lv[LV_TOT, s, j] += q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_reduce(lv, sc, rec, r, s, j, q):
     """Order record ``r`` (resting at ``s``, ``j``) loses ``q``; it leaves the queue at 0."""
     left = rec[r, R_BSIZE] - q
@@ -600,7 +600,7 @@ def sb_reduce(lv, sc, rec, r, s, j, q):
         _sb_vacate(lv, sc, s, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_take_unattributed(lv, sc, s, j, q):
     """An unknown-id removal of ``q``: take it from the level's unattributed size; return the shortfall."""
     take = min(lv[LV_UNA, s, j], q)
@@ -612,7 +612,7 @@ def sb_take_unattributed(lv, sc, s, j, q):
     return q - take
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_level_set(lv, sc, s, j, q):
     """LEVEL_SET: the level's visible size becomes ``q`` (>= its known orders' total)."""
     old = lv[LV_TOT, s, j]
@@ -624,7 +624,7 @@ def sb_level_set(lv, sc, s, j, q):
         _sb_vacate(lv, sc, s, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_top(lv, sc, levels, row):
     """The top ``levels`` into ``row`` in LOBSTER layout (ask px, ask sz, bid px, bid sz per level)."""
     for s in range(2):
