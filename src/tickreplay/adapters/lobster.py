@@ -137,19 +137,20 @@ def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
 
 
 @njit(cache=True, inline="always")
-def _same(cur, tgt):
+def _same(cur, ob, i):
+    """Whether ``cur`` equals orderbook row ``i``."""
     for k in range(cur.shape[0]):
-        if cur[k] != tgt[k]:
+        if cur[k] != ob[i, k]:
             return False
     return True
 
 
 @njit(cache=True)
-def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
-    """Emit implied events until the top N equals ``tgt`` (a flat orderbook row); False if stuck."""
+def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
+    """Emit implied events until the top N equals orderbook row ``i``; False if stuck."""
     while True:
         sb_top(lv, sc, levels, cur)
-        if _same(cur, tgt):
+        if _same(cur, ob, i):
             return n, True
         before = n
         for half in range(2):
@@ -157,9 +158,9 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
             n_want = 0
             edge = np.int64(0)
             for k in range(levels):
-                if tgt[off + 4 * k + 1] > 0:
+                if ob[i, off + 4 * k + 1] > 0:
                     n_want += 1
-                    edge = tgt[off + 4 * k]
+                    edge = ob[i, off + 4 * k]
             has_edge = n_want == levels
             n_stale = 0
             left = sc[S_CNT0 + s]  # occupied levels not visited yet: the scan ends at the last
@@ -175,7 +176,7 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
                             break
                         shown = False
                         for k in range(levels):
-                            if tgt[off + 4 * k + 1] > 0 and tgt[off + 4 * k] == p:
+                            if ob[i, off + 4 * k + 1] > 0 and ob[i, off + 4 * k] == p:
                                 shown = True
                         if not shown:
                             stale[n_stale] = p
@@ -184,9 +185,9 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
             for x in range(n_stale):
                 n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, stale[x], 0)
             for k in range(levels):
-                q = tgt[off + 4 * k + 1]
+                q = ob[i, off + 4 * k + 1]
                 if q > 0:
-                    p = tgt[off + 4 * k]
+                    p = ob[i, off + 4 * k]
                     if lv[LV_TOT, s, (p - sc[S_PMIN]) // sc[S_TICK]] != q:
                         n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
         if n == before:
@@ -284,9 +285,9 @@ def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, 
                 return st, i, n, last_ts, d1, d2
         if ob_ok[i]:
             sb_top(lv, sc, levels, cur)
-            if not _same(cur, ob[i]):
+            if not _same(cur, ob, i):
                 ctr[_C_ROWS_CORR] += 1
-                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob[i], levels, cur, stale)
+                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, cur, stale)
                 if not good:
                     return _ST_STUCK, i, n, last_ts, 0, 0
     return _ST_DONE, m.shape[0], n, last_ts, 0, 0
