@@ -36,9 +36,9 @@ def test_small_blocks_and_reads_give_the_rows_of_one_block(messages):
     path = lobster_pair("AMZN", 5)[0 if messages else 1]
     whole = read_all(path, messages, block_rows=1 << 20)
     # lines cut by every read, blocks ending mid-buffer
-    same(read_all(path, messages, block_rows=777, read_bytes=1000), whole)
+    same(read_all(path, messages, block_rows=777, window_bytes=1000), whole)
     rng = whole[5]
-    same(read_all(path, messages, rng, block_rows=4096, read_bytes=3333), read_all(path, messages, rng))
+    same(read_all(path, messages, rng, block_rows=4096, window_bytes=3333), read_all(path, messages, rng))
 
 
 @pytest.mark.parametrize("case", sorted(p.name for p in CORPUS.iterdir() if p.is_dir()))
@@ -46,10 +46,10 @@ def test_bad_rows_are_found_across_block_boundaries(case, tmp_path):
     for name, messages in (("message.csv", True), ("orderbook.csv", False)):
         path = CORPUS / case / name
         whole = read_all(path, messages)
-        same(read_all(path, messages, block_rows=1, read_bytes=7), whole)
+        same(read_all(path, messages, block_rows=1, window_bytes=7), whole)
         crlf = tmp_path / f"crlf_{name}"  # CR LF line ends, no newline after the last line
         crlf.write_bytes(path.read_bytes().rstrip(b"\n").replace(b"\n", b"\r\n"))
-        got = read_all(crlf, messages, block_rows=2, read_bytes=5)
+        got = read_all(crlf, messages, block_rows=2, window_bytes=5)
         assert np.array_equal(got[0], whole[0]) and np.array_equal(got[1], whole[1])
         assert [e[:3] for e in got[2]] == [e[:3] for e in whole[2]]
 

@@ -34,6 +34,7 @@ multiple of 4) raise at once.
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
 from dataclasses import dataclass
@@ -222,7 +223,7 @@ def _orderbook_errors(path: Path, values: np.ndarray, rows: np.ndarray, tick_siz
 
 # -- streaming: the same rows and errors, block by block ------------------------
 #
-# A file is read in blocks of whole lines into one reused byte buffer and parsed into reused arrays. A compiled
+# A file is read in blocks of whole lines, parsed in place from a memory-mapped window of it into reused arrays. A compiled
 # parser takes every line that is plainly well formed (k fields of -?digits, at most 18 digits; the message time
 # digits[.digits]) in one pass over its bytes; any other line goes through the Python reading above, which says
 # what is wrong. One more compiled pass per block runs every row check, counts the prices for the plausible
@@ -230,7 +231,7 @@ def _orderbook_errors(path: Path, values: np.ndarray, rows: np.ndarray, tick_siz
 # the rows, masks and messages are those of the whole-file reader.
 
 BLOCK_VALUES = 1 << 22  # int64 values parsed per block (rows: this / columns); the arrays are reused
-READ_BYTES = 1 << 22  # bytes read from the file at a time
+WINDOW_BYTES = 1 << 24  # bytes of the file mapped at a time (read in place: no copy into a buffer)
 _HIST_SPAN = 1 << 22  # price units counted densely around the first block's prices (the rest: a dict)
 _OUTLIERS = 1 << 12  # room for prices outside the dense span per block (more: a second, collecting pass)
 
@@ -594,18 +595,19 @@ class BlockReader:
     ``price_range``: the pair's plausible range when known (None: not checked; the caller counts every price
     in ``prices`` and checks afterwards). Whole-file problems (unreadable, empty, an orderbook width that is
     not a multiple of 4) raise at construction. A block holds up to ``block_rows`` rows (default:
-    ``BLOCK_VALUES`` / columns); its arrays are reused by the next block.
+    ``BLOCK_VALUES`` / columns); its arrays are reused by the next block. The file is parsed where it lies,
+    through a read-only mapping of ``window_bytes`` at a time (more for a longer line).
     """
 
     def __init__(self, path: str | Path, messages: bool, tick_size: int, price_range: PriceRange | None,
                  prices: PriceCounts | None = None, block_rows: int | None = None,
-                 read_bytes: int = READ_BYTES) -> None:
+                 window_bytes: int = WINDOW_BYTES) -> None:
         self.path = Path(path)
         self.messages = messages
         self.tick = tick_size
         self.range = price_range
         self.prices = prices
-        self.read_bytes = read_bytes
+        self.window = max(1, window_bytes)
         try:
             self._f = open(self.path, "rb", buffering=0)
         except OSError as e:
@@ -633,10 +635,9 @@ class BlockReader:
             self.fields = orderbook_fields(k // 4)
         k = self.width
         self.block_rows = block_rows or max(1024, BLOCK_VALUES // k)
-        self._buf = np.empty(max(2 * read_bytes, 2 * len(head)), np.uint8)
-        self._buf[:len(head)] = np.frombuffer(head, np.uint8)
-        self._have, self._pos, self._base = len(head), 0, 0  # bytes in the buffer, parsed up to; file offset
-        self._eof = False
+        self._size = os.fstat(self._f.fileno()).st_size
+        self._mm: mmap.mmap | None = None
+        self._map(0)
         r = self.block_rows
         self._vals = np.zeros((r, k), np.int64)
         self._ok = np.zeros(r, np.bool_)
@@ -652,29 +653,36 @@ class BlockReader:
         return len(self.fields)
 
     def close(self) -> None:
+        self._unmap()
         self._f.close()
 
     def __iter__(self):
         return self
 
+    def _unmap(self) -> None:
+        self._buf = None  # the array over the mapping goes first
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+
+    def _map(self, offset: int) -> None:
+        """Map the file from ``offset`` (rounded down to the page granularity) for the next ``window`` bytes;
+        ``_buf[_pos:_have]`` is then the file from ``offset``, ``_eof`` whether the mapping reaches the end."""
+        self._unmap()
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = min(offset - start + self.window, self._size - start)
+        self._mm = mmap.mmap(self._f.fileno(), length, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                             prot=mmap.PROT_READ, offset=start)
+        self._buf = np.frombuffer(self._mm, np.uint8)
+        self._base, self._pos, self._have = start, offset - start, length
+        self._eof = start + length >= self._size
+
     def _read_more(self) -> None:
-        """Move the unparsed tail to the buffer's front and append what the file has next (grow for a line
-        longer than the buffer)."""
-        tail = self._have - self._pos
-        buf = self._buf
-        if self._pos:
-            buf[:tail] = buf[self._pos:self._have]
-            self._base += self._pos
-            self._pos, self._have = 0, tail
-        if len(buf) - tail < self.read_bytes:
-            grown = np.empty(2 * len(buf), np.uint8)
-            grown[:tail] = buf[:tail]
-            self._buf = buf = grown
-        got = self._f.readinto(memoryview(buf)[tail:tail + self.read_bytes])
-        if not got:
-            self._eof = True
-        else:
-            self._have += got
+        """Map the file on from the first line not parsed yet (a wider window for a line longer than it)."""
+        offset = self._base + self._pos
+        if offset - offset % mmap.ALLOCATIONGRANULARITY == self._base:  # the same mapping again: widen it
+            self.window *= 2
+        self._map(offset)
 
     def __next__(self) -> Block:
         k, r_cap = self.width, self.block_rows
