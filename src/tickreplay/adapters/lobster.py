@@ -147,9 +147,9 @@ def _same(cur, ob, i):
 
 @njit(cache=True)
 def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
-    """Emit implied events until the top N equals orderbook row ``i``; False if stuck."""
+    """Emit implied events until the top N equals orderbook row ``i`` (``cur``: the top N now); False if
+    stuck."""
     while True:
-        sb_top(lv, sc, levels, cur)
         if _same(cur, ob, i):
             return n, True
         before = n
@@ -192,6 +192,7 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
                         n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
         if n == before:
             return n, False
+        sb_top(lv, sc, levels, cur)
 
 
 @njit(cache=True, inline="always")
