@@ -668,7 +668,8 @@ def ingest_lobster(message_csv: str | Path, orderbook_csv: str | Path, catalog, 
                    date: str | None = None, strict: bool = True, force: bool = False,
                    chunk_rows: int = CHUNK_ROWS):
     """Stream a LOBSTER pair into ``catalog`` (a :class:`~tickreplay.catalog.Catalog`) as the entry
-    ``lobster/<symbol>/<date>``, in memory bounded by a chunk (plus the order ids of the day).
+    ``lobster/<symbol>/<date>``, in memory bounded by a chunk and the orders in use, plus the ids of the
+    orders the messages took out in full (kept so that a reuse is still an error: 21-43 bytes an id).
 
     The entry is written atomically: a failed or killed ingest leaves the old entry (or none). Returns
     (the :class:`~tickreplay.catalog.Entry`, the ingest report, the :class:`~tickreplay.errors.AnomalyLog`);
