@@ -44,7 +44,7 @@ midnight in America/New_York as UTC epoch ns.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -335,7 +335,10 @@ def _chunk_span(m, m_ok, ob, ob_ok):
 
 
 class TapeSink(Protocol):
-    """Where reconstructed tape chunks go: :meth:`write` each in order; :meth:`reset` drops all written."""
+    """Where reconstructed tape chunks go: :meth:`write` each in order; :meth:`reset` drops all written.
+
+    A chunk's columns are views of a buffer the producer reuses once :meth:`write` returns: a sink that
+    keeps chunks copies them."""
 
     def write(self, chunk: Tape, book: StreamBook) -> None: ...
 
@@ -352,7 +355,7 @@ class _MemorySink:
     ok: list[np.ndarray] = field(default_factory=list)
 
     def write(self, chunk: Tape, book: StreamBook) -> None:
-        self.chunks.append(chunk)
+        self.chunks.append(replace(chunk, **{k: v.copy() for k, v in chunk.columns().items()}))
 
     def reset(self) -> None:
         self.chunks.clear()
@@ -554,7 +557,7 @@ class _Pass:
         book.reserve(int(adds), int(removals))
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
-        cols = [out[k, :n].copy() for k in range(8)]  # out is reused: the chunk owns its columns
+        cols = [out[k, :n] for k in range(8)]  # views: a sink that keeps the chunk copies it
         chunk = Tape.from_columns(inst, extra_meta=self.meta, ts_ns=cols[0], kind=cols[1], side=cols[2],
                                   price=cols[3], size=cols[4], order_id=cols[5], src_row=cols[6], flags=cols[7])
         self.sink.write(chunk, book)
