@@ -226,10 +226,11 @@ def _row_group_spans(pf: pq.ParquetFile) -> list[tuple[int, int]] | None:
 class EntryWriter:
     """Fills a catalog entry's version folder while an ingest streams (see :meth:`Catalog.writer`).
 
-    :meth:`write` each tape chunk in order; set :attr:`report` before the ``with`` block ends. Book
-    checkpoints come from ``book`` when the producer passes its own
-    :class:`~tickreplay.book.fast.StreamBook` (after the chunk's events), else from a book the writer
-    keeps by applying the chunks.
+    :meth:`write` each tape chunk in order; set :attr:`report` before the ``with`` block ends, and
+    :attr:`instrument` / :attr:`extra_meta` when the producer knows them better at the end (only
+    ``levels`` may differ from the chunks'; they are written with the tape's footer). Book checkpoints come
+    from ``book`` when the producer passes its own :class:`~tickreplay.book.fast.StreamBook` (after the
+    chunk's events), else from a book the writer keeps by applying the chunks.
     """
 
     def __init__(self, folder: Path, instrument: Instrument, extra_meta: dict | None,
@@ -281,6 +282,11 @@ class EntryWriter:
         self._open()
 
     def _finish(self) -> None:
+        first = self._tape.instrument
+        if (self.instrument.symbol, self.instrument.date) != (first.symbol, first.date):
+            raise ValueError(f"entry of {first.symbol} {first.date} finished as {self.instrument.symbol} "
+                             f"{self.instrument.date}")
+        self._tape.instrument, self._tape.extra_meta = self.instrument, dict(self.extra_meta)
         events = self._tape.close()
         cp = np.concatenate(self._checkpoints) if self._checkpoints else np.zeros((0, 6), np.int64)
         meta = {_LEVELS_KEY: str(self.snapshot_levels or 0).encode()}

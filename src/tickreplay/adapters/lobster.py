@@ -44,7 +44,7 @@ midnight in America/New_York as UTC epoch ns.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -58,7 +58,7 @@ from tickreplay.book.base import BookError
 from tickreplay.book.fast import (
     LV_TOT, LV_UNA, LV_TAIL, R_BSIZE, R_KEY, R_LEFT, R_PREV, R_PRICE, R_SIDE, S_CNT0, S_CNT1, S_HI0, S_HI1, S_LO0,
     S_LO1, S_BEST0, S_BEST1, S_NORD, S_PMIN, S_SHORT, S_TICK, StreamBook, compute_snapshots, sb_add, sb_find,
-    sb_level_set, sb_new_record, sb_reduce, sb_take_unattributed, sb_top,
+    sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_take_unattributed, sb_top,
 )
 from tickreplay.clock import local_midnight_ns, trading_date
 from tickreplay.errors import AnomalyLog, InputError
@@ -92,19 +92,23 @@ def parse_file_name(message_csv: str | Path) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------- compiled reconstruction
-# The book is a StreamBook (book/fast.py); each order id ever added has a record whose R_LEFT is what the
-# messages leave it and R_SIDE/R_PRICE where it was added; R_BSIZE > 0 while it rests in the book.
+# The book is a StreamBook (book/fast.py); each order id in use has a record whose R_LEFT is what the
+# messages leave it and R_SIDE/R_PRICE where it was added; R_BSIZE > 0 while it rests in the book. An order
+# whose messages leave it nothing is released (sb_release): its record is reused, and its id with its side and
+# price (16 bytes a slot) is kept, so a later ADD of it is still a duplicate and a later event on it still an
+# error, exactly as when every record was kept.
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _put(out, n, ts, kind, side, price, size, oid, row, flags, ctr):
-    out[n, 0] = ts
-    out[n, 1] = kind
-    out[n, 2] = side
-    out[n, 3] = price
-    out[n, 4] = size
-    out[n, 5] = oid
-    out[n, 6] = row
-    out[n, 7] = flags
+    """Event ``n`` into ``out`` (8 columns x capacity: ts, kind, side, price, size, id, row, flags)."""
+    out[0, n] = ts
+    out[1, n] = kind
+    out[2, n] = side
+    out[3, n] = price
+    out[4, n] = size
+    out[5, n] = oid
+    out[6, n] = row
+    out[7, n] = flags
     if flags & FLAG_IMPLIED:
         ctr[_C_IMPLIED] += 1
     return n + 1
@@ -132,20 +136,21 @@ def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
     return n
 
 
-@njit(cache=True)
-def _same(cur, tgt):
+@njit(cache=True, inline="always")
+def _same(cur, ob, i):
+    """Whether ``cur`` equals orderbook row ``i``."""
     for k in range(cur.shape[0]):
-        if cur[k] != tgt[k]:
+        if cur[k] != ob[i, k]:
             return False
     return True
 
 
 @njit(cache=True)
-def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
-    """Emit implied events until the top N equals ``tgt`` (a flat orderbook row); False if stuck."""
+def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
+    """Emit implied events until the top N equals orderbook row ``i`` (``cur``: the top N now); False if
+    stuck."""
     while True:
-        sb_top(lv, sc, levels, cur)
-        if _same(cur, tgt):
+        if _same(cur, ob, i):
             return n, True
         before = n
         for half in range(2):
@@ -153,23 +158,25 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
             n_want = 0
             edge = np.int64(0)
             for k in range(levels):
-                if tgt[off + 4 * k + 1] > 0:
+                if ob[i, off + 4 * k + 1] > 0:
                     n_want += 1
-                    edge = tgt[off + 4 * k]
+                    edge = ob[i, off + 4 * k]
             has_edge = n_want == levels
             n_stale = 0
-            if sc[S_CNT0 + s] > 0:
+            left = sc[S_CNT0 + s]  # occupied levels not visited yet: the scan ends at the last
+            if left > 0:
                 step = -1 if s == 0 else 1
                 j = sc[S_BEST0 + s]
                 end = (sc[S_LO0] - 1) if s == 0 else (sc[S_HI1] + 1)
-                while j != end:
+                while j != end and left > 0:
                     if lv[LV_TOT, s, j] > 0:
+                        left -= 1
                         p = sc[S_PMIN] + j * sc[S_TICK]
                         if has_edge and (p >= edge if s == 1 else p <= edge):
                             break
                         shown = False
                         for k in range(levels):
-                            if tgt[off + 4 * k + 1] > 0 and tgt[off + 4 * k] == p:
+                            if ob[i, off + 4 * k + 1] > 0 and ob[i, off + 4 * k] == p:
                                 shown = True
                         if not shown:
                             stale[n_stale] = p
@@ -178,17 +185,18 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, tgt, levels, cur, stale):
             for x in range(n_stale):
                 n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, stale[x], 0)
             for k in range(levels):
-                q = tgt[off + 4 * k + 1]
+                q = ob[i, off + 4 * k + 1]
                 if q > 0:
-                    p = tgt[off + 4 * k]
+                    p = ob[i, off + 4 * k]
                     if lv[LV_TOT, s, (p - sc[S_PMIN]) // sc[S_TICK]] != q:
                         n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
         if n == before:
             return n, False
+        sb_top(lv, sc, levels, cur)
 
 
-@njit(cache=True)
-def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side):
+@njit(cache=True, inline="always")
+def _message(lv, sc, rec, ht, dk, dv, out, n, ctr, ts, row, typ, oid, size, price, side):
     """Emit the events of one good message row. Returns (status, n, detail 1, detail 2)."""
     if typ == 7:
         kind = _HALT if price == -1 else (_QUOTE_RESUME if price == 0 else _RESUME)
@@ -202,6 +210,14 @@ def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side)
     s = 0 if side == 1 else 1
     j = (price - sc[S_PMIN]) // sc[S_TICK]
     r = sb_find(rec, ht, sc, oid)
+    if r < 0:
+        gone = sb_released(dk, dv, sc, oid)  # an order its messages took out in full: none left
+        if gone != 0:
+            if typ == _ADD:
+                return _ST_DUPLICATE, n, 0, 0
+            if gone != side * price:
+                return _ST_MISMATCH, n, 1 if gone > 0 else -1, abs(gone)
+            return _ST_SIZE, n, 0, 0
     if typ == _ADD:
         if r >= 0:
             return _ST_DUPLICATE, n, 0, 0
@@ -236,17 +252,19 @@ def _message(lv, sc, rec, ht, out, n, ctr, ts, row, typ, oid, size, price, side)
             sb_level_set(lv, sc, s, j, level)
         n = _put(out, n, ts, typ, side, price, size, oid, row, FLAG_UNKNOWN_ID, ctr)
         sc[S_SHORT] += sb_take_unattributed(lv, sc, s, j, size)
-        return _ST_DONE, n, 0, 0
-    if typ == _DELETE and size < have:
-        n = _put(out, n, ts, _PARTIAL, side, price, have - size, oid, row, FLAG_IMPLIED, ctr)
-        sb_reduce(lv, sc, rec, r, s, j, have - size)
-    n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
-    sb_reduce(lv, sc, rec, r, s, j, size)
+    else:
+        if typ == _DELETE and size < have:
+            n = _put(out, n, ts, _PARTIAL, side, price, have - size, oid, row, FLAG_IMPLIED, ctr)
+            sb_reduce(lv, sc, rec, r, s, j, have - size)
+        n = _put(out, n, ts, typ, side, price, size, oid, row, 0, ctr)
+        sb_reduce(lv, sc, rec, r, s, j, size)
+    if rec[r, R_LEFT] == 0:  # out of the book for good (a record's book size never exceeds what it has left)
+        sb_release(rec, ht, sc, dk, dv, r)
     return _ST_DONE, n, 0, 0
 
 
 @njit(cache=True)
-def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
+def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
           last_ts):
     """Reconstruct rows ``start..`` of a chunk: each good message's events, then the corrections to its
     orderbook row. Returns (status, chunk row, events in ``out``, last time, detail 1, detail 2); a status
@@ -254,7 +272,7 @@ def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, st
     of row ``start`` was rejected)."""
     for i in range(start, m.shape[0]):
         need = 8 + sc[S_NORD] + sc[S_CNT0] + sc[S_CNT1] + 2 * levels
-        if n + need > out.shape[0]:
+        if n + need > out.shape[1]:
             return _ST_FLUSH, i, n, last_ts, 0, 0
         row = row0 + i
         if m_ok[i] and not (skip and i == start):
@@ -262,15 +280,15 @@ def _rows(lv, sc, rec, ht, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, st
             typ = m[i, 1]
             if typ == 7 and m[i, 4] == -1:
                 ctr[_C_HALTS] += 1
-            st, n, d1, d2 = _message(lv, sc, rec, ht, out, n, ctr, last_ts, row, typ, m[i, 2], m[i, 3], m[i, 4],
+            st, n, d1, d2 = _message(lv, sc, rec, ht, dk, dv, out, n, ctr, last_ts, row, typ, m[i, 2], m[i, 3], m[i, 4],
                                      m[i, 5])
             if st != _ST_DONE:
                 return st, i, n, last_ts, d1, d2
         if ob_ok[i]:
             sb_top(lv, sc, levels, cur)
-            if not _same(cur, ob[i]):
+            if not _same(cur, ob, i):
                 ctr[_C_ROWS_CORR] += 1
-                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob[i], levels, cur, stale)
+                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, cur, stale)
                 if not good:
                     return _ST_STUCK, i, n, last_ts, 0, 0
     return _ST_DONE, m.shape[0], n, last_ts, 0, 0
@@ -286,11 +304,41 @@ def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
     return _put(out, n, ts, _SNAP_END, 0, 0, 0, 0, 0, FLAG_IMPLIED, ctr)
 
 
+@njit(cache=True)
+def _chunk_span(m, m_ok, ob, ob_ok):
+    """(lowest, highest) positive price of the chunk's good visible messages (types 1-4) and orderbook
+    levels, its count of good ADD rows and of good rows of types 2-4 (what can release an order)."""
+    lo = np.iinfo(np.int64).max
+    hi = np.iinfo(np.int64).min
+    adds = 0
+    removals = 0
+    for i in range(m.shape[0]):
+        if m_ok[i] and 1 <= m[i, 1] <= 4:
+            p = m[i, 4]
+            if p > 0:
+                lo = min(lo, p)
+                hi = max(hi, p)
+            if m[i, 1] == _ADD:
+                adds += 1
+            else:
+                removals += 1
+        if ob_ok[i]:
+            for c in range(0, ob.shape[1], 2):
+                p = ob[i, c]
+                if p > 0:
+                    lo = min(lo, p)
+                    hi = max(hi, p)
+    return lo, hi, adds, removals
+
+
 # --------------------------------------------------------------------------- streaming driver
 
 
 class TapeSink(Protocol):
-    """Where reconstructed tape chunks go: :meth:`write` each in order; :meth:`reset` drops all written."""
+    """Where reconstructed tape chunks go: :meth:`write` each in order; :meth:`reset` drops all written.
+
+    A chunk's columns are views of a buffer the producer reuses once :meth:`write` returns: a sink that
+    keeps chunks copies them."""
 
     def write(self, chunk: Tape, book: StreamBook) -> None: ...
 
@@ -307,7 +355,7 @@ class _MemorySink:
     ok: list[np.ndarray] = field(default_factory=list)
 
     def write(self, chunk: Tape, book: StreamBook) -> None:
-        self.chunks.append(chunk)
+        self.chunks.append(replace(chunk, **{k: v.copy() for k, v in chunk.columns().items()}))
 
     def reset(self) -> None:
         self.chunks.clear()
@@ -416,7 +464,7 @@ class _Pass:
         self.instrument = inst = self.make_instrument(levels)
         book = StreamBook(TICK_SIZE)
         ctr = np.zeros(_N_COUNTERS, np.int64)
-        cur, out = np.zeros(4 * levels, np.int64), np.zeros((4 * self.chunk_rows + 64, 8), np.int64)
+        cur, out = np.zeros(4 * levels, np.int64), np.zeros((8, 4 * self.chunk_rows + 64), np.int64)
         self.row_log, self.sem_log = AnomalyLog(strict=False), AnomalyLog(strict=False)
         self.first_row_error: InputError | None = None
         self.first_sem_error: InputError | None = None
@@ -435,8 +483,8 @@ class _Pass:
             if stopped:
                 continue
             if self.keep_orderbook:
-                self.sink.rows.append(ob)
-                self.sink.ok.append(ob_ok)
+                self.sink.rows.append(ob.copy())  # the readers reuse their arrays
+                self.sink.ok.append(ob_ok.copy())
             self._cover(book, m, m_ok, ob, ob_ok)
             stale = np.zeros(book.grid, np.int64)
             if row0 == 0:
@@ -445,17 +493,17 @@ class _Pass:
             start, skip = 0, False
             while True:
                 st, i, n_out, last_ts, d1, d2 = _rows(
-                    book.lv, book.sc, book.rec, book.ht, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
+                    book.lv, book.sc, book.rec, book.ht, book.dk, book.dv, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
                     start, skip, self.midnight, levels, last_ts)
                 if first_ts is None and last_ts != _PENDING_TS:
                     first_ts = self.midnight + int(m[np.flatnonzero(m_ok)[0], 0])
-                    col = out[:n_out, 0]
+                    col = out[0, :n_out]
                     col[col == _PENDING_TS] = first_ts
                 if st == _ST_DONE:
                     break
                 if st == _ST_FLUSH:
                     if first_ts is None or n_out == 0:  # keep everything until the first time is known: grow
-                        out = np.concatenate([out, np.zeros_like(out)])
+                        out = np.concatenate([out, np.zeros_like(out)], axis=1)
                     else:
                         events += self._flush(out, n_out, inst, book)
                         n_out = 0
@@ -477,7 +525,7 @@ class _Pass:
         n_msgs, n_ob = al.lengths
         n = min(n_msgs, n_ob)
         if first_ts is None and n_out:  # no good message row: the opening snapshot is at midnight
-            col = out[:n_out, 0]
+            col = out[0, :n_out]
             col[col == _PENDING_TS] = self.midnight
         if n_out and not stopped:
             events += self._flush(out, n_out, inst, book)
@@ -503,16 +551,13 @@ class _Pass:
     @staticmethod
     def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
         """Room in the book for every price and order the chunk can bring."""
-        visible = m_ok & (m[:, 1] >= 1) & (m[:, 1] <= 4)
-        px = [m[visible, 4], ob[ob_ok][:, 0::2].ravel()]
-        px = np.concatenate(px)
-        px = px[px > 0]
-        if len(px):
-            book.cover(int(px.min()), int(px.max()))
-        book.reserve(int(np.count_nonzero(m_ok & (m[:, 1] == _ADD))))
+        lo, hi, adds, removals = _chunk_span(m, m_ok, ob, ob_ok)
+        if lo <= hi:
+            book.cover(int(lo), int(hi))
+        book.reserve(int(adds), int(removals))
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
-        cols = [out[:n, k].copy() for k in range(8)]  # out is reused: the chunk owns its columns
+        cols = [out[k, :n] for k in range(8)]  # views: a sink that keeps the chunk copies it
         chunk = Tape.from_columns(inst, extra_meta=self.meta, ts_ns=cols[0], kind=cols[1], side=cols[2],
                                   price=cols[3], size=cols[4], order_id=cols[5], src_row=cols[6], flags=cols[7])
         self.sink.write(chunk, book)
@@ -626,7 +671,8 @@ def ingest_lobster(message_csv: str | Path, orderbook_csv: str | Path, catalog, 
                    date: str | None = None, strict: bool = True, force: bool = False,
                    chunk_rows: int = CHUNK_ROWS):
     """Stream a LOBSTER pair into ``catalog`` (a :class:`~tickreplay.catalog.Catalog`) as the entry
-    ``lobster/<symbol>/<date>``, in memory bounded by a chunk (plus the order ids of the day).
+    ``lobster/<symbol>/<date>``, in memory bounded by a chunk and the orders in use, plus the ids of the
+    orders the messages took out in full (kept so that a reuse is still an error: 21-43 bytes an id).
 
     The entry is written atomically: a failed or killed ingest leaves the old entry (or none). Returns
     (the :class:`~tickreplay.catalog.Entry`, the ingest report, the :class:`~tickreplay.errors.AnomalyLog`);

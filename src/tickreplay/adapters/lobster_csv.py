@@ -34,6 +34,8 @@ multiple of 4) raise at once.
 
 from __future__ import annotations
 
+import mmap
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -221,39 +223,33 @@ def _orderbook_errors(path: Path, values: np.ndarray, rows: np.ndarray, tick_siz
 
 # -- streaming: the same rows and errors, block by block ------------------------
 #
-# A file is read in blocks of whole lines. A compiled parser takes every line that is plainly well formed
-# (k fields of -?digits, at most 18 digits; the message time digits[.digits]); any other line goes through the
-# Python reading above, which says what is wrong. The row checks run compiled too, and the errors of the rows
-# they flag come from the numpy checks above, so the rows, masks and messages are those of the whole-file reader.
+# A file is read in blocks of whole lines, parsed in place from a memory-mapped window of it into reused arrays. A compiled
+# parser takes every line that is plainly well formed (k fields of -?digits, at most 18 digits; the message time
+# digits[.digits]) in one pass over its bytes; any other line goes through the Python reading above, which says
+# what is wrong. One more compiled pass per block runs every row check, counts the prices for the plausible
+# range and blanks empty orderbook levels; the errors of the rows it flags come from the numpy checks above, so
+# the rows, masks and messages are those of the whole-file reader.
 
-BLOCK_BYTES = 1 << 24  # bytes read per block (whole lines)
+BLOCK_VALUES = 1 << 22  # int64 values parsed per block (rows: this / columns); the arrays are reused
+WINDOW_BYTES = 1 << 24  # bytes of the file mapped at a time (read in place: no copy into a buffer)
 _HIST_SPAN = 1 << 22  # price units counted densely around the first block's prices (the rest: a dict)
+_OUTLIERS = 1 << 12  # room for prices outside the dense span per block (more: a second, collecting pass)
 
 
 @njit(cache=True)
-def _parse_block(buf, ncols, time_col, final, vals, ok, rounded, starts, ends):
-    """Parse the whole lines of ``buf``; a line not plainly well formed gets ok False (Python looks at it).
+def _parse_lines(buf, pos, stop, final, ncols, time_col, base, r, r_cap, vals, ok, starts, ends):
+    """Parse whole lines of ``buf[pos:stop]`` into rows ``r..r_cap - 1``; a line not plainly well formed gets
+    ok False (Python looks at it). ``base``: the file offset of ``buf[0]``; ``starts``/``ends``: each row's
+    line as file offsets (trailing CR left out). Time (column 0 when ``time_col``): ns after midnight, digits
+    beyond the 9th decimal rounded half up. Stops before a line ``buf`` does not hold whole (unless ``final``).
 
-    Returns (rows, bytes consumed). Time (column 0 when ``time_col``): ns after midnight, digits beyond the
-    9th decimal rounded half up (``rounded`` set).
+    Returns (rows, position, lines not taken, times rounded).
     """
-    n = buf.shape[0]
-    pos = 0
-    r = 0
-    while pos < n:
-        e = pos
-        while e < n and buf[e] != 10:
-            e += 1
-        if e == n and not final:
-            break
-        nxt = e + 1 if e < n else n
-        stop = e
-        if stop > pos and buf[stop - 1] == 13:
-            stop -= 1
-        starts[r] = pos
-        ends[r] = stop
-        good = True
+    n_slow = 0
+    n_rnd = 0
+    while r < r_cap and pos < stop:
         p = pos
+        good = True
         rnd = False
         for c in range(ncols):
             if time_col and c == 0:
@@ -267,9 +263,9 @@ def _parse_block(buf, ncols, time_col, final, vals, ok, rounded, starts, ends):
                     good = False
                     break
                 frac = np.int64(0)
-                nf = 0
                 if p < stop and buf[p] == 46:
                     p += 1
+                    nf = 0
                     extra_nonzero = False
                     up = False
                     while p < stop and 48 <= buf[p] <= 57:
@@ -314,61 +310,103 @@ def _parse_block(buf, ncols, time_col, final, vals, ok, rounded, starts, ends):
                 else:
                     good = False
                     break
-        if good and p != stop:
-            good = False
-        ok[r] = good
-        rounded[r] = good and rnd
+        eol = -1  # index of the line's end (its newline, or the buffer's end)
+        if good:
+            q = p + 1 if p < stop and buf[p] == 13 else p
+            if q < stop and buf[q] == 10:
+                eol = q
+            elif q == stop:
+                if not final:
+                    break
+                eol = stop
+            else:
+                good = False
         if not good:
+            e = p
+            while e < stop and buf[e] != 10:
+                e += 1
+            if e == stop and not final:
+                break
+            eol = e
             for c in range(ncols):
                 vals[r, c] = 0
+            n_slow += 1
+        end = eol
+        if end > pos and buf[end - 1] == 13:
+            end -= 1
+        starts[r] = base + pos
+        ends[r] = base + end
+        ok[r] = good
+        if good and rnd:
+            n_rnd += 1
         r += 1
-        pos = nxt
-    return r, pos
+        pos = eol + 1 if eol < stop else stop
+    return r, pos, n_slow, n_rnd
 
 
 @njit(cache=True)
-def _message_rows_bad(v, ok, tick, has_range, lo, hi):
-    """Rows failing a check of :func:`_check_messages` other than time order (parsed rows only)."""
-    n = v.shape[0]
-    bad = np.zeros(n, np.bool_)
+def _check_messages(v, ok, n, tick, has_range, lo, hi, prev_max, counting, base, counts, outl, flag):
+    """Row checks of message rows ``0..n-1`` (parsed rows only, those that passed are ``ok``); ``flag`` 1: a
+    check of :func:`_message_errors` failed, 2: the time is before an earlier ok row's (both: ok set False).
+    Counts the prices of types 1-6 (when ``counting``) before the checks, as the whole-file reader does.
+
+    Returns (rows flagged, latest time, smallest and largest candidate price, outliers of the count).
+    """
+    n_flag = 0
+    span = counts.shape[0]
+    c_lo = np.int64(np.iinfo(np.int64).max)
+    c_hi = np.int64(np.iinfo(np.int64).min)
+    n_out = 0
     for i in range(n):
+        flag[i] = 0
         if not ok[i]:
             continue
         t, q, p, d = v[i, 1], v[i, 3], v[i, 4], v[i, 5]
+        if 1 <= t <= 6:
+            c_lo = min(c_lo, p)
+            c_hi = max(c_hi, p)
+            if counting and p > 0:  # the price counts (inline: a call per price costs more than the count)
+                if 0 <= p - base < span:
+                    counts[p - base] += 1
+                else:
+                    if n_out < outl.shape[0]:
+                        outl[n_out] = p
+                    n_out += 1
         if t < 1 or t > 7:
-            bad[i] = True
+            b = True
         elif t == 7:
-            bad[i] = p != -1 and p != 0 and p != 1
+            b = p != -1 and p != 0 and p != 1
         else:
             b = q <= 0 or p <= 0 or (d != 1 and d != -1)
             if t <= 4 and p % tick != 0:
                 b = True
             if has_range and (p < lo or p > hi):
                 b = True
-            bad[i] = b
-    return bad
+        if b:
+            flag[i] = 1
+        elif v[i, 0] < prev_max:
+            flag[i] = 2
+        else:
+            prev_max = v[i, 0]
+        if flag[i]:
+            ok[i] = False
+            n_flag += 1
+    return n_flag, prev_max, c_lo, c_hi, n_out
 
 
 @njit(cache=True)
-def _time_backwards(v, ok, prev_max):
-    """Rows (ok) whose time is before an earlier ok row's; the running latest time after the block."""
-    n = v.shape[0]
-    back = np.zeros(n, np.bool_)
+def _check_orderbook(v, ok, n, tick, has_range, lo, hi, counting, base, counts, outl, flag):
+    """Row checks of orderbook rows ``0..n-1`` (:func:`_orderbook_errors`; flagged rows: ``flag`` 1, ok
+    False); occupied-level prices counted (when ``counting``) before the checks; empty levels of the rows
+    that pass become (0, 0). Returns (rows flagged, smallest and largest candidate price, outliers)."""
+    k = v.shape[1]
+    n_flag = 0
+    span = counts.shape[0]
+    c_lo = np.int64(np.iinfo(np.int64).max)
+    c_hi = np.int64(np.iinfo(np.int64).min)
+    n_out = 0
     for i in range(n):
-        if ok[i]:
-            if v[i, 0] < prev_max:
-                back[i] = True
-            else:
-                prev_max = v[i, 0]
-    return back, prev_max
-
-
-@njit(cache=True)
-def _orderbook_rows_bad(v, ok, tick, has_range, lo, hi):
-    """Rows failing a check of :func:`_check_orderbook` (parsed rows only)."""
-    n, k = v.shape
-    bad = np.zeros(n, np.bool_)
-    for i in range(n):
+        flag[i] = 0
         if not ok[i]:
             continue
         b = False
@@ -380,6 +418,15 @@ def _orderbook_rows_bad(v, ok, tick, has_range, lo, hi):
                     if sz != 0:
                         b = True
                 else:
+                    c_lo = min(c_lo, px)
+                    c_hi = max(c_hi, px)
+                    if counting and px > 0:
+                        if 0 <= px - base < span:
+                            counts[px - base] += 1
+                        else:
+                            if n_out < outl.shape[0]:
+                                outl[n_out] = px
+                            n_out += 1
                     if px <= 0 or px % tick != 0 or sz <= 0:
                         b = True
                     if has_range and (px < lo or px > hi):
@@ -393,18 +440,46 @@ def _orderbook_rows_bad(v, ok, tick, has_range, lo, hi):
         a0, b0 = v[i, 0], v[i, 2]
         if a0 != ASK_EMPTY and b0 != BID_EMPTY and b0 >= a0:
             b = True
-        bad[i] = b
-    return bad
+        if b:
+            flag[i] = 1
+            ok[i] = False
+            n_flag += 1
+        else:
+            for c in range(0, k, 2):
+                if v[i, c] == ASK_EMPTY or v[i, c] == BID_EMPTY:
+                    v[i, c] = 0
+    return n_flag, c_lo, c_hi, n_out
 
 
 @njit(cache=True)
-def _candidate_prices(v, ok, is_messages, out):
-    """The prices the plausible range is checked on (parsed rows: types 1-6 / occupied levels) into ``out``;
-    returns (count, smallest, largest)."""
-    n, k = v.shape
+def _collect_outliers(v, ok, n, is_messages, base, span, out):
+    """The candidate prices of rows ``0..n-1`` (``ok`` as before the checks) outside ``base .. base + span``."""
     m = 0
-    lo = np.int64(np.iinfo(np.int64).max)
-    hi = np.int64(np.iinfo(np.int64).min)
+    k = v.shape[1]
+    for i in range(n):
+        if not ok[i]:
+            continue
+        if is_messages:
+            if 1 <= v[i, 1] <= 6:
+                p = v[i, 4]
+                if p > 0 and not 0 <= p - base < span:
+                    out[m] = p
+                    m += 1
+        else:
+            for c in range(0, k, 2):
+                p = v[i, c]
+                if p != ASK_EMPTY and p != BID_EMPTY and p > 0 and not 0 <= p - base < span:
+                    out[m] = p
+                    m += 1
+    return m
+
+
+@njit(cache=True)
+def _candidate_prices(v, ok, n, is_messages, out):
+    """The prices the plausible range is checked on (parsed rows 0..n-1: types 1-6 / occupied levels) into
+    ``out``; returns their count."""
+    k = v.shape[1]
+    m = 0
     for i in range(n):
         if not ok[i]:
             continue
@@ -418,52 +493,30 @@ def _candidate_prices(v, ok, is_messages, out):
                 if p != ASK_EMPTY and p != BID_EMPTY:
                     out[m] = p
                     m += 1
-    for x in range(m):
-        if out[x] < lo:
-            lo = out[x]
-        if out[x] > hi:
-            hi = out[x]
-    return m, lo, hi
-
-
-@njit(cache=True)
-def _count_dense(prices, m, base, counts, outliers):
-    """Count the positive ``prices[:m]`` within ``counts``' span above ``base``; others go to ``outliers``."""
-    span = counts.shape[0]
-    n_out = 0
-    for x in range(m):
-        p = prices[x]
-        if p <= 0:
-            continue
-        j = p - base
-        if 0 <= j < span:
-            counts[j] += 1
-        else:
-            outliers[n_out] = p
-            n_out += 1
-    return n_out
+    return m
 
 
 class PriceCounts:
-    """Every positive price a pair shows, counted, for the exact median of :func:`plausible_range`."""
+    """Every positive price a pair shows, counted, for the exact median of :func:`plausible_range`.
+
+    Dense counts over ``_HIST_SPAN`` price units around the median of the first prices seen (:meth:`start`);
+    prices outside go to a dict (:meth:`add_outliers`).
+    """
 
     def __init__(self) -> None:
         self.base: int | None = None
         self.counts = np.zeros(_HIST_SPAN, np.int64)
         self.others: dict[int, int] = {}
 
-    def add(self, prices: np.ndarray, m: int) -> None:
-        if m == 0:
-            return
-        if self.base is None:
-            pos = prices[:m][prices[:m] > 0]
-            if not len(pos):
-                return
+    def start(self, prices: np.ndarray) -> None:
+        """Place the dense span around the median of the positive ``prices`` (no-op if there are none)."""
+        pos = prices[prices > 0]
+        if len(pos):
             self.base = int(np.median(pos)) - _HIST_SPAN // 2
-        out = np.empty(m, np.int64)
-        k = _count_dense(prices, m, self.base, self.counts, out)
-        if k:
-            u, c = np.unique(out[:k], return_counts=True)
+
+    def add_outliers(self, prices: np.ndarray) -> None:
+        if len(prices):
+            u, c = np.unique(prices, return_counts=True)
             for a, b in zip(u.tolist(), c.tolist()):
                 self.others[a] = self.others.get(a, 0) + b
 
@@ -521,6 +574,7 @@ class Block:
     ``values``: messages (n, 6) with ns after midnight in column 0 / orderbook rows (n, 4N) with empty levels
     as (0, 0); rows that failed a check are 0 with ``ok`` False; ``errors`` theirs, in row order.
     ``cand_lo``/``cand_hi``: the smallest and largest price the plausible range is checked on.
+    The arrays of a :class:`BlockReader`'s block are reused by its next block.
     """
 
     row0: int
@@ -540,19 +594,22 @@ class BlockReader:
 
     ``price_range``: the pair's plausible range when known (None: not checked; the caller counts every price
     in ``prices`` and checks afterwards). Whole-file problems (unreadable, empty, an orderbook width that is
-    not a multiple of 4) raise at construction.
+    not a multiple of 4) raise at construction. A block holds up to ``block_rows`` rows (default:
+    ``BLOCK_VALUES`` / columns); its arrays are reused by the next block. The file is parsed where it lies,
+    through a read-only mapping of ``window_bytes`` at a time (more for a longer line).
     """
 
     def __init__(self, path: str | Path, messages: bool, tick_size: int, price_range: PriceRange | None,
-                 prices: PriceCounts | None = None, block_bytes: int = BLOCK_BYTES) -> None:
+                 prices: PriceCounts | None = None, block_rows: int | None = None,
+                 window_bytes: int = WINDOW_BYTES) -> None:
         self.path = Path(path)
         self.messages = messages
         self.tick = tick_size
         self.range = price_range
         self.prices = prices
-        self.block_bytes = block_bytes
+        self.window = max(1, window_bytes)
         try:
-            self._f = open(self.path, "rb")
+            self._f = open(self.path, "rb", buffering=0)
         except OSError as e:
             raise InputError(str(self.path), None, None, f"cannot read file: {e.strerror}", "unreadable") from e
         head = self._f.read(1 << 16)
@@ -576,8 +633,18 @@ class BlockReader:
                 first = head.split(b"\n", 1)[0]
             k = _orderbook_width(self.path, first.rstrip(b"\r"))
             self.fields = orderbook_fields(k // 4)
-        self._pending = head
-        self._eof = False
+        k = self.width
+        self.block_rows = block_rows or max(1024, BLOCK_VALUES // k)
+        self._size = os.fstat(self._f.fileno()).st_size
+        self._mm: mmap.mmap | None = None
+        self._map(0)
+        r = self.block_rows
+        self._vals = np.zeros((r, k), np.int64)
+        self._ok = np.zeros(r, np.bool_)
+        self._flag = np.zeros(r, np.int8)
+        self._starts = np.zeros(r, np.int64)
+        self._ends = np.zeros(r, np.int64)
+        self._outl = np.zeros(_OUTLIERS, np.int64)
         self.rows = 0
         self._prev_max = _I64.min
 
@@ -586,81 +653,109 @@ class BlockReader:
         return len(self.fields)
 
     def close(self) -> None:
+        self._unmap()
         self._f.close()
 
     def __iter__(self):
         return self
 
-    def __next__(self) -> Block:
-        while True:
-            if not self._eof and len(self._pending) < self.block_bytes:
-                more = self._f.read(self.block_bytes)
-                if more:
-                    self._pending += more
-                    continue
-                self._eof = True
-            if not self._pending:
-                self.close()
-                raise StopIteration
-            buf = np.frombuffer(self._pending, np.uint8)
-            cap = int(np.count_nonzero(buf == 10)) + 1
-            if cap == 1 and not self._eof:  # a line longer than the block: read on
-                more = self._f.read(self.block_bytes)
-                if more:
-                    self._pending += more
-                else:
-                    self._eof = True
-                continue
-            return self._block(buf, cap)
+    def _unmap(self) -> None:
+        self._buf = None  # the array over the mapping goes first
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
 
-    def _block(self, buf: np.ndarray, cap: int) -> Block:
+    def _map(self, offset: int) -> None:
+        """Map the file from ``offset`` (rounded down to the page granularity) for the next ``window`` bytes;
+        ``_buf[_pos:_have]`` is then the file from ``offset``, ``_eof`` whether the mapping reaches the end."""
+        self._unmap()
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        length = min(offset - start + self.window, self._size - start)
+        self._mm = mmap.mmap(self._f.fileno(), length, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                             prot=mmap.PROT_READ, offset=start)
+        self._buf = np.frombuffer(self._mm, np.uint8)
+        self._base, self._pos, self._have = start, offset - start, length
+        self._eof = start + length >= self._size
+
+    def _read_more(self) -> None:
+        """Map the file on from the first line not parsed yet (a wider window for a line longer than it)."""
+        offset = self._base + self._pos
+        if offset - offset % mmap.ALLOCATIONGRANULARITY == self._base:  # the same mapping again: widen it
+            self.window *= 2
+        self._map(offset)
+
+    def __next__(self) -> Block:
+        k, r_cap = self.width, self.block_rows
+        vals, ok, starts, ends = self._vals, self._ok, self._starts, self._ends
+        r, slow, rounded = 0, 0, 0
+        while r < r_cap:
+            r, self._pos, s, rn = _parse_lines(self._buf, self._pos, self._have, self._eof, k, self.messages,
+                                               self._base, r, r_cap, vals, ok, starts, ends)
+            slow += s
+            rounded += rn
+            if r == r_cap or self._eof and self._pos >= self._have:
+                break
+            if self._eof:  # pragma: no cover - a final parse takes every line
+                raise AssertionError(f"{self.path}: parser stopped at byte {self._base + self._pos}")
+            self._read_more()
+        if r == 0:
+            self.close()
+            raise StopIteration
+        return self._block(r, slow, rounded)
+
+    def _line(self, i: int) -> str:
+        """The text of row ``i`` of the current block (read again from the file)."""
+        return os.pread(self._f.fileno(), int(self._ends[i] - self._starts[i]), int(self._starts[i])).decode(
+            "latin-1")
+
+    def _block(self, n: int, slow: int, rounded: int) -> Block:
+        vals, ok, flag = self._vals[:n], self._ok[:n], self._flag[:n]
         k = self.width
-        vals = np.zeros((cap, k), np.int64)
-        ok = np.zeros(cap, np.bool_)
-        rounded = np.zeros(cap, np.bool_)
-        starts = np.zeros(cap, np.int64)
-        ends = np.zeros(cap, np.int64)
-        n, used = _parse_block(buf, k, self.messages, self._eof, vals, ok, rounded, starts, ends)
-        vals, ok, rounded, starts, ends = vals[:n], ok[:n], rounded[:n], starts[:n], ends[:n]
-        raw = self._pending
-        self._pending = raw[used:]
         row0 = self.rows
         self.rows += n
         path = str(self.path)
         errors: list[InputError] = []
-        for i in np.flatnonzero(~ok).tolist():  # what the plain parser did not take: as the whole-file reader
-            got = _line_slow(path, raw[starts[i]:ends[i]].decode("latin-1"), row0 + i + 1, self.fields,
-                             self.messages)
-            if isinstance(got, InputError):
-                errors.append(got)
-            else:
-                vals[i], ok[i], rounded[i] = got[0], True, got[1]
-        cand = np.empty(n * (1 if self.messages else k // 2), np.int64)
-        m, c_lo, c_hi = _candidate_prices(vals, ok, self.messages, cand)
-        if self.prices is not None:
-            self.prices.add(cand, m)
+        if slow:  # what the plain parser did not take: as the whole-file reader
+            for i in np.flatnonzero(~ok).tolist():
+                got = _line_slow(path, self._line(i), row0 + i + 1, self.fields, self.messages)
+                if isinstance(got, InputError):
+                    errors.append(got)
+                else:
+                    vals[i], ok[i] = got[0], True
+                    rounded += got[1]
+        counts = self.prices
+        if counts is not None and counts.base is None:
+            cand = np.empty(n * (1 if self.messages else k // 2), np.int64)
+            counts.start(cand[:_candidate_prices(vals, ok, n, self.messages, cand)])
+        counting = counts is not None and counts.base is not None
+        base = counts.base if counting else 0
+        hist = counts.counts if counts is not None else self._outl[:0]
+        ok_before = ok.copy() if counting else ok
         rng = self.range
         has, lo, hi = rng is not None, (rng.lo if rng else 0), (rng.hi if rng else 0)
         if self.messages:
-            bad = _message_rows_bad(vals, ok, self.tick, has, lo, hi)
-            if bad.any():
-                idx = np.flatnonzero(bad)
-                errors += _message_errors(self.path, vals[idx], idx + row0, self.tick, rng)
-            ok &= ~bad
-            back, self._prev_max = _time_backwards(vals, ok, self._prev_max)
-            for i in np.flatnonzero(back).tolist():
-                t = raw[starts[i]:ends[i]].decode("latin-1").split(",")[0]
+            n_flag, self._prev_max, c_lo, c_hi, n_out = _check_messages(
+                vals, ok, n, self.tick, has, lo, hi, self._prev_max, counting, base, hist, self._outl, flag)
+        else:
+            n_flag, c_lo, c_hi, n_out = _check_orderbook(vals, ok, n, self.tick, has, lo, hi, counting, base,
+                                                         hist, self._outl, flag)
+        if n_out:
+            out = self._outl
+            if n_out > len(out):
+                out = np.empty(n_out, np.int64)
+                _collect_outliers(vals, ok_before, n, self.messages, base, _HIST_SPAN, out)
+            counts.add_outliers(out[:n_out])
+        if n_flag:
+            bad = np.flatnonzero(flag == 1)
+            if len(bad):
+                check = _message_errors if self.messages else _orderbook_errors
+                errors += check(self.path, vals[bad], bad + row0, self.tick, rng)
+            for i in np.flatnonzero(flag == 2).tolist():
+                t = self._line(i).split(",")[0]
                 errors.append(InputError(path, row0 + i + 1, "time", f"time {t} is before an earlier row's time",
                                          "time_backwards"))
-            ok &= ~back
-        else:
-            bad = _orderbook_rows_bad(vals, ok, self.tick, has, lo, hi)
-            if bad.any():
-                idx = np.flatnonzero(bad)
-                errors += _orderbook_errors(self.path, vals[idx], idx + row0, self.tick, rng)
-            ok &= ~bad
-            vals[:, 0::4][vals[:, 0::4] == ASK_EMPTY] = 0
-            vals[:, 2::4][vals[:, 2::4] == BID_EMPTY] = 0
-        vals[~ok] = 0
-        errors.sort(key=lambda e: e.row)
-        return Block(row0, vals, ok, errors, int(rounded.sum()), int(c_lo), int(c_hi))
+            vals[flag != 0] = 0
+            errors.sort(key=lambda e: e.row)
+        elif errors:
+            errors.sort(key=lambda e: e.row)
+        return Block(row0, vals, ok, errors, rounded, int(c_lo), int(c_hi))

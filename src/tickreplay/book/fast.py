@@ -403,17 +403,23 @@ def snapshots_from_checkpoint(checkpoint: np.ndarray, tape: Tape, levels: int, s
 # semantics as L3Book and `_replay`, with FIFO queues per level (orders are linked lists of
 # records) so that a checkpoint can list the orders in queue order. State, all int64 arrays:
 #   lv   (4, 2, G): per side row (0 bid, 1 ask) and grid index: total, unattributed, queue head, tail
-#   sc   (16,):     scalars S_*
-#   rec  (cap, 7):  one record per order id ever added: R_* fields
-#   ht   (2**bits,): open-addressing hash order id -> record index + 1 (0: empty)
+#   sc   (24,):     scalars S_*
+#   rec  (cap, 7):  one record per order id in use: R_* fields; a released record (R_SIDE 0) is on the free
+#                   list (linked through R_NEXT), so the table follows the orders in use, not every id seen
+#   ht   (2**bits,): open-addressing hash (linear probing, deletion by backward shift) of the ids in use:
+#                   order id -> record index + 1 (0: empty)
+#   dk, dv (2**dbits,): ids released by :func:`sb_release` (an adapter's orders gone for good) -> side * price
+#                   (dv 0: empty); 16 bytes a slot, at most 3/4 full, so that a later event on such an id is
+#                   still recognised exactly
 
 LV_TOT, LV_UNA, LV_HEAD, LV_TAIL = 0, 1, 2, 3
-S_PMIN, S_TICK, S_BEST0, S_BEST1, S_CNT0, S_CNT1, S_LO0, S_LO1, S_HI0, S_HI1, S_NREC, S_BITS, S_SHORT, S_NORD = \
-    range(14)
+(S_PMIN, S_TICK, S_BEST0, S_BEST1, S_CNT0, S_CNT1, S_LO0, S_LO1, S_HI0, S_HI1, S_NREC, S_BITS, S_SHORT, S_NORD,
+ S_FREE, S_NFREE, S_NDEAD, S_DBITS) = range(18)
+_N_SCALARS = 24
 R_KEY, R_LEFT, R_SIDE, R_PRICE, R_BSIZE, R_PREV, R_NEXT = range(7)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_find(rec, ht, sc, oid):
     """Record index of ``oid``, or -1."""
     mask = ht.shape[0] - 1
@@ -426,7 +432,7 @@ def sb_find(rec, ht, sc, oid):
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sb_insert(ht, sc, oid, r):
     mask = ht.shape[0] - 1
     pos = np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - sc[S_BITS]))
@@ -435,11 +441,16 @@ def _sb_insert(ht, sc, oid, r):
     ht[pos] = r + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_new_record(rec, ht, sc, oid, side, price, left):
     """A new record for ``oid`` (not in the book yet); the caller made room (:meth:`StreamBook.reserve`)."""
-    r = sc[S_NREC]
-    sc[S_NREC] = r + 1
+    r = sc[S_FREE]
+    if r >= 0:
+        sc[S_FREE] = rec[r, R_NEXT]
+        sc[S_NFREE] -= 1
+    else:
+        r = sc[S_NREC]
+        sc[S_NREC] = r + 1
     rec[r, R_KEY] = oid
     rec[r, R_LEFT] = left
     rec[r, R_SIDE] = side
@@ -454,10 +465,74 @@ def sb_new_record(rec, ht, sc, oid, side, price, left):
 @njit(cache=True)
 def _sb_rehash(rec, n, ht, sc):
     for r in range(n):
-        _sb_insert(ht, sc, rec[r, R_KEY], r)
+        if rec[r, R_SIDE] != 0:
+            _sb_insert(ht, sc, rec[r, R_KEY], r)
+
+
+@njit(cache=True, inline="always")
+def _home(oid, bits):
+    return np.int64((np.uint64(oid) * _HASH_MULT) >> np.uint64(64 - bits))
 
 
 @njit(cache=True)
+def sb_release(rec, ht, sc, dk, dv, r):
+    """Record ``r`` (out of the book) is gone for good: its id leaves ``ht`` for the released ids (with its
+    side and price) and the record goes to the free list; the caller made room (:meth:`StreamBook.reserve`)."""
+    oid = rec[r, R_KEY]
+    mask = ht.shape[0] - 1
+    bits = sc[S_BITS]
+    i = _home(oid, bits)
+    while ht[i] != r + 1:
+        i = (i + 1) & mask
+    j = i
+    while True:  # backward-shift deletion: no tombstones
+        j = (j + 1) & mask
+        if ht[j] == 0:
+            break
+        k = _home(rec[ht[j] - 1, R_KEY], bits)
+        if (i <= j and i < k <= j) or (i > j and (k <= j or k > i)):
+            continue
+        ht[i] = ht[j]
+        i = j
+    ht[i] = 0
+    _dead_put(dk, dv, sc[S_DBITS], oid, rec[r, R_SIDE] * rec[r, R_PRICE])
+    sc[S_NDEAD] += 1
+    rec[r, R_SIDE] = 0
+    rec[r, R_NEXT] = sc[S_FREE]
+    sc[S_FREE] = r
+    sc[S_NFREE] += 1
+
+
+@njit(cache=True, inline="always")
+def _dead_put(dk, dv, bits, oid, v):
+    mask = dk.shape[0] - 1
+    pos = _home(oid, bits)
+    while dv[pos] != 0:
+        pos = (pos + 1) & mask
+    dk[pos] = oid
+    dv[pos] = v
+
+
+@njit(cache=True, inline="always")
+def sb_released(dk, dv, sc, oid):
+    """side * price of a released id (:func:`sb_release`), 0 if ``oid`` was not released."""
+    mask = dk.shape[0] - 1
+    pos = _home(oid, sc[S_DBITS])
+    while dv[pos] != 0:
+        if dk[pos] == oid:
+            return dv[pos]
+        pos = (pos + 1) & mask
+    return 0
+
+
+@njit(cache=True)
+def _dead_rehash(dk, dv, nk, nv, bits):
+    for i in range(dk.shape[0]):
+        if dv[i] != 0:
+            _dead_put(nk, nv, bits, dk[i], dv[i])
+
+
+@njit(cache=True, inline="always")
 def _sb_occupy(lv, sc, s, j):
     sc[S_CNT0 + s] += 1
     if s == 0:
@@ -471,7 +546,7 @@ def _sb_occupy(lv, sc, s, j):
         sc[S_HI0 + s] = j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sb_vacate(lv, sc, s, j):
     sc[S_CNT0 + s] -= 1
     if j != sc[S_BEST0 + s]:
@@ -486,7 +561,7 @@ def _sb_vacate(lv, sc, s, j):
     sc[S_BEST0 + s] = k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_add(lv, sc, rec, r, s, j, q):
     """Order record ``r`` joins the back of level ``j`` of side row ``s`` with size ``q``."""
     rec[r, R_BSIZE] = q
@@ -504,7 +579,7 @@ def sb_add(lv, sc, rec, r, s, j, q):
     lv[LV_TOT, s, j] += q
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_reduce(lv, sc, rec, r, s, j, q):
     """Order record ``r`` (resting at ``s``, ``j``) loses ``q``; it leaves the queue at 0."""
     left = rec[r, R_BSIZE] - q
@@ -525,7 +600,7 @@ def sb_reduce(lv, sc, rec, r, s, j, q):
         _sb_vacate(lv, sc, s, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_take_unattributed(lv, sc, s, j, q):
     """An unknown-id removal of ``q``: take it from the level's unattributed size; return the shortfall."""
     take = min(lv[LV_UNA, s, j], q)
@@ -537,7 +612,7 @@ def sb_take_unattributed(lv, sc, s, j, q):
     return q - take
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_level_set(lv, sc, s, j, q):
     """LEVEL_SET: the level's visible size becomes ``q`` (>= its known orders' total)."""
     old = lv[LV_TOT, s, j]
@@ -549,7 +624,7 @@ def sb_level_set(lv, sc, s, j, q):
         _sb_vacate(lv, sc, s, j)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sb_top(lv, sc, levels, row):
     """The top ``levels`` into ``row`` in LOBSTER layout (ask px, ask sz, bid px, bid sz per level)."""
     for s in range(2):
@@ -702,12 +777,15 @@ class StreamBook:
         if tick_size <= 0:
             raise ValueError(f"tick_size must be positive, got {tick_size}")
         self.lv = np.zeros((4, 2, 0), np.int64)
-        self.sc = np.zeros(16, np.int64)
+        self.sc = np.zeros(_N_SCALARS, np.int64)
         self.sc[S_TICK] = tick_size
-        self.sc[[S_BEST0, S_LO1, S_HI0, S_HI1]] = -1
+        self.sc[[S_BEST0, S_LO1, S_HI0, S_HI1, S_FREE]] = -1
         self.sc[S_BITS] = 4
+        self.sc[S_DBITS] = 4
         self.rec = np.zeros((16, 7), np.int64)
         self.ht = np.zeros(16, np.int64)
+        self.dk = np.zeros(16, np.int64)
+        self.dv = np.zeros(16, np.int64)
         self._empty = True
 
     @property
@@ -752,13 +830,25 @@ class StreamBook:
         self.lv = lv
         self._empty = False
 
-    def reserve(self, n_new: int) -> None:
-        """Room for ``n_new`` more order records (the hash table stays at most half full)."""
-        need = int(self.sc[S_NREC]) + n_new
+    def reserve(self, n_new: int, n_released: int = 0) -> None:
+        """Room for ``n_new`` more order records (the hash table stays at most half full) and ``n_released``
+        more released ids (:func:`sb_release`)."""
+        sc = self.sc
+        need = int(sc[S_NREC]) + max(0, n_new - int(sc[S_NFREE]))  # records allocated, free ones reused
         if need > self.rec.shape[0]:
             rec = np.zeros((max(need, 2 * self.rec.shape[0]), 7), np.int64)
             rec[:self.rec.shape[0]] = self.rec
             self.rec = rec
+        dead = int(sc[S_NDEAD]) + n_released
+        if 4 * dead > 3 * self.dk.shape[0]:
+            bits = int(sc[S_DBITS])
+            while 4 * dead > 3 * (1 << bits):
+                bits += 1
+            dk, dv = np.zeros(1 << bits, np.int64), np.zeros(1 << bits, np.int64)
+            _dead_rehash(self.dk, self.dv, dk, dv, bits)
+            self.dk, self.dv = dk, dv
+            sc[S_DBITS] = bits
+        need = int(sc[S_NREC]) - int(sc[S_NFREE]) + n_new  # ids in use
         if 2 * need > self.ht.shape[0]:
             bits = int(self.sc[S_BITS])
             while (1 << bits) < 2 * need:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from tickreplay.io import json_text
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     ing = sub.add_parser("ingest", help="read raw tick data into the replay/ catalog")
@@ -73,6 +71,8 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _print_result(out: dict, as_json: bool) -> None:
     if as_json:
+        from tickreplay.io import json_text
+
         print(json_text(out, sort_keys=True))
         return
     width = max(len(k) for k in out)
@@ -83,34 +83,64 @@ def _print_result(out: dict, as_json: bool) -> None:
 
 
 def _store(source: str, res, args: argparse.Namespace) -> int:
-    """Write an adapter's result as a catalog entry (refusing to replace one unless ``--force``)."""
+    """Write an adapter's in-memory result through the catalog's streaming writer (refusing to replace an
+    entry unless ``--force``)."""
     from tickreplay.catalog import Catalog
 
     entry = Catalog(args.catalog).write(source, res.tape, res.snapshots,
                                         {**res.report, "anomalies": res.anomalies.to_dict()}, force=args.force)
-    print(f"wrote {entry.key} ({entry.path}): {len(res.tape):,} events"
-          + (f", top-{res.snapshots.levels} book after each" if res.snapshots is not None else ""))
-    print(f"anomalies: {res.anomalies.summary()}")
+    _wrote(entry, len(res.tape), res.snapshots.levels if res.snapshots is not None else None, res.anomalies)
     return 0
 
 
-def _ingest_lobster(args: argparse.Namespace) -> int:
-    from tickreplay.adapters.lobster import read_lobster
+def _wrote(entry, events: int, levels: int | None, anomalies) -> None:
+    print(f"wrote {entry.key} ({entry.path}): {events:,} events"
+          + (f", top-{levels} book rebuilt from checkpoints on read" if levels else ""))
+    print(f"anomalies: {anomalies.summary()}")
 
-    res = read_lobster(args.message_csv, args.orderbook_csv, symbol=args.symbol, date=args.date,
-                       strict=not args.lenient)
-    return _store("lobster", res, args)
+
+def _ingest_lobster(args: argparse.Namespace) -> int:
+    """Stream the pair into the catalog: memory bounded by a chunk and the orders in use."""
+    from tickreplay.adapters.lobster import ingest_lobster
+    from tickreplay.catalog import Catalog
+
+    entry, report, log = ingest_lobster(args.message_csv, args.orderbook_csv, Catalog(args.catalog),
+                                        symbol=args.symbol, date=args.date, strict=not args.lenient,
+                                        force=args.force)
+    _wrote(entry, report["events"], report["levels"], log)
+    return 0
 
 
 def _ingest_binance(args: argparse.Namespace) -> int:
-    from tickreplay.adapters.binance import read_binance
+    """Stream the capture into the catalog chunk by chunk; the instrument as known at the end (its
+    ``levels`` can grow on a deeper resync snapshot) goes into the tape's metadata."""
+    from contextlib import ExitStack
 
-    res = read_binance(args.files, symbol=args.symbol, tick=args.tick, lot=args.lot, levels=args.levels,
-                       strict=not args.lenient)
-    return _store("binance", res, args)
+    from tickreplay.adapters.binance_stream import BinanceStream
+    from tickreplay.catalog import Catalog
+    from tickreplay.errors import InputError, TickreplayError
+
+    if args.levels <= 0:
+        raise TickreplayError(f"--levels must be positive, got {args.levels}")
+    stream = BinanceStream(args.files, args.symbol, args.tick, args.lot, not args.lenient)
+    catalog = Catalog(args.catalog)
+    with ExitStack() as stack:
+        w = None
+        for chunk in stream:
+            if w is None:  # the entry's name is known with the first chunk
+                w = stack.enter_context(catalog.writer("binance", chunk.tape.instrument, stream.extra_meta,
+                                                       snapshot_levels=args.levels, force=args.force))
+            w.write(chunk.tape)
+        if w is None:
+            raise InputError(str(args.files[0]), None, None, "no tape events in the capture", "empty_file")
+        w.instrument, w.extra_meta = stream.instrument, stream.extra_meta
+        w.report = {**stream.report, "anomalies": stream.anomalies.to_dict()}
+    _wrote(w.entry, w.events, args.levels, stream.anomalies)
+    return 0
 
 
 def _ingest_dbn(args: argparse.Namespace) -> int:
+    """The adapter returns the whole day; it is written through the same streaming writer."""
     from tickreplay.adapters.dbn import read_dbn
 
     res = read_dbn(args.file, definitions=args.definitions, instrument_id=args.instrument_id,
