@@ -20,19 +20,21 @@ Sizes, prices and times are venue integers and int64 ns, as everywhere; a price 
 
 from __future__ import annotations
 
-import heapq
 import math
 import weakref
 
 import numba as nb
+from numba.core import cgutils
+from numba.extending import intrinsic
 import numpy as np
 import pandas as pd
 
-from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level
+from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
 from tickreplay.orders import ActionStatus, DoneReason, Reject
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
+EMPTY = NONE  # a free row of an open-addressing map
 
 # heap priorities and tags
 _DUE, _ARRIVE, _WAKE = 0, 1, 2
@@ -58,7 +60,8 @@ _A_ACCEPTED, _A_FILLED, _A_DONE, _A_MODIFIED, _A_CANCELLED, _A_REJECTED = range(
 
 # counters in ST
 (S_NREQ, S_NFILL, S_NREP, S_NLVL, S_SEQ, S_NUSED, S_USEDVER, S_IENT, S_IRESP, S_IMD, S_LASTARR, S_LASTRESP,
- S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER) = range(18)
+ S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER, S_NHEAP, S_NLIVE, S_NCM, S_NDUE) = range(22)
+_NS = 22
 # request (order-log row) columns in RQ
 (Q_OID, Q_ACTION, Q_PRICE, Q_QTY, Q_STATUS, Q_REJECT, Q_DECNS, Q_DECIDX, Q_ARRNS, Q_ARRIDX, Q_RESPNS, Q_OPEN,
  Q_RESTED, Q_QAHEAD, Q_FILLED, Q_NOTIONAL, Q_MAKER, Q_TAKER, Q_UPDSTATUS, Q_UPDFILLED) = range(20)
@@ -85,19 +88,6 @@ PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
 
 
 # -- tape lookups (ReplayData's methods) -------------------------------------
-@nb.njit(cache=True)
-def bisect(a, x, right):
-    """``np.searchsorted(a, x, side="right" if right else "left")`` for a scalar ``x``, as a plain binary search."""
-    lo, hi = 0, len(a)
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < x or (right and a[mid] == x):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @nb.njit(cache=True)
 def _index_at(ts, t):
     return bisect(ts, t, True) - 1
@@ -150,9 +140,57 @@ def _out_of_window(tp, pi, side, price, i):
 
 # -- state helpers -------------------------------------------------------------
 @nb.njit(cache=True)
+def _before(heap, x, y):
+    """Heap row ``x`` sorts before row ``y``: keys (time, priority, sub1, sub2, sequence), the last unique."""
+    for c in range(5):
+        if heap[x, c] != heap[y, c]:
+            return heap[x, c] < heap[y, c]
+    return False
+
+
+@nb.njit(cache=True)
+def _swap(heap, x, y):
+    for c in range(8):
+        heap[x, c], heap[y, c] = heap[y, c], heap[x, c]
+
+
+@nb.njit(cache=True)
 def _push(heap, st, t, prio, s1, s2, tag, a, b):
+    """Push (t, prio, s1, s2, sequence; tag, a, b) on the binary heap ``heap[:st[S_NHEAP]]`` (rows of 8 int64)."""
     st[S_SEQ] += 1
-    heapq.heappush(heap, (t, prio, s1, s2, st[S_SEQ], tag, a, b))
+    n = st[S_NHEAP]
+    if n >= len(heap):
+        st[S_OVER] = 1
+        return
+    st[S_NHEAP] = n + 1
+    heap[n, 0], heap[n, 1], heap[n, 2], heap[n, 3], heap[n, 4] = t, prio, s1, s2, st[S_SEQ]
+    heap[n, 5], heap[n, 6], heap[n, 7] = tag, a, b
+    while n > 0:
+        up = (n - 1) >> 1
+        if not _before(heap, n, up):
+            break
+        _swap(heap, n, up)
+        n = up
+
+
+@nb.njit(cache=True)
+def _pop(heap, st):
+    """Move the smallest entry to the row just past the heap (``heap[st[S_NHEAP]]`` after the call)."""
+    n = st[S_NHEAP] - 1
+    st[S_NHEAP] = n
+    _swap(heap, 0, n)
+    k = 0
+    while True:
+        c = 2 * k + 1
+        if c >= n:
+            break
+        if c + 1 < n and _before(heap, c + 1, c):
+            c += 1
+        if not _before(heap, c, k):
+            break
+        _swap(heap, k, c)
+        k = c
+    return n
 
 
 @nb.njit(cache=True)
@@ -178,20 +216,45 @@ def _report(st, rp, tag, a, b, c):
 
 
 @nb.njit(cache=True)
-def _consumed_at(cs, cr, key, i):
-    if key in cs and i < cr[key]:
-        return cs[key]
+def _row_of(m, key):
+    """Row of ``key`` in the open-addressing map ``m`` (keys in column 0, ``EMPTY`` rows free; len(m) a power of
+    two), or the free row where it goes."""
+    mask = len(m) - 1
+    h = ((key * -7046029254386353131) >> 29) & mask  # Fibonacci hashing (wrapping multiply)
+    while m[h, 0] != EMPTY and m[h, 0] != key:
+        h = (h + 1) & mask
+    return h
+
+
+@nb.njit(cache=True)
+def _new_key(st, m, h, key, counter):
+    """Put ``key`` in free row ``h`` of map ``m``; keeps the map at most half full (else: redo with more room)."""
+    if 2 * (st[counter] + 1) > len(m):
+        st[S_OVER] = 1
+    st[counter] += 1
+    m[h, 0] = key
+
+
+@nb.njit(cache=True)
+def _consumed_at(cm, key, i):
+    h = _row_of(cm, key)
+    if cm[h, 0] == key and i < cm[h, 2]:
+        return cm[h, 1]
     return 0
 
 
 @nb.njit(cache=True)
-def _consume(tp, cs, cr, side, price, size, i):
+def _consume(tp, st, cm, side, price, size, i):
+    """Record ``size`` taken at (side, price) at event ``i``: consumed until the tape next changes that level."""
     key = price * 2 + (1 if side > 0 else 0)
-    if key in cs and i < cr[key]:
-        cs[key] += size
-    else:
-        cs[key] = size
-        cr[key] = _next_level_change(tp, side, price, i)
+    h = _row_of(cm, key)
+    if cm[h, 0] == key and i < cm[h, 2]:
+        cm[h, 1] += size
+        return
+    if cm[h, 0] != key:
+        _new_key(st, cm, h, key, S_NCM)
+    cm[h, 1] = size
+    cm[h, 2] = _next_level_change(tp, side, price, i)
 
 
 @nb.njit(cache=True)
@@ -221,14 +284,12 @@ def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
 @nb.njit(cache=True)
 def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
     n = lv[slot, L_N]
-    entry = np.empty(n, np.int64)
-    ahead = np.empty(n, np.float64)
-    remaining = np.empty(n, np.int64)
-    fills = np.zeros(n, np.int64)
+    entry, remaining, fills, ahead = used[2, :n], used[3, :n], used[4, :n], orf[2, :n]
+    fills[:] = 0
     o = lv[slot, L_HEAD]
     for m in range(n):
         entry[m] = orr[o, O_ENTRY]
-        ahead[m] = orf[o, 0]
+        ahead[m] = orf[0, o]
         remaining[m] = orr[o, O_QTY] - orr[o, O_FILLED]
         o = orr[o, O_NEXT]
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
@@ -248,7 +309,7 @@ def _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i):
     _, _, _, pt, ahead, _ = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, i + 1)
     o = lv[slot, L_HEAD]
     for m in range(len(ahead)):
-        orf[o, 0] = ahead[m]
+        orf[0, o] = ahead[m]
         o = orr[o, O_NEXT]
     lv[slot, L_PT], lv[slot, L_K] = pt, i
 
@@ -263,7 +324,7 @@ def _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot):
     if status:
         o = lv[slot, L_HEAD]
         for m in range(len(ahead)):
-            orf[o, 1] = ahead[m]
+            orf[1, o] = ahead[m]
             orr[o, O_PFILL] = fills[m]
             o = orr[o, O_NEXT]
         lv[slot, L_PEND], lv[slot, L_PSTATUS], lv[slot, L_PJ], lv[slot, L_PHOW] = 1, status, j, how
@@ -292,16 +353,38 @@ def _unlink(orr, lv, slot, oid):
 
 
 @nb.njit(cache=True)
-def _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i):
+def _live_level(st, lv, act, side, price):
+    """Slot of the level (side, price) holding own orders now, or -1 (``act[:st[S_NLIVE]]``: those slots)."""
+    for m in range(st[S_NLIVE]):
+        slot = act[m]
+        if lv[slot, L_PRICE] == price and lv[slot, L_SIDE] == side:
+            return slot
+    return -1
+
+
+@nb.njit(cache=True)
+def _retire(st, act, slot):
+    """Remove ``slot`` from the live levels (its last own order left)."""
+    n = st[S_NLIVE] - 1
+    for m in range(n + 1):
+        if act[m] == slot:
+            act[m] = act[n]
+            break
+    st[S_NLIVE] = n
+
+
+@nb.njit(cache=True)
+def _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i):
     side, price = orr[oid, O_SIDE], orr[oid, O_PRICE]
     key = price * 2 + (1 if side > 0 else 0)
-    if key in lmap:
-        slot = lmap[key]
+    slot = _live_level(st, lv, act, side, price)
+    if slot >= 0:
         _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
     else:
-        slot = st[S_NLVL]
+        slot = st[S_NLVL]  # at most one level per request: lv has a row per request
         st[S_NLVL] = slot + 1
-        lmap[key] = slot
+        act[st[S_NLIVE]] = slot
+        st[S_NLIVE] += 1
         lv[slot, L_SIDE], lv[slot, L_PRICE], lv[slot, L_K] = side, price, i
         lv[slot, L_HEAD], lv[slot, L_TAIL] = -1, -1
     tail = lv[slot, L_TAIL]
@@ -315,24 +398,23 @@ def _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i):
     orr[oid, O_ENTRY] = i
     if lv[slot, L_UNK] or _out_of_window(tp, pi, side, price, i):
         lv[slot, L_UNK] = 1
-        orf[oid, 0] = np.nan
+        orf[0, oid] = np.nan
         _mark_unknown(orr, oid, t)
     else:
-        orf[oid, 0] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cs, cr, key, i), 0))
+        orf[0, oid] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cm, key, i), 0))
     _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
 
 
 @nb.njit(cache=True)
-def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i):
-    key = orr[oid, O_PRICE] * 2 + (1 if orr[oid, O_SIDE] > 0 else 0)
-    slot = lmap[key]
+def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i):
+    slot = _live_level(st, lv, act, orr[oid, O_SIDE], orr[oid, O_PRICE])
     _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
     _unlink(orr, lv, slot, oid)
     if lv[slot, L_N] > 0:
         _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
     else:
         lv[slot, L_VER] += 1
-        del lmap[key]
+        _retire(st, act, slot)
 
 
 @nb.njit(cache=True)
@@ -352,7 +434,7 @@ def _use(st, used, j, volume):
 
 
 @nb.njit(cache=True)
-def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, slot, version):
+def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, slot, version):
     if version != lv[slot, L_VER] or lv[slot, L_PEND] == 0:
         return
     if lv[slot, L_PUSED] != st[S_USEDVER]:
@@ -364,14 +446,14 @@ def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, sl
     total = 0
     o = lv[slot, L_HEAD]
     while o >= 0:
-        orf[o, 0] = orf[o, 1]
+        orf[0, o] = orf[1, o]
         total += orr[o, O_PFILL]
         o = orr[o, O_NEXT]
     lv[slot, L_PT], lv[slot, L_K] = lv[slot, L_PPT], j
     if total:
         _use(st, used, j, total)
         if tp[2][j] == -lside:  # crossing liquidity we took stays taken
-            _consume(tp, cs, cr, -lside, tp[3][j], total, j)
+            _consume(tp, st, cm, -lside, tp[3][j], total, j)
         how = lv[slot, L_PHOW]
         o = lv[slot, L_HEAD]
         while o >= 0:
@@ -392,14 +474,14 @@ def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, sl
             o = orr[o, O_NEXT]
     if lv[slot, L_N] == 0:
         lv[slot, L_VER] += 1
-        del lmap[lprice * 2 + (1 if lside > 0 else 0)]
+        _retire(st, act, slot)
     else:
         _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
 
 
 # -- the exchange's requests -----------------------------------------------------
 @nb.njit(cache=True)
-def _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i):
+def _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i):
     side = orr[oid, O_SIDE]
     opp = -side
     px = tp[14][i] if opp == -1 else tp[12][i]
@@ -411,23 +493,23 @@ def _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i):
             break
         if limit != NONE and ((q > limit) if side == 1 else (q < limit)):
             break
-        avail = s - _consumed_at(cs, cr, q * 2 + (1 if opp > 0 else 0), i)
+        avail = s - _consumed_at(cm, q * 2 + (1 if opp > 0 else 0), i)
         if avail <= 0:
             continue
         take = min(avail, orr[oid, O_QTY] - orr[oid, O_FILLED])
-        _consume(tp, cs, cr, opp, q, take, i)
+        _consume(tp, st, cm, opp, q, take, i)
         _fill(st, pi, pf, orr, fl, flf, rp, oid, q, take, _TAKER, t, i, _HOW_WALK)
         if orr[oid, O_FILLED] == orr[oid, O_QTY]:
             return
 
 
 @nb.njit(cache=True)
-def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i):
-    _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i)
+def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i):
+    _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i)
     if orr[oid, O_STATUS] == _FILLED:
         return
     if orr[oid, O_TYPE] == _LIMIT:
-        _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i)
+        _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i)
     else:
         orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_MARKET_REST
 
@@ -461,7 +543,7 @@ def _check_live(orr, oid):
 
 
 @nb.njit(cache=True)
-def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t):
+def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t):
     i = _index_at(tp[0], t)
     orr[oid, O_ARRNS], orr[oid, O_ARRIDX] = t, i
     q = orr[oid, O_QTY]
@@ -475,24 +557,24 @@ def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oi
         _report(st, rp, _P_DONE, oid, _REJECTED, t)
         return
     orr[oid, O_STATUS] = _OPEN
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
     _report(st, rp, _P_DONE, oid, orr[oid, O_STATUS], t)
 
 
 @nb.njit(cache=True)
-def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t):
+def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t):
     reason = _check_live(orr, oid)
     if reason:
         _report(st, rp, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, _index_at(tp[0], t))
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, _index_at(tp[0], t))
     orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_CANCEL_REQUEST
     _report(st, rp, _P_DONE, rid, _CANCELLED, t)
     return 0
 
 
 @nb.njit(cache=True)
-def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid, price, t):
+def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid, price, t):
     """Exchange.modify for a modify that keeps the order's total size (the executor's re-pricing)."""
     i = _index_at(tp[0], t)
     reason = _check_live(orr, oid)
@@ -505,9 +587,9 @@ def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid,
     if reason:
         _report(st, rp, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i)
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i)
     orr[oid, O_PRICE] = price
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
     _report(st, rp, _P_DONE, rid, orr[oid, O_STATUS], t)
     return 0
 
@@ -566,12 +648,12 @@ def _request(pi, st, rq, orr, heap, lat_ent, action, oid, price):
 
 
 @nb.njit(cache=True)
-def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, rid):
+def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, rid):
     action = rq[rid, Q_ACTION]
     oid = rq[rid, Q_OID]
     if action == _NEW:
         orr[oid, O_INFORCE] = rid
-        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t)
+        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t)
         rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = orr[oid, O_ARRNS], orr[oid, O_ARRIDX]
         s = orr[oid, O_STATUS]
         if s == _REJECTED:
@@ -585,10 +667,10 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, f
         filled_before = orr[oid, O_FILLED]
         open_before = orr[oid, O_QTY] - orr[oid, O_FILLED] if live else 0
         if action == _CANCEL:
-            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t)
+            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t)
         else:
             rq[rid, Q_QTY] = orr[oid, O_QTY]
-            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid,
+            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid,
                               rq[rid, Q_PRICE], t)
         if reason:
             rq[rid, Q_STATUS], rq[rid, Q_REJECT] = _A_REJECTED, reason
@@ -599,7 +681,7 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, f
             else:
                 rq[rid, Q_STATUS], rq[rid, Q_OPEN] = _A_MODIFIED, max(rq[rid, Q_QTY] - filled_before, 0)
     if rq[rid, Q_STATUS] != _A_REJECTED and action != _CANCEL and orr[oid, O_STATUS] == _OPEN:
-        a = orf[oid, 0]
+        a = orf[0, oid]
         rq[rid, Q_RESTED], rq[rid, Q_QAHEAD] = 1, (-1 if math.isnan(a) else int(math.floor(a + 0.5)))
     _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
 
@@ -641,7 +723,7 @@ def _wake(tp, pi, st, lat_md, t):
 
 # -- the executor (ChildOrderExecutor) -----------------------------------------
 @nb.njit(cache=True)
-def _at(st, heap, ac, due_head, due_tail, t, what):
+def _at(st, heap, ac, dm, t, what):
     """Schedule an action at trader time ``t``: ``what`` >= 0 sends child ``what``, < 0 checks order ``-what-1``."""
     n = st[S_NACT] + 1
     if n >= len(ac):
@@ -650,13 +732,16 @@ def _at(st, heap, ac, due_head, due_tail, t, what):
     else:
         st[S_NACT] = n
     ac[n, 0], ac[n, 1] = what, -1
-    if t in due_tail:
-        ac[due_tail[t], 1] = n
+    h = _row_of(dm, t)
+    if dm[h, 0] == t and dm[h, 2] > 0:  # a list for time t not yet run: append
+        ac[dm[h, 2], 1] = n
     else:
+        if dm[h, 0] != t:
+            _new_key(st, dm, h, t, S_NDUE)
         if t <= st[S_END]:
             _push(heap, st, t, _WAKE, 0, 0, _T_TIMER, t, 0)
-        due_head[t] = n
-    due_tail[t] = n
+        dm[h, 1] = n
+    dm[h, 2] = n
 
 
 @nb.njit(cache=True)
@@ -684,7 +769,7 @@ def _price(tp, pi, st, style, offset):
 
 
 @nb.njit(cache=True)
-def _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, c):
+def _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c):
     qty = ch[c, 1]
     style = ch[c, 2]
     if style == _S_MARKET:
@@ -693,16 +778,16 @@ def _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, c):
     price = _price(tp, pi, st, style, ch[c, 3])
     if price == NONE:
         st[S_UNPRICED] += 1
-        _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], c)
+        _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], c)
         return
     oid = _send(pi, st, rq, orr, heap, lat_ent, qty, _LIMIT, price, ch[c, 4])
     orr[oid, X_OPEN], orr[oid, X_CHILD], orr[oid, X_QTY] = 1, c, qty
     orr[oid, X_FILLED], orr[oid, X_REPL], orr[oid, X_PRICE] = 0, 0, price
-    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
-def _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, oid):
+def _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, oid):
     if not orr[oid, X_OPEN]:
         return
     c = orr[oid, X_CHILD]
@@ -717,7 +802,7 @@ def _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, oid
         rid = _request(pi, st, rq, orr, heap, lat_ent, _MODIFY, oid, new)
         orr[rid, X_RPOLD], orr[rid, X_RPNEW], orr[rid, X_RPACTIVE] = orr[oid, X_PRICE], new, 1
         orr[oid, X_PRICE] = new
-    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
@@ -743,45 +828,32 @@ def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
 
 
 @nb.njit(cache=True)
-def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac):
-    """One run; fills the row/order/fill arrays and returns ``st`` (counters; ``st[S_OVER]``: redo with more room).
-
-    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order.
-    """
-    st = np.zeros(18, np.int64)
-    st[S_NOW], st[S_END], st[S_VIEW] = start, end, -1
-    st[S_LASTARR] = st[S_LASTRESP] = NONE
-    lmap = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    cs = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    cr = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    due_head = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    due_tail = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    z = np.int64(0)
-    heap = [(z, z, z, z, z, z, z, z)]
-    heap.pop()
-    _wake(tp, pi, st, lat_md, start)
+def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm,
+          dm):
+    _wake(tp, pi, st, lat_md, st[S_NOW])
     for c in range(len(ch)):
-        _at(st, heap, ac, due_head, due_tail, max(ch[c, 0], start), c)
-    while len(heap) and not st[S_OVER]:
-        t, prio, _, _, _, tag, a, b = heapq.heappop(heap)
+        _at(st, heap, ac, dm, max(ch[c, 0], st[S_NOW]), c)
+    while st[S_NHEAP] and not st[S_OVER]:
+        top = _pop(heap, st)
+        t, tag, a, b = heap[top, 0], heap[top, 5], heap[top, 6], heap[top, 7]
         if tag == _T_DUE:
-            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, a, b)
+            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, a, b)
             _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
         elif tag == _T_ARRIVE:
-            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, a)
+            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, a)
         else:
             _wake(tp, pi, st, lat_md, t)
             if tag == _T_TIMER:
-                if a in due_head:
-                    n = due_head[a]
-                    del due_head[a]
-                    del due_tail[a]
+                h = _row_of(dm, a)
+                if dm[h, 0] == a and dm[h, 2] > 0:
+                    n = dm[h, 1]
+                    dm[h, 2] = -1  # run: a later action at this time starts a new list and timer
                     while n > 0:
                         what = ac[n, 0]
                         if what >= 0:
-                            _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, what)
+                            _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, what)
                         else:
-                            _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, -what - 1)
+                            _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, -what - 1)
                         n = ac[n, 1]
             elif tag == _T_FILL:
                 oid = fl[a, F_OID]
@@ -791,7 +863,45 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, start, end, rq, rqf, o
                         orr[oid, X_OPEN] = 0
             else:
                 _x_update(pi, st, rq, orr, heap, lat_ent, ch, a)
-    return st
+
+
+@intrinsic
+def _borrow(typingctx, arr):
+    """``arr`` without its reference count: the caller keeps the memory alive for the whole call.
+
+    Numba increfs and decrefs (atomically) every array argument of every call; the kernel's helpers take many
+    arrays, so on borrowed arrays (no meminfo) those become null checks.
+    """
+    if not isinstance(arr, nb.types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        out = context.make_array(arr)(context, builder)
+        for name in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(out, name, getattr(src, name))
+        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.parent = cgutils.get_null_value(out.parent.type)
+        return out._getvalue()
+
+    return arr(arr), codegen
+
+
+@nb.njit(cache=True)
+def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
+               cm, dm):
+    """One run: fills ``st`` (counters, ``st[S_OVER]``: redo with more room) and the row/order/fill arrays.
+
+    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order. ``st`` comes
+    with ``S_NOW`` = start, ``S_END`` = end; ``cm`` (consumed liquidity) and ``dm`` (actions due per time) are
+    open-addressing maps filled with ``EMPTY``. Every array is borrowed (see :func:`_borrow`) for the loop.
+    """
+    b = _borrow
+    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
+         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
+         b(tp[19]))
+    _loop(t, b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf), b(lv),
+          b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm))
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -841,6 +951,11 @@ def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
     return np.array([round(med * math.exp(sigma * z)) for z in rng.standard_normal(n).tolist()], np.int64), False
 
 
+def _pow2(n: int) -> int:
+    """The smallest power of two >= ``n``."""
+    return 1 << max(int(n) - 1, 1).bit_length()
+
+
 def run(engine, strategy, start_ns: int | None, end_ns: int | None):
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
     from tickreplay.engine import RunResult
@@ -871,14 +986,20 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
         rq = np.zeros((room, _NQ), np.int64)
         rqf = np.zeros(room, np.float64)
         orr = np.zeros((room, _NO), np.int64)
-        orf = np.zeros((room, 2), np.float64)
+        orf = np.zeros((3, room), np.float64)  # ahead, pending ahead per order; scratch per queue place
         lv = np.zeros((room, _NL), np.int64)
         fl = np.zeros((room, _NF), np.int64)
         flf = np.zeros(room, np.float64)
-        used = np.zeros((2, room), np.int64)
+        used = np.zeros((5, room), np.int64)  # used (index, volume); scratch entry, remaining, fills
         rp = np.zeros((room + r.levels + 16, 4), np.int64)
         ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
-        st = run_kernel(tp, pi, pf, ch, ent, resp, md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac)
+        heap = np.empty((8 * room, 8), np.int64)
+        act = np.empty(room, np.int64)
+        cm = np.full((_pow2(2 * room), 3), EMPTY, np.int64)  # (side, price) key, consumed size, refresh index
+        dm = np.full((_pow2(2 * len(ac)), 3), EMPTY, np.int64)  # time, first and last action due then
+        st = np.zeros(_NS, np.int64)
+        st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = start, end, -1, NONE, NONE
+        run_kernel(tp, pi, pf, ch, ent, resp, md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm, dm)
         if not st[S_OVER]:
             break
         room *= 2
