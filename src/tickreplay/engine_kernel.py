@@ -82,8 +82,8 @@ _NF = 8
 _P_DUE, _P_FILL, _P_DONE = 0, 1, 2
 # parameters in PI (ints) and PF (floats)
 (P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_MAXR, P_FINISH,
- P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE) = range(17)
-_NP = 17
+ P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE, P_CLOSE) = range(18)
+_NP = 18  # P_CLOSE: trader time at which every open child is cancelled (NONE: never), see run_batch
 PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
 
 
@@ -828,11 +828,25 @@ def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
 
 
 @nb.njit(cache=True)
+def _close_all(pi, st, rq, orr, heap, lat_ent):
+    """Cancel every open child (in order-id order) and forget them: the label executor's stop."""
+    n = st[S_NREQ]
+    for oid in range(1, n + 1):
+        if orr[oid, X_OPEN]:
+            _request(pi, st, rq, orr, heap, lat_ent, _CANCEL, oid, NONE)
+    for oid in range(1, n + 1):
+        orr[oid, X_OPEN] = 0
+
+
+@nb.njit(cache=True)
 def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm,
           dm):
     _wake(tp, pi, st, lat_md, st[S_NOW])
     for c in range(len(ch)):
         _at(st, heap, ac, dm, max(ch[c, 0], st[S_NOW]), c)
+    close = pi[P_CLOSE]
+    if close != NONE and close <= st[S_END]:
+        _push(heap, st, close, _WAKE, 0, 0, _T_TIMER, close, 0)
     while st[S_NHEAP] and not st[S_OVER]:
         top = _pop(heap, st)
         t, tag, a, b = heap[top, 0], heap[top, 5], heap[top, 6], heap[top, 7]
@@ -855,6 +869,8 @@ def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, 
                         else:
                             _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, -what - 1)
                         n = ac[n, 1]
+                if a == close:
+                    _close_all(pi, st, rq, orr, heap, lat_ent)
             elif tag == _T_FILL:
                 oid = fl[a, F_OID]
                 if orr[oid, X_OPEN]:
@@ -904,6 +920,58 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
           b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm))
 
 
+@nb.njit(cache=True)
+def _batch(tp, pi, pf, chs, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
+           heap, act, cm, dm, first, counts, out, out_fee):
+    pos = 0
+    for k in range(first):
+        pos += counts[k]
+    for k in range(first, len(starts)):
+        st[:] = 0
+        st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = starts[k], ends[k], -1, NONE, NONE
+        pi[P_CLOSE] = ends[k]
+        _loop(tp, pi, pf, chs[k:k + 1], lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
+              heap, act, cm, dm)
+        n = st[S_NFILL]
+        if st[S_OVER] or pos + n > len(out):
+            return k
+        for m in range(n):
+            out[pos + m, 0], out[pos + m, 1] = fl[m + 1, F_PRICE], fl[m + 1, F_SIZE]
+            out_fee[pos + m] = flf[m + 1]
+        counts[k] = n
+        pos += n
+        # back to the state of a fresh run: zero what this one wrote
+        rq[:st[S_NREQ] + 1] = 0
+        rqf[:st[S_NREQ] + 1] = 0
+        orr[:st[S_NREQ] + 1] = 0
+        orf[:, :st[S_NREQ] + 1] = 0
+        lv[:st[S_NLVL] + 1] = 0
+        used[:2, :st[S_NUSED] + 1] = 0
+        fl[:n + 1] = 0
+        flf[:n + 1] = 0
+        ac[:st[S_NACT] + 1] = 0
+        cm[:] = EMPTY
+        dm[:] = EMPTY
+    return len(starts)
+
+
+@nb.njit(cache=True)
+def run_batch(tp, pi, pf, chs, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf,
+              ac, heap, act, cm, dm, first, counts, out, out_fee):
+    """Runs ``first:`` of a batch of one-child runs, each from ``starts[k]`` to ``ends[k]`` where it cancels what is
+    open (the label executor); run ``k``'s fills (price, size) and fees are appended to ``out``/``out_fee`` and
+    their number put in ``counts[k]``. Returns the first run not done (``len(starts)``: all; else the run needed
+    more room, or more output rows, and is redone from there by the caller). Arrays as in :func:`run_kernel`.
+    """
+    b = _borrow
+    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
+         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
+         b(tp[19]))
+    return _batch(t, b(pi), b(pf), b(chs), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq),
+                  b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm),
+                  first, b(counts), b(out), b(out_fee))
+
+
 # -- the Python side: inputs, room, outputs --------------------------------------
 _LATENCY_TYPES = (Constant, Normal, LogNormal)
 
@@ -920,11 +988,16 @@ def supports(replay, config, strategy) -> bool:
     """
     from tickreplay.trader.executor import ChildOrderExecutor
 
-    if type(strategy) is not ChildOrderExecutor or not all(
-            type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
+    return type(strategy) is ChildOrderExecutor and supports_config(replay, config, sum(c.quantity for c in
+                                                                                        strategy.children))
+
+
+def supports_config(replay, config, total_quantity: int) -> bool:
+    """True when the compiled loop can run ``config`` on ``replay`` for children of ``total_quantity`` in all:
+    constant, normal or lognormal latencies, and notionals that fit in int64."""
+    if not all(type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
         return False
-    total = sum(c.quantity for c in strategy.children)
-    return 4 * _tape(replay)[1] * total < 2**63
+    return 4 * _tape(replay)[1] * int(total_quantity) < 2**63
 
 
 def _tape(replay) -> tuple[tuple, int]:
@@ -956,56 +1029,117 @@ def _pow2(n: int) -> int:
     return 1 << max(int(n) - 1, 1).bit_length()
 
 
+def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
+            finish_with_market: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's int and float parameters (``pi``, ``pf``) for the executor settings given."""
+    cfg, r = engine.config, engine.replay
+    inst = r.instrument
+    model = MODEL_L3 if r.is_l3 else cfg.queue_model.code
+    pi = np.zeros(_NP, np.int64)
+    pi[[P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_FINISH, P_PSCALE,
+        P_SSCALE]] = (r.session_start_ns, r.session_end_ns, inst.lot_size, inst.tick_size, r.window_levels, model,
+                      r.index_at(r.session_end_ns) + 1, cfg.allow_overtaking, side, replace_after_ns,
+                      finish_with_market, inst.price_scale, inst.size_scale)
+    pi[P_MAXR] = -1 if max_replaces is None else max_replaces
+    pi[P_CLOSE] = NONE
+    f = cfg.fees
+    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit], np.float64)
+    return pi, pf
+
+
+def _latencies(cfg, pi: np.ndarray, room: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entry, response and market-data latency draws for a run with ``room`` (sets the constant flags in ``pi``)."""
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
+    (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
+        _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
+                                       (cfg.md_latency, rngs[2], 6 * room)))
+    return ent, resp, md
+
+
+def _state(room: int, levels: int) -> tuple[np.ndarray, ...]:
+    """Fresh state arrays for runs of ``room`` requests: ``st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap,
+    act, cm, dm`` as :func:`run_kernel` takes them."""
+    ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
+    return (
+        np.zeros(_NS, np.int64),
+        np.zeros((room, _NQ), np.int64), np.zeros(room, np.float64),  # rq, rqf
+        np.zeros((room, _NO), np.int64),  # orr
+        np.zeros((3, room), np.float64),  # orf: ahead, pending ahead per order; scratch per queue place
+        np.zeros((room, _NL), np.int64),  # lv
+        np.zeros((5, room), np.int64),  # used (index, volume); scratch entry, remaining, fills
+        np.zeros((room + levels + 16, 4), np.int64),  # rp
+        np.zeros((room, _NF), np.int64), np.zeros(room, np.float64),  # fl, flf
+        ac,
+        np.empty((8 * room, 8), np.int64),  # heap
+        np.empty(room, np.int64),  # act
+        np.full((_pow2(2 * room), 3), EMPTY, np.int64),  # cm: (side, price) key, consumed size, refresh index
+        np.full((_pow2(2 * len(ac)), 3), EMPTY, np.int64),  # dm: time, first and last action due then
+    )
+
+
+def _child_rows(children) -> np.ndarray:
+    """Children as the kernel's (time_ns, quantity, style code, offset_ticks, parent_id) rows."""
+    return np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
+                    np.int64).reshape(len(children), 5)
+
+
 def run(engine, strategy, start_ns: int | None, end_ns: int | None):
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
     from tickreplay.engine import RunResult
 
     cfg, r = engine.config, engine.replay
-    inst = r.instrument
     start = int(r.session_start_ns if start_ns is None else start_ns)
     end = int(r.session_end_ns if end_ns is None else end_ns)
-    children = strategy.children
-    ch = np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
-                  np.int64).reshape(len(children), 5)
+    ch = _child_rows(strategy.children)
     tp = _tape(r)[0]
-    model = MODEL_L3 if r.is_l3 else cfg.queue_model.code
-    pi = np.zeros(_NP, np.int64)
-    pi[[P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_FINISH, P_PSCALE,
-        P_SSCALE]] = (r.session_start_ns, r.session_end_ns, inst.lot_size, inst.tick_size, r.window_levels, model,
-                      r.index_at(r.session_end_ns) + 1, cfg.allow_overtaking, strategy.side,
-                      strategy.replace_after_ns, strategy.finish_with_market, inst.price_scale, inst.size_scale)
-    pi[P_MAXR] = -1 if strategy.max_replaces is None else strategy.max_replaces
-    f = cfg.fees
-    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit], np.float64)
-    room = 4 * len(children) + 64
+    pi, pf = _params(engine, strategy.side, strategy.replace_after_ns, strategy.max_replaces,
+                     strategy.finish_with_market)
+    room = 4 * len(ch) + 64
     while True:
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
-        (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
-            _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                           (cfg.md_latency, rngs[2], 6 * room)))
-        rq = np.zeros((room, _NQ), np.int64)
-        rqf = np.zeros(room, np.float64)
-        orr = np.zeros((room, _NO), np.int64)
-        orf = np.zeros((3, room), np.float64)  # ahead, pending ahead per order; scratch per queue place
-        lv = np.zeros((room, _NL), np.int64)
-        fl = np.zeros((room, _NF), np.int64)
-        flf = np.zeros(room, np.float64)
-        used = np.zeros((5, room), np.int64)  # used (index, volume); scratch entry, remaining, fills
-        rp = np.zeros((room + r.levels + 16, 4), np.int64)
-        ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
-        heap = np.empty((8 * room, 8), np.int64)
-        act = np.empty(room, np.int64)
-        cm = np.full((_pow2(2 * room), 3), EMPTY, np.int64)  # (side, price) key, consumed size, refresh index
-        dm = np.full((_pow2(2 * len(ac)), 3), EMPTY, np.int64)  # time, first and last action due then
-        st = np.zeros(_NS, np.int64)
+        ent, resp, md = _latencies(cfg, pi, room)
+        arrays = _state(room, r.levels)
+        st = arrays[0]
         st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = start, end, -1, NONE, NONE
-        run_kernel(tp, pi, pf, ch, ent, resp, md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm, dm)
+        run_kernel(tp, pi, pf, ch, ent, resp, md, *arrays)
         if not st[S_OVER]:
             break
         room *= 2
+    _, rq, rqf, orr, _, _, _, _, fl, flf = arrays[:10]
     strategy.unpriced = int(st[S_UNPRICED])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
     return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
+
+
+def run_labels(engine, side: int, children, starts: np.ndarray, ends: np.ndarray,
+               replace_after_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Many one-child runs in one compiled call: run ``k`` executes ``children[k]`` (a
+    :class:`ChildOrderExecutor` of that child alone) from trader time ``starts[k]`` to ``ends[k]``, where it
+    cancels whatever is still open — the overlay's counterfactual label runs.
+
+    Each run is exactly :meth:`Engine.run` of that executor (same seed, so the same latency draws for every run).
+    Returns ``counts`` (fills per run) and, run after run, the fills' (price, size) rows and fees (currency).
+    Call only when :func:`supports_config` holds for the largest child.
+    """
+    cfg, r = engine.config, engine.replay
+    ch = _child_rows(children)
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    tp = _tape(r)[0]
+    pi, pf = _params(engine, side, replace_after_ns, None, False)
+    counts = np.zeros(len(ch), np.int64)
+    out, fee = np.zeros((4 * len(ch) + 16, 2), np.int64), np.zeros(4 * len(ch) + 16, np.float64)
+    room, first = 68, 0
+    while first < len(ch):
+        ent, resp, md = _latencies(cfg, pi, room)
+        arrays = _state(room, r.levels)
+        k = run_batch(tp, pi, pf, ch, starts, ends, ent, resp, md, *arrays, first, counts, out, fee)
+        if k < len(ch):
+            if arrays[0][S_OVER]:
+                room *= 2
+            else:  # more fills than output rows
+                out, fee = np.concatenate([out, np.zeros_like(out)]), np.concatenate([fee, np.zeros_like(fee)])
+        first = k
+    n = int(counts.sum())
+    return counts, out[:n], fee[:n]
 
 
 def _vocabulary(*words: str) -> pd.api.extensions.ExtensionArray:

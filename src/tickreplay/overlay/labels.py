@@ -18,9 +18,12 @@ still-open rest is cancelled, and the quantity that never filled, ``U = Q - F``,
 is costed at ``M_T``, the true mid as of ``T``. Fills that happen while the
 cancel travels count as fills.
 
-The runs use the engine's own event loop; only the result tables are not
-built (:class:`_LabelEngine` keeps the raw fills) — the costs are those of a
-normal :meth:`Engine.run`, which the tests check.
+All the runs of a call go through the compiled loop in one call
+(:func:`tickreplay.engine_kernel.run_labels`) when the latency models allow
+it; otherwise, or with ``compiled=False``, each is an engine run on the
+Python loop (:class:`_LabelEngine` keeps the raw fills instead of building
+the result tables). Both give the costs of a normal :meth:`Engine.run`, the
+same to the last bit (the tests compare them).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from tickreplay import engine_kernel
 from tickreplay.book.view import BookView
 from tickreplay.engine import Context, Engine, EngineConfig
 from tickreplay.errors import ConfigError
@@ -104,12 +108,13 @@ def _check_delays(delays_ns: Sequence[int]) -> tuple[int, ...]:
 
 def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns: Sequence[int],
                          config: EngineConfig | None = None, horizon_ns: int = DEFAULT_HORIZON_NS,
-                         replace_after_ns: int = DEFAULT_REPLACE_AFTER_NS) -> np.ndarray:
+                         replace_after_ns: int = DEFAULT_REPLACE_AFTER_NS, compiled: bool = True) -> np.ndarray:
     """Cost (bps, positive = worse) of each decision's child sent after each delay: ``(n_decisions, n_delays)``.
 
     ``decisions``: columns ``time_ns``, ``side`` (+1/-1), ``quantity``, ``style``
     (and optionally ``offset_ticks``). See the module docstring for the
-    cost and the horizon rule. NaN where the mid at ``t`` is undefined.
+    cost and the horizon rule. NaN where the mid at ``t`` is undefined. ``compiled=False`` runs every label on
+    the Python engine loop (the reference).
     """
     delays = _check_delays(delays_ns)
     missing = {"time_ns", "side", "quantity", "style"} - set(decisions.columns)
@@ -126,18 +131,41 @@ def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns:
     ends = times + delays[-1] + int(horizon_ns)
     mid0, mid_end = true_mid(replay, times), true_mid(replay, ends)
     out = np.full((len(times), len(delays)), np.nan)
-    for n in range(len(times)):
-        if not np.isfinite(mid0[n]):
-            continue
-        side, q, style = int(sides[n]), int(qty[n]), check_style(styles[n])
-        for k, d in enumerate(delays):
-            t = int(times[n]) + d
-            child = ChildOrder(t, q, style, int(offsets[n]))
-            fills = engine.run(_LabelExecutor(side, child, int(ends[n]), replace_after_ns), start_ns=t,
-                               end_ns=int(ends[n]))
-            out[n, k] = child_cost_bps(side, q, fills, float(mid0[n]), float(mid_end[n]), inst.price_scale,
-                                       inst.size_scale)
+    runs = [(n, k, ChildOrder(int(times[n]) + d, int(qty[n]), check_style(styles[n]), int(offsets[n])))
+            for n in range(len(times)) if np.isfinite(mid0[n]) for k, d in enumerate(delays)]
+    if not runs:
+        return out
+    fills_of = _compiled_fills if compiled and engine_kernel.supports_config(
+        replay, engine.config, max(c.quantity for _, _, c in runs)) else _python_fills
+    for (n, k, child), fills in zip(runs, fills_of(engine, sides, ends, runs, replace_after_ns)):
+        out[n, k] = child_cost_bps(int(sides[n]), child.quantity, fills, float(mid0[n]), float(mid_end[n]),
+                                   inst.price_scale, inst.size_scale)
     return out
+
+
+def _python_fills(engine: "_LabelEngine", sides: np.ndarray, ends: np.ndarray, runs: list,
+                  replace_after_ns: int) -> list[list[tuple[int, int, float]]]:
+    """Each run's fills (price, size, fee currency), one Python engine run per (decision, delay): the reference."""
+    return [engine.run(_LabelExecutor(int(sides[n]), child, int(ends[n]), replace_after_ns), start_ns=child.time_ns,
+                       end_ns=int(ends[n])) for n, _, child in runs]
+
+
+def _compiled_fills(engine: "_LabelEngine", sides: np.ndarray, ends: np.ndarray, runs: list,
+                    replace_after_ns: int) -> list[list[tuple[int, int, float]]]:
+    """The same fills from batched compiled runs, one kernel call per side."""
+    result: list = [None] * len(runs)
+    for side in np.unique(sides[[n for n, _, _ in runs]]).tolist():
+        pick = [m for m, (n, _, _) in enumerate(runs) if sides[n] == side]
+        children = [runs[m][2] for m in pick]
+        counts, rows, fees = engine_kernel.run_labels(
+            engine, int(side), children, [c.time_ns for c in children], [int(ends[runs[m][0]]) for m in pick],
+            replace_after_ns)
+        prices, sizes, fees = rows[:, 0].tolist(), rows[:, 1].tolist(), fees.tolist()
+        pos = 0
+        for m, c in zip(pick, counts.tolist()):
+            result[m] = list(zip(prices[pos:pos + c], sizes[pos:pos + c], fees[pos:pos + c]))
+            pos += c
+    return result
 
 
 @dataclass
