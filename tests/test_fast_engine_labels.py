@@ -1,8 +1,10 @@
-"""Batched compiled label runs (engine_kernel.run_labels) against one Python engine run per (decision, delay).
+"""The overlay dataset's fast paths against their references, on three tapes (LOBSTER AMZN L3, a generated day,
+Binance L2), bit for bit, NaNs included:
 
-Random decisions (times, sides, quantities, styles, offsets), delay grids, horizons, replace intervals and
-latency models on three tapes (LOBSTER AMZN L3, a generated day, Binance L2): the cost matrices are equal
-bit for bit, NaNs included.
+* batched compiled label runs (engine_kernel.run_labels) against one Python engine run per (decision, delay),
+  over random decisions (times, sides, quantities, styles, offsets), delay grids, horizons, replace intervals and
+  latency models;
+* the features of many decisions at once (compute_features_many) against compute_features on one view each.
 """
 
 from __future__ import annotations
@@ -22,7 +24,9 @@ from tickreplay.book.replay import ReplayData
 from tickreplay.engine import EngineConfig
 from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.latency import Burst, Constant, LogNormal, Normal
+from tickreplay.book.view import BookView
 from tickreplay.overlay.labels import counterfactual_costs
+from tickreplay.trader.features import compute_features, compute_features_many
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -77,9 +81,9 @@ def test_batched_labels_equal_one_python_run_each(tapes, data, config, name):
 
 
 @pytest.mark.parametrize("style", ["limit_touch", "market"])
-def test_runs_beyond_the_first_room_and_output(tapes, style):
+def test_large_children(tapes, style):
     """Large children: passive ones re-priced every 10 ms (many requests per run, beyond the first room), market
-    ones walking the book (several fills per run, beyond the first output rows)."""
+    ones walking the book (several fills per run)."""
     r = tapes["amzn"]
     times = r.session_start_ns + np.arange(1, 30) * 600 * S
     decisions = pd.DataFrame({"time_ns": times, "side": 1, "quantity": 5_000, "style": style})
@@ -97,3 +101,20 @@ def test_latencies_the_kernel_cannot_draw_use_the_python_runs(tapes):
     burst = EngineConfig(entry_latency=Burst(MS, 10, S).on_tape(r.ts_ns))
     np.testing.assert_array_equal(counterfactual_costs(r, decisions, (0, S), burst),
                                   counterfactual_costs(r, decisions, (0, S), burst, compiled=False))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(data=st.data(), name=st.sampled_from(["amzn", "synthetic", "binance"]), side=st.sampled_from([1, -1]),
+       quantity=st.integers(1, 5_000), slack=st.integers(0, 60 * S))
+def test_features_of_many_decisions_equal_one_view_each(tapes, data, name, side, quantity, slack):
+    """compute_features_many (the dataset build) against compute_features on one BookView per decision."""
+    r = tapes[name]
+    n = data.draw(st.integers(1, 30))
+    idx = np.array(data.draw(st.lists(st.integers(-1, len(r) - 1), min_size=n, max_size=n)), np.int64)
+    lag = np.array(data.draw(st.lists(st.integers(0, 120 * S), min_size=n, max_size=n)), np.int64)
+    now = np.where(idx >= 0, r.ts_ns[np.maximum(idx, 0)], r.ts_ns[0] - S) + lag
+    many = compute_features_many(r, idx, now, side, quantity, slack)
+    one = np.array([compute_features(BookView(r, int(i), int(t)), side, quantity, slack)
+                    for i, t in zip(idx.tolist(), now.tolist())])
+    assert many.tobytes() == one.tobytes()

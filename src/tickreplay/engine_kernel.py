@@ -921,25 +921,23 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
 
 
 @nb.njit(cache=True)
-def _batch(tp, pi, pf, chs, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
-           heap, act, cm, dm, first, counts, out, out_fee):
-    pos = 0
-    for k in range(first):
-        pos += counts[k]
+def _batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl,
+           flf, ac, heap, act, cm, dm, first, filled, paid, fees):
     for k in range(first, len(starts)):
         st[:] = 0
         st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = starts[k], ends[k], -1, NONE, NONE
-        pi[P_CLOSE] = ends[k]
+        pi[P_SIDE], pi[P_CLOSE] = sides[k], ends[k]
         _loop(tp, pi, pf, chs[k:k + 1], lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
               heap, act, cm, dm)
-        n = st[S_NFILL]
-        if st[S_OVER] or pos + n > len(out):
+        if st[S_OVER]:
             return k
-        for m in range(n):
-            out[pos + m, 0], out[pos + m, 1] = fl[m + 1, F_PRICE], fl[m + 1, F_SIZE]
-            out_fee[pos + m] = flf[m + 1]
-        counts[k] = n
-        pos += n
+        n = st[S_NFILL]
+        q, p, f = 0, 0, 0.0
+        for m in range(1, n + 1):  # in fill order, as Python's sum()
+            q += fl[m, F_SIZE]
+            p += fl[m, F_PRICE] * fl[m, F_SIZE]
+            f += flf[m]
+        filled[k], paid[k], fees[k] = q, p, f
         # back to the state of a fresh run: zero what this one wrote
         rq[:st[S_NREQ] + 1] = 0
         rqf[:st[S_NREQ] + 1] = 0
@@ -956,20 +954,21 @@ def _batch(tp, pi, pf, chs, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf
 
 
 @nb.njit(cache=True)
-def run_batch(tp, pi, pf, chs, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf,
-              ac, heap, act, cm, dm, first, counts, out, out_fee):
-    """Runs ``first:`` of a batch of one-child runs, each from ``starts[k]`` to ``ends[k]`` where it cancels what is
-    open (the label executor); run ``k``'s fills (price, size) and fees are appended to ``out``/``out_fee`` and
-    their number put in ``counts[k]``. Returns the first run not done (``len(starts)``: all; else the run needed
-    more room, or more output rows, and is redone from there by the caller). Arrays as in :func:`run_kernel`.
+def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp,
+              fl, flf, ac, heap, act, cm, dm, first, filled, paid, fees):
+    """Runs ``first:`` of a batch of one-child runs: run ``k`` sends ``chs[k]`` on side ``sides[k]`` from
+    ``starts[k]`` to ``ends[k]``, where it cancels what is open (the label executor), and puts its filled size,
+    paid (sum of price × size) and fees (currency, summed in fill order) in ``filled/paid/fees[k]``. Returns the
+    first run not done (``len(starts)``: all; else that run needs more room and is redone from there by the
+    caller). Arrays as in :func:`run_kernel`.
     """
     b = _borrow
     t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
          b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
          b(tp[19]))
-    return _batch(t, b(pi), b(pf), b(chs), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq),
-                  b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm),
-                  first, b(counts), b(out), b(out_fee))
+    return _batch(t, b(pi), b(pf), b(chs), b(sides), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st),
+                  b(rq), b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
+                  b(dm), first, b(filled), b(paid), b(fees))
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -1110,36 +1109,29 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
     return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
 
 
-def run_labels(engine, side: int, children, starts: np.ndarray, ends: np.ndarray,
+def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarray, ends: np.ndarray,
                replace_after_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Many one-child runs in one compiled call: run ``k`` executes ``children[k]`` (a
-    :class:`ChildOrderExecutor` of that child alone) from trader time ``starts[k]`` to ``ends[k]``, where it
-    cancels whatever is still open — the overlay's counterfactual label runs.
+    """Many one-child runs in one compiled call: run ``k`` executes ``children[k]`` (a row as :func:`_child_rows`
+    makes: a :class:`ChildOrderExecutor` of that child alone, side ``sides[k]``) from trader time ``starts[k]`` to
+    ``ends[k]``, where it cancels whatever is still open — the overlay's counterfactual label runs.
 
     Each run is exactly :meth:`Engine.run` of that executor (same seed, so the same latency draws for every run).
-    Returns ``counts`` (fills per run) and, run after run, the fills' (price, size) rows and fees (currency).
-    Call only when :func:`supports_config` holds for the largest child.
+    Returns per run the filled size, paid (sum of price × size) and fees (currency). Call only when
+    :func:`supports_config` holds for the largest child.
     """
     cfg, r = engine.config, engine.replay
-    ch = _child_rows(children)
-    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    ch = np.ascontiguousarray(children, np.int64)
+    sides, starts, ends = (np.ascontiguousarray(a, np.int64) for a in (sides, starts, ends))
     tp = _tape(r)[0]
-    pi, pf = _params(engine, side, replace_after_ns, None, False)
-    counts = np.zeros(len(ch), np.int64)
-    out, fee = np.zeros((4 * len(ch) + 16, 2), np.int64), np.zeros(4 * len(ch) + 16, np.float64)
-    room, first = 68, 0
+    pi, pf = _params(engine, 1, replace_after_ns, None, False)
+    filled, paid, fees = np.zeros(len(ch), np.int64), np.zeros(len(ch), np.int64), np.zeros(len(ch), np.float64)
+    room, first = 4 + 64, 0  # as run() for one child
     while first < len(ch):
         ent, resp, md = _latencies(cfg, pi, room)
-        arrays = _state(room, r.levels)
-        k = run_batch(tp, pi, pf, ch, starts, ends, ent, resp, md, *arrays, first, counts, out, fee)
-        if k < len(ch):
-            if arrays[0][S_OVER]:
-                room *= 2
-            else:  # more fills than output rows
-                out, fee = np.concatenate([out, np.zeros_like(out)]), np.concatenate([fee, np.zeros_like(fee)])
-        first = k
-    n = int(counts.sum())
-    return counts, out[:n], fee[:n]
+        first = run_batch(tp, pi, pf, ch, sides, starts, ends, ent, resp, md, *_state(room, r.levels), first, filled,
+                          paid, fees)
+        room *= 2
+    return filled, paid, fees
 
 
 def _vocabulary(*words: str) -> pd.api.extensions.ExtensionArray:

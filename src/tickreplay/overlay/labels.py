@@ -35,11 +35,11 @@ import numpy as np
 import pandas as pd
 
 from tickreplay import engine_kernel
-from tickreplay.book.view import BookView
 from tickreplay.engine import Context, Engine, EngineConfig
+from tickreplay.checks import positive_int
 from tickreplay.errors import ConfigError
 from tickreplay.trader.executor import ChildOrderExecutor
-from tickreplay.trader.features import FEATURE_NAMES, compute_features
+from tickreplay.trader.features import FEATURE_NAMES, compute_features_many
 from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder, check_style
 
@@ -86,16 +86,12 @@ def true_mid(replay: ReplayData, t_ns: int | np.ndarray) -> float | np.ndarray:
     return float(mid) if mid.ndim == 0 else mid
 
 
-def child_cost_bps(side: int, quantity: int, fills: Sequence[tuple[int, int, float]], mid0: float, mid_end: float,
-                   price_scale: int, size_scale: int) -> float:
-    """Cost in bps of ``mid0`` of a child whose ``fills`` are (price, size, fee currency); rest at ``mid_end``."""
-    filled = sum(q for _, q, _ in fills)
-    paid = sum(p * q for p, q, _ in fills)
-    fees = sum(f for _, _, f in fills) * price_scale * size_scale
+def child_cost_bps(side, quantity, filled, paid, fees, mid0, mid_end, price_scale: int, size_scale: int):
+    """Cost in bps of ``mid0`` of a child of ``quantity`` that filled ``filled`` for ``paid`` (sum of price × size)
+    and ``fees`` (currency); the rest is costed at ``mid_end``. Scalars or arrays (one child per element)."""
+    total = side * (paid - filled * mid0) + fees * price_scale * size_scale
     unfilled = quantity - filled
-    total = side * (paid - filled * mid0) + fees
-    if unfilled:
-        total += side * unfilled * (mid_end - mid0)
+    total = np.where(unfilled != 0, total + side * unfilled * (mid_end - mid0), total)
     return 1e4 * total / (quantity * mid0)
 
 
@@ -131,41 +127,31 @@ def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns:
     ends = times + delays[-1] + int(horizon_ns)
     mid0, mid_end = true_mid(replay, times), true_mid(replay, ends)
     out = np.full((len(times), len(delays)), np.nan)
-    runs = [(n, k, ChildOrder(int(times[n]) + d, int(qty[n]), check_style(styles[n]), int(offsets[n])))
-            for n in range(len(times)) if np.isfinite(mid0[n]) for k, d in enumerate(delays)]
-    if not runs:
+    live = np.flatnonzero(np.isfinite(mid0))
+    for n in live.tolist():  # what ChildOrder would reject, in decision order
+        check_style(styles[n])
+        positive_int("quantity", int(qty[n]))
+    if not len(live):
         return out
-    fills_of = _compiled_fills if compiled and engine_kernel.supports_config(
-        replay, engine.config, max(c.quantity for _, _, c in runs)) else _python_fills
-    for (n, k, child), fills in zip(runs, fills_of(engine, sides, ends, runs, replace_after_ns)):
-        out[n, k] = child_cost_bps(int(sides[n]), child.quantity, fills, float(mid0[n]), float(mid_end[n]),
-                                   inst.price_scale, inst.size_scale)
+    n_of = np.repeat(live, len(delays))  # run m: decision n_of[m] after delay k_of[m]
+    k_of = np.tile(np.arange(len(delays)), len(live))
+    send = times[n_of] + np.asarray(delays, np.int64)[k_of]
+    if compiled and engine_kernel.supports_config(replay, engine.config, int(qty[live].max())):
+        codes = np.array([engine_kernel.STYLE_CODES[x] for x in styles], np.int64)
+        children = np.stack([send, qty[n_of], codes[n_of], offsets[n_of], np.zeros_like(send)], axis=1)
+        filled, paid, fees = engine_kernel.run_labels(engine, sides[n_of], children, send, ends[n_of],
+                                                      replace_after_ns)
+        out[n_of, k_of] = child_cost_bps(sides[n_of], qty[n_of], filled, paid, fees, mid0[n_of], mid_end[n_of],
+                                         inst.price_scale, inst.size_scale)
+        return out
+    for n, k, t in zip(n_of.tolist(), k_of.tolist(), send.tolist()):  # the reference: one Python engine run each
+        side, q = int(sides[n]), int(qty[n])
+        fills = engine.run(_LabelExecutor(side, ChildOrder(t, q, styles[n], int(offsets[n])), int(ends[n]),
+                                          replace_after_ns), start_ns=t, end_ns=int(ends[n]))
+        out[n, k] = child_cost_bps(side, q, sum(x for _, x, _ in fills), sum(p * x for p, x, _ in fills),
+                                   sum(f for _, _, f in fills), float(mid0[n]), float(mid_end[n]), inst.price_scale,
+                                   inst.size_scale)
     return out
-
-
-def _python_fills(engine: "_LabelEngine", sides: np.ndarray, ends: np.ndarray, runs: list,
-                  replace_after_ns: int) -> list[list[tuple[int, int, float]]]:
-    """Each run's fills (price, size, fee currency), one Python engine run per (decision, delay): the reference."""
-    return [engine.run(_LabelExecutor(int(sides[n]), child, int(ends[n]), replace_after_ns), start_ns=child.time_ns,
-                       end_ns=int(ends[n])) for n, _, child in runs]
-
-
-def _compiled_fills(engine: "_LabelEngine", sides: np.ndarray, ends: np.ndarray, runs: list,
-                    replace_after_ns: int) -> list[list[tuple[int, int, float]]]:
-    """The same fills from batched compiled runs, one kernel call per side."""
-    result: list = [None] * len(runs)
-    for side in np.unique(sides[[n for n, _, _ in runs]]).tolist():
-        pick = [m for m, (n, _, _) in enumerate(runs) if sides[n] == side]
-        children = [runs[m][2] for m in pick]
-        counts, rows, fees = engine_kernel.run_labels(
-            engine, int(side), children, [c.time_ns for c in children], [int(ends[runs[m][0]]) for m in pick],
-            replace_after_ns)
-        prices, sizes, fees = rows[:, 0].tolist(), rows[:, 1].tolist(), fees.tolist()
-        pos = 0
-        for m, c in zip(pick, counts.tolist()):
-            result[m] = list(zip(prices[pos:pos + c], sizes[pos:pos + c], fees[pos:pos + c]))
-            pos += c
-    return result
 
 
 @dataclass
@@ -223,12 +209,10 @@ def decision_features(replay: ReplayData, times_ns: np.ndarray, side: int, quant
     """
     cfg = config or EngineConfig()
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[2])
-    X = np.empty((len(times_ns), len(FEATURE_NAMES)))
-    for n, t in enumerate(np.asarray(times_ns, np.int64)):
-        t = int(t)
-        seen = replay.index_at(t - cfg.md_latency.sample(t, rng))
-        X[n] = compute_features(BookView(replay, seen, t), side, quantity, slack_ns)
-    return X
+    times = np.asarray(times_ns, np.int64)
+    heard = np.array([t - cfg.md_latency.sample(t, rng) for t in times.tolist()], np.int64)
+    seen = np.searchsorted(replay.ts_ns, heard, side="right") - 1  # ReplayData.index_at, for all at once
+    return compute_features_many(replay, seen, times, side, quantity, slack_ns)
 
 
 def build_dataset(replay: ReplayData, decision_times_ns: Sequence[int], side: int, quantity: int, style: str,
