@@ -38,7 +38,7 @@ EMPTY = NONE  # a free row of an open-addressing map
 
 # heap priorities and tags
 _DUE, _ARRIVE, _WAKE = 0, 1, 2
-_T_DUE, _T_ARRIVE, _T_TIMER, _T_FILL, _T_UPDATE = 0, 1, 2, 3, 4
+_T_DUE, _T_ARRIVE, _T_TIMER, _T_FILL, _T_UPDATE, _T_MARKET = 0, 1, 2, 3, 4, 5
 # actions, order types, statuses (tickreplay.orders values), liquidity, styles
 _NEW, _CANCEL, _MODIFY = 0, 1, 2
 _MARKET, _LIMIT = 1, 2
@@ -60,8 +60,9 @@ _A_ACCEPTED, _A_FILLED, _A_DONE, _A_MODIFIED, _A_CANCELLED, _A_REJECTED = range(
 
 # counters in ST
 (S_NREQ, S_NFILL, S_NREP, S_NLVL, S_SEQ, S_NUSED, S_USEDVER, S_IENT, S_IRESP, S_IMD, S_LASTARR, S_LASTRESP,
- S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER, S_NHEAP, S_NLIVE, S_NCM, S_NDUE) = range(22)
-_NS = 22
+ S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER, S_NHEAP, S_NLIVE, S_NCM, S_NDUE, S_NCH, S_MDPTR, S_LASTMD,
+ S_MVOL, S_SENT, S_LASTT) = range(28)
+_NS = 28  # S_NCH: children rows in use; S_MD*: market-data subscription; S_MVOL, S_SENT, S_LASTT: the POV policy
 # request (order-log row) columns in RQ
 (Q_OID, Q_ACTION, Q_PRICE, Q_QTY, Q_STATUS, Q_REJECT, Q_DECNS, Q_DECIDX, Q_ARRNS, Q_ARRIDX, Q_RESPNS, Q_OPEN,
  Q_RESTED, Q_QAHEAD, Q_FILLED, Q_NOTIONAL, Q_MAKER, Q_TAKER, Q_UPDSTATUS, Q_UPDFILLED) = range(20)
@@ -82,9 +83,10 @@ _NF = 8
 _P_DUE, _P_FILL, _P_DONE = 0, 1, 2
 # parameters in PI (ints) and PF (floats)
 (P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_MAXR, P_FINISH,
- P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE, P_CLOSE) = range(18)
-_NP = 18  # P_CLOSE: trader time at which every open child is cancelled (NONE: never), see run_batch
-PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
+ P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE, P_CLOSE, P_POV, P_POVMIN, P_POVMAX, P_POVCAP, P_POVLOT, P_POVSTART,
+ P_POVEND, P_POVSTYLE, P_POVOFF, P_POVPARENT) = range(28)
+_NP = 28  # P_POV*: a PovExecutor's policy (P_POV = 1) and children  # P_CLOSE: trader time at which every open child is cancelled (NONE: never), see run_batch
+PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT, PF_RATE = range(6)
 
 
 # -- tape lookups (ReplayData's methods) -------------------------------------
@@ -828,6 +830,43 @@ def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
 
 
 @nb.njit(cache=True)
+def _push_next_md(tp, pi, st, heap, lat_md, mdl):
+    """Engine._push_next_md: schedule the next subscribed tape event's arrival at the trader."""
+    p = st[S_MDPTR]
+    if p >= len(mdl):
+        return
+    j = mdl[p]
+    st[S_MDPTR] = p + 1
+    ts = tp[0][j]
+    t = max(ts + _draw(lat_md, pi[P_CMD], st, S_IMD), st[S_LASTMD])
+    st[S_LASTMD] = t
+    _push(heap, st, t, _WAKE, 0, 0, _T_MARKET, j, 0)
+
+
+@nb.njit(cache=True)
+def _pov_volume(pi, pf, st, nt, t, volume):
+    """PovPolicy.on_volume: record ``volume`` seen at trader time ``t``; the quantity to send now."""
+    st[S_LASTT] = t
+    active = not ((pi[P_POVSTART] != NONE and t < pi[P_POVSTART]) or (pi[P_POVEND] != NONE and t >= pi[P_POVEND]))
+    for w in range(len(nt)):
+        if nt[w, 0] <= t < nt[w, 1]:
+            active = False
+    remaining = pi[P_POVCAP] - st[S_SENT]
+    if not active or remaining == 0:
+        return 0
+    st[S_MVOL] += volume
+    shortfall = int(math.floor(pf[PF_RATE] * st[S_MVOL])) - st[S_SENT]
+    if remaining < pi[P_POVMIN] and shortfall >= remaining:
+        q = remaining
+    else:
+        q = min(shortfall, pi[P_POVMAX], remaining) // pi[P_POVLOT] * pi[P_POVLOT]
+        if q < pi[P_POVMIN]:
+            return 0
+    st[S_SENT] += q
+    return q
+
+
+@nb.njit(cache=True)
 def _close_all(pi, st, rq, orr, heap, lat_ent):
     """Cancel every open child (in order-id order) and forget them: the label executor's stop."""
     n = st[S_NREQ]
@@ -840,9 +879,11 @@ def _close_all(pi, st, rq, orr, heap, lat_ent):
 
 @nb.njit(cache=True)
 def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm,
-          dm):
+          dm, mdl, nt):
     _wake(tp, pi, st, lat_md, st[S_NOW])
-    for c in range(len(ch)):
+    st[S_MDPTR] = bisect(mdl, st[S_VIEW], True)
+    _push_next_md(tp, pi, st, heap, lat_md, mdl)
+    for c in range(st[S_NCH]):
         _at(st, heap, ac, dm, max(ch[c, 0], st[S_NOW]), c)
     close = pi[P_CLOSE]
     if close != NONE and close <= st[S_END]:
@@ -855,6 +896,19 @@ def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, 
             _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
         elif tag == _T_ARRIVE:
             _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, a)
+        elif tag == _T_MARKET:  # a subscribed trade print reaches the trader: PovExecutor.on_market
+            st[S_NOW] = t
+            st[S_VIEW] = max(st[S_VIEW], _index_at(tp[0], tp[0][a]))
+            _push_next_md(tp, pi, st, heap, lat_md, mdl)
+            q = _pov_volume(pi, pf, st, nt, t, tp[4][a])
+            if q:
+                c = st[S_NCH]
+                if c >= len(ch):
+                    st[S_OVER] = 1
+                    continue
+                st[S_NCH] = c + 1
+                ch[c, 0], ch[c, 1], ch[c, 2], ch[c, 3], ch[c, 4] = t, q, pi[P_POVSTYLE], pi[P_POVOFF], pi[P_POVPARENT]
+                _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c)
         else:
             _wake(tp, pi, st, lat_md, t)
             if tag == _T_TIMER:
@@ -905,11 +959,12 @@ def _borrow(typingctx, arr):
 
 @nb.njit(cache=True)
 def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
-               cm, dm):
+               cm, dm, mdl, nt):
     """One run: fills ``st`` (counters, ``st[S_OVER]``: redo with more room) and the row/order/fill arrays.
 
-    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order. ``st`` comes
-    with ``S_NOW`` = start, ``S_END`` = end; ``cm`` (consumed liquidity) and ``dm`` (actions due per time) are
+    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order, ``st[S_NCH]``
+    of them (a POV run appends the ones it sends). ``mdl``: the subscribed tape events (POV: the trade prints),
+    ``nt``: the POV policy's no-trade windows. ``st`` comes with ``S_NOW`` = start, ``S_END`` = end; ``cm`` (consumed liquidity) and ``dm`` (actions due per time) are
     open-addressing maps filled with ``EMPTY``. Every array is borrowed (see :func:`_borrow`) for the loop.
     """
     b = _borrow
@@ -917,18 +972,19 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
          b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
          b(tp[19]))
     _loop(t, b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf), b(lv),
-          b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm))
+          b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt))
 
 
 @nb.njit(cache=True)
 def _batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl,
-           flf, ac, heap, act, cm, dm, first, filled, paid, fees):
+           flf, ac, heap, act, cm, dm, mdl, nt, first, filled, paid, fees):
     for k in range(first, len(starts)):
         st[:] = 0
         st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = starts[k], ends[k], -1, NONE, NONE
+        st[S_NCH] = 1
         pi[P_SIDE], pi[P_CLOSE] = sides[k], ends[k]
         _loop(tp, pi, pf, chs[k:k + 1], lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
-              heap, act, cm, dm)
+              heap, act, cm, dm, mdl, nt)
         if st[S_OVER]:
             return k
         n = st[S_NFILL]
@@ -955,12 +1011,12 @@ def _batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, 
 
 @nb.njit(cache=True)
 def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp,
-              fl, flf, ac, heap, act, cm, dm, first, filled, paid, fees):
+              fl, flf, ac, heap, act, cm, dm, mdl, nt, first, filled, paid, fees):
     """Runs ``first:`` of a batch of one-child runs: run ``k`` sends ``chs[k]`` on side ``sides[k]`` from
     ``starts[k]`` to ``ends[k]``, where it cancels what is open (the label executor), and puts its filled size,
     paid (sum of price × size) and fees (currency, summed in fill order) in ``filled/paid/fees[k]``. Returns the
     first run not done (``len(starts)``: all; else that run needs more room and is redone from there by the
-    caller). Arrays as in :func:`run_kernel`.
+    caller). Arrays as in :func:`run_kernel` (``mdl``, ``nt`` empty: no subscription).
     """
     b = _borrow
     t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
@@ -968,7 +1024,7 @@ def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, s
          b(tp[19]))
     return _batch(t, b(pi), b(pf), b(chs), b(sides), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st),
                   b(rq), b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
-                  b(dm), first, b(filled), b(paid), b(fees))
+                  b(dm), b(mdl), b(nt), first, b(filled), b(paid), b(fees))
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -981,14 +1037,21 @@ _TAPES: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
 def supports(replay, config, strategy) -> bool:
     """True when :func:`run` reproduces the Python engine for this tape, config and strategy.
 
-    The strategy must be exactly a :class:`ChildOrderExecutor` (subclasses change its behaviour), the latency
-    models constant, normal or lognormal, and every notional (price × size summed over a request's fills) must
-    fit in int64.
+    The strategy must be exactly a :class:`ChildOrderExecutor` or a :class:`PovExecutor` whose policy has not
+    run yet (subclasses change their behaviour), the latency models constant, normal or lognormal, and every
+    notional (price × size summed over a request's fills) must fit in int64.
     """
     from tickreplay.trader.executor import ChildOrderExecutor
+    from tickreplay.trader.pov import PovExecutor
 
-    return type(strategy) is ChildOrderExecutor and supports_config(replay, config, sum(c.quantity for c in
-                                                                                        strategy.children))
+    total = sum(c.quantity for c in strategy.children)
+    if type(strategy) is PovExecutor:
+        if strategy.policy.last_time_ns is not None:
+            return False
+        total += strategy.policy.cap
+    elif type(strategy) is not ChildOrderExecutor:
+        return False
+    return supports_config(replay, config, total)
 
 
 def supports_config(replay, config, total_quantity: int) -> bool:
@@ -1042,16 +1105,18 @@ def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
     pi[P_MAXR] = -1 if max_replaces is None else max_replaces
     pi[P_CLOSE] = NONE
     f = cfg.fees
-    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit], np.float64)
+    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit, 0.0],
+                  np.float64)
     return pi, pf
 
 
-def _latencies(cfg, pi: np.ndarray, room: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entry, response and market-data latency draws for a run with ``room`` (sets the constant flags in ``pi``)."""
+def _latencies(cfg, pi: np.ndarray, room: int, md_events: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entry, response and market-data latency draws for a run with ``room`` and ``md_events`` subscribed tape
+    events (sets the constant flags in ``pi``)."""
     rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
     (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
         _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                       (cfg.md_latency, rngs[2], 6 * room)))
+                                       (cfg.md_latency, rngs[2], 6 * room + md_events)))
     return ent, resp, md
 
 
@@ -1076,6 +1141,9 @@ def _state(room: int, levels: int) -> tuple[np.ndarray, ...]:
     )
 
 
+_NO_EVENTS, _NO_WINDOWS = np.zeros(0, np.int64), np.zeros((0, 2), np.int64)  # no subscription, no windows
+
+
 def _child_rows(children) -> np.ndarray:
     """Children as the kernel's (time_ns, quantity, style code, offset_ticks, parent_id) rows."""
     return np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
@@ -1083,28 +1151,52 @@ def _child_rows(children) -> np.ndarray:
 
 
 def run(engine, strategy, start_ns: int | None, end_ns: int | None):
-    """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
+    """:meth:`Engine.run` for a :class:`ChildOrderExecutor` or :class:`PovExecutor` (see :func:`supports`),
+    compiled."""
     from tickreplay.engine import RunResult
+    from tickreplay.schedule.base import ChildOrder
 
     cfg, r = engine.config, engine.replay
     start = int(r.session_start_ns if start_ns is None else start_ns)
     end = int(r.session_end_ns if end_ns is None else end_ns)
-    ch = _child_rows(strategy.children)
+    given = _child_rows(strategy.children)
     tp = _tape(r)[0]
     pi, pf = _params(engine, strategy.side, strategy.replace_after_ns, strategy.max_replaces,
                      strategy.finish_with_market)
-    room = 4 * len(ch) + 64
+    policy = getattr(strategy, "policy", None)
+    mdl, nt = _NO_EVENTS, _NO_WINDOWS
+    if policy is not None:  # PovExecutor
+        mdl = r.indices_of(tuple(strategy.subscribe))
+        nt = np.array(policy.no_trade, np.int64).reshape(len(policy.no_trade), 2)
+        pi[[P_POV, P_POVMIN, P_POVMAX, P_POVCAP, P_POVLOT, P_POVSTART, P_POVEND, P_POVSTYLE, P_POVOFF,
+            P_POVPARENT]] = (1, policy.min_child, policy.max_child, policy.cap, policy.lot_size,
+                             NONE if policy.start_ns is None else policy.start_ns,
+                             NONE if policy.end_ns is None else policy.end_ns, STYLE_CODES[strategy.style],
+                             strategy.offset_ticks, strategy.parent_id)
+        pf[PF_RATE] = policy.target_rate
+    room = 4 * len(given) + 64
     while True:
-        ent, resp, md = _latencies(cfg, pi, room)
+        ent, resp, md = _latencies(cfg, pi, room, len(mdl))
         arrays = _state(room, r.levels)
         st = arrays[0]
         st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = start, end, -1, NONE, NONE
-        run_kernel(tp, pi, pf, ch, ent, resp, md, *arrays)
+        st[S_NCH], st[S_LASTMD], st[S_LASTT] = len(given), NONE, NONE
+        if policy is not None:
+            st[S_MVOL], st[S_SENT] = policy.market_volume, policy.sent
+        ch = np.concatenate([given, np.zeros((room if policy is not None else 0, 5), np.int64)])
+        run_kernel(tp, pi, pf, ch, ent, resp, md, *arrays, mdl, nt)
         if not st[S_OVER]:
             break
         room *= 2
     _, rq, rqf, orr, _, _, _, _, fl, flf = arrays[:10]
     strategy.unpriced = int(st[S_UNPRICED])
+    if policy is not None:
+        n0 = len(given)
+        strategy.children.extend(ChildOrder(int(t), int(q), strategy.style, strategy.offset_ticks,
+                                            strategy.parent_id, n0 + m)
+                                 for m, (t, q) in enumerate(ch[n0:st[S_NCH], :2].tolist()))
+        policy.market_volume, policy.sent = int(st[S_MVOL]), int(st[S_SENT])
+        policy.last_time_ns = None if st[S_LASTT] == NONE else int(st[S_LASTT])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
     return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
 
@@ -1128,8 +1220,8 @@ def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarr
     room, first = 4 + 64, 0  # as run() for one child
     while first < len(ch):
         ent, resp, md = _latencies(cfg, pi, room)
-        first = run_batch(tp, pi, pf, ch, sides, starts, ends, ent, resp, md, *_state(room, r.levels), first, filled,
-                          paid, fees)
+        first = run_batch(tp, pi, pf, ch, sides, starts, ends, ent, resp, md, *_state(room, r.levels), _NO_EVENTS,
+                          _NO_WINDOWS, first, filled, paid, fees)
         room *= 2
     return filled, paid, fees
 
