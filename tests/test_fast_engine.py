@@ -23,7 +23,7 @@ from tickreplay.adapters.lobster import read_lobster
 from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.replay import ReplayData
-from tickreplay.engine import Engine, EngineConfig
+from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.latency import Burst, Constant, LogNormal, Normal
 from tickreplay.schedule import ChildOrder, PovPolicy
@@ -149,10 +149,14 @@ def test_other_strategies_and_latencies_run_on_the_python_loop(synthetic):
     class Mine(ChildOrderExecutor):
         pass
 
+    class Other(Strategy):  # no children at all
+        pass
+
     children = [ChildOrder(synthetic.session_start_ns, 10, "market")]
     cfg = EngineConfig()
     assert engine_kernel.supports(synthetic, cfg, ChildOrderExecutor(1, children))
     assert not engine_kernel.supports(synthetic, cfg, Mine(1, children))
+    assert not engine_kernel.supports(synthetic, cfg, Other())
     burst = dataclasses.replace(cfg, entry_latency=Burst(MS, 10, S).on_tape(synthetic.ts_ns))
     assert not engine_kernel.supports(synthetic, burst, ChildOrderExecutor(1, children))
 

@@ -222,8 +222,9 @@ class Engine:
         ends when nothing is left to do (answers to requests still arrive
         after ``end_ns``; orders still resting then have ``order_status`` "open").
 
-        A :class:`~tickreplay.trader.executor.ChildOrderExecutor` with constant, normal or lognormal latencies
-        runs in the compiled loop of :mod:`tickreplay.engine_kernel` (same result, byte for byte);
+        A :class:`~tickreplay.trader.executor.ChildOrderExecutor` or a fresh
+        :class:`~tickreplay.trader.pov.PovExecutor` with constant, normal or lognormal latencies runs in the
+        compiled loop of :mod:`tickreplay.engine_kernel` (same result, byte for byte);
         ``compiled=False`` forces this Python loop, the reference (every other strategy runs on it).
         """
         cfg, r = self.config, self.replay

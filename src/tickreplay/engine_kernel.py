@@ -1,19 +1,25 @@
-"""The compiled run of a :class:`~tickreplay.trader.executor.ChildOrderExecutor`: engine, exchange and executor
-in one numba loop.
+"""The compiled run of a :class:`~tickreplay.trader.executor.ChildOrderExecutor` (or
+:class:`~tickreplay.trader.pov.PovExecutor`): engine, exchange and executor in one numba loop.
 
-:meth:`tickreplay.engine.Engine.run` uses it automatically when the strategy is exactly a
-``ChildOrderExecutor`` and the three latency models are :class:`~tickreplay.latency.Constant`,
-:class:`~tickreplay.latency.Normal` or :class:`~tickreplay.latency.LogNormal`; anything else runs on the
-Python loop, which stays the reference. Both give the same order log and fills, byte for byte
-(``tests/test_fast_engine.py`` compares them over random schedules, latencies, seeds and tapes).
+:meth:`tickreplay.engine.Engine.run` uses it automatically when the strategy is exactly one of those two and the
+three latency models are :class:`~tickreplay.latency.Constant`, :class:`~tickreplay.latency.Normal` or
+:class:`~tickreplay.latency.LogNormal`; anything else runs on the Python loop, which stays the reference. Both
+give the same order log and fills, byte for byte (``tests/test_fast_engine.py`` compares them over random
+schedules, POV policies, latencies, seeds and tapes). :func:`run_labels` runs many one-child label runs of the
+overlay (:mod:`tickreplay.overlay.labels`) in one call.
 
-It is a line-by-line port of ``Engine`` / ``Exchange`` / ``ChildOrderExecutor``: the same heap keys
-``(time, priority, sub1, sub2, sequence)``, the same report order, the same per-level queue kernel
+It is a line-by-line port of ``Engine`` / ``Exchange`` / ``ChildOrderExecutor`` / ``PovPolicy``: the same heap
+keys ``(time, priority, sub1, sub2, sequence)`` (a binary heap in an array; keys are unique, so any correct heap
+pops in the same order), the same report order, the same per-level queue kernel
 (:func:`tickreplay.exchange.advance_level`), the consumed-liquidity and used-volume rules. Latencies are drawn
 up front from the same ``SeedSequence(seed).spawn(3)`` generators (a batch of draws equals the same number of
 single draws) and consumed in the order the Python engine draws them; when a run needs more draws, or more room
-for requests or fills than was allocated, it is run again from the start with twice the room (the same seed
-gives the same prefix, so the result does not depend on the first guess).
+for requests, fills or heap entries than was allocated, it is run again from the start with twice the room
+(the same seed gives the same prefix, so the result does not depend on the first guess).
+
+Speed: every state array is preallocated by the caller and *borrowed* for the loop (:func:`_borrow`: numba
+would otherwise incref/decref every array argument of every helper call atomically, which cost half the run);
+maps (live levels, consumed liquidity, actions due per time) are arrays, not typed dicts.
 
 Sizes, prices and times are venue integers and int64 ns, as everywhere; a price ``NONE`` is a market order's.
 """
@@ -1044,14 +1050,15 @@ def supports(replay, config, strategy) -> bool:
     from tickreplay.trader.executor import ChildOrderExecutor
     from tickreplay.trader.pov import PovExecutor
 
-    total = sum(c.quantity for c in strategy.children)
     if type(strategy) is PovExecutor:
         if strategy.policy.last_time_ns is not None:
             return False
-        total += strategy.policy.cap
-    elif type(strategy) is not ChildOrderExecutor:
+        extra = strategy.policy.cap
+    elif type(strategy) is ChildOrderExecutor:
+        extra = 0
+    else:
         return False
-    return supports_config(replay, config, total)
+    return supports_config(replay, config, extra + sum(c.quantity for c in strategy.children))
 
 
 def supports_config(replay, config, total_quantity: int) -> bool:
