@@ -229,7 +229,7 @@ class Engine:
         """
         cfg, r = self.config, self.replay
         if compiled and engine_kernel.supports(r, cfg, strategy):
-            return engine_kernel.run(self, strategy, start_ns, end_ns)
+            return RunResult(*engine_kernel.run(self, strategy, start_ns, end_ns))
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
         self._exchange = Exchange(r, cfg.fees, cfg.queue_model)

@@ -1047,14 +1047,12 @@ def supports(replay, config, strategy) -> bool:
     run yet (subclasses change their behaviour), the latency models constant, normal or lognormal, and every
     notional (price × size summed over a request's fills) must fit in int64.
     """
-    from tickreplay.trader.executor import ChildOrderExecutor
-    from tickreplay.trader.pov import PovExecutor
-
-    if type(strategy) is PovExecutor:
+    loop = vars(type(strategy)).get("compiled_loop")  # set on those two classes only, not inherited
+    if loop == "pov":
         if strategy.policy.last_time_ns is not None:
             return False
         extra = strategy.policy.cap
-    elif type(strategy) is ChildOrderExecutor:
+    elif loop == "children":
         extra = 0
     else:
         return False
@@ -1157,10 +1155,9 @@ def _child_rows(children) -> np.ndarray:
                     np.int64).reshape(len(children), 5)
 
 
-def run(engine, strategy, start_ns: int | None, end_ns: int | None):
+def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` or :class:`PovExecutor` (see :func:`supports`),
-    compiled."""
-    from tickreplay.engine import RunResult
+    compiled: the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)."""
     from tickreplay.schedule.base import ChildOrder
 
     cfg, r = engine.config, engine.replay
@@ -1205,7 +1202,7 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None):
         policy.market_volume, policy.sent = int(st[S_MVOL]), int(st[S_SENT])
         policy.last_time_ns = None if st[S_LASTT] == NONE else int(st[S_LASTT])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
-    return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
+    return _orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr)
 
 
 def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarray, ends: np.ndarray,
