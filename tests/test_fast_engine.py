@@ -1,5 +1,7 @@
 """The compiled run (tickreplay.engine_kernel) against the Python engine: the same orders and fills, exactly.
 
+ChildOrderExecutor and PovExecutor (children sent and policy state too).
+
 Random schedules (styles, sizes, times, replace/max_replaces/finish_with_market, sides), latency models with
 jitter, seeds, overtaking and queue models, on three tapes: the LOBSTER AMZN level-5 day (L3), a generated
 synthetic day (L3) and the Binance BTCUSDT sample (L2).
@@ -21,11 +23,12 @@ from tickreplay.adapters.lobster import read_lobster
 from tickreplay.adapters.synthetic import generate_day
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.book.replay import ReplayData
-from tickreplay.engine import Engine, EngineConfig
+from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.latency import Burst, Constant, LogNormal, Normal
-from tickreplay.schedule import ChildOrder
+from tickreplay.schedule import ChildOrder, PovPolicy
 from tickreplay.trader.executor import ChildOrderExecutor
+from tickreplay.trader.pov import PovExecutor
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -146,9 +149,65 @@ def test_other_strategies_and_latencies_run_on_the_python_loop(synthetic):
     class Mine(ChildOrderExecutor):
         pass
 
+    class Other(Strategy):  # no children at all
+        pass
+
     children = [ChildOrder(synthetic.session_start_ns, 10, "market")]
     cfg = EngineConfig()
     assert engine_kernel.supports(synthetic, cfg, ChildOrderExecutor(1, children))
     assert not engine_kernel.supports(synthetic, cfg, Mine(1, children))
+    assert not engine_kernel.supports(synthetic, cfg, Other())
     burst = dataclasses.replace(cfg, entry_latency=Burst(MS, 10, S).on_tape(synthetic.ts_ns))
     assert not engine_kernel.supports(synthetic, burst, ChildOrderExecutor(1, children))
+
+
+@st.composite
+def pov_executors(draw, replay: ReplayData):
+    """A PovExecutor over a random part of the session (policy window, no-trade windows, style, limits)."""
+    s0, s1 = replay.session_start_ns, replay.session_end_ns
+    a = draw(st.integers(s0 - S, s1))
+    b = draw(st.integers(a + 1, s1 + S))
+    lot = draw(st.sampled_from([1, 10]))
+    min_child = draw(st.integers(1, 300))
+    no_trade = draw(st.lists(st.tuples(st.integers(s0, s1), st.integers(1, 600 * S)).map(lambda w: (w[0], w[0] + w[1])),
+                             max_size=2))
+    policy = PovPolicy(draw(st.floats(0.001, 0.5)), min_child, min_child + draw(st.integers(lot, 2_000)),
+                       lot * draw(st.integers(1, 5_000)), lot, draw(st.sampled_from([None, a])),
+                       draw(st.sampled_from([None, b])), tuple(no_trade))
+    style = draw(st.sampled_from(["market", "limit_touch", "limit_offset", "peg_mid"]))
+    ex = PovExecutor(draw(st.sampled_from([1, -1])), policy, style, draw(st.integers(-2, 4)), draw(st.integers(1, 3)),
+                     draw(st.sampled_from([20 * MS, 2 * S, 30 * S])), draw(st.one_of(st.none(), st.integers(0, 3))),
+                     draw(st.booleans()))
+    return ex, draw(st.sampled_from([None, a])), draw(st.sampled_from([None, b]))
+
+
+def _twin(ex: PovExecutor) -> PovExecutor:
+    p = ex.policy
+    return PovExecutor(ex.side, PovPolicy(p.target_rate, p.min_child, p.max_child, p.cap, p.lot_size, p.start_ns,
+                                          p.end_ns, p.no_trade), ex.style, ex.offset_ticks, ex.parent_id,
+                       ex.replace_after_ns, ex.max_replaces, ex.finish_with_market)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(data=st.data(), config=configs, name=st.sampled_from(["amzn", "synthetic", "binance"]))
+def test_pov_same_as_python(amzn, synthetic, binance, data, config, name):
+    """PovExecutor on the compiled loop: same orders, fills, children sent and policy state as the Python loop."""
+    replay = {"amzn": amzn, "synthetic": synthetic, "binance": binance}[name]
+    ex, start, end = data.draw(pov_executors(replay))
+    assert engine_kernel.supports(replay, config, ex)
+    twin = _twin(ex)
+    engine = Engine(replay, config)
+    slow = engine.run(twin, start_ns=start, end_ns=end, compiled=False)
+    fast = engine.run(ex, start_ns=start, end_ns=end)
+    pd.testing.assert_frame_equal(fast.orders, slow.orders, check_exact=True)
+    pd.testing.assert_frame_equal(fast.fills, slow.fills, check_exact=True)
+    assert ex.children == twin.children and ex.unpriced == twin.unpriced
+    assert (ex.policy.market_volume, ex.policy.sent, ex.policy.last_time_ns) == (
+        twin.policy.market_volume, twin.policy.sent, twin.policy.last_time_ns)
+
+
+def test_a_used_pov_policy_runs_on_the_python_loop(synthetic):
+    ex = PovExecutor(1, PovPolicy(0.1, 10, 100, 1_000))
+    assert engine_kernel.supports(synthetic, EngineConfig(), ex)
+    Engine(synthetic).run(ex)
+    assert ex.policy.last_time_ns is not None and not engine_kernel.supports(synthetic, EngineConfig(), ex)

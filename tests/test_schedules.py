@@ -51,6 +51,44 @@ def test_rounding_sums_exactly_to_lots(lots, lot, weights):
         assert abs(Fraction(x, lot) - exact) < 1
 
 
+
+def fraction_round_to_lots(total: int, weights, lot_size: int = 1) -> list[int]:
+    """The reference: largest-remainder rounding in ``Fraction`` arithmetic (the implementation before integers)."""
+    w = [Fraction(float(x)) for x in weights]
+    lots, wsum = total // lot_size, sum(w)
+    raw = [lots * x / wsum for x in w]
+    base = [int(r) for r in raw]
+    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
+    for i in order[: lots - sum(base)]:
+        base[i] += 1
+    return [b * lot_size for b in base]
+
+
+weight_values = st.one_of(st.floats(0, 1e6, allow_nan=False), st.floats(0, 1e-300), st.floats(0, 1e300),
+                          st.integers(0, 10**6), st.sampled_from([0.1, 0.2, 0.3, 1 / 3, 2 / 3, 1.0, 5e-324]))
+
+
+@settings(max_examples=400, deadline=None)
+@given(lots=st.integers(1, 10**7), lot=st.sampled_from([1, 10, 100, 1000]),
+       weights=st.lists(weight_values, min_size=1, max_size=60).filter(lambda w: sum(map(float, w)) > 0),
+       ties=st.booleans())
+def test_integer_rounding_is_the_fraction_rounding(lots, lot, weights, ties):
+    """Integer arithmetic gives exactly the Fraction result, ties (equal weights) included."""
+    if ties:
+        weights = [max(weights, key=float)] * len(weights)
+    assert round_to_lots(lots * lot, weights, lot) == fraction_round_to_lots(lots * lot, weights, lot)
+
+
+def test_rounding_rejects_what_fractions_reject():
+    for bad in ([float("nan"), 1.0], [float("inf")]):
+        with pytest.raises((ValueError, OverflowError)):
+            round_to_lots(10, bad)
+    with pytest.raises(ConfigError, match="'weights'"):
+        round_to_lots(10, [1.0, -0.5])
+    with pytest.raises(ConfigError, match="'weights'"):
+        round_to_lots(10, [])
+
+
 # -- windows and TWAP ----------------------------------------------------------------------
 
 def test_tradable_intervals_by_hand():

@@ -222,13 +222,14 @@ class Engine:
         ends when nothing is left to do (answers to requests still arrive
         after ``end_ns``; orders still resting then have ``order_status`` "open").
 
-        A :class:`~tickreplay.trader.executor.ChildOrderExecutor` with constant, normal or lognormal latencies
-        runs in the compiled loop of :mod:`tickreplay.engine_kernel` (same result, byte for byte);
+        A :class:`~tickreplay.trader.executor.ChildOrderExecutor` or a fresh
+        :class:`~tickreplay.trader.pov.PovExecutor` with constant, normal or lognormal latencies runs in the
+        compiled loop of :mod:`tickreplay.engine_kernel` (same result, byte for byte);
         ``compiled=False`` forces this Python loop, the reference (every other strategy runs on it).
         """
         cfg, r = self.config, self.replay
         if compiled and engine_kernel.supports(r, cfg, strategy):
-            return engine_kernel.run(self, strategy, start_ns, end_ns)
+            return RunResult(*engine_kernel.run(self, strategy, start_ns, end_ns))
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
         self._exchange = Exchange(r, cfg.fees, cfg.queue_model)

@@ -1,42 +1,50 @@
-"""The compiled run of a :class:`~tickreplay.trader.executor.ChildOrderExecutor`: engine, exchange and executor
-in one numba loop.
+"""The compiled run of a :class:`~tickreplay.trader.executor.ChildOrderExecutor` (or
+:class:`~tickreplay.trader.pov.PovExecutor`): engine, exchange and executor in one numba loop.
 
-:meth:`tickreplay.engine.Engine.run` uses it automatically when the strategy is exactly a
-``ChildOrderExecutor`` and the three latency models are :class:`~tickreplay.latency.Constant`,
-:class:`~tickreplay.latency.Normal` or :class:`~tickreplay.latency.LogNormal`; anything else runs on the
-Python loop, which stays the reference. Both give the same order log and fills, byte for byte
-(``tests/test_fast_engine.py`` compares them over random schedules, latencies, seeds and tapes).
+:meth:`tickreplay.engine.Engine.run` uses it automatically when the strategy is exactly one of those two and the
+three latency models are :class:`~tickreplay.latency.Constant`, :class:`~tickreplay.latency.Normal` or
+:class:`~tickreplay.latency.LogNormal`; anything else runs on the Python loop, which stays the reference. Both
+give the same order log and fills, byte for byte (``tests/test_fast_engine.py`` compares them over random
+schedules, POV policies, latencies, seeds and tapes). :func:`run_labels` runs many one-child label runs of the
+overlay (:mod:`tickreplay.overlay.labels`) in one call.
 
-It is a line-by-line port of ``Engine`` / ``Exchange`` / ``ChildOrderExecutor``: the same heap keys
-``(time, priority, sub1, sub2, sequence)``, the same report order, the same per-level queue kernel
+It is a line-by-line port of ``Engine`` / ``Exchange`` / ``ChildOrderExecutor`` / ``PovPolicy``: the same heap
+keys ``(time, priority, sub1, sub2, sequence)`` (a binary heap in an array; keys are unique, so any correct heap
+pops in the same order), the same report order, the same per-level queue kernel
 (:func:`tickreplay.exchange.advance_level`), the consumed-liquidity and used-volume rules. Latencies are drawn
 up front from the same ``SeedSequence(seed).spawn(3)`` generators (a batch of draws equals the same number of
 single draws) and consumed in the order the Python engine draws them; when a run needs more draws, or more room
-for requests or fills than was allocated, it is run again from the start with twice the room (the same seed
-gives the same prefix, so the result does not depend on the first guess).
+for requests, fills or heap entries than was allocated, it is run again from the start with twice the room
+(the same seed gives the same prefix, so the result does not depend on the first guess).
+
+Speed: every state array is preallocated by the caller and *borrowed* for the loop (:func:`_borrow`: numba
+would otherwise incref/decref every array argument of every helper call atomically, which cost half the run);
+maps (live levels, consumed liquidity, actions due per time) are arrays, not typed dicts.
 
 Sizes, prices and times are venue integers and int64 ns, as everywhere; a price ``NONE`` is a market order's.
 """
 
 from __future__ import annotations
 
-import heapq
 import math
 import weakref
 
 import numba as nb
+from numba.core import cgutils
+from numba.extending import intrinsic
 import numpy as np
 import pandas as pd
 
-from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level
+from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
 from tickreplay.orders import ActionStatus, DoneReason, Reject
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
+EMPTY = NONE  # a free row of an open-addressing map
 
 # heap priorities and tags
 _DUE, _ARRIVE, _WAKE = 0, 1, 2
-_T_DUE, _T_ARRIVE, _T_TIMER, _T_FILL, _T_UPDATE = 0, 1, 2, 3, 4
+_T_DUE, _T_ARRIVE, _T_TIMER, _T_FILL, _T_UPDATE, _T_MARKET = 0, 1, 2, 3, 4, 5
 # actions, order types, statuses (tickreplay.orders values), liquidity, styles
 _NEW, _CANCEL, _MODIFY = 0, 1, 2
 _MARKET, _LIMIT = 1, 2
@@ -58,7 +66,9 @@ _A_ACCEPTED, _A_FILLED, _A_DONE, _A_MODIFIED, _A_CANCELLED, _A_REJECTED = range(
 
 # counters in ST
 (S_NREQ, S_NFILL, S_NREP, S_NLVL, S_SEQ, S_NUSED, S_USEDVER, S_IENT, S_IRESP, S_IMD, S_LASTARR, S_LASTRESP,
- S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER) = range(18)
+ S_NOW, S_VIEW, S_END, S_NACT, S_UNPRICED, S_OVER, S_NHEAP, S_NLIVE, S_NCM, S_NDUE, S_NCH, S_MDPTR, S_LASTMD,
+ S_MVOL, S_SENT, S_LASTT) = range(28)
+_NS = 28  # S_NCH: children rows in use; S_MD*: market-data subscription; S_MVOL, S_SENT, S_LASTT: the POV policy
 # request (order-log row) columns in RQ
 (Q_OID, Q_ACTION, Q_PRICE, Q_QTY, Q_STATUS, Q_REJECT, Q_DECNS, Q_DECIDX, Q_ARRNS, Q_ARRIDX, Q_RESPNS, Q_OPEN,
  Q_RESTED, Q_QAHEAD, Q_FILLED, Q_NOTIONAL, Q_MAKER, Q_TAKER, Q_UPDSTATUS, Q_UPDFILLED) = range(20)
@@ -79,25 +89,13 @@ _NF = 8
 _P_DUE, _P_FILL, _P_DONE = 0, 1, 2
 # parameters in PI (ints) and PF (floats)
 (P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_MAXR, P_FINISH,
- P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE) = range(17)
-_NP = 17
-PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT = range(5)
+ P_CENT, P_CRESP, P_CMD, P_PSCALE, P_SSCALE, P_CLOSE, P_POV, P_POVMIN, P_POVMAX, P_POVCAP, P_POVLOT, P_POVSTART,
+ P_POVEND, P_POVSTYLE, P_POVOFF, P_POVPARENT) = range(28)
+_NP = 28  # P_POV*: a PovExecutor's policy (P_POV = 1) and children  # P_CLOSE: trader time at which every open child is cancelled (NONE: never), see run_batch
+PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT, PF_RATE = range(6)
 
 
 # -- tape lookups (ReplayData's methods) -------------------------------------
-@nb.njit(cache=True)
-def bisect(a, x, right):
-    """``np.searchsorted(a, x, side="right" if right else "left")`` for a scalar ``x``, as a plain binary search."""
-    lo, hi = 0, len(a)
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if a[mid] < x or (right and a[mid] == x):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
 @nb.njit(cache=True)
 def _index_at(ts, t):
     return bisect(ts, t, True) - 1
@@ -150,9 +148,57 @@ def _out_of_window(tp, pi, side, price, i):
 
 # -- state helpers -------------------------------------------------------------
 @nb.njit(cache=True)
+def _before(heap, x, y):
+    """Heap row ``x`` sorts before row ``y``: keys (time, priority, sub1, sub2, sequence), the last unique."""
+    for c in range(5):
+        if heap[x, c] != heap[y, c]:
+            return heap[x, c] < heap[y, c]
+    return False
+
+
+@nb.njit(cache=True)
+def _swap(heap, x, y):
+    for c in range(8):
+        heap[x, c], heap[y, c] = heap[y, c], heap[x, c]
+
+
+@nb.njit(cache=True)
 def _push(heap, st, t, prio, s1, s2, tag, a, b):
+    """Push (t, prio, s1, s2, sequence; tag, a, b) on the binary heap ``heap[:st[S_NHEAP]]`` (rows of 8 int64)."""
     st[S_SEQ] += 1
-    heapq.heappush(heap, (t, prio, s1, s2, st[S_SEQ], tag, a, b))
+    n = st[S_NHEAP]
+    if n >= len(heap):
+        st[S_OVER] = 1
+        return
+    st[S_NHEAP] = n + 1
+    heap[n, 0], heap[n, 1], heap[n, 2], heap[n, 3], heap[n, 4] = t, prio, s1, s2, st[S_SEQ]
+    heap[n, 5], heap[n, 6], heap[n, 7] = tag, a, b
+    while n > 0:
+        up = (n - 1) >> 1
+        if not _before(heap, n, up):
+            break
+        _swap(heap, n, up)
+        n = up
+
+
+@nb.njit(cache=True)
+def _pop(heap, st):
+    """Move the smallest entry to the row just past the heap (``heap[st[S_NHEAP]]`` after the call)."""
+    n = st[S_NHEAP] - 1
+    st[S_NHEAP] = n
+    _swap(heap, 0, n)
+    k = 0
+    while True:
+        c = 2 * k + 1
+        if c >= n:
+            break
+        if c + 1 < n and _before(heap, c + 1, c):
+            c += 1
+        if not _before(heap, c, k):
+            break
+        _swap(heap, k, c)
+        k = c
+    return n
 
 
 @nb.njit(cache=True)
@@ -178,20 +224,45 @@ def _report(st, rp, tag, a, b, c):
 
 
 @nb.njit(cache=True)
-def _consumed_at(cs, cr, key, i):
-    if key in cs and i < cr[key]:
-        return cs[key]
+def _row_of(m, key):
+    """Row of ``key`` in the open-addressing map ``m`` (keys in column 0, ``EMPTY`` rows free; len(m) a power of
+    two), or the free row where it goes."""
+    mask = len(m) - 1
+    h = ((key * -7046029254386353131) >> 29) & mask  # Fibonacci hashing (wrapping multiply)
+    while m[h, 0] != EMPTY and m[h, 0] != key:
+        h = (h + 1) & mask
+    return h
+
+
+@nb.njit(cache=True)
+def _new_key(st, m, h, key, counter):
+    """Put ``key`` in free row ``h`` of map ``m``; keeps the map at most half full (else: redo with more room)."""
+    if 2 * (st[counter] + 1) > len(m):
+        st[S_OVER] = 1
+    st[counter] += 1
+    m[h, 0] = key
+
+
+@nb.njit(cache=True)
+def _consumed_at(cm, key, i):
+    h = _row_of(cm, key)
+    if cm[h, 0] == key and i < cm[h, 2]:
+        return cm[h, 1]
     return 0
 
 
 @nb.njit(cache=True)
-def _consume(tp, cs, cr, side, price, size, i):
+def _consume(tp, st, cm, side, price, size, i):
+    """Record ``size`` taken at (side, price) at event ``i``: consumed until the tape next changes that level."""
     key = price * 2 + (1 if side > 0 else 0)
-    if key in cs and i < cr[key]:
-        cs[key] += size
-    else:
-        cs[key] = size
-        cr[key] = _next_level_change(tp, side, price, i)
+    h = _row_of(cm, key)
+    if cm[h, 0] == key and i < cm[h, 2]:
+        cm[h, 1] += size
+        return
+    if cm[h, 0] != key:
+        _new_key(st, cm, h, key, S_NCM)
+    cm[h, 1] = size
+    cm[h, 2] = _next_level_change(tp, side, price, i)
 
 
 @nb.njit(cache=True)
@@ -221,14 +292,12 @@ def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
 @nb.njit(cache=True)
 def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
     n = lv[slot, L_N]
-    entry = np.empty(n, np.int64)
-    ahead = np.empty(n, np.float64)
-    remaining = np.empty(n, np.int64)
-    fills = np.zeros(n, np.int64)
+    entry, remaining, fills, ahead = used[2, :n], used[3, :n], used[4, :n], orf[2, :n]
+    fills[:] = 0
     o = lv[slot, L_HEAD]
     for m in range(n):
         entry[m] = orr[o, O_ENTRY]
-        ahead[m] = orf[o, 0]
+        ahead[m] = orf[0, o]
         remaining[m] = orr[o, O_QTY] - orr[o, O_FILLED]
         o = orr[o, O_NEXT]
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
@@ -248,7 +317,7 @@ def _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i):
     _, _, _, pt, ahead, _ = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, i + 1)
     o = lv[slot, L_HEAD]
     for m in range(len(ahead)):
-        orf[o, 0] = ahead[m]
+        orf[0, o] = ahead[m]
         o = orr[o, O_NEXT]
     lv[slot, L_PT], lv[slot, L_K] = pt, i
 
@@ -263,7 +332,7 @@ def _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot):
     if status:
         o = lv[slot, L_HEAD]
         for m in range(len(ahead)):
-            orf[o, 1] = ahead[m]
+            orf[1, o] = ahead[m]
             orr[o, O_PFILL] = fills[m]
             o = orr[o, O_NEXT]
         lv[slot, L_PEND], lv[slot, L_PSTATUS], lv[slot, L_PJ], lv[slot, L_PHOW] = 1, status, j, how
@@ -292,16 +361,38 @@ def _unlink(orr, lv, slot, oid):
 
 
 @nb.njit(cache=True)
-def _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i):
+def _live_level(st, lv, act, side, price):
+    """Slot of the level (side, price) holding own orders now, or -1 (``act[:st[S_NLIVE]]``: those slots)."""
+    for m in range(st[S_NLIVE]):
+        slot = act[m]
+        if lv[slot, L_PRICE] == price and lv[slot, L_SIDE] == side:
+            return slot
+    return -1
+
+
+@nb.njit(cache=True)
+def _retire(st, act, slot):
+    """Remove ``slot`` from the live levels (its last own order left)."""
+    n = st[S_NLIVE] - 1
+    for m in range(n + 1):
+        if act[m] == slot:
+            act[m] = act[n]
+            break
+    st[S_NLIVE] = n
+
+
+@nb.njit(cache=True)
+def _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i):
     side, price = orr[oid, O_SIDE], orr[oid, O_PRICE]
     key = price * 2 + (1 if side > 0 else 0)
-    if key in lmap:
-        slot = lmap[key]
+    slot = _live_level(st, lv, act, side, price)
+    if slot >= 0:
         _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
     else:
-        slot = st[S_NLVL]
+        slot = st[S_NLVL]  # at most one level per request: lv has a row per request
         st[S_NLVL] = slot + 1
-        lmap[key] = slot
+        act[st[S_NLIVE]] = slot
+        st[S_NLIVE] += 1
         lv[slot, L_SIDE], lv[slot, L_PRICE], lv[slot, L_K] = side, price, i
         lv[slot, L_HEAD], lv[slot, L_TAIL] = -1, -1
     tail = lv[slot, L_TAIL]
@@ -315,24 +406,23 @@ def _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i):
     orr[oid, O_ENTRY] = i
     if lv[slot, L_UNK] or _out_of_window(tp, pi, side, price, i):
         lv[slot, L_UNK] = 1
-        orf[oid, 0] = np.nan
+        orf[0, oid] = np.nan
         _mark_unknown(orr, oid, t)
     else:
-        orf[oid, 0] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cs, cr, key, i), 0))
+        orf[0, oid] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cm, key, i), 0))
     _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
 
 
 @nb.njit(cache=True)
-def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i):
-    key = orr[oid, O_PRICE] * 2 + (1 if orr[oid, O_SIDE] > 0 else 0)
-    slot = lmap[key]
+def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i):
+    slot = _live_level(st, lv, act, orr[oid, O_SIDE], orr[oid, O_PRICE])
     _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
     _unlink(orr, lv, slot, oid)
     if lv[slot, L_N] > 0:
         _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
     else:
         lv[slot, L_VER] += 1
-        del lmap[key]
+        _retire(st, act, slot)
 
 
 @nb.njit(cache=True)
@@ -352,7 +442,7 @@ def _use(st, used, j, volume):
 
 
 @nb.njit(cache=True)
-def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, slot, version):
+def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, slot, version):
     if version != lv[slot, L_VER] or lv[slot, L_PEND] == 0:
         return
     if lv[slot, L_PUSED] != st[S_USEDVER]:
@@ -364,14 +454,14 @@ def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, sl
     total = 0
     o = lv[slot, L_HEAD]
     while o >= 0:
-        orf[o, 0] = orf[o, 1]
+        orf[0, o] = orf[1, o]
         total += orr[o, O_PFILL]
         o = orr[o, O_NEXT]
     lv[slot, L_PT], lv[slot, L_K] = lv[slot, L_PPT], j
     if total:
         _use(st, used, j, total)
         if tp[2][j] == -lside:  # crossing liquidity we took stays taken
-            _consume(tp, cs, cr, -lside, tp[3][j], total, j)
+            _consume(tp, st, cm, -lside, tp[3][j], total, j)
         how = lv[slot, L_PHOW]
         o = lv[slot, L_HEAD]
         while o >= 0:
@@ -392,14 +482,14 @@ def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, sl
             o = orr[o, O_NEXT]
     if lv[slot, L_N] == 0:
         lv[slot, L_VER] += 1
-        del lmap[lprice * 2 + (1 if lside > 0 else 0)]
+        _retire(st, act, slot)
     else:
         _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
 
 
 # -- the exchange's requests -----------------------------------------------------
 @nb.njit(cache=True)
-def _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i):
+def _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i):
     side = orr[oid, O_SIDE]
     opp = -side
     px = tp[14][i] if opp == -1 else tp[12][i]
@@ -411,23 +501,23 @@ def _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i):
             break
         if limit != NONE and ((q > limit) if side == 1 else (q < limit)):
             break
-        avail = s - _consumed_at(cs, cr, q * 2 + (1 if opp > 0 else 0), i)
+        avail = s - _consumed_at(cm, q * 2 + (1 if opp > 0 else 0), i)
         if avail <= 0:
             continue
         take = min(avail, orr[oid, O_QTY] - orr[oid, O_FILLED])
-        _consume(tp, cs, cr, opp, q, take, i)
+        _consume(tp, st, cm, opp, q, take, i)
         _fill(st, pi, pf, orr, fl, flf, rp, oid, q, take, _TAKER, t, i, _HOW_WALK)
         if orr[oid, O_FILLED] == orr[oid, O_QTY]:
             return
 
 
 @nb.njit(cache=True)
-def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i):
-    _take(tp, pi, pf, st, orr, fl, flf, rp, cs, cr, oid, t, i)
+def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i):
+    _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i)
     if orr[oid, O_STATUS] == _FILLED:
         return
     if orr[oid, O_TYPE] == _LIMIT:
-        _join(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, oid, t, i)
+        _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i)
     else:
         orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_MARKET_REST
 
@@ -461,7 +551,7 @@ def _check_live(orr, oid):
 
 
 @nb.njit(cache=True)
-def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t):
+def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t):
     i = _index_at(tp[0], t)
     orr[oid, O_ARRNS], orr[oid, O_ARRIDX] = t, i
     q = orr[oid, O_QTY]
@@ -475,24 +565,24 @@ def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oi
         _report(st, rp, _P_DONE, oid, _REJECTED, t)
         return
     orr[oid, O_STATUS] = _OPEN
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
     _report(st, rp, _P_DONE, oid, orr[oid, O_STATUS], t)
 
 
 @nb.njit(cache=True)
-def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t):
+def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t):
     reason = _check_live(orr, oid)
     if reason:
         _report(st, rp, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, _index_at(tp[0], t))
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, _index_at(tp[0], t))
     orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_CANCEL_REQUEST
     _report(st, rp, _P_DONE, rid, _CANCELLED, t)
     return 0
 
 
 @nb.njit(cache=True)
-def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid, price, t):
+def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid, price, t):
     """Exchange.modify for a modify that keeps the order's total size (the executor's re-pricing)."""
     i = _index_at(tp[0], t)
     reason = _check_live(orr, oid)
@@ -505,9 +595,9 @@ def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid,
     if reason:
         _report(st, rp, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, oid, i)
+    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i)
     orr[oid, O_PRICE] = price
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t, i)
+    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
     _report(st, rp, _P_DONE, rid, orr[oid, O_STATUS], t)
     return 0
 
@@ -566,12 +656,12 @@ def _request(pi, st, rq, orr, heap, lat_ent, action, oid, price):
 
 
 @nb.njit(cache=True)
-def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, rid):
+def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, rid):
     action = rq[rid, Q_ACTION]
     oid = rq[rid, Q_OID]
     if action == _NEW:
         orr[oid, O_INFORCE] = rid
-        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, oid, t)
+        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t)
         rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = orr[oid, O_ARRNS], orr[oid, O_ARRIDX]
         s = orr[oid, O_STATUS]
         if s == _REJECTED:
@@ -585,10 +675,10 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, f
         filled_before = orr[oid, O_FILLED]
         open_before = orr[oid, O_QTY] - orr[oid, O_FILLED] if live else 0
         if action == _CANCEL:
-            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, rid, oid, t)
+            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t)
         else:
             rq[rid, Q_QTY] = orr[oid, O_QTY]
-            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, rid, oid,
+            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid,
                               rq[rid, Q_PRICE], t)
         if reason:
             rq[rid, Q_STATUS], rq[rid, Q_REJECT] = _A_REJECTED, reason
@@ -599,7 +689,7 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, f
             else:
                 rq[rid, Q_STATUS], rq[rid, Q_OPEN] = _A_MODIFIED, max(rq[rid, Q_QTY] - filled_before, 0)
     if rq[rid, Q_STATUS] != _A_REJECTED and action != _CANCEL and orr[oid, O_STATUS] == _OPEN:
-        a = orf[oid, 0]
+        a = orf[0, oid]
         rq[rid, Q_RESTED], rq[rid, Q_QAHEAD] = 1, (-1 if math.isnan(a) else int(math.floor(a + 0.5)))
     _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
 
@@ -641,7 +731,7 @@ def _wake(tp, pi, st, lat_md, t):
 
 # -- the executor (ChildOrderExecutor) -----------------------------------------
 @nb.njit(cache=True)
-def _at(st, heap, ac, due_head, due_tail, t, what):
+def _at(st, heap, ac, dm, t, what):
     """Schedule an action at trader time ``t``: ``what`` >= 0 sends child ``what``, < 0 checks order ``-what-1``."""
     n = st[S_NACT] + 1
     if n >= len(ac):
@@ -650,13 +740,16 @@ def _at(st, heap, ac, due_head, due_tail, t, what):
     else:
         st[S_NACT] = n
     ac[n, 0], ac[n, 1] = what, -1
-    if t in due_tail:
-        ac[due_tail[t], 1] = n
+    h = _row_of(dm, t)
+    if dm[h, 0] == t and dm[h, 2] > 0:  # a list for time t not yet run: append
+        ac[dm[h, 2], 1] = n
     else:
+        if dm[h, 0] != t:
+            _new_key(st, dm, h, t, S_NDUE)
         if t <= st[S_END]:
             _push(heap, st, t, _WAKE, 0, 0, _T_TIMER, t, 0)
-        due_head[t] = n
-    due_tail[t] = n
+        dm[h, 1] = n
+    dm[h, 2] = n
 
 
 @nb.njit(cache=True)
@@ -684,7 +777,7 @@ def _price(tp, pi, st, style, offset):
 
 
 @nb.njit(cache=True)
-def _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, c):
+def _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c):
     qty = ch[c, 1]
     style = ch[c, 2]
     if style == _S_MARKET:
@@ -693,16 +786,16 @@ def _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, c):
     price = _price(tp, pi, st, style, ch[c, 3])
     if price == NONE:
         st[S_UNPRICED] += 1
-        _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], c)
+        _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], c)
         return
     oid = _send(pi, st, rq, orr, heap, lat_ent, qty, _LIMIT, price, ch[c, 4])
     orr[oid, X_OPEN], orr[oid, X_CHILD], orr[oid, X_QTY] = 1, c, qty
     orr[oid, X_FILLED], orr[oid, X_REPL], orr[oid, X_PRICE] = 0, 0, price
-    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
-def _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, oid):
+def _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, oid):
     if not orr[oid, X_OPEN]:
         return
     c = orr[oid, X_CHILD]
@@ -717,7 +810,7 @@ def _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, oid
         rid = _request(pi, st, rq, orr, heap, lat_ent, _MODIFY, oid, new)
         orr[rid, X_RPOLD], orr[rid, X_RPNEW], orr[rid, X_RPACTIVE] = orr[oid, X_PRICE], new, 1
         orr[oid, X_PRICE] = new
-    _at(st, heap, ac, due_head, due_tail, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
@@ -743,46 +836,101 @@ def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
 
 
 @nb.njit(cache=True)
-def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac):
-    """One run; fills the row/order/fill arrays and returns ``st`` (counters; ``st[S_OVER]``: redo with more room).
+def _push_next_md(tp, pi, st, heap, lat_md, mdl):
+    """Engine._push_next_md: schedule the next subscribed tape event's arrival at the trader."""
+    p = st[S_MDPTR]
+    if p >= len(mdl):
+        return
+    j = mdl[p]
+    st[S_MDPTR] = p + 1
+    ts = tp[0][j]
+    t = max(ts + _draw(lat_md, pi[P_CMD], st, S_IMD), st[S_LASTMD])
+    st[S_LASTMD] = t
+    _push(heap, st, t, _WAKE, 0, 0, _T_MARKET, j, 0)
 
-    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order.
-    """
-    st = np.zeros(18, np.int64)
-    st[S_NOW], st[S_END], st[S_VIEW] = start, end, -1
-    st[S_LASTARR] = st[S_LASTRESP] = NONE
-    lmap = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    cs = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    cr = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    due_head = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    due_tail = nb.typed.Dict.empty(nb.types.int64, nb.types.int64)
-    z = np.int64(0)
-    heap = [(z, z, z, z, z, z, z, z)]
-    heap.pop()
-    _wake(tp, pi, st, lat_md, start)
-    for c in range(len(ch)):
-        _at(st, heap, ac, due_head, due_tail, max(ch[c, 0], start), c)
-    while len(heap) and not st[S_OVER]:
-        t, prio, _, _, _, tag, a, b = heapq.heappop(heap)
+
+@nb.njit(cache=True)
+def _pov_volume(pi, pf, st, nt, t, volume):
+    """PovPolicy.on_volume: record ``volume`` seen at trader time ``t``; the quantity to send now."""
+    st[S_LASTT] = t
+    active = not ((pi[P_POVSTART] != NONE and t < pi[P_POVSTART]) or (pi[P_POVEND] != NONE and t >= pi[P_POVEND]))
+    for w in range(len(nt)):
+        if nt[w, 0] <= t < nt[w, 1]:
+            active = False
+    remaining = pi[P_POVCAP] - st[S_SENT]
+    if not active or remaining == 0:
+        return 0
+    st[S_MVOL] += volume
+    shortfall = int(math.floor(pf[PF_RATE] * st[S_MVOL])) - st[S_SENT]
+    if remaining < pi[P_POVMIN] and shortfall >= remaining:
+        q = remaining
+    else:
+        q = min(shortfall, pi[P_POVMAX], remaining) // pi[P_POVLOT] * pi[P_POVLOT]
+        if q < pi[P_POVMIN]:
+            return 0
+    st[S_SENT] += q
+    return q
+
+
+@nb.njit(cache=True)
+def _close_all(pi, st, rq, orr, heap, lat_ent):
+    """Cancel every open child (in order-id order) and forget them: the label executor's stop."""
+    n = st[S_NREQ]
+    for oid in range(1, n + 1):
+        if orr[oid, X_OPEN]:
+            _request(pi, st, rq, orr, heap, lat_ent, _CANCEL, oid, NONE)
+    for oid in range(1, n + 1):
+        orr[oid, X_OPEN] = 0
+
+
+@nb.njit(cache=True)
+def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm,
+          dm, mdl, nt):
+    _wake(tp, pi, st, lat_md, st[S_NOW])
+    st[S_MDPTR] = bisect(mdl, st[S_VIEW], True)
+    _push_next_md(tp, pi, st, heap, lat_md, mdl)
+    for c in range(st[S_NCH]):
+        _at(st, heap, ac, dm, max(ch[c, 0], st[S_NOW]), c)
+    close = pi[P_CLOSE]
+    if close != NONE and close <= st[S_END]:
+        _push(heap, st, close, _WAKE, 0, 0, _T_TIMER, close, 0)
+    while st[S_NHEAP] and not st[S_OVER]:
+        top = _pop(heap, st)
+        t, tag, a, b = heap[top, 0], heap[top, 5], heap[top, 6], heap[top, 7]
         if tag == _T_DUE:
-            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, a, b)
+            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, a, b)
             _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
         elif tag == _T_ARRIVE:
-            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, lmap, cs, cr, fl, flf, heap, lat_resp, t, a)
+            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, a)
+        elif tag == _T_MARKET:  # a subscribed trade print reaches the trader: PovExecutor.on_market
+            st[S_NOW] = t
+            st[S_VIEW] = max(st[S_VIEW], _index_at(tp[0], tp[0][a]))
+            _push_next_md(tp, pi, st, heap, lat_md, mdl)
+            q = _pov_volume(pi, pf, st, nt, t, tp[4][a])
+            if q:
+                c = st[S_NCH]
+                if c >= len(ch):
+                    st[S_OVER] = 1
+                    continue
+                st[S_NCH] = c + 1
+                ch[c, 0], ch[c, 1], ch[c, 2], ch[c, 3], ch[c, 4] = t, q, pi[P_POVSTYLE], pi[P_POVOFF], pi[P_POVPARENT]
+                _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c)
         else:
             _wake(tp, pi, st, lat_md, t)
             if tag == _T_TIMER:
-                if a in due_head:
-                    n = due_head[a]
-                    del due_head[a]
-                    del due_tail[a]
+                h = _row_of(dm, a)
+                if dm[h, 0] == a and dm[h, 2] > 0:
+                    n = dm[h, 1]
+                    dm[h, 2] = -1  # run: a later action at this time starts a new list and timer
                     while n > 0:
                         what = ac[n, 0]
                         if what >= 0:
-                            _x_send(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, what)
+                            _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, what)
                         else:
-                            _x_check(tp, pi, st, rq, orr, heap, ac, due_head, due_tail, lat_ent, ch, -what - 1)
+                            _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, -what - 1)
                         n = ac[n, 1]
+                if a == close:
+                    _close_all(pi, st, rq, orr, heap, lat_ent)
             elif tag == _T_FILL:
                 oid = fl[a, F_OID]
                 if orr[oid, X_OPEN]:
@@ -791,7 +939,98 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, start, end, rq, rqf, o
                         orr[oid, X_OPEN] = 0
             else:
                 _x_update(pi, st, rq, orr, heap, lat_ent, ch, a)
-    return st
+
+
+@intrinsic
+def _borrow(typingctx, arr):
+    """``arr`` without its reference count: the caller keeps the memory alive for the whole call.
+
+    Numba increfs and decrefs (atomically) every array argument of every call; the kernel's helpers take many
+    arrays, so on borrowed arrays (no meminfo) those become null checks.
+    """
+    if not isinstance(arr, nb.types.Array):
+        return None
+
+    def codegen(context, builder, signature, args):
+        src = context.make_array(arr)(context, builder, value=args[0])
+        out = context.make_array(arr)(context, builder)
+        for name in ("nitems", "itemsize", "data", "shape", "strides"):
+            setattr(out, name, getattr(src, name))
+        out.meminfo = cgutils.get_null_value(out.meminfo.type)
+        out.parent = cgutils.get_null_value(out.parent.type)
+        return out._getvalue()
+
+    return arr(arr), codegen
+
+
+@nb.njit(cache=True)
+def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
+               cm, dm, mdl, nt):
+    """One run: fills ``st`` (counters, ``st[S_OVER]``: redo with more room) and the row/order/fill arrays.
+
+    ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order, ``st[S_NCH]``
+    of them (a POV run appends the ones it sends). ``mdl``: the subscribed tape events (POV: the trade prints),
+    ``nt``: the POV policy's no-trade windows. ``st`` comes with ``S_NOW`` = start, ``S_END`` = end; ``cm`` (consumed liquidity) and ``dm`` (actions due per time) are
+    open-addressing maps filled with ``EMPTY``. Every array is borrowed (see :func:`_borrow`) for the loop.
+    """
+    b = _borrow
+    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
+         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
+         b(tp[19]))
+    _loop(t, b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf), b(lv),
+          b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt))
+
+
+@nb.njit(cache=True)
+def _batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl,
+           flf, ac, heap, act, cm, dm, mdl, nt, first, filled, paid, fees):
+    for k in range(first, len(starts)):
+        st[:] = 0
+        st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = starts[k], ends[k], -1, NONE, NONE
+        st[S_NCH] = 1
+        pi[P_SIDE], pi[P_CLOSE] = sides[k], ends[k]
+        _loop(tp, pi, pf, chs[k:k + 1], lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
+              heap, act, cm, dm, mdl, nt)
+        if st[S_OVER]:
+            return k
+        n = st[S_NFILL]
+        q, p, f = 0, 0, 0.0
+        for m in range(1, n + 1):  # in fill order, as Python's sum()
+            q += fl[m, F_SIZE]
+            p += fl[m, F_PRICE] * fl[m, F_SIZE]
+            f += flf[m]
+        filled[k], paid[k], fees[k] = q, p, f
+        # back to the state of a fresh run: zero what this one wrote
+        rq[:st[S_NREQ] + 1] = 0
+        rqf[:st[S_NREQ] + 1] = 0
+        orr[:st[S_NREQ] + 1] = 0
+        orf[:, :st[S_NREQ] + 1] = 0
+        lv[:st[S_NLVL] + 1] = 0
+        used[:2, :st[S_NUSED] + 1] = 0
+        fl[:n + 1] = 0
+        flf[:n + 1] = 0
+        ac[:st[S_NACT] + 1] = 0
+        cm[:] = EMPTY
+        dm[:] = EMPTY
+    return len(starts)
+
+
+@nb.njit(cache=True)
+def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp,
+              fl, flf, ac, heap, act, cm, dm, mdl, nt, first, filled, paid, fees):
+    """Runs ``first:`` of a batch of one-child runs: run ``k`` sends ``chs[k]`` on side ``sides[k]`` from
+    ``starts[k]`` to ``ends[k]``, where it cancels what is open (the label executor), and puts its filled size,
+    paid (sum of price × size) and fees (currency, summed in fill order) in ``filled/paid/fees[k]``. Returns the
+    first run not done (``len(starts)``: all; else that run needs more room and is redone from there by the
+    caller). Arrays as in :func:`run_kernel` (``mdl``, ``nt`` empty: no subscription).
+    """
+    b = _borrow
+    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
+         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
+         b(tp[19]))
+    return _batch(t, b(pi), b(pf), b(chs), b(sides), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st),
+                  b(rq), b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
+                  b(dm), b(mdl), b(nt), first, b(filled), b(paid), b(fees))
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -804,17 +1043,28 @@ _TAPES: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
 def supports(replay, config, strategy) -> bool:
     """True when :func:`run` reproduces the Python engine for this tape, config and strategy.
 
-    The strategy must be exactly a :class:`ChildOrderExecutor` (subclasses change its behaviour), the latency
-    models constant, normal or lognormal, and every notional (price × size summed over a request's fills) must
-    fit in int64.
+    The strategy must be exactly a :class:`ChildOrderExecutor` or a :class:`PovExecutor` whose policy has not
+    run yet (subclasses change their behaviour), the latency models constant, normal or lognormal, and every
+    notional (price × size summed over a request's fills) must fit in int64.
     """
-    from tickreplay.trader.executor import ChildOrderExecutor
-
-    if type(strategy) is not ChildOrderExecutor or not all(
-            type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
+    loop = vars(type(strategy)).get("compiled_loop")  # set on those two classes only, not inherited
+    if loop == "pov":
+        if strategy.policy.last_time_ns is not None:
+            return False
+        extra = strategy.policy.cap
+    elif loop == "children":
+        extra = 0
+    else:
         return False
-    total = sum(c.quantity for c in strategy.children)
-    return 4 * _tape(replay)[1] * total < 2**63
+    return supports_config(replay, config, extra + sum(c.quantity for c in strategy.children))
+
+
+def supports_config(replay, config, total_quantity: int) -> bool:
+    """True when the compiled loop can run ``config`` on ``replay`` for children of ``total_quantity`` in all:
+    constant, normal or lognormal latencies, and notionals that fit in int64."""
+    if not all(type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
+        return False
+    return 4 * _tape(replay)[1] * int(total_quantity) < 2**63
 
 
 def _tape(replay) -> tuple[tuple, int]:
@@ -841,50 +1091,143 @@ def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
     return np.array([round(med * math.exp(sigma * z)) for z in rng.standard_normal(n).tolist()], np.int64), False
 
 
-def run(engine, strategy, start_ns: int | None, end_ns: int | None):
-    """:meth:`Engine.run` for a :class:`ChildOrderExecutor` (see :func:`supports`), compiled."""
-    from tickreplay.engine import RunResult
+def _pow2(n: int) -> int:
+    """The smallest power of two >= ``n``."""
+    return 1 << max(int(n) - 1, 1).bit_length()
 
+
+def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
+            finish_with_market: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's int and float parameters (``pi``, ``pf``) for the executor settings given."""
     cfg, r = engine.config, engine.replay
     inst = r.instrument
-    start = int(r.session_start_ns if start_ns is None else start_ns)
-    end = int(r.session_end_ns if end_ns is None else end_ns)
-    children = strategy.children
-    ch = np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
-                  np.int64).reshape(len(children), 5)
-    tp = _tape(r)[0]
     model = MODEL_L3 if r.is_l3 else cfg.queue_model.code
     pi = np.zeros(_NP, np.int64)
     pi[[P_START, P_END, P_LOT, P_TICK, P_WINDOW, P_MODEL, P_STOP, P_OVERTAKE, P_SIDE, P_RA, P_FINISH, P_PSCALE,
         P_SSCALE]] = (r.session_start_ns, r.session_end_ns, inst.lot_size, inst.tick_size, r.window_levels, model,
-                      r.index_at(r.session_end_ns) + 1, cfg.allow_overtaking, strategy.side,
-                      strategy.replace_after_ns, strategy.finish_with_market, inst.price_scale, inst.size_scale)
-    pi[P_MAXR] = -1 if strategy.max_replaces is None else strategy.max_replaces
+                      r.index_at(r.session_end_ns) + 1, cfg.allow_overtaking, side, replace_after_ns,
+                      finish_with_market, inst.price_scale, inst.size_scale)
+    pi[P_MAXR] = -1 if max_replaces is None else max_replaces
+    pi[P_CLOSE] = NONE
     f = cfg.fees
-    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit], np.float64)
-    room = 4 * len(children) + 64
+    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit, 0.0],
+                  np.float64)
+    return pi, pf
+
+
+def _latencies(cfg, pi: np.ndarray, room: int, md_events: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entry, response and market-data latency draws for a run with ``room`` and ``md_events`` subscribed tape
+    events (sets the constant flags in ``pi``)."""
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
+    (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
+        _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
+                                       (cfg.md_latency, rngs[2], 6 * room + md_events)))
+    return ent, resp, md
+
+
+def _state(room: int, levels: int) -> tuple[np.ndarray, ...]:
+    """Fresh state arrays for runs of ``room`` requests: ``st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap,
+    act, cm, dm`` as :func:`run_kernel` takes them."""
+    ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
+    return (
+        np.zeros(_NS, np.int64),
+        np.zeros((room, _NQ), np.int64), np.zeros(room, np.float64),  # rq, rqf
+        np.zeros((room, _NO), np.int64),  # orr
+        np.zeros((3, room), np.float64),  # orf: ahead, pending ahead per order; scratch per queue place
+        np.zeros((room, _NL), np.int64),  # lv
+        np.zeros((5, room), np.int64),  # used (index, volume); scratch entry, remaining, fills
+        np.zeros((room + levels + 16, 4), np.int64),  # rp
+        np.zeros((room, _NF), np.int64), np.zeros(room, np.float64),  # fl, flf
+        ac,
+        np.empty((8 * room, 8), np.int64),  # heap
+        np.empty(room, np.int64),  # act
+        np.full((_pow2(2 * room), 3), EMPTY, np.int64),  # cm: (side, price) key, consumed size, refresh index
+        np.full((_pow2(2 * len(ac)), 3), EMPTY, np.int64),  # dm: time, first and last action due then
+    )
+
+
+_NO_EVENTS, _NO_WINDOWS = np.zeros(0, np.int64), np.zeros((0, 2), np.int64)  # no subscription, no windows
+
+
+def _child_rows(children) -> np.ndarray:
+    """Children as the kernel's (time_ns, quantity, style code, offset_ticks, parent_id) rows."""
+    return np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
+                    np.int64).reshape(len(children), 5)
+
+
+def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:meth:`Engine.run` for a :class:`ChildOrderExecutor` or :class:`PovExecutor` (see :func:`supports`),
+    compiled: the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)."""
+    from tickreplay.schedule.base import ChildOrder
+
+    cfg, r = engine.config, engine.replay
+    start = int(r.session_start_ns if start_ns is None else start_ns)
+    end = int(r.session_end_ns if end_ns is None else end_ns)
+    given = _child_rows(strategy.children)
+    tp = _tape(r)[0]
+    pi, pf = _params(engine, strategy.side, strategy.replace_after_ns, strategy.max_replaces,
+                     strategy.finish_with_market)
+    policy = getattr(strategy, "policy", None)
+    mdl, nt = _NO_EVENTS, _NO_WINDOWS
+    if policy is not None:  # PovExecutor
+        mdl = r.indices_of(tuple(strategy.subscribe))
+        nt = np.array(policy.no_trade, np.int64).reshape(len(policy.no_trade), 2)
+        pi[[P_POV, P_POVMIN, P_POVMAX, P_POVCAP, P_POVLOT, P_POVSTART, P_POVEND, P_POVSTYLE, P_POVOFF,
+            P_POVPARENT]] = (1, policy.min_child, policy.max_child, policy.cap, policy.lot_size,
+                             NONE if policy.start_ns is None else policy.start_ns,
+                             NONE if policy.end_ns is None else policy.end_ns, STYLE_CODES[strategy.style],
+                             strategy.offset_ticks, strategy.parent_id)
+        pf[PF_RATE] = policy.target_rate
+    room = 4 * len(given) + 64
     while True:
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
-        (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
-            _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                           (cfg.md_latency, rngs[2], 6 * room)))
-        rq = np.zeros((room, _NQ), np.int64)
-        rqf = np.zeros(room, np.float64)
-        orr = np.zeros((room, _NO), np.int64)
-        orf = np.zeros((room, 2), np.float64)
-        lv = np.zeros((room, _NL), np.int64)
-        fl = np.zeros((room, _NF), np.int64)
-        flf = np.zeros(room, np.float64)
-        used = np.zeros((2, room), np.int64)
-        rp = np.zeros((room + r.levels + 16, 4), np.int64)
-        ac = np.zeros((4 * room, 2), np.int64)  # scheduled sends and checks: several per child
-        st = run_kernel(tp, pi, pf, ch, ent, resp, md, start, end, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac)
+        ent, resp, md = _latencies(cfg, pi, room, len(mdl))
+        arrays = _state(room, r.levels)
+        st = arrays[0]
+        st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = start, end, -1, NONE, NONE
+        st[S_NCH], st[S_LASTMD], st[S_LASTT] = len(given), NONE, NONE
+        if policy is not None:
+            st[S_MVOL], st[S_SENT] = policy.market_volume, policy.sent
+        ch = np.concatenate([given, np.zeros((room if policy is not None else 0, 5), np.int64)])
+        run_kernel(tp, pi, pf, ch, ent, resp, md, *arrays, mdl, nt)
         if not st[S_OVER]:
             break
         room *= 2
+    _, rq, rqf, orr, _, _, _, _, fl, flf = arrays[:10]
     strategy.unpriced = int(st[S_UNPRICED])
+    if policy is not None:
+        n0 = len(given)
+        strategy.children.extend(ChildOrder(int(t), int(q), strategy.style, strategy.offset_ticks,
+                                            strategy.parent_id, n0 + m)
+                                 for m, (t, q) in enumerate(ch[n0:st[S_NCH], :2].tolist()))
+        policy.market_volume, policy.sent = int(st[S_MVOL]), int(st[S_SENT])
+        policy.last_time_ns = None if st[S_LASTT] == NONE else int(st[S_LASTT])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
-    return RunResult(_orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr))
+    return _orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr)
+
+
+def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               replace_after_ns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Many one-child runs in one compiled call: run ``k`` executes ``children[k]`` (a row as :func:`_child_rows`
+    makes: a :class:`ChildOrderExecutor` of that child alone, side ``sides[k]``) from trader time ``starts[k]`` to
+    ``ends[k]``, where it cancels whatever is still open — the overlay's counterfactual label runs.
+
+    Each run is exactly :meth:`Engine.run` of that executor (same seed, so the same latency draws for every run).
+    Returns per run the filled size, paid (sum of price × size) and fees (currency). Call only when
+    :func:`supports_config` holds for the largest child.
+    """
+    cfg, r = engine.config, engine.replay
+    ch = np.ascontiguousarray(children, np.int64)
+    sides, starts, ends = (np.ascontiguousarray(a, np.int64) for a in (sides, starts, ends))
+    tp = _tape(r)[0]
+    pi, pf = _params(engine, 1, replace_after_ns, None, False)
+    filled, paid, fees = np.zeros(len(ch), np.int64), np.zeros(len(ch), np.int64), np.zeros(len(ch), np.float64)
+    room, first = 4 + 64, 0  # as run() for one child
+    while first < len(ch):
+        ent, resp, md = _latencies(cfg, pi, room)
+        first = run_batch(tp, pi, pf, ch, sides, starts, ends, ent, resp, md, *_state(room, r.levels), _NO_EVENTS,
+                          _NO_WINDOWS, first, filled, paid, fees)
+        room *= 2
+    return filled, paid, fees
 
 
 def _vocabulary(*words: str) -> pd.api.extensions.ExtensionArray:

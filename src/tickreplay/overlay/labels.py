@@ -18,9 +18,12 @@ still-open rest is cancelled, and the quantity that never filled, ``U = Q - F``,
 is costed at ``M_T``, the true mid as of ``T``. Fills that happen while the
 cancel travels count as fills.
 
-The runs use the engine's own event loop; only the result tables are not
-built (:class:`_LabelEngine` keeps the raw fills) — the costs are those of a
-normal :meth:`Engine.run`, which the tests check.
+All the runs of a call go through the compiled loop in one call
+(:func:`tickreplay.engine_kernel.run_labels`) when the latency models allow
+it; otherwise, or with ``compiled=False``, each is an engine run on the
+Python loop (:class:`_LabelEngine` keeps the raw fills instead of building
+the result tables). Both give the costs of a normal :meth:`Engine.run`, the
+same to the last bit (the tests compare them).
 """
 
 from __future__ import annotations
@@ -31,11 +34,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from tickreplay.book.view import BookView
+from tickreplay import engine_kernel
 from tickreplay.engine import Context, Engine, EngineConfig
+from tickreplay.checks import positive_int
 from tickreplay.errors import ConfigError
 from tickreplay.trader.executor import ChildOrderExecutor
-from tickreplay.trader.features import FEATURE_NAMES, compute_features
+from tickreplay.trader.features import FEATURE_NAMES, compute_features_many
 from tickreplay.book.replay import ReplayData
 from tickreplay.schedule.base import ChildOrder, check_style
 
@@ -82,16 +86,12 @@ def true_mid(replay: ReplayData, t_ns: int | np.ndarray) -> float | np.ndarray:
     return float(mid) if mid.ndim == 0 else mid
 
 
-def child_cost_bps(side: int, quantity: int, fills: Sequence[tuple[int, int, float]], mid0: float, mid_end: float,
-                   price_scale: int, size_scale: int) -> float:
-    """Cost in bps of ``mid0`` of a child whose ``fills`` are (price, size, fee currency); rest at ``mid_end``."""
-    filled = sum(q for _, q, _ in fills)
-    paid = sum(p * q for p, q, _ in fills)
-    fees = sum(f for _, _, f in fills) * price_scale * size_scale
+def child_cost_bps(side, quantity, filled, paid, fees, mid0, mid_end, price_scale: int, size_scale: int):
+    """Cost in bps of ``mid0`` of a child of ``quantity`` that filled ``filled`` for ``paid`` (sum of price × size)
+    and ``fees`` (currency); the rest is costed at ``mid_end``. Scalars or arrays (one child per element)."""
+    total = side * (paid - filled * mid0) + fees * price_scale * size_scale
     unfilled = quantity - filled
-    total = side * (paid - filled * mid0) + fees
-    if unfilled:
-        total += side * unfilled * (mid_end - mid0)
+    total = np.where(unfilled != 0, total + side * unfilled * (mid_end - mid0), total)
     return 1e4 * total / (quantity * mid0)
 
 
@@ -104,12 +104,13 @@ def _check_delays(delays_ns: Sequence[int]) -> tuple[int, ...]:
 
 def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns: Sequence[int],
                          config: EngineConfig | None = None, horizon_ns: int = DEFAULT_HORIZON_NS,
-                         replace_after_ns: int = DEFAULT_REPLACE_AFTER_NS) -> np.ndarray:
+                         replace_after_ns: int = DEFAULT_REPLACE_AFTER_NS, compiled: bool = True) -> np.ndarray:
     """Cost (bps, positive = worse) of each decision's child sent after each delay: ``(n_decisions, n_delays)``.
 
     ``decisions``: columns ``time_ns``, ``side`` (+1/-1), ``quantity``, ``style``
     (and optionally ``offset_ticks``). See the module docstring for the
-    cost and the horizon rule. NaN where the mid at ``t`` is undefined.
+    cost and the horizon rule. NaN where the mid at ``t`` is undefined. ``compiled=False`` runs every label on
+    the Python engine loop (the reference).
     """
     delays = _check_delays(delays_ns)
     missing = {"time_ns", "side", "quantity", "style"} - set(decisions.columns)
@@ -126,17 +127,30 @@ def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns:
     ends = times + delays[-1] + int(horizon_ns)
     mid0, mid_end = true_mid(replay, times), true_mid(replay, ends)
     out = np.full((len(times), len(delays)), np.nan)
-    for n in range(len(times)):
-        if not np.isfinite(mid0[n]):
-            continue
-        side, q, style = int(sides[n]), int(qty[n]), check_style(styles[n])
-        for k, d in enumerate(delays):
-            t = int(times[n]) + d
-            child = ChildOrder(t, q, style, int(offsets[n]))
-            fills = engine.run(_LabelExecutor(side, child, int(ends[n]), replace_after_ns), start_ns=t,
-                               end_ns=int(ends[n]))
-            out[n, k] = child_cost_bps(side, q, fills, float(mid0[n]), float(mid_end[n]), inst.price_scale,
-                                       inst.size_scale)
+    live = np.flatnonzero(np.isfinite(mid0))
+    for n in live.tolist():  # what ChildOrder would reject, in decision order
+        check_style(styles[n])
+        positive_int("quantity", int(qty[n]))
+    if not len(live):
+        return out
+    n_of = np.repeat(live, len(delays))  # run m: decision n_of[m] after delay k_of[m]
+    k_of = np.tile(np.arange(len(delays)), len(live))
+    send = times[n_of] + np.asarray(delays, np.int64)[k_of]
+    if compiled and engine_kernel.supports_config(replay, engine.config, int(qty[live].max())):
+        codes = np.array([engine_kernel.STYLE_CODES[x] for x in styles], np.int64)
+        children = np.stack([send, qty[n_of], codes[n_of], offsets[n_of], np.zeros_like(send)], axis=1)
+        filled, paid, fees = engine_kernel.run_labels(engine, sides[n_of], children, send, ends[n_of],
+                                                      replace_after_ns)
+        out[n_of, k_of] = child_cost_bps(sides[n_of], qty[n_of], filled, paid, fees, mid0[n_of], mid_end[n_of],
+                                         inst.price_scale, inst.size_scale)
+        return out
+    for n, k, t in zip(n_of.tolist(), k_of.tolist(), send.tolist()):  # the reference: one Python engine run each
+        side, q = int(sides[n]), int(qty[n])
+        fills = engine.run(_LabelExecutor(side, ChildOrder(t, q, styles[n], int(offsets[n])), int(ends[n]),
+                                          replace_after_ns), start_ns=t, end_ns=int(ends[n]))
+        out[n, k] = child_cost_bps(side, q, sum(x for _, x, _ in fills), sum(p * x for p, x, _ in fills),
+                                   sum(f for _, _, f in fills), float(mid0[n]), float(mid_end[n]), inst.price_scale,
+                                   inst.size_scale)
     return out
 
 
@@ -195,12 +209,10 @@ def decision_features(replay: ReplayData, times_ns: np.ndarray, side: int, quant
     """
     cfg = config or EngineConfig()
     rng = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(3)[2])
-    X = np.empty((len(times_ns), len(FEATURE_NAMES)))
-    for n, t in enumerate(np.asarray(times_ns, np.int64)):
-        t = int(t)
-        seen = replay.index_at(t - cfg.md_latency.sample(t, rng))
-        X[n] = compute_features(BookView(replay, seen, t), side, quantity, slack_ns)
-    return X
+    times = np.asarray(times_ns, np.int64)
+    heard = np.array([t - cfg.md_latency.sample(t, rng) for t in times.tolist()], np.int64)
+    seen = np.searchsorted(replay.ts_ns, heard, side="right") - 1  # ReplayData.index_at, for all at once
+    return compute_features_many(replay, seen, times, side, quantity, slack_ns)
 
 
 def build_dataset(replay: ReplayData, decision_times_ns: Sequence[int], side: int, quantity: int, style: str,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Sequence
 
 from tickreplay.errors import ConfigError
@@ -68,21 +67,30 @@ def check_style(style: str) -> str:
 def round_to_lots(total: int, weights: Sequence[float], lot_size: int = 1) -> list[int]:
     """Split ``total`` in proportion to ``weights`` into multiples of ``lot_size`` summing to ``total``.
 
-    Largest-remainder rounding, exact (rational arithmetic): every share gets
-    the floor of its lot count, and the lots left over go to the largest
-    fractional remainders, earlier positions first on ties.
+    Largest-remainder rounding, exact: every share gets the floor of its lot
+    count, and the lots left over go to the largest fractional remainders,
+    earlier positions first on ties. Each weight is taken as the exact binary
+    fraction of ``float(x)``; over their common (power-of-two) denominator the
+    weights are integers ``n_i``, so share ``i`` is ``lots * n_i / N`` with
+    ``N = sum(n_i)`` and everything is integer arithmetic.
     """
     lot_size = positive_int("lot_size", lot_size)
     total = positive_int("quantity", total)
     if total % lot_size:
         raise ConfigError(f"parameter 'quantity' ({total}) must be a multiple of lot_size ({lot_size})")
-    w = [Fraction(float(x)) for x in weights]
-    if not w or any(x < 0 for x in w) or sum(w) == 0:
+    ratios = [float(x).as_integer_ratio() for x in weights]
+    den = max((q for _, q in ratios), default=1)  # every q is a power of two: the largest is a common multiple
+    num = [p * (den // q) for p, q in ratios]
+    wsum = sum(num)
+    if not num or any(n < 0 for n in num) or wsum == 0:
         raise ConfigError("parameter 'weights' must be non-negative with a positive sum")
-    lots, wsum = total // lot_size, sum(w)
-    raw = [lots * x / wsum for x in w]
-    base = [int(r) for r in raw]  # floor: raw >= 0
-    order = sorted(range(len(w)), key=lambda i: (-(raw[i] - base[i]), i))
+    lots = total // lot_size
+    base, rem = [], []
+    for n in num:
+        b, r = divmod(lots * n, wsum)
+        base.append(b)
+        rem.append(r)
+    order = sorted(range(len(num)), key=lambda i: (-rem[i], i))
     for i in order[: lots - sum(base)]:
         base[i] += 1
     return [b * lot_size for b in base]

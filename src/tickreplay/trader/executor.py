@@ -31,6 +31,9 @@ from tickreplay.schedule.base import ChildOrder
 class ChildOrderExecutor(Strategy):
     """Send child orders for one parent on ``side`` (+1 buy, -1 sell); see the module docstring."""
 
+    #: this exact class runs on :mod:`tickreplay.engine_kernel`'s compiled loop (a subclass must set its own)
+    compiled_loop = "children"
+
     def __init__(self, side: int, children: Sequence[ChildOrder], replace_after_ns: int = 30_000_000_000,
                  max_replaces: int | None = None, finish_with_market: bool = False) -> None:
         if side not in (1, -1):

@@ -20,6 +20,7 @@ class PovExecutor(ChildOrderExecutor):
     """
 
     subscribe = TRADED_KINDS
+    compiled_loop = "pov"  #: see ChildOrderExecutor.compiled_loop
 
     def __init__(self, side: int, policy: PovPolicy, style: str = "market", offset_ticks: int = 0,
                  parent_id: int = 1, replace_after_ns: int = 30_000_000_000, max_replaces: int | None = None,
