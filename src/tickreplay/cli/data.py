@@ -22,13 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol")
     p.add_argument("--tick", help="price tick as a decimal string, e.g. 0.1 (default: inferred)")
     p.add_argument("--lot", help="quantity lot as a decimal string, e.g. 0.001 (default: inferred)")
-    p.add_argument("--levels", type=int, default=20, help="top-N levels stored per event (default 20)")
+    p.add_argument("--levels", type=int, default=20, help="book depth (top-N levels) runs see; rebuilt from the tape on reading, not stored per event (default 20)")
     _common(p)
     p.set_defaults(func=_ingest_binance)
 
     p = ing_sub.add_parser("dbn", help="a Databento MBO file (DBN, .dbn.zst), one instrument")
     _dbn_args(p)
-    p.add_argument("--levels", type=int, default=10, help="top-N levels stored per event (default 10)")
+    p.add_argument("--levels", type=int, default=10, help="book depth (top-N levels) runs see; rebuilt from the tape on reading, not stored per event (default 10)")
     _common(p)
     p.set_defaults(func=_ingest_dbn)
 
