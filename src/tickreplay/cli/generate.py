@@ -17,8 +17,8 @@ ACTIVITY_20M = 65  # --activity giving ~20 M messages for a full liquid_large_ca
 EPILOG = f"""\
 A benchmark day: `tickreplay generate --seed 1 --activity {ACTIVITY_20M} --levels 10 --lobster-dir DIR` writes a
 full liquid_large_cap session of ~20 M messages (~1 M at --activity 3.2, ~2 M at 6.5) as a LOBSTER pair, in
-bounded memory (the day is generated and written chunk by chunk). A catalog entry (--catalog) is built in memory:
-keep it to a few million events. Figures: docs/generate.md.
+bounded memory (the day is generated and written chunk by chunk). A catalog entry (--catalog) is streamed too:
+tape row groups and book checkpoints, no per-event book. Figures: docs/generate.md.
 """
 
 
