@@ -1,8 +1,9 @@
-"""tickreplay against hftbacktest 2.x on the same events, side by side in one process.
+"""tickreplay against hftbacktest 2.x on the same events, side by side in one process, and the README speed table.
 
 Run from the repository root (hftbacktest is the ``[bench]`` extra)::
 
-    .venv/bin/python benchmarks/bench_vs_hftbacktest.py [--repeat N] [--json] [--quick]
+    .venv/bin/python benchmarks/bench_vs_hftbacktest.py [--repeat N] [--json] [--markdown] [--quick]
+        [--sweep-runs N] [--jobs N] [--lobster MSG OB] [--binance-copies N]
 
 What is compared, on the LOBSTER AMZN 2012-06-21 level-5 tape (``../shared/data/lobster``), after
 converting that tape once into hftbacktest's ``event_dtype`` arrays (``benchmarks/_hbt_convert.py``):
@@ -56,19 +57,35 @@ What is not the same (so read the ratios as "same events, same schedule", not "s
 * Clock start: hftbacktest's clock starts at the first event, 17 ms after the 09:30 open, so its first
   child goes then; tickreplay sends it at 09:30:00.000 to an empty book.
 
-The other figures for the README's speed table (each calls existing code; ``n/a`` with the reason
-when a piece does not exist): ingest rows/s and peak RSS for LOBSTER, Binance and Databento DBN,
-each in a child process (peak RSS from ``getrusage(RUSAGE_CHILDREN)`` of a parent whose only child
-is the ingest); sweep runs/s (``tickreplay compare --grid scenarios/grid_style_pov.toml`` and an
-in-process grid on the AMZN scenario, results in a temporary folder); labelled overlay examples/s
-(``overlay.build_dataset`` on the AMZN day); ``tickreplay --help`` wall time (min of 5).
+The other figures of the README's speed table (``--markdown`` prints the table):
+
+* Ingest rows/s and peak RSS for LOBSTER (the AMZN pair), Binance (``btcusdt_20240808.gz``, tick and lot
+  given) and Databento DBN (the ESM4 MBO sample with its definitions): ``tickreplay ingest SOURCE ...
+  --catalog TMP`` (``tickreplay.cli.main``, so the CLI's streaming paths: ``ingest_lobster``, ``BinanceStream``
+  chunks into ``Catalog.writer``, ``read_dbn`` through the same writer), each in a fresh process pinned to the
+  benchmark's core. Per source: an imports-only process (its peak RSS and import time are the baseline), one
+  untimed warm-up ingest (numba caches), then 3 timed ingests (``--quick``: 1); rows/s is the source's rows
+  (LOBSTER message rows, Binance lines, DBN records of the instrument) over the command's wall and CPU time
+  after its imports, min and median; peak RSS is the process's own high-water mark (``VmHWM``). On these
+  samples a process's fixed costs (loading the compiled kernels from the numba cache) are much of the time:
+  ``--lobster MSG OB`` ingests another pair instead (e.g. a ~20 M-message day from ``tickreplay generate
+  --seed 1 --activity 65 --levels 10 --lobster-dir DIR``) and ``--binance-copies N`` the BTCUSDT capture
+  repeated N times (``bench_binance.build_repeated``, imported).
+* Sweep runs/s: ``bench_sweep.py``'s grid and child process (imported, not copied): ``--sweep-runs`` full-day
+  AMZN runs (default 1,000; ``--quick``: 200) on ``--jobs`` workers (default 2), total from process start,
+  3 repeats (``--quick``: 1), min and median.
+* Labelled overlay examples/s as ``bench_overlay.py`` defines them (examples = decisions; label runs =
+  decisions x delays): ``overlay.build_dataset`` on its default generated day, on the benchmark's core,
+  ``--repeat`` builds after a warm-up, min and median.
+* ``tickreplay --help`` and every ``tickreplay COMMAND --help``: wall time, min and median of 5 (``--quick``: 3).
+
+The load average is printed at the start and at the end (the figures move with whatever else runs).
 With ``--json`` the last line is one JSON object with every figure (times in seconds).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
 import heapq
 import json
 import os
@@ -98,6 +115,8 @@ MINUTE_NS = 60 * 1_000_000_000
 N_CHILDREN, CHILD_QTY = 390, 100
 REPLACE_AFTER_NS = 30 * 1_000_000_000
 THROUGH_TICKS = 100  # hftbacktest's stand-in for a market order: a limit this far through the best ask
+SWEEP_BATCH = 100  # runs per results batch, bench_sweep.py's default
+QUICK_SWEEP_RUNS = 200
 
 Timing = dict[str, float]
 
@@ -368,179 +387,185 @@ def bench_days(replay, tape, kernels: dict, repeat: int) -> dict:
     return out
 
 
-# ---------------------------------------------------------------- other figures
+# ---------------------------------------------------------------- ingest: the CLI's streaming paths
 
-_RUSAGE_RUNNER = ("import json, resource, subprocess, sys\n"
-                  "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-                  "print(json.dumps({'rc': r.returncode, 'out': r.stdout, 'err': r.stderr[-2000:],\n"
-                  "                  'maxrss_kb': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))\n")
+ROW_UNIT = {"lobster": "rows", "binance": "lines", "dbn": "records"}
 
 
-def in_child(source: str) -> dict:
-    """Run ``--_ingest SOURCE`` in a child whose parent has no other child; its JSON plus peak RSS (MB)."""
-    cmd = [PYTHON, "-c", _RUSAGE_RUNNER, PYTHON, str(Path(__file__).resolve()), "--_ingest", source]
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
-    wrap = json.loads(proc.stdout)
-    if wrap["rc"] != 0:
-        tail = (wrap["err"].strip().splitlines() or ["no output"])[-1]
-        return {"error": f"child failed: {tail}"}
-    res = json.loads(wrap["out"].strip().splitlines()[-1])
-    if "na" not in res:
-        res["peak_rss_mb"] = wrap["maxrss_kb"] / 1024.0
+def ingest_sources(lobster: tuple[Path, Path], binance: Path) -> dict[str, tuple[list[str], str, str, str]]:
+    """Per source: the command's arguments before ``--catalog``, the module its handler imports, and the report
+    keys of its rows and tape events."""
+    return {"lobster": (["ingest", "lobster", *map(str, lobster)], "tickreplay.adapters.lobster", "rows", "events"),
+            "binance": (["ingest", "binance", str(binance), "--tick", "0.1", "--lot", "0.001"],
+                        "tickreplay.adapters.binance_stream", "lines", "events"),
+            "dbn": (["ingest", "dbn", str(DBN), "--definitions", str(DBN_DEF)], "tickreplay.adapters.dbn", "records",
+                    "tape_events")}
+
+_INGEST_CHILD = r"""
+import json, os, resource, sys, time
+cpu, module, root, argv = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+if cpu >= 0:
+    os.sched_setaffinity(0, {cpu})
+t0 = time.perf_counter()
+import importlib
+import tickreplay.catalog, tickreplay.cli
+importlib.import_module(module)
+out = {"imports_s": time.perf_counter() - t0}
+if argv:
+    t1, c1 = time.perf_counter(), time.process_time()
+    out["rc"] = tickreplay.cli.main([*argv, "--catalog", root])
+    out["wall_s"], out["cpu_s"] = time.perf_counter() - t1, time.process_time() - c1
+    if out["rc"] == 0:
+        (entry,) = tickreplay.catalog.Catalog(root).entries()
+        out["report"] = entry.read_report()
+        out["disk_bytes"] = sum(p.stat().st_size for p in entry.folder.rglob("*") if p.is_file())
+try:  # this process's own high-water mark (ru_maxrss would also count the parent's pages from before exec)
+    hwm = next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:"))
+except OSError:
+    hwm = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out["peak_rss_mb"] = hwm / 1024
+print(json.dumps(out))
+"""
+
+
+def ingest_child(argv: list[str], module: str, cpu: int, imports_only: bool = False) -> dict:
+    """One fresh process pinned to ``cpu`` (-1: not pinned): the imports of ``tickreplay ARGV`` (``module``)
+    and, unless ``imports_only``, the command itself (``tickreplay.cli.main``) into a temporary catalog."""
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_") as root:
+        cmd = [PYTHON, "-c", _INGEST_CHILD, str(cpu), module, root, *([] if imports_only else argv)]
+        done = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
+    if done.returncode:
+        raise SystemExit(f"the child of `tickreplay {' '.join(argv)}` failed:\n{done.stderr[-3000:]}")
+    res = json.loads(done.stdout.strip().splitlines()[-1])
+    if res.get("rc"):
+        raise SystemExit(f"tickreplay {' '.join(argv)} exited with {res['rc']}:\n{done.stderr[-3000:]}")
     return res
 
 
-def _dbn_reader() -> Callable | None:
-    """The DBN ingest function of ``tickreplay.adapters.dbn`` if it exists."""
-    import importlib
-    import importlib.util
-
-    if importlib.util.find_spec("tickreplay.adapters.dbn") is None:
-        return None
-    mod = importlib.import_module("tickreplay.adapters.dbn")
-    return getattr(mod, "read_dbn", None)
-
-
-def ingest_worker(source: str) -> None:
-    """Child-process body: read one source twice (the first also loads numba caches); print one JSON line."""
-    if source == "baseline":  # imports only: what every child holds before reading anything
-        import tickreplay.adapters.binance  # noqa: F401
-        import tickreplay.adapters.lobster  # noqa: F401
-        print(json.dumps({"rows": 0}))
-        return
-    if source == "lobster":
-        from tickreplay.adapters.lobster import read_lobster
-        rows = sum(1 for _ in open(AMZN_MSG, "rb"))
-        call = lambda: read_lobster(AMZN_MSG, AMZN_OB)  # noqa: E731
-        what = f"{AMZN_MSG.name} (+ orderbook)"
-    elif source == "binance":
-        from tickreplay.adapters.binance import read_binance
-        with gzip.open(BINANCE, "rb") as f:
-            rows = sum(1 for _ in f)
-        call = lambda: read_binance([BINANCE], tick="0.1", lot="0.001")  # noqa: E731
-        what = BINANCE.name
-    else:
-        read = _dbn_reader()
-        if read is None:
-            print(json.dumps({"na": "tickreplay.adapters.dbn (read_dbn) does not exist yet"}))
-            return
-        call = lambda: read(DBN, definitions=DBN_DEF)  # noqa: E731
-        rows = None
-        what = DBN.name
-    cold, res = timed(call)
-    events = len(res.tape)
-    if rows is None:
-        rows = int((res.report or {}).get("records", events)) if isinstance(res.report, dict) else events
-    del res
-    warm, res = timed(call)
-    print(json.dumps({"file": what, "rows": rows, "events": events, "cold_s": cold, "warm_s": warm,
-                      "rows_per_s": rows / min(cold, warm)}))
-
-
-def bench_ingest(sources: tuple[str, ...]) -> dict:
-    """Ingest rows/s (faster of two calls in the child) and peak RSS per source, each in its own child."""
-    out = {}
-    print("ingest (each in a child process: two calls, rows/s of the faster, peak RSS of the child):")
-    base = in_child("baseline")
-    out["baseline"] = base
-    print(f"  {'baseline (imports only)':<10} peak RSS {base.get('peak_rss_mb', float('nan')):7.0f} MB")
-    for s in sources:
-        r = in_child(s)
-        out[s] = r
-        if "na" in r or "error" in r:
-            print(f"  {s:<10} n/a: {r.get('na') or r.get('error')}")
-            continue
-        print(f"  {s:<10} {r['rows']:>10,} rows ({r['events']:,} tape events) in {r['cold_s']:.2f} s then "
-              f"{r['warm_s']:.2f} s = {r['rows_per_s']:>10,.0f} rows/s; peak RSS {r['peak_rss_mb']:.0f} MB")
-    return out
-
-
-def bench_help(n: int = 5) -> dict:
-    """``tickreplay --help`` wall time in a subprocess, min of ``n``."""
-    exe = Path(PYTHON).with_name("tickreplay")
-    cmd = [str(exe), "--help"] if exe.exists() else [PYTHON, "-m", "tickreplay", "--help"]
-    times = [timed(lambda: subprocess.run(cmd, capture_output=True, check=True))[0] for _ in range(n)]
-    print(f"tickreplay --help: min {min(times):.3f} s, median {statistics.median(times):.3f} s of {n}")
-    return {"help_min_s": min(times), "help_median_s": statistics.median(times)}
-
-
-def bench_sweeps(jobs: int, quick: bool) -> dict:
-    """Sweep runs/s: the CLI on scenarios/grid_style_pov.toml, and the API on a grid of the AMZN scenario."""
+def bench_ingest(sources: dict, runs: int, cpu: int) -> dict:
+    """Per source of ``ingest_sources``: imports-only baseline, one warm-up ingest (numba caches), then ``runs``
+    timed ingests."""
+    print(f"ingest as `tickreplay ingest SOURCE ... --catalog TMP` runs it, each in a fresh process pinned to one "
+          f"core (an untimed warm-up first; {runs} timed; rows/s of the command after its imports, by wall and by "
+          f"CPU time, min / median; peak RSS of the process):")
     out: dict = {}
-    grid = REPO / "scenarios" / "grid_style_pov.toml"
-    exe = Path(PYTHON).with_name("tickreplay")
-    with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
-        if grid.exists() and exe.exists():
-            cmd = [str(exe), "compare", "--grid", str(grid), "--out", str(Path(tmp) / "cli"), "--jobs", str(jobs)]
-            t, proc = timed(lambda: subprocess.run(cmd, capture_output=True, text=True, cwd=REPO))
-            if proc.returncode == 0:
-                from tickreplay.experiment import load_grid
-                n = len(load_grid(grid))
-                out["cli_grid_runs"], out["cli_grid_s"], out["cli_grid_runs_per_s"] = n, t, n / t
-                print(f"sweep: tickreplay compare --grid {grid.name} --jobs {jobs}: {n} runs in {t:.2f} s "
-                      f"(whole command) = {n / t:.2f} runs/s")
-            else:
-                out["cli_grid_na"] = f"command failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
-                print(f"sweep CLI: n/a: {out['cli_grid_na']}")
-        else:
-            out["cli_grid_na"] = "scenarios/grid_style_pov.toml or the tickreplay command is missing"
-            print(f"sweep CLI: n/a: {out['cli_grid_na']}")
-        out.update(_api_sweep(Path(tmp), jobs, quick))
+    for source, (argv, module, rows_key, events_key) in sources.items():
+        base = ingest_child(argv, module, cpu, imports_only=True)
+        ingest_child(argv, module, cpu)
+        rs = [ingest_child(argv, module, cpu) for _ in range(runs)]
+        rows, events, disk = rs[0]["report"][rows_key], rs[0]["report"][events_key], rs[0]["disk_bytes"]
+        wall = [rows / r["wall_s"] for r in rs]
+        cpu_rate = [rows / r["cpu_s"] for r in rs]
+        rss = [r["peak_rss_mb"] for r in rs]
+        unit = ROW_UNIT[source]
+        out[source] = {"command": "tickreplay " + " ".join(argv[:2]) + " " + " ".join(Path(a).name if "/" in a
+                                                                                     else a for a in argv[2:]),
+                       "rows": rows, "row_unit": unit, "events": events, "runs": runs,
+                       "wall_s": [r["wall_s"] for r in rs], "cpu_s": [r["cpu_s"] for r in rs],
+                       "rows_per_s_min": min(wall), "rows_per_s_median": statistics.median(wall),
+                       "cpu_rows_per_s_min": min(cpu_rate), "cpu_rows_per_s_median": statistics.median(cpu_rate),
+                       "peak_rss_mb_max": max(rss), "peak_rss_mb_median": statistics.median(rss),
+                       "imports_peak_rss_mb": base["peak_rss_mb"], "imports_s": base["imports_s"],
+                       "disk_bytes": disk, "disk_bytes_per_event": disk / events}
+        o = out[source]
+        print(f"  {source:<8} {o['command']}")
+        print(f"           {rows:,} {unit} -> {events:,} tape events | {unit}/s by wall min {min(wall):,.0f} median "
+              f"{o['rows_per_s_median']:,.0f}, by CPU min {min(cpu_rate):,.0f} median "
+              f"{o['cpu_rows_per_s_median']:,.0f} | peak RSS median {o['peak_rss_mb_median']:,.0f} MB, max "
+              f"{max(rss):,.0f} MB (imports alone {base['peak_rss_mb']:,.0f} MB, {base['imports_s']:.2f} s) | "
+              f"{disk / events:.2f} bytes/event on disk")
     return out
 
 
-def _api_sweep(tmp: Path, jobs: int, quick: bool) -> dict:
-    """A grid over the AMZN scenario run with ``experiment.compare`` (data load included, as in a sweep)."""
-    from tickreplay.experiment import compare, load_grid
+# ---------------------------------------------------------------- sweep, labels, --help
 
-    base = REPO / "scenarios" / "amzn_twap.toml"
-    n_children = [33, 66] if quick else [33, 66, 132]
-    styles = ["market", "limit_touch"] if quick else ["market", "limit_touch", "peg_mid"]
-    grid = tmp / "grid_amzn.toml"
-    grid.write_text(f'base = "{base}"\nname = "bench_amzn"\n\n[sweep]\n'
-                    f'"schedule.n_children" = {json.dumps(n_children)}\n"schedule.style" = {json.dumps(styles)}\n')
-    scenarios = load_grid(grid)
-    t, table = timed(lambda: compare(scenarios, tmp / "api", jobs=jobs, progress=False))
-    n = len(table)
-    print(f"sweep: experiment.compare on {n} AMZN runs (n_children x style), jobs={jobs}: {t:.2f} s "
-          f"= {n / t:.2f} runs/s (each run loads its data)")
-    return {"api_grid_runs": n, "api_grid_s": t, "api_grid_runs_per_s": n / t, "sweep_jobs": jobs}
+def bench_sweep(runs: int, jobs: int, repeat: int) -> dict:
+    """bench_sweep.py's sweep (its grid and child process) of ``runs`` full-day AMZN runs on ``jobs`` workers."""
+    import bench_sweep as bs
+
+    opts = argparse.Namespace(jobs=jobs, batch_size=SWEEP_BATCH)
+    rs = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory(prefix="bench_sweep_") as tmp:
+            r = bs.run_child(bs.grid_file(Path(tmp), runs), Path(tmp) / "results", opts, "local")
+        if not r["ran"] == r["runs"] == runs:
+            raise SystemExit(f"the sweep ran {r['ran']} of {r['runs']} runs, expected {runs}")
+        rs.append(r)
+    totals = [r["total_s"] for r in rs]
+    med = statistics.median(totals)
+    print(f"sweep: {runs:,} full-day AMZN runs ({bs.GRID.name}), --jobs {jobs}, local backend, fresh process "
+          f"(bench_sweep.py's child), {repeat} repeats: total min {min(totals):.2f} s, median {med:.2f} s = "
+          f"{runs / med:.1f} runs/s (median); peak RSS driver {max(r['rss_driver_mb'] for r in rs):.0f} MB, "
+          f"largest worker {max(r['rss_worker_mb'] for r in rs):.0f} MB")
+    return {"sweep_runs": runs, "sweep_jobs": jobs, "sweep_total_s": totals, "sweep_total_min_s": min(totals),
+            "sweep_total_median_s": med, "sweep_runs_per_s": runs / med, "sweep_runs_per_s_best": runs / min(totals),
+            "sweep_ms_per_run": rs[0]["ms"], "sweep_rss_driver_mb": max(r["rss_driver_mb"] for r in rs),
+            "sweep_rss_worker_mb": max(r["rss_worker_mb"] for r in rs)}
 
 
-def bench_labels(replay, quick: bool) -> dict:
-    """Labelled overlay examples/s: ``overlay.build_dataset`` on the AMZN day (market children)."""
+def bench_labels(repeat: int) -> dict:
+    """Labelled overlay examples/s as bench_overlay.py defines them (examples = decisions; label runs = decisions
+    x delays): its default day (liquid_large_cap, planted refill 3 s, whole session, seed 1), a market buy of
+    300 shares every 5 s, the default delay grid, md 1 ms / entry N(2 ms, 0.5 ms); on this process's core."""
+    from dataclasses import replace
+
+    from tickreplay.adapters.synthetic import REGIMES, generate_day
+    from tickreplay.book.fast import compute_snapshots
+    from tickreplay.book.replay import ReplayData
     from tickreplay.engine import EngineConfig
-    from tickreplay.latency import Constant
+    from tickreplay.latency import Constant, Normal
     from tickreplay.overlay import build_dataset
     from tickreplay.trader import DEFAULT_DELAYS_NS
 
-    cfg = EngineConfig(md_latency=Constant(MD_LATENCY_NS), entry_latency=Constant(ENTRY_LATENCY_NS),
-                       response_latency=Constant(RESPONSE_LATENCY_NS))
-    every = (60 if quick else 15) * 1_000_000_000
-    times = np.arange(replay.session_start_ns + MINUTE_NS, replay.session_end_ns, every, dtype=np.int64)
-    delays = tuple(DEFAULT_DELAYS_NS)
-    build_dataset(replay, times[:5], 1, CHILD_QTY, "market", delays, cfg, max(delays))  # warm-up
-    t, ds = timed(lambda: build_dataset(replay, times, 1, CHILD_QTY, "market", delays, cfg, max(delays)))
-    n, k = len(ds), len(ds.delays_ns)
-    print(f"overlay labels: build_dataset on AMZN, {n:,} decisions x {k} delays in {t:.2f} s = "
-          f"{n / t:,.0f} examples/s ({n * k / t:,.0f} labels = engine runs/s)")
-    return {"label_examples": n, "label_delays": k, "label_s": t, "label_examples_per_s": n / t,
-            "label_runs_per_s": n * k / t}
+    t_gen, tape = timed(lambda: generate_day(replace(REGIMES["liquid_large_cap"], refill_half_life_s=3.0), 1,
+                                             duration_s=23_400.0, progress=False))
+    replay = ReplayData.build(tape, compute_snapshots(tape, 5))
+    cfg = EngineConfig(md_latency=Constant(MS), entry_latency=Normal(2 * MS, MS // 2), seed=1)
+    times = np.arange(replay.session_start_ns + MINUTE_NS, replay.session_end_ns, 5_000_000_000, dtype=np.int64)
+    delays = DEFAULT_DELAYS_NS
+
+    def build():
+        return build_dataset(replay, times, 1, 300, "market", delays, cfg, max(delays))
+
+    t_warm = timed(lambda: build_dataset(replay, times[:5], 1, 300, "market", delays, cfg, max(delays)))[0]
+    res = [timed(build) for _ in range(repeat)]
+    ts = [t for t, _ in res]
+    ds = res[0][1]
+    n, k, med = len(ds), len(ds.delays_ns), statistics.median(ts)
+    print(f"overlay labels (bench_overlay.py's day: {len(tape):,} events, generated in {t_gen:.1f} s): build_dataset "
+          f"{n:,} decisions x {k} delays, min {min(ts):.3f} s / median {med:.3f} s = {n / med:,.0f} examples/s, "
+          f"{n * k / med:,.0f} label runs/s (median; one core; warm-up {t_warm:.2f} s)")
+    return {"label_examples": n, "label_delays": k, "label_s": ts, "label_median_s": med,
+            "label_examples_per_s": n / med, "label_runs_per_s": n * k / med,
+            "label_examples_per_s_best": n / min(ts), "label_tape_events": len(tape)}
 
 
-def guarded(name: str, fn: Callable[[], dict]) -> dict:
-    """Run one figure; if a piece it calls is missing or broken, print ``n/a`` with the reason."""
-    try:
-        return fn()
-    except (ImportError, AttributeError, TypeError, OSError) as err:
-        print(f"{name}: n/a: {type(err).__name__}: {err}")
-        return {f"{name}_na": f"{type(err).__name__}: {err}"}
+def bench_help(n: int) -> dict:
+    """Wall time of ``tickreplay --help`` and of ``tickreplay COMMAND --help`` for every command, min/median of n."""
+    from tickreplay.cli import build_parser
+
+    exe = Path(PYTHON).with_name("tickreplay")
+    if not exe.exists():
+        raise SystemExit(f"{exe} is missing: install the package (pip install -e .) to time `tickreplay --help`")
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    figs = {}
+    for cmd in [[], *([c] for c in sub.choices)]:
+        ts = [timed(lambda: subprocess.run([str(exe), *cmd, "--help"], capture_output=True, check=True))[0]
+              for _ in range(n)]
+        figs[" ".join(cmd)] = (min(ts), statistics.median(ts))
+    top = figs.pop("")
+    slow = max(figs, key=lambda c: figs[c][0])
+    print(f"tickreplay --help: min {top[0]:.3f} s, median {top[1]:.3f} s of {n}; slowest command help: "
+          f"`tickreplay {slow} --help` min {figs[slow][0]:.3f} s, median {figs[slow][1]:.3f} s "
+          f"({len(figs)} commands)")
+    return {"help_min_s": top[0], "help_median_s": top[1], "help_slowest_command": slow,
+            "help_slowest_command_min_s": figs[slow][0], "help_slowest_command_median_s": figs[slow][1]}
 
 
-# ---------------------------------------------------------------- main
+# ---------------------------------------------------------------- output
 
 def summary(books: dict, days: dict, load: dict, extras: dict) -> dict:
-    """The JSON object: the four ratios, the medians behind them, and every other figure."""
+    """The JSON object: the ratios, the medians behind them, and every other figure."""
     out = {"hftbacktest_version": __import__("hftbacktest").__version__,
            "latency_ms": {"market_data": MD_LATENCY_NS / MS, "entry": ENTRY_LATENCY_NS / MS,
                           "response": RESPONSE_LATENCY_NS / MS}}
@@ -555,27 +580,109 @@ def summary(books: dict, days: dict, load: dict, extras: dict) -> dict:
                | {k: v for k, v in days.items() if not isinstance(v, dict) or k.endswith("_warmup_s")})
     out.update(load)
     out.update(extras)
+    for source, r in extras["ingest"].items():  # the headline ingest figures at the top level too
+        out[f"ingest_{source}_rows_per_s"] = r["rows_per_s_median"]
+        out[f"ingest_{source}_cpu_rows_per_s"] = r["cpu_rows_per_s_median"]
+        out[f"ingest_{source}_peak_rss_mb"] = r["peak_rss_mb_max"]
     return out
+
+
+def markdown(s: dict, command: str) -> str:
+    """The README's speed table from the summary ``s``: figure, tickreplay, hftbacktest, ratio / target, command;
+    then a line naming the whole command, the machine and its load."""
+    cmd = "`" + command.replace(".venv/bin/python ", "") + "`"
+    ms = lambda v: f"{v * 1e3:,.1f} ms"  # noqa: E731
+    rows = [("figure", "tickreplay", "hftbacktest", "ratio / target", "command"), ("---",) * 5]
+
+    def pair(key: str, label: str, hbt: str, target: str = "") -> None:
+        rows.append((label, ms(s[f"{key}_tickreplay_median_s"]), f"{ms(s[f'{key}_hftbacktest_median_s'])} ({hbt})",
+                     f"{s[f'{key}_ratio']:.2f}" + (f" (target {target})" if target else ""), cmd))
+
+    pair("book_l2", f"book reconstruction L2, AMZN 2012-06-21 level 5 ({s['book_l2_rows']:,} level changes and "
+         "prints), final book", "HashMapMarketDepth")
+    pair("book_l3", f"book reconstruction L3, the same day ({s['book_l3_rows']:,} tape events, orders by id)",
+         "L3 FIFO, market-by-order")
+    pair("twap", f"full-day market TWAP, {N_CHILDREN} children x {CHILD_QTY} shares", "L2 feed, risk-averse queue",
+         "≤ 0.5")
+    pair("passive", f"passive cancel-replace day, {N_CHILDREN} limits at the touch, re-priced every 30 s",
+         "L2 feed, risk-averse queue", "≤ 0.5")
+    pair("twap_vs_hbt_l3", "the same TWAP against hftbacktest's L3 backtest", "MBO feed, L3 FIFO")
+    pair("passive_vs_hbt_l3", "the same passive day against hftbacktest's L3 backtest", "MBO feed, L3 FIFO")
+    targets = {"lobster": ("≥ 1,000,000 rows/s", "< 1.5 GB for a 20 M-message day"),
+               "binance": ("≥ 200,000 lines/s", "< 1.5 GB for a full day"), "dbn": ("none set", "none set")}
+    what = {"lobster": "LOBSTER " + s["ingest_lobster_pair"], "binance": "Binance BTCUSDT capture"
+            + (f" x{s['ingest_binance_copies']}" if s["ingest_binance_copies"] > 1 else ""),
+            "dbn": "Databento MBO ESM4, 2 s"}
+    for source, r in s["ingest"].items():
+        u = r["row_unit"]
+        icmd = f"`{r['command']}`"
+        rows.append((f"ingest {what[source]} ({r['rows']:,} {u}, {r['events']:,} events), one core",
+                     f"{r['rows_per_s_median']:,.0f} {u}/s wall, {r['cpu_rows_per_s_median']:,.0f} {u}/s CPU",
+                     "—", f"target {targets[source][0]}", icmd))
+        rows.append((f"ingest {what[source]}: peak RSS",
+                     f"{r['peak_rss_mb_max']:,.0f} MB (imports alone {r['imports_peak_rss_mb']:,.0f} MB)", "—",
+                     f"target {targets[source][1]}", icmd))
+    rows.append((f"sweep: {s['sweep_runs']:,} full-day AMZN runs, {s['sweep_jobs']} jobs",
+                 f"{s['sweep_total_median_s']:.1f} s = {s['sweep_runs_per_s']:.1f} runs/s", "—",
+                 "target: 1,000 runs < 30 s", cmd))
+    rows.append((f"overlay labels: {s['label_examples']:,} decisions x {s['label_delays']} delays (generated day), "
+                 "one core", f"{s['label_examples_per_s']:,.0f} examples/s, {s['label_runs_per_s']:,.0f} "
+                 "label runs/s", "—", "target ≥ 5,000 examples/s on 2 cores", cmd))
+    rows.append(("`tickreplay --help` (slowest `COMMAND --help`)",
+                 f"{s['help_min_s']:.3f} s ({s['help_slowest_command']}: {s['help_slowest_command_min_s']:.3f} s)",
+                 "—", "target < 0.3 s", cmd))
+    la, lb = s["load_average_start"], s["load_average_end"]
+    note = (f"\nMeasured by `{command}` on {os.cpu_count()} CPUs (load average {la[0]:.2f} at the start, "
+            f"{lb[0]:.2f} at the end); times are medians of the script's repeats, tickreplay and hftbacktest "
+            "alternating on one core; ingest: the command in a fresh process on that core, after its imports.")
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n" + note
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5, help="timed runs per tool and case (default 5)")
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="timed runs per tool and case, and of the label build (default 5)")
     ap.add_argument("--json", action="store_true", help="end with one JSON line holding every figure")
-    ap.add_argument("--quick", action="store_true", help="smaller sweep and label grids, 3 --help runs")
-    ap.add_argument("--jobs", type=int, default=2, help="worker processes for the sweep figures (default 2)")
-    ap.add_argument("--_ingest", help=argparse.SUPPRESS)
+    ap.add_argument("--markdown", action="store_true", help="print the README's speed table (Markdown)")
+    ap.add_argument("--quick", action="store_true",
+                    help=f"a {QUICK_SWEEP_RUNS}-run sweep unless --sweep-runs, one sweep, one timed ingest per "
+                         "source, 3 --help runs")
+    ap.add_argument("--sweep-runs", type=int, help="runs in the sweep, a multiple of 200 (default 1000)")
+    ap.add_argument("--jobs", type=int, default=2, help="worker processes for the sweep (default 2)")
+    ap.add_argument("--lobster", nargs=2, type=Path, metavar=("MSG", "OB"),
+                    help="the LOBSTER pair of the ingest figures (default: the AMZN level-5 pair), e.g. a day "
+                         "from `tickreplay generate --seed 1 --activity 65 --levels 10 --lobster-dir DIR`")
+    ap.add_argument("--binance-copies", type=int, default=1,
+                    help="ingest the BTCUSDT capture repeated N times (bench_binance.py's build_repeated, "
+                         "under /tmp; default 1)")
     args = ap.parse_args()
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # _hbt_convert
-    if args._ingest:
-        ingest_worker(args._ingest)
-        return
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # _hbt_convert, bench_sweep
     if args.repeat < 1:
         ap.error("--repeat must be at least 1")
-    if not AMZN_MSG.exists():
-        raise SystemExit(f"{AMZN_MSG} is missing: the side-by-side figures need the LOBSTER AMZN level-5 pair")
-    if hasattr(os, "sched_setaffinity"):  # both tools on one core, the same one
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    sweep_runs = args.sweep_runs or (QUICK_SWEEP_RUNS if args.quick else 1000)
+    if sweep_runs <= 0 or sweep_runs % 200:
+        ap.error("--sweep-runs must be a positive multiple of 200")
+    if args.binance_copies < 1:
+        ap.error("--binance-copies must be at least 1")
+    lobster = tuple(args.lobster or (AMZN_MSG, AMZN_OB))
+    for path in (AMZN_MSG, AMZN_OB, BINANCE, DBN, DBN_DEF, *lobster):
+        if not path.exists():
+            raise SystemExit(f"{path} is missing (shared data: {SHARED}, or set TICKREPLAY_SHARED_DATA)")
+    command = " ".join([".venv/bin/python benchmarks/bench_vs_hftbacktest.py", *sys.argv[1:]])
+    load_start = os.getloadavg()
+    print(f"{command}\n{os.cpu_count()} CPUs; load average at start {load_start[0]:.2f} {load_start[1]:.2f} "
+          f"{load_start[2]:.2f}")
+    # first, while this process is small (the sweep's driver counts its parent's pages in its peak RSS)
+    extras: dict = bench_sweep(sweep_runs, args.jobs, 1 if args.quick else 3)
+    cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else -1
+    if cpu >= 0:  # both tools, the ingests and the label build on one core, the same one
+        os.sched_setaffinity(0, {cpu})
+    import bench_binance
+
+    binance = BINANCE if args.binance_copies == 1 else bench_binance.build_repeated(args.binance_copies)
+    extras["ingest"] = bench_ingest(ingest_sources(lobster, binance), 1 if args.quick else 3, cpu)
+    extras.update(ingest_lobster_pair=lobster[0].name,
+                  ingest_binance_copies=args.binance_copies)
 
     tape, replay, load = load_amzn()
     print(f"AMZN level-5 tape: {len(tape):,} events; one-off: read_lobster {load['read_lobster_s']:.2f} s, "
@@ -584,15 +691,18 @@ def main() -> None:
     books = bench_books(tape, replay, kernels, args.repeat)
     days = bench_days(replay, tape, kernels, args.repeat)
     print(f"  (hftbacktest kernels defined in {t_jit:.2f} s; they compile in their warm-up runs)")
-    if hasattr(os, "sched_setaffinity"):  # the sweep and ingest children may use every core
-        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
-    extras: dict = {}
-    extras["ingest"] = bench_ingest(("lobster", "binance", "dbn"))
-    extras.update(guarded("sweep", lambda: bench_sweeps(args.jobs, args.quick)))
-    extras.update(guarded("labels", lambda: bench_labels(replay, args.quick)))
+    extras.update(bench_labels(args.repeat))
     extras.update(bench_help(3 if args.quick else 5))
+    load_end = os.getloadavg()
+    print(f"load average at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    extras.update(load_average_start=list(load_start), load_average_end=list(load_end), command=command)
+    s = summary(books, days, load, extras)
+    if args.markdown:
+        print()
+        print(markdown(s, command))
+        print()
     if args.json:
-        print(json.dumps(summary(books, days, load, extras), sort_keys=True))
+        print(json.dumps(s, sort_keys=True))
 
 
 if __name__ == "__main__":
