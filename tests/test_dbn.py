@@ -138,7 +138,7 @@ def test_esm4_oracles():
     assert (inst.symbol, inst.venue, inst.date, inst.timezone, inst.currency) == \
         ("ESM4", "XCME", "2024-05-08", "America/Chicago", "USD")
     assert (inst.price_scale, inst.tick_size, inst.levels) == (100, 25, 0)
-    assert tape.extra_meta["multiplier"] == "50" and tape.extra_meta["tick"] == "0.25"
+    assert inst.multiplier == 50 and "multiplier" not in tape.extra_meta and tape.extra_meta["tick"] == "0.25"
     assert np.all(tape.price % inst.tick_size == 0)
     assert (tape.extra_meta["session_start_ns"], tape.extra_meta["session_end_ns"]) == \
         (1_715_126_400_000_000_000, 1_715_126_402_000_000_000)

@@ -233,9 +233,10 @@ def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned:
 
 
 def pretrade_order(scn: Scenario, data: MarketData, parent: ParentOrder) -> PreTradeOrder:
-    """The parent as the pre-trade models see it: at the arrival mid per size unit."""
+    """The parent as the pre-trade models see it: at the currency value of one size unit at the arrival mid
+    (the contract multiplier included)."""
     inst = data.tape.instrument
-    ref = float(data.market.mid_x2_at(parent.start_ns)) / 2 / inst.price_scale / inst.size_scale
+    ref = float(data.market.mid_x2_at(parent.start_ns)) / 2 / inst.price_scale / inst.size_scale * inst.multiplier
     return PreTradeOrder(parent.side, parent.quantity, ref, _participation(scn, data, parent))
 
 
