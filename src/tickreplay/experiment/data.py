@@ -51,11 +51,16 @@ class MarketData:
 
     @cached_property
     def estimated(self) -> EstimatedInputs:
-        """ADV, daily volatility, spread and volume profile of this data (5-minute bars; >= 20 bars on short data)."""
+        """ADV, daily volatility, spread and volume profile of this data (5-minute bars; >= 20 bars on short data,
+        of at least 1 s: data shorter than ~3 s has too few mid returns, a :class:`ConfigError` saying so)."""
         span = int(self.tape.ts_ns[-1] - self.tape.ts_ns[0])
         bar = BAR_NS if span >= 20 * BAR_NS else max(NS, span // 20)
-        return estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
-                               profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
+        try:
+            return estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
+                                   profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
+        except ConfigError as err:
+            raise ConfigError(f"cannot estimate ADV, daily volatility and spread from the data {self.key} "
+                              f"({span / NS:g} s of events, {bar / NS:g} s bars): {err}") from None
 
 
 @dataclass(frozen=True)
