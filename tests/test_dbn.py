@@ -138,7 +138,7 @@ def test_esm4_oracles():
     assert (inst.symbol, inst.venue, inst.date, inst.timezone, inst.currency) == \
         ("ESM4", "XCME", "2024-05-08", "America/Chicago", "USD")
     assert (inst.price_scale, inst.tick_size, inst.levels) == (100, 25, 0)
-    assert tape.extra_meta["multiplier"] == "50" and tape.extra_meta["tick"] == "0.25"
+    assert inst.multiplier == 50 and "multiplier" not in tape.extra_meta and tape.extra_meta["tick"] == "0.25"
     assert np.all(tape.price % inst.tick_size == 0)
     assert (tape.extra_meta["session_start_ns"], tape.extra_meta["session_end_ns"]) == \
         (1_715_126_400_000_000_000, 1_715_126_402_000_000_000)
@@ -451,3 +451,12 @@ def test_ingest_and_run_the_example_scenario(tmp_path, monkeypatch, capsys):
     idx = fills["tape_index"].to_numpy()
     assert np.all(fills["price"].to_numpy() == snaps.ask_price[idx, 0])  # market buys at the book's best ask
     assert outcome.tca["instrument"]["symbol"] == "ESM4" and outcome.tca["shortfall"]["filled"] == 10
+    # times written "-1d 19:00:00.25"/"-1d 19:00:01.75": the evening of 2024-05-07 before trade date 2024-05-08
+    assert (outcome.tca["parent"]["start_ns"], outcome.tca["parent"]["end_ns"]) == \
+        (1_715_126_400_250_000_000, 1_715_126_401_750_000_000)
+    # in dollars: 50 $ per index point per contract (price units: 100 per point)
+    sf, m0 = outcome.tca["shortfall"], outcome.tca["shortfall"]["arrival_mid"]
+    paid = float((fills["price"] * fills["size"]).sum()) / 100
+    assert outcome.tca["instrument"]["multiplier"] == 50
+    assert sf["total_currency"] == pytest.approx((paid - 10 * m0) * 50, rel=1e-12) and sf["total_currency"] > 0
+    assert sf["arrival_notional"] == pytest.approx(10 * m0 * 50, rel=1e-15)

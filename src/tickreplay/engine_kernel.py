@@ -93,6 +93,7 @@ _P_DUE, _P_FILL, _P_DONE = 0, 1, 2
  P_POVEND, P_POVSTYLE, P_POVOFF, P_POVPARENT) = range(28)
 _NP = 28  # P_POV*: a PovExecutor's policy (P_POV = 1) and children  # P_CLOSE: trader time at which every open child is cancelled (NONE: never), see run_batch
 PF_POWER, PF_MBPS, PF_TBPS, PF_MUNIT, PF_TUNIT, PF_RATE = range(6)
+PF_MULT = 6  # the contract multiplier: bps fees are of price × units × multiplier
 
 
 # -- tape lookups (ReplayData's methods) -------------------------------------
@@ -268,7 +269,7 @@ def _consume(tp, st, cm, side, price, size, i):
 @nb.njit(cache=True)
 def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
     units = size / pi[P_SSCALE]
-    notional = price / pi[P_PSCALE] * units
+    notional = price / pi[P_PSCALE] * units * pf[PF_MULT]
     if liq == _MAKER:
         fee = notional * pf[PF_MBPS] * 1e-4 + units * pf[PF_MUNIT]
     else:
@@ -1110,8 +1111,8 @@ def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
     pi[P_MAXR] = -1 if max_replaces is None else max_replaces
     pi[P_CLOSE] = NONE
     f = cfg.fees
-    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit, 0.0],
-                  np.float64)
+    pf = np.array([cfg.queue_model.power, f.maker_bps, f.taker_bps, f.maker_per_unit, f.taker_per_unit, 0.0,
+                   inst.multiplier], np.float64)
     return pi, pf
 
 

@@ -92,17 +92,21 @@ _MARKET, _LIMIT, _IOC = OrderType.MARKET, OrderType.LIMIT, OrderType.IOC
 
 @dataclass(frozen=True)
 class FeeSchedule:
-    """Fees per liquidity flag, in bps of notional and/or currency per traded unit; negative = rebate."""
+    """Fees per liquidity flag, in bps of notional and/or currency per traded unit; negative = rebate.
+
+    The notional is price × traded units × the contract multiplier (ES: $50 per index point per contract), so
+    bps fees are of what the fill is worth; ``*_per_unit`` fees are per traded unit (share, contract)."""
 
     maker_bps: float = 0.0
     taker_bps: float = 0.0
     maker_per_unit: float = 0.0
     taker_per_unit: float = 0.0
 
-    def fee(self, liquidity: Liquidity, price: int, size: int, price_scale: int, size_scale: int) -> float:
-        """Fee in currency for one fill of ``size`` at ``price`` (venue integers)."""
+    def fee(self, liquidity: Liquidity, price: int, size: int, price_scale: int, size_scale: int,
+            multiplier: int | float = 1) -> float:
+        """Fee in currency for one fill of ``size`` at ``price`` (venue integers) of a contract of ``multiplier``."""
         units = size / size_scale
-        notional = price / price_scale * units
+        notional = price / price_scale * units * multiplier
         if liquidity == _MAKER:
             return notional * self.maker_bps * 1e-4 + units * self.maker_per_unit
         return notional * self.taker_bps * 1e-4 + units * self.taker_per_unit
@@ -302,7 +306,7 @@ class Exchange:
         self.used_version = 0
         self.reports: list[tuple] = []
         inst = replay.instrument
-        self._scales = (inst.price_scale, inst.size_scale)
+        self._scales = (inst.price_scale, inst.size_scale, inst.multiplier)
 
     # -- requests ------------------------------------------------------------
     def new_order(self, request_id: int, order: OwnOrder, t_ns: int) -> None:

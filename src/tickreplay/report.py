@@ -158,6 +158,11 @@ class StoredRun:
         return (self.tca.get("risk") or {}).get("risk_bps")
 
     @property
+    def risk_unavailable(self) -> str | None:
+        """Why the run has no model risk of its schedule (e.g. data too short to estimate volatility), if stored."""
+        return (self.tca.get("risk") or {}).get("unavailable")
+
+    @property
     def price_scale(self) -> int:
         return int(self.meta["instrument"]["price_scale"])
 
@@ -383,6 +388,8 @@ def run_report(run_dir: str | Path) -> Path:
                      ("realised − predicted", f"{pre['difference_bps']:.2f} bps")]
         if run.risk_bps is not None:
             rows += [("model risk of the schedule", f"{run.risk_bps:.2f} bps")]
+        elif run.risk_unavailable:
+            rows += [("model risk of the schedule", f"unavailable: {run.risk_unavailable}")]
     pnl = run.tca.get("pnl")
     if pnl:
         rows += [(k.replace("_", " "), f"{v:,.2f}" if isinstance(v, float) else f"{v:,}") for k, v in pnl.items()]
@@ -475,7 +482,9 @@ def compare_report(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
         (out / "frontier.png").unlink(missing_ok=True)  # an earlier report's figure would no longer be true
         notes.append(f"No frontier: {len(gaps)} of {len(costed)} runs stored no pre-trade model risk of their "
                      f"schedule (`tca.json` risk.risk_bps; e.g. `{gaps[0].run_id}`), and the spread of "
-                     "different runs' costs is not a risk." if gaps else "No frontier: no run stored a shortfall.")
+                     "different runs' costs is not a risk."
+                     + (f" Why: {gaps[0].risk_unavailable}" if gaps and gaps[0].risk_unavailable else "")
+                     if gaps else "No frontier: no run stored a shortfall.")
     label_of = {id(r): name for name, rs in group_runs(costed) for r in rs}
     parts = [p for p in PARTS if any(f"{p}_bps" in r.tca["shortfall"] for r in costed)]
     older = [r for r in costed if _missing_parts_note(r.tca["shortfall"])]

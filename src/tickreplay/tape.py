@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import secrets
 from dataclasses import asdict, dataclass, field, replace
@@ -99,6 +101,11 @@ class Instrument:
     ``size_scale``: integer size units per traded unit (shares: 1; Binance
     BTCUSDT lots of 0.001 BTC: 1,000). ``lot_size``: minimum size increment in
     integer size units.
+    ``multiplier``: the contract size, currency per (currency unit of price ×
+    traded unit): 1 for shares and spot coins, 50 for CME E-mini S&P 500
+    futures (ES: $50 per index point per contract). Every currency figure is
+    a price in currency units × traded units × ``multiplier``
+    (:attr:`unit_value`); bps are unchanged by it.
     """
 
     symbol: str
@@ -112,6 +119,27 @@ class Instrument:
     levels: int = 0  # depth of the vendor's book file / window (0: unlimited)
     currency: str = "USD"
     source: str = ""  # adapter name: lobster, binance, synthetic
+    multiplier: int | float = 1  # contract size (see above); stored as an int when whole
+
+    def __post_init__(self) -> None:
+        m = self.multiplier
+        if isinstance(m, bool) or not isinstance(m, numbers.Real) or not math.isfinite(m) or m <= 0:
+            raise ValueError(f"instrument multiplier must be a positive number, got {m!r}")
+        # one spelling (50, not 50.0 or numpy's) in metadata and fingerprint
+        object.__setattr__(self, "multiplier", int(m) if float(m).is_integer() else float(m))
+
+    @property
+    def unit_value(self) -> float:
+        """Currency of one integer price unit × one integer size unit: ``multiplier / (price_scale × size_scale)``."""
+        return self.multiplier / (self.price_scale * self.size_scale)
+
+    def to_dict(self) -> dict:
+        """The fields as stored in a tape's Parquet metadata: ``multiplier`` only when it is not 1 (so tapes of
+        instruments without one are as they were before the field existed)."""
+        d = asdict(self)
+        if self.multiplier == 1:
+            del d["multiplier"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -168,9 +196,12 @@ class Tape:
         canonical dtype (little-endian), each behind its name and row count,
         and the instrument fields that give the integers their meaning:
         ``price_scale``, ``tick_size``, ``size_scale``, ``lot_size``,
-        ``timezone``. Names (symbol, venue, date, source) and ``extra_meta``
-        are left out, so the same events stored under another key or path
-        have the same fingerprint.
+        ``timezone``, and ``multiplier`` when it is not 1 (it gives the
+        currency figures their meaning; left out at 1, so tapes without a
+        multiplier keep the fingerprint they had before it existed). Names
+        (symbol, venue, date, source) and ``extra_meta`` are left out, so the
+        same events stored under another key or path have the same
+        fingerprint.
         """
         return _fingerprint(self.instrument, len(self), lambda name: [getattr(self, name)])
 
@@ -208,7 +239,7 @@ class Tape:
 
 
 def _arrow_meta(instrument: Instrument, extra_meta: dict) -> dict[bytes, bytes]:
-    return {b"tickreplay.instrument": json.dumps(asdict(instrument)).encode(),
+    return {b"tickreplay.instrument": json.dumps(instrument.to_dict()).encode(),
             b"tickreplay.extra": json.dumps(extra_meta).encode()}
 
 
@@ -216,6 +247,8 @@ def _fingerprint(inst: Instrument, n: int, parts) -> str:
     """:meth:`Tape.fingerprint` of ``n`` events whose column ``name`` is the concatenation of ``parts(name)``."""
     ident = {"price_scale": inst.price_scale, "tick_size": inst.tick_size, "size_scale": inst.size_scale,
              "lot_size": inst.lot_size, "timezone": inst.timezone}
+    if inst.multiplier != 1:
+        ident["multiplier"] = inst.multiplier
     h = hashlib.blake2b(json.dumps(ident, sort_keys=True).encode(), digest_size=16)
     for name, dt in COLUMNS.items():
         h.update(f"\n{name}:{n}\n".encode())

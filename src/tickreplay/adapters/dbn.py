@@ -41,7 +41,8 @@ with several needs ``instrument_id``. The full rules, with the reasons, are in
   ``price_scale = 10**d`` units per currency unit with ``d`` the decimals of
   the tick (ES tick 0.25 → scale 100, ``tick_size`` 25, 5214.25 → 521425);
   every price must be on the tick. Sizes are contracts (``size_scale``,
-  ``lot_size`` 1). The contract multiplier (ES 50) is in ``extra_meta``.
+  ``lot_size`` 1). The contract multiplier (ES 50) is
+  ``Instrument.multiplier``, so currency figures are in dollars.
 * **Instrument**: symbol, exchange, currency, tick and multiplier from the
   definition file (``min_price_increment``, ``unit_of_measure_qty``) or the
   options; GLBX datasets are in America/Chicago, and the date is the CME
@@ -186,6 +187,12 @@ def _spec(path: str, iid: int, symbol: str | None, definitions: str | Path | Non
     return _Spec(d.symbol or None, d.exchange or None, d.currency or None, d.tick_1e9, d.multiplier_1e9, "definitions")
 
 
+def _multiplier(multiplier_1e9: int) -> int | float:
+    """The contract multiplier in 1e-9 units → :attr:`Instrument.multiplier` (50, or 0.1 for a fractional one)."""
+    whole, rest = divmod(multiplier_1e9, 10**DBN_DECIMALS)
+    return whole if rest == 0 else float(_text_1e9(multiplier_1e9))
+
+
 def _price_units(tick_1e9: int) -> tuple[int, int, int]:
     """(decimals d, DBN units per tape unit, tick in tape units) for a tick in 1e-9 units."""
     d = significant_decimals(units_to_text(tick_1e9, DBN_DECIMALS))
@@ -284,9 +291,9 @@ def _ingest(path: str | Path, definitions: str | Path | None, instrument_id: int
     stat = dict(zip(STATS, (int(x) for x in stats)))
     inst = Instrument(symbol=symbol, venue=spec.exchange or dataset, date=_trade_date(int(ts[0]), timezone, cme),
                       price_scale=10**decimals, tick_size=tick, size_scale=1, lot_size=1, timezone=timezone,
-                      levels=0, currency=spec.currency or "USD", source=SOURCE)
-    meta = {"file": Path(f.path).name, "dataset": dataset, "instrument_id": iid,
-            "tick": _text_1e9(spec.tick_1e9), "multiplier": _text_1e9(spec.multiplier_1e9),
+                      levels=0, currency=spec.currency or "USD", source=SOURCE,
+                      multiplier=_multiplier(spec.multiplier_1e9))
+    meta = {"file": Path(f.path).name, "dataset": dataset, "instrument_id": iid, "tick": _text_1e9(spec.tick_1e9),
             "session_start_ns": start, "session_end_ns": end}
     if definitions is not None:
         meta["definitions_file"] = Path(definitions).name
@@ -302,7 +309,7 @@ def _ingest(path: str | Path, definitions: str | Path | None, instrument_id: int
         "instrument_id": iid,
         "symbol": symbol,
         "tick": meta["tick"],
-        "multiplier": meta["multiplier"],
+        "multiplier": _text_1e9(spec.multiplier_1e9),
         "price_scale": 10**decimals,
         "records": len(r),
         "records_in_file": len(f.records),

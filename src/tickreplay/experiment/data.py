@@ -51,11 +51,21 @@ class MarketData:
 
     @cached_property
     def estimated(self) -> EstimatedInputs:
-        """ADV, daily volatility, spread and volume profile of this data (5-minute bars; >= 20 bars on short data)."""
+        """ADV, daily volatility, spread and volume profile of this data (5-minute bars; >= 20 bars on short data,
+        of at least 1 s): a :class:`ConfigError` saying why on data that cannot give them (shorter than 2 bars: the
+        volatility needs 2 mid returns)."""
         span = int(self.tape.ts_ns[-1] - self.tape.ts_ns[0])
         bar = BAR_NS if span >= 20 * BAR_NS else max(NS, span // 20)
-        return estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
-                               profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
+        if span < 2 * bar:
+            raise ConfigError(f"the data {self.key} has {span / NS:g} s of events: too short to estimate ADV, daily "
+                              f"volatility and spread from (the volatility needs at least {2 * bar / NS:g} s: 2 mid "
+                              f"returns of {bar / NS:g} s bars)")
+        try:
+            return estimate_inputs([_InMemoryEntry(self)], bar_ns=bar, day_ns=self.day_ns,
+                                   profile_bin_ns=min(30 * 60 * NS, max(NS, span // 4)))
+        except ConfigError as err:
+            raise ConfigError(f"cannot estimate ADV, daily volatility and spread from the data {self.key} "
+                              f"({span / NS:g} s of events, {bar / NS:g} s bars): {err}") from None
 
 
 @dataclass(frozen=True)

@@ -60,11 +60,15 @@ def _times(scn: Scenario, data: MarketData) -> tuple[int, int, int]:
     s0, s1 = data.replay.session_start_ns, data.replay.session_end_ns
     if start < max(s0, first) or end > s1:
         tz = inst.timezone
+
+        def local(t: int) -> str:  # as a scenario writes it: "-1d 19:00:00" on the evening before the date
+            return format_local(t, tz, day=inst.date)
+
         key = "parent.end" if start >= max(s0, first) else "parent.start"
         raise ConfigError(
-            f"{where}: scenario key '{key}': the parent's window {format_local(start, tz)}–{format_local(end, tz)} "
-            f"lies outside the data {data.key} ({inst.date} {tz}): session {format_local(s0, tz)}–"
-            f"{format_local(s1, tz)}, events {format_local(first, tz)}–{format_local(last, tz)}; "
+            f"{where}: scenario key '{key}': the parent's window {local(start)}–{local(end)} "
+            f"lies outside the data {data.key} ({inst.date} {tz}): session {local(s0)}–"
+            f"{local(s1)}, events {local(first)}–{local(last)}; "
             f"the window must start at or after both and end by the session's close")
     return arrival, start, end
 
@@ -223,9 +227,19 @@ def engine_config(scn: Scenario, data: MarketData) -> EngineConfig:
 
 def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned: pd.DataFrame) -> dict:
     """The pre-trade model's risk of the planned schedule (:func:`~tickreplay.impact.almgren_chriss.planned_schedule_risk_bps`,
-    bps of the arrival notional) with the daily volatility and trading-day length it used."""
-    daily_vol = pretrade_inputs(scn, data, parent).market.daily_vol
+    bps of the arrival notional) with the daily volatility and trading-day length it used.
+
+    Without a ``[pretrade]`` table the daily volatility is estimated from the data; where the data cannot give
+    it (shorter than ~3 s) the risk is ``None`` and ``unavailable`` says why and what to give. With a
+    ``[pretrade]`` table, that is an error (:func:`pretrade_inputs`)."""
     day_ns = data.day_ns or int(data.tape.ts_ns[-1] - data.tape.ts_ns[0])
+    if scn.pretrade is None:
+        try:
+            daily_vol = _estimated_market(data, PRETRADE_MARKET_KEYS).daily_vol
+        except ConfigError as err:
+            return {"risk_bps": None, "daily_vol": None, "day_ns": day_ns, "unavailable": str(err)}
+    else:
+        daily_vol = pretrade_inputs(scn, data, parent).market.daily_vol
     risk = planned_schedule_risk_bps(planned["time_ns"].to_numpy(), parent.quantity, daily_vol, day_ns,
                                      cumulative=planned["planned_cum"].to_numpy(), start_ns=parent.start_ns,
                                      end_ns=parent.end_ns)
@@ -233,9 +247,10 @@ def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned:
 
 
 def pretrade_order(scn: Scenario, data: MarketData, parent: ParentOrder) -> PreTradeOrder:
-    """The parent as the pre-trade models see it: at the arrival mid per size unit."""
+    """The parent as the pre-trade models see it: at the currency value of one size unit at the arrival mid
+    (the contract multiplier included)."""
     inst = data.tape.instrument
-    ref = float(data.market.mid_x2_at(parent.start_ns)) / 2 / inst.price_scale / inst.size_scale
+    ref = float(data.market.mid_x2_at(parent.start_ns)) / 2 / inst.price_scale / inst.size_scale * inst.multiplier
     return PreTradeOrder(parent.side, parent.quantity, ref, _participation(scn, data, parent))
 
 
@@ -248,15 +263,32 @@ def _participation(scn: Scenario, data: MarketData, parent: ParentOrder) -> floa
     return min(1.0, parent.quantity / max(vol, 1))
 
 
+#: the market inputs a ``[pretrade]`` table may give; those it does not are estimated from the data
+PRETRADE_MARKET_KEYS = ("adv", "daily_vol", "spread_bps")
+
+
+def _estimated_market(data: MarketData, missing: tuple[str, ...] | list[str]) -> MarketInputs:
+    """The market inputs estimated from the data; where it cannot give them, a ConfigError naming the ``missing``
+    ``[pretrade]`` keys to give instead."""
+    try:
+        return data.estimated.market
+    except ConfigError as err:
+        raise ConfigError(f"{err}; give {', '.join(missing)} in the scenario's [pretrade] table (adv: size units "
+                          "per day, daily_vol: a fraction, spread_bps: bps of the mid)") from None
+
+
 def pretrade_inputs(scn: Scenario, data: MarketData, parent: ParentOrder) -> PreTradeInputs:
     """Model inputs: those the scenario gives, the rest estimated from the data."""
     p = scn.pretrade
-    given = {k: getattr(p, k) for k in ("adv", "daily_vol", "spread_bps")} if p else {}
+    given = {k: getattr(p, k) for k in PRETRADE_MARKET_KEYS} if p else {}
     shares = p.shares_outstanding if p else None
     if p is None or any(v is None for v in given.values()):
-        est = data.estimated.market
+        try:
+            est = _estimated_market(data, [k for k in PRETRADE_MARKET_KEYS if given.get(k) is None])
+        except ConfigError as err:
+            raise ConfigError(f"{scn.where()}: {err}") from None
         market = MarketInputs(**{k: (given.get(k) if given.get(k) is not None else getattr(est, k))
-                                 for k in ("adv", "daily_vol", "spread_bps")},
+                                 for k in PRETRADE_MARKET_KEYS},
                               shares_outstanding=shares, days_used=est.days_used, notes=est.notes)
     else:
         market = MarketInputs(**given, shares_outstanding=shares)

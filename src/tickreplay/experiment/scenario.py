@@ -4,8 +4,9 @@
 :class:`Scenario`. Every table is checked against its schema: an unknown key
 or a value of the wrong type is a :class:`~tickreplay.errors.ConfigError`
 naming the key's path (``schedule.participation``). Times stay as written
-(``"HH:MM:SS"`` local time of the data's day, or int ns UTC) until the data
-is known: :func:`resolve_time`. Relative file paths are kept as written and
+(``"HH:MM:SS"`` local time of the data's day, ``"-1d HH:MM:SS"`` on the
+calendar day before it, or int ns UTC) until the data is known:
+:func:`resolve_time`. Relative file paths are kept as written and
 resolved against :attr:`Scenario.base_dir` (the scenario file's folder).
 """
 
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
-from tickreplay.clock import TimeSpec, parse_hms, resolve_time
+from tickreplay.clock import TimeSpec, parse_local, resolve_time
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import FeeSchedule
 from tickreplay.latency import LATENCY_MODELS, Constant, LatencyModel
@@ -111,10 +112,10 @@ def _fraction(path: str, v: Any) -> float:
 
 def _time(path: str, v: Any) -> TimeSpec:
     if isinstance(v, str):
-        parse_hms(v, f"scenario key '{path}'")
+        parse_local(v, f"scenario key '{path}'")
         return v
     if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise _fail(path, '"HH:MM:SS" local time or an integer of ns UTC', v)
+        raise _fail(path, '"HH:MM:SS" local time (or "-1d HH:MM:SS", the day before) or an integer of ns UTC', v)
     return int(v)
 
 
@@ -542,7 +543,7 @@ def check_order(path: str, first: str, a: TimeSpec, second: str, b: TimeSpec, st
     compared before the data's day is known: both local times, or both ns UTC (one of each: when the data is)."""
     if isinstance(a, str) != isinstance(b, str):
         return
-    x, y = (parse_hms(a), parse_hms(b)) if isinstance(a, str) else (a, b)
+    x, y = (parse_local(a), parse_local(b)) if isinstance(a, str) else (a, b)
     if y < x or (strict and y == x):
         how = "after" if strict else "at or after"
         raise ConfigError(f"scenario key '{path}.{second}': expected a time {how} {path}.{first} ({a!r}), got {b!r}")

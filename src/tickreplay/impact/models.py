@@ -19,7 +19,10 @@ from tickreplay.checks import fraction, non_negative, positive, positive_int, si
 
 @dataclass(frozen=True)
 class PreTradeOrder:
-    """A parent order to price: size in shares (the units of ADV), participation as a fraction of volume."""
+    """A parent order to price: size in shares (the units of ADV), participation as a fraction of volume.
+
+    ``ref_price``: the currency value of one unit of ``order_size`` (a share's price; for futures the price ×
+    the contract multiplier), so :attr:`notional` and the breakdown's currency figures are in currency."""
 
     side: int
     order_size: int

@@ -47,12 +47,15 @@ class DayStats:
     volume: float  # traded volume scaled to one day, size units
     returns: np.ndarray  # log mid returns per bar
     spread_bps: float  # time-weighted
-    last_mid: float  # currency units
+    last_mid: float  # a price: currency units per traded unit (before the contract multiplier)
 
 
 @dataclass(frozen=True)
 class EstimatedInputs:
-    """Market inputs with the profile, a reference price (last mid) and the per-day figures behind them."""
+    """Market inputs with the profile, a reference price and the per-day figures behind them.
+
+    ``ref_price``: the currency value of one traded unit at the last mid (the last day's mid × the contract
+    multiplier; the price itself for shares), what :class:`~tickreplay.impact.PreTradeOrder` takes."""
 
     market: MarketInputs
     profile: VolumeProfile
@@ -116,4 +119,5 @@ def estimate_inputs(entries: Sequence[Entry], bar_ns: int = BAR_NS, day_ns: int 
     market = MarketInputs(adv=float(np.mean([s.volume for s in stats])), daily_vol=sigma,
                           spread_bps=float(np.mean([s.spread_bps for s in stats])),
                           shares_outstanding=shares_outstanding, days_used=len(stats), notes=notes)
-    return EstimatedInputs(market, estimate_volume_profile(tapes, profile_bin_ns), stats[-1].last_mid, tuple(stats))
+    ref_price = stats[-1].last_mid * tapes[-1].instrument.multiplier
+    return EstimatedInputs(market, estimate_volume_profile(tapes, profile_bin_ns), ref_price, tuple(stats))

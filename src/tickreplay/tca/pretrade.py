@@ -3,8 +3,9 @@
 The prediction comes from :mod:`tickreplay.impact` (one formula, one place):
 the parent becomes a :class:`~tickreplay.impact.PreTradeOrder` of its
 quantity (size units, the units of ADV as :func:`tickreplay.market.inputs.estimate_inputs`
-measures it) at the arrival mid per size unit (so the model's notional and
-currency figures are right when a size unit is a lot, not a share), and the named model prices it with the
+measures it) at the currency value of one size unit at the arrival mid (mid × multiplier / size_scale, so
+the model's notional and currency figures are right when a size unit is a lot, not a share, or a futures
+contract of ``multiplier`` × the price), and the named model prices it with the
 caller's :class:`~tickreplay.impact.MarketInputs` and participation.
 ``difference_bps = realised - predicted``: positive when the run cost more
 than the model said. Realised is the total implementation shortfall
@@ -35,7 +36,7 @@ def predicted_vs_realised(realised_bps: float, parent: ParentOrder, ref_price: f
                           inputs: PreTradeInputs) -> dict:
     """The model's breakdown for the parent, its total in bps, the realised bps and their difference.
 
-    ``ref_price``: the arrival mid in currency per size unit (mid / size_scale).
+    ``ref_price``: the currency value of one size unit at the arrival mid (mid × multiplier / size_scale).
     """
     model = get_model(inputs.model, **inputs.params)
     order = PreTradeOrder(side=parent.side, order_size=parent.quantity, ref_price=ref_price,

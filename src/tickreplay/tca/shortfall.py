@@ -50,7 +50,10 @@ What each term shows:
 replay does not react to our orders (see :mod:`tickreplay.impact` for the
 impact models). The price parts are exact integers in half price units ×
 size units (mids are kept doubled), so they add up exactly; currency = that
-/ (2 × price_scale × size_scale). bps are of the arrival notional ``Q × M0``.
+× multiplier / (2 × price_scale × size_scale) (the instrument's
+:attr:`~tickreplay.tape.Instrument.unit_value` / 2; the multiplier is the
+contract size, 1 for shares). bps are of the arrival notional
+``Q × M0 × multiplier``, so they do not depend on the multiplier.
 """
 
 from __future__ import annotations
@@ -112,11 +115,12 @@ class Shortfall:
     fees: float  # currency, negative = net rebate
     price_scale: int
     size_scale: int
+    multiplier: int | float = 1  # contract size: currency per (price in currency units × traded unit)
 
     @property
     def unit(self) -> float:
-        """Currency of one (half price unit × size unit)."""
-        return 1.0 / (2 * self.price_scale * self.size_scale)
+        """Currency of one (half price unit × size unit): :attr:`~tickreplay.tape.Instrument.unit_value` / 2."""
+        return self.multiplier / (2 * self.price_scale * self.size_scale)
 
     @property
     def unfilled(self) -> int:
@@ -133,17 +137,17 @@ class Shortfall:
 
     @property
     def arrival_mid(self) -> float:
-        """``M0`` in currency per traded unit."""
+        """``M0`` as a price (currency units per traded unit, before the multiplier)."""
         return self.arrival_mid_x2 / (2 * self.price_scale)
 
     @property
     def end_mid(self) -> float:
-        """``M1`` in currency per traded unit."""
+        """``M1`` as a price (currency units per traded unit, before the multiplier)."""
         return self.end_mid_x2 / (2 * self.price_scale)
 
     @property
     def arrival_notional(self) -> float:
-        """``Q × M0`` in currency: the bps denominator."""
+        """``Q × M0 × multiplier`` in currency: the bps denominator."""
         return self.quantity * self.arrival_mid_x2 * self.unit
 
     def currency(self, part: str) -> float:
@@ -188,4 +192,5 @@ def shortfall_of(f: FillArrays, costs: dict[str, np.ndarray], parent: ParentOrde
         opportunity_x2=parent.side * (parent.quantity - filled) * (m1 - m0),
         fees=float(f.fee.sum()),
         price_scale=market.instrument.price_scale, size_scale=market.instrument.size_scale,
+        multiplier=market.instrument.multiplier,
     )

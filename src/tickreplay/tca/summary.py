@@ -71,7 +71,8 @@ def measure_parent(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrde
     inst = market.instrument
     out = {
         "instrument": {"symbol": inst.symbol, "venue": inst.venue, "date": inst.date, "currency": inst.currency,
-                       "price_scale": inst.price_scale, "size_scale": inst.size_scale},
+                       "price_scale": inst.price_scale, "size_scale": inst.size_scale,
+                       **({"multiplier": inst.multiplier} if inst.multiplier != 1 else {})},
         "parent": {"parent_id": parent.parent_id, "side": parent.side, "quantity": parent.quantity,
                    "start_ns": parent.start_ns, "end_ns": parent.end_ns},
         "counts": {"fills": len(f), "orders": log.n_new},
@@ -82,7 +83,7 @@ def measure_parent(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrde
                                      log.arrival_ns[new], f.order_id, f.size, f.exchange_ns, f.maker),
         "markouts": summarise_markouts(f.size, f.liquidity, marks, horizons_ns),
         "pretrade": None if pretrade is None else predicted_vs_realised(
-            sf.bps(sf.total_currency), parent, sf.arrival_mid / inst.size_scale, pretrade),
+            sf.bps(sf.total_currency), parent, sf.arrival_mid * inst.multiplier / inst.size_scale, pretrade),
         "notes": list(NOTES),
     }
     return _jsonable(out), {**costs, **marks}

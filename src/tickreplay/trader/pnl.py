@@ -76,7 +76,7 @@ def pnl_table(fills: pd.DataFrame, market: MarketSeries, start_ns: int, end_ns: 
     realised_units = np.where(have, real[kk] if len(real) else 0.0, 0.0)
     fees = np.where(have, fee_cum[kk] if len(fee_cum) else 0.0, 0.0)
     mid_x2 = market.mid_x2_at(ts).astype(np.float64)
-    unit = 1.0 / (inst.price_scale * inst.size_scale)
+    unit = inst.unit_value  # currency per (price unit × size unit), the contract multiplier included
     realised = realised_units * unit - fees
     unrealised = position * (mid_x2 / 2 - avg_cost) * unit
     return pd.DataFrame({
