@@ -258,3 +258,13 @@ def test_almgren_chriss_coefficients_are_in_dollars():
     dollars = 5214.125 * 50  # one contract at the arrival mid
     assert sigma == pytest.approx(0.01 * dollars, rel=1e-12)
     assert epsilon == pytest.approx(0.48 / 2 / 1e4 * dollars, rel=1e-12)
+
+
+def test_overlay_label_cost_counts_fees_against_the_contract_notional() -> None:
+    """An ES child: 2 contracts at 5214.25 against a 5214.00 mid, $5 fees; notional 2 x 5214 x $50 = $521,400."""
+    from tickreplay.overlay.labels import child_cost_bps
+
+    got = child_cost_bps(1, 2, 2, 2 * 521425, 5.0, 521400.0, 521400.0, 100, 1, 50)
+    assert got == pytest.approx(1e4 * (2 * 0.25 * 50 + 5.0) / 521_400)
+    same_as_shares = child_cost_bps(1, 2, 2, 2 * 521425, 5.0, 521400.0, 521400.0, 100, 1)
+    assert same_as_shares == pytest.approx(1e4 * (2 * 0.25 + 5.0) / (2 * 5214))  # multiplier 1: the old formula

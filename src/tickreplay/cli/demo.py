@@ -129,7 +129,7 @@ def tape_summary(tape: Tape) -> list[str]:
     trades = vis | hid
     aggressors = len(np.unique(tape.ts_ns[vis])) + int(hid.sum())
     volume = int(tape.size[trades].sum())
-    notional = float((tape.price[trades] * tape.size[trades]).sum()) / inst.price_scale
+    notional = float((tape.price[trades] * tape.size[trades]).sum()) / inst.price_scale * inst.multiplier
     buy = int(tape.size[trades & (tape.side == -1)].sum())
     lines.append(f"  trades: {int(trades.sum()):,} fills from {aggressors:,} aggressive orders; "
                  f"volume {volume:,} shares (buyer-initiated {buy / max(volume, 1):.1%}), "

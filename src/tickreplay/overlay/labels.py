@@ -86,10 +86,12 @@ def true_mid(replay: ReplayData, t_ns: int | np.ndarray) -> float | np.ndarray:
     return float(mid) if mid.ndim == 0 else mid
 
 
-def child_cost_bps(side, quantity, filled, paid, fees, mid0, mid_end, price_scale: int, size_scale: int):
+def child_cost_bps(side, quantity, filled, paid, fees, mid0, mid_end, price_scale: int, size_scale: int,
+                   multiplier: float = 1):
     """Cost in bps of ``mid0`` of a child of ``quantity`` that filled ``filled`` for ``paid`` (sum of price × size)
-    and ``fees`` (currency); the rest is costed at ``mid_end``. Scalars or arrays (one child per element)."""
-    total = side * (paid - filled * mid0) + fees * price_scale * size_scale
+    and ``fees`` (currency; ``multiplier``: the contract's, currency per price unit of one traded unit); the rest
+    is costed at ``mid_end``. Scalars or arrays (one child per element)."""
+    total = side * (paid - filled * mid0) + fees * price_scale * size_scale / multiplier
     unfilled = quantity - filled
     total = np.where(unfilled != 0, total + side * unfilled * (mid_end - mid0), total)
     return 1e4 * total / (quantity * mid0)
@@ -142,7 +144,7 @@ def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns:
         filled, paid, fees = engine_kernel.run_labels(engine, sides[n_of], children, send, ends[n_of],
                                                       replace_after_ns)
         out[n_of, k_of] = child_cost_bps(sides[n_of], qty[n_of], filled, paid, fees, mid0[n_of], mid_end[n_of],
-                                         inst.price_scale, inst.size_scale)
+                                         inst.price_scale, inst.size_scale, inst.multiplier)
         return out
     for n, k, t in zip(n_of.tolist(), k_of.tolist(), send.tolist()):  # the reference: one Python engine run each
         side, q = int(sides[n]), int(qty[n])
@@ -150,7 +152,7 @@ def counterfactual_costs(replay: ReplayData, decisions: pd.DataFrame, delays_ns:
                                           replace_after_ns), start_ns=t, end_ns=int(ends[n]))
         out[n, k] = child_cost_bps(side, q, sum(x for _, x, _ in fills), sum(p * x for p, x, _ in fills),
                                    sum(f for _, _, f in fills), float(mid0[n]), float(mid_end[n]), inst.price_scale,
-                                   inst.size_scale)
+                                   inst.size_scale, inst.multiplier)
     return out
 
 
