@@ -80,3 +80,27 @@ def test_atomic_write_leaves_no_temp_file_and_usual_mode(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((tmp_path / "x.bin").stat().st_mode) == 0o666 & ~mask
+
+
+def test_a_window_after_the_last_event_is_the_config_error_not_arrow(tmp_path, monkeypatch):
+    """A window starting after the tape's last event, on an entry whose last book checkpoint sits at the tape's
+    end: no event (read_window), and loading it for a scenario says the window leaves none."""
+    import tickreplay.catalog as catalog
+    from tickreplay.adapters.synthetic import generate_day
+    from tickreplay.book.fast import compute_snapshots
+    from tickreplay.errors import ConfigError
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.scenario import parse_scenario
+
+    monkeypatch.setattr(catalog, "CHECKPOINT_EVENTS", 10)  # a checkpoint after the one chunk: at the tape's end
+    tape = generate_day("liquid_large_cap", seed=1, duration_s=60)
+    entry = Catalog(tmp_path / "cat").write("synthetic", tape, compute_snapshots(tape, 5))
+    last = int(tape.ts_ns[-1])
+    win, snaps = entry.read_window(last + 1, None, 5)
+    assert len(win) == 0 and snaps.ask_price.shape == (0, 5)
+    assert len(entry.read_window(last, None, 5)[0]) == int(np.sum(tape.ts_ns == last))
+    doc = {"name": "late", "data": {"catalog": entry.key, "catalog_root": str(tmp_path / "cat"), "start": last + 1},
+           "schedule": {"kind": "twap", "n_children": 2, "style": "market"},
+           "parent": {"side": "buy", "quantity": 100, "start": last + 1, "end": last + 2}}
+    with pytest.raises(ConfigError, match="'data.start'/'data.end' leave no event"):
+        load_data(parse_scenario(doc, base_dir=tmp_path))

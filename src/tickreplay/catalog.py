@@ -164,7 +164,8 @@ class Entry:
             hi = 0 if g is None else int(first[g] + np.searchsorted(ts_of(g), end_ns, side="right"))
         hi = max(lo, hi)
         at, cp = self._checkpoint_before(lo)
-        g0 = int(np.searchsorted(first, at, side="right") - 1)
+        # a checkpoint at the tape's end (an empty window after the last event) is in the last row group
+        g0 = min(int(np.searchsorted(first, at, side="right") - 1), max(pf.num_row_groups - 1, 0))
         g1 = int(np.searchsorted(first, hi, side="left"))
         table = pf.read_row_groups(list(range(g0, max(g1, g0 + 1)))) if pf.num_row_groups else pf.read()
         part = Tape.from_arrow(table).slice(at - int(first[g0]), hi - int(first[g0]))
