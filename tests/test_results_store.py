@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from tickreplay.cli import main
-from tickreplay.results import QueryError, flatten, query, runs_frame
+from tickreplay.results import (QueryError, RunRecord, batch_dirs, flatten, query, read_stored, runs_frame,
+                                store_index, write_batch)
 from tickreplay.schedule import ParentOrder
 from tickreplay.tape import Instrument
 from tickreplay.tca import MarketSeries, fill_table, tca_summary
@@ -240,3 +241,33 @@ def test_cli_query_prints_a_table(root, capsys):
     assert capsys.readouterr().out == "n\n7\n"
     assert main(["query", "SELECT * FROM nope", "--root", str(root)]) == 2
     assert "query failed" in capsys.readouterr().err
+
+
+# -- batch names order the batches as they were written ---------------------------------------------------------
+
+
+def _record(run_id: str, tca: dict) -> RunRecord:
+    import pyarrow as pa
+
+    return RunRecord(run_id, 'name = "x"\n', json.dumps({"run_id": run_id}), json.dumps(tca),
+                     {"orders": pa.table({"n": [1]})}, json.dumps({"run_id": run_id}))
+
+
+def test_a_later_batch_wins_across_a_second_boundary_and_a_clock_step_back(tmp_path, monkeypatch):
+    """Batch B written after batch A sorts after it, B's copy of a run stored in both is the one read: also when
+    the second ticks over as B's name is made (one clock reading, not two) and when the clock steps back."""
+    import time
+
+    base = 1_700_000_000
+    clock = {"ns": base * NS + 400_000_000, "s": base}
+    real_gmtime = time.gmtime
+    monkeypatch.setattr(time, "time_ns", lambda: clock["ns"])
+    monkeypatch.setattr(time, "gmtime", lambda secs=None: real_gmtime(clock["s"] if secs is None else secs))
+    a = write_batch(tmp_path, [_record("r1", {"copy": "a"})])
+    clock.update(ns=(base + 1) * NS + 1_000, s=base)  # a reading of the seconds just before the tick
+    b = write_batch(tmp_path, [_record("r1", {"copy": "b"})])
+    clock.update(ns=base * NS, s=base)  # the clock set back a second
+    c = write_batch(tmp_path, [_record("r1", {"copy": "c"})])
+    assert batch_dirs(tmp_path) == [a, b, c]
+    assert read_stored(tmp_path, ["r1"]) == {"r1": {"copy": "c"}}
+    assert store_index(tmp_path).batches["r1"] == c

@@ -322,6 +322,23 @@ def _tagged(tables: list["pa.Table"], run_ids: list[str]) -> "pa.Table":
     return t.add_column(0, "run_id", pa.DictionaryArray.from_arrays(rows, pa.array(run_ids, pa.string())))
 
 
+_last_stamp_ns = 0  # the stamp of this process's latest batch name
+
+
+def batch_name(now_ns: int | None = None) -> str:
+    """A new batch's folder name: ``<UTC yyyymmddThhmmss><ns, 9 digits>-<pid>-<8 random hex>``. Names sort in the
+    order batches were written (a later batch wins, :func:`store_index`): the time is one clock reading
+    (``now_ns``, default :func:`time.time_ns`), made strictly later than this process's previous name's, so one
+    writer's batches keep their order even across a clock step back. Names of two processes (or machines) order
+    by their clocks; on the same nanosecond by pid (as text), then the random part: arbitrary but well defined (a
+    run in both batches has one id, so one content but for ``created_utc``)."""
+    global _last_stamp_ns
+    ns = max(time.time_ns() if now_ns is None else now_ns, _last_stamp_ns + 1)
+    _last_stamp_ns = ns
+    sec, frac = divmod(ns, 1_000_000_000)
+    return f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(sec))}{frac:09d}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def write_batch(root: str | Path, runs: list[RunRecord]) -> Path:
     """Write ``runs`` as one batch under ``<root>/_batches/`` (atomically) and return its folder."""
     import orjson
@@ -339,8 +356,7 @@ def write_batch(root: str | Path, runs: list[RunRecord]) -> Path:
     index = pa.table({"run_id": [r.run_id for r in runs], "scenario_toml": [r.scenario_toml for r in runs],
                       "run_json": [r.run_json for r in runs], "tca_json": [r.tca_json for r in runs],
                       "tables_json": layout, "row_json": [r.row_json for r in runs]})
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"{time.time_ns() % 1_000_000_000:09d}"
-    path = Path(root) / BATCHES / f"{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+    path = Path(root) / BATCHES / batch_name()
     with atomic_dir(path, overwrite=False, clean=False) as tmp:
         for name in names:
             having = [r for r in runs if name in r.tables]
