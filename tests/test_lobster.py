@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import LOBSTER_PAIRS, lobster_pair
-from tickreplay.adapters.lobster import read_lobster, verify_lobster
+from tickreplay.adapters.lobster import CHUNK_ROWS, _replay_rows, read_lobster, verify_lobster
 from tickreplay.adapters.lobster_csv import parse_time_ns
-from tickreplay.book.l3 import top_n_rows
+from tickreplay.book.base import BookError
+from tickreplay.book.l3 import L3Book, top_n_rows
 from tickreplay.catalog import Catalog
 from tickreplay.tape import FLAG_IMPLIED, FLAG_UNKNOWN_ID, EventKind as K
 
@@ -106,6 +107,41 @@ def test_vendor_events_carry_the_message_fields_and_exact_times(case):
 
 def test_a_message_only_replay_disagrees_on_more_than_a_tenth_of_rows(case):
     assert case.verify["message_only_rows_disagreeing"] > 0.1 * case.verify["rows"]
+
+
+def _reference_replay_rows(tape, n_rows, levels, keep):
+    """Reference (pure Python L3Book) message-only replay: events where ``keep``, each one the book cannot take
+    skipped and counted; the top N after each source row's last event."""
+    sel = np.flatnonzero(keep)
+    ends = np.searchsorted(tape.src_row[sel], np.arange(n_rows), side="right").tolist()
+    events = list(zip(*(c[sel].tolist() for c in (tape.kind, tape.side, tape.price, tape.size, tape.order_id))))
+    book, out, rejected, j = L3Book(), np.zeros((n_rows, 4 * levels), np.int64), 0, 0
+    for r in range(n_rows):
+        for ev in events[j:ends[r]]:
+            try:
+                book.apply(*ev)
+            except BookError:
+                rejected += 1
+        j = ends[r]
+        out[r] = book.top(levels).as_row()
+    return out, rejected
+
+
+def test_the_compiled_message_only_replay_equals_the_l3book_one(case):
+    """verify's message-only replay (compiled, in chunks of rows) gives the Python L3Book's rows and rejections,
+    whatever the chunk size; the message-only keep mask of verify_lobster, and every event (no rejection)."""
+    tape, n = case.res.tape, case.res.report["rows"]
+    implied = (tape.flags & FLAG_IMPLIED) != 0
+    opening = np.arange(len(tape)) <= np.flatnonzero(tape.kind == int(K.SNAPSHOT_END))[0]
+    keep = opening | ~implied
+    want, rejected = _reference_replay_rows(tape, n, case.levels, keep)
+    assert rejected == case.verify["message_only_rejected_events"] > 0
+    for chunk_rows in (CHUNK_ROWS, 997):
+        got, got_rejected = _replay_rows(tape, n, case.levels, keep, chunk_rows=chunk_rows)
+        assert got_rejected == rejected and np.array_equal(got, want)
+    got, got_rejected = _replay_rows(tape, n, case.levels, np.ones(len(tape), bool), chunk_rows=4096)
+    ends = np.searchsorted(tape.src_row, np.arange(n), side="right") - 1
+    assert got_rejected == 0 and np.array_equal(got, case.res.snapshots.as_lobster_rows()[ends])
 
 
 def test_instrument(case):

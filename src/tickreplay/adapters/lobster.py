@@ -4,9 +4,11 @@ LOBSTER's message file only holds events inside the requested top-N price
 window, so replaying messages alone drifts from LOBSTER's own orderbook file
 (levels that come into view without a message, orders resting from before the
 file or reduced while outside the window). The adapter uses both files: it
-runs an :class:`~tickreplay.book.L3Book` while building the tape and, after
-each message, appends the *implied* events (``FLAG_IMPLIED``, same ``src_row``
-and time) that make the book's top N equal that orderbook row:
+streams them chunk by chunk through the compiled order-by-order book
+(:class:`~tickreplay.book.fast.StreamBook`, the :class:`~tickreplay.book.L3Book`
+semantics) while building the tape and, after each message, appends the
+*implied* events (``FLAG_IMPLIED``, same ``src_row`` and time) that make the
+book's top N equal that orderbook row:
 
 * the tape opens with a snapshot (SNAPSHOT_BEGIN, one LEVEL_SET per level,
   SNAPSHOT_END) of the book *before* message 0: orderbook row 0 with message
@@ -53,12 +55,11 @@ from numba import njit
 
 from tickreplay.adapters import IngestResult
 from tickreplay.adapters.lobster_csv import PRICE_SCALE, Block, BlockReader, PriceCounts, PriceRange
-from tickreplay.book import L3Book
-from tickreplay.book.base import BookError
 from tickreplay.book.fast import (
     LV_TOT, LV_UNA, LV_TAIL, R_BSIZE, R_KEY, R_LEFT, R_PREV, R_PRICE, R_SIDE, S_CNT0, S_CNT1, S_HI0, S_HI1, S_LO0,
     S_LO1, S_BEST0, S_BEST1, S_NORD, S_PMIN, S_SHORT, S_TICK, StreamBook, compute_snapshots, sb_add, sb_find,
-    sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_take_unattributed, sb_top,
+    _sb_apply, sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_take_unattributed,
+    sb_top,
 )
 from tickreplay.clock import local_midnight_ns, trading_date
 from tickreplay.errors import AnomalyLog, InputError
@@ -689,27 +690,51 @@ def ingest_lobster(message_csv: str | Path, orderbook_csv: str | Path, catalog, 
     return w.entry, report, log
 
 
-def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray) -> tuple[np.ndarray, int]:
-    """Replay ``tape`` (only events where ``keep``) through a fresh L3Book, skipping events it cannot take.
+@njit(cache=True)
+def _rows_skipping(lv, sc, rec, ht, kind, side, price, size, order_id, start, ends, out, levels):
+    """Apply events ``start:ends[-1]`` to the book, skipping (and counting) each it cannot take, with the top
+    ``levels`` after event ``ends[r] - 1`` into ``out[r]``; returns the count skipped. A skipped event changes
+    nothing (the kernel checks an event before applying it), so this is the replay without those events."""
+    j = start
+    rejected = 0
+    for r in range(ends.shape[0]):
+        e = ends[r]
+        while j < e:
+            status, i, _ = _sb_apply(lv, sc, rec, ht, kind[j:e], side[j:e], price[j:e], size[j:e], order_id[j:e])
+            if status == 0:
+                j = e
+            else:
+                rejected += 1
+                j += i + 1
+        sb_top(lv, sc, levels, out[r])
+    return rejected
+
+
+def _replay_rows(tape: Tape, n_rows: int, levels: int, keep: np.ndarray,
+                 chunk_rows: int = CHUNK_ROWS) -> tuple[np.ndarray, int]:
+    """Replay ``tape`` (only events where ``keep``) through a fresh book (the compiled kernel, ``chunk_rows``
+    source rows a call), skipping events it cannot take.
 
     Returns the book's top N after the last event of each source row, shape
     (n_rows, 4N), and how many events the book rejected (skipped).
     """
-    sel = keep
-    src = tape.src_row[sel]
-    ends = np.searchsorted(src, np.arange(n_rows), side="right").tolist()
-    events = list(zip(*(c[sel].tolist() for c in (tape.kind, tape.side, tape.price, tape.size, tape.order_id))))
-    book, out, rejected, j = L3Book(), np.zeros((n_rows, 4 * levels), np.int64), 0, 0
-    apply = book.apply
-    for r in range(n_rows):
-        for ev in events[j:ends[r]]:
-            try:
-                apply(*ev)
-            except BookError:
-                rejected += 1
-        j = ends[r]
-        out[r] = book.top(levels).as_row()
-    return out, rejected
+    sel = np.flatnonzero(keep)
+    cols = [np.ascontiguousarray(c[sel]) for c in (tape.kind, tape.side, tape.price, tape.size, tape.order_id)]
+    kind, price = cols[0], cols[2]
+    ends = np.searchsorted(tape.src_row[sel], np.arange(n_rows), side="right")
+    out = np.zeros((n_rows, 4 * levels), np.int64)
+    book, rejected, j = StreamBook(TICK_SIZE), 0, 0
+    for r0 in range(0, n_rows, chunk_rows):
+        e = ends[r0:r0 + chunk_rows]
+        part = slice(j, int(e[-1]))
+        px = price[part][np.isin(kind[part], (_ADD, _PARTIAL, _DELETE, _EXEC, _LEVEL_SET))]
+        if len(px):
+            book.cover(int(px.min()), int(px.max()))
+        book.reserve(int(np.count_nonzero(kind[part] == _ADD)))
+        rejected += _rows_skipping(book.lv, book.sc, book.rec, book.ht, *cols, j, e, out[r0:r0 + chunk_rows],
+                                   levels)
+        j = int(e[-1])
+    return out, int(rejected)
 
 
 def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: bool = True,
@@ -720,9 +745,13 @@ def verify_lobster(message_csv: str | Path, orderbook_csv: str | Path, strict: b
     the orderbook row (a bad orderbook row in lenient mode never counts).
     ``message_only_rows_disagreeing``: the same replay with the vendor messages
     only (the opening snapshot, no implied corrections; events the book cannot
-    take are skipped and counted in ``message_only_rejected_events``).
+    take are skipped and counted in ``message_only_rejected_events``; compiled, in chunks of rows).
     ``symbol``/``date`` as for :func:`read_lobster` (default: from the file name).
-    """
+
+    Memory: the whole tape and its top N after every event are held (as :func:`read_lobster` does), about
+    ``52 + 32 N`` bytes an event, plus the orderbook rows (``32 N`` bytes a row): over 10 GB for a 20 M-message
+    day at N = 10 (use a machine that has it, or verify a shorter file). Both replays are compiled, so the time
+    is about that of reading the pair."""
     res, sink = _read(message_csv, orderbook_csv, symbol, date, strict, keep_orderbook=True)
     tape, n, levels = res.tape, res.report["rows"], res.report["levels"]
     rows = np.concatenate(sink.rows) if sink.rows else np.zeros((0, 4 * levels), np.int64)
