@@ -3,6 +3,7 @@ results root per sweep, reruns supersede, the [sweep] backend key and a missing 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -177,3 +178,25 @@ def test_the_ray_backend_without_ray_says_how_to_install_it(grid, tmp_path, monk
     assert cli.main(["compare", "--grid", str(grid), "--out", str(tmp_path / "r"), "--backend", "ray"]) == 2
     assert 'pip install -e ".[ray]"' in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_forked_workers_load_no_data_however_many_data_sets(grid, tmp_path, monkeypatch):
+    """A grid over six days (more than the per-process data cache holds): the workers compute on the data the
+    parent loaded before forking and read no day themselves."""
+    parent = os.getpid()
+    real = data_module._load.__wrapped__
+
+    def in_parent_only(*args):
+        if os.getpid() != parent:
+            raise AssertionError("a worker loaded data")
+        return real(*args)
+
+    monkeypatch.setattr(data_module, "_load", functools.lru_cache(maxsize=4)(in_parent_only))
+    (tmp_path / "sw.toml").write_text(SCENARIO.replace("duration_s = 900", "duration_s = 720"))
+    grid.write_text('base = "sw.toml"\n[sweep]\n"data.synthetic.seed" = [11, 12, 13, 14, 15, 16]\n')
+    scenarios = read_grid(grid).scenarios
+    assert len({s.data for s in scenarios}) == 6
+    result = sweep(scenarios, tmp_path / "r", jobs=2, progress=False, batch_size=6)
+    assert len(result.table) == 6 and not result.table["skipped"].any()
+    serial = sweep(scenarios, tmp_path / "serial", progress=False, batch_size=6)
+    pd.testing.assert_frame_equal(result.table, serial.table)

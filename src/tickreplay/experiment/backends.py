@@ -5,7 +5,7 @@ A backend receives chunks of :class:`RunTask` and yields, chunk by chunk as
 they finish, the :class:`~tickreplay.results.RunRecord` of each run
 (:func:`~tickreplay.experiment.run.compute_run`); the sweep writes them. Both
 load each data set once: the local backend in this process before it forks
-its workers (they share the arrays copy-on-write), the Ray backend in the
+its workers (they inherit every data set and share the arrays copy-on-write), the Ray backend in the
 driver, put once in Ray's object store (workers map the arrays zero-copy).
 The same function computes every run on every backend, so their results are
 the same.
@@ -17,7 +17,7 @@ import multiprocessing
 from collections import OrderedDict
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from tickreplay.errors import ConfigError
 from tickreplay.experiment.data import MarketData, load_data
@@ -53,16 +53,28 @@ def run_tasks(tasks: Sequence[RunTask], data: dict[tuple, MarketData] | None = N
     return out
 
 
-def _load_once(tasks: Sequence[RunTask]) -> dict[tuple, MarketData]:
-    """Each distinct data set of ``tasks``, loaded here with what every run reads of it computed once."""
+def load_once(scenarios: Iterable[Scenario]) -> dict[tuple, MarketData]:
+    """Each distinct data set of ``scenarios``, by :func:`data_key`, loaded here with what every run reads of it
+    computed once."""
     out: dict[tuple, MarketData] = {}
-    for t in tasks:
-        k = data_key(t.scenario)
+    for s in scenarios:
+        k = data_key(s)
         if k not in out:
-            d = load_data(t.scenario)
+            d = load_data(s)
             _ = d.fingerprint, d.estimated  # cached on the object: computed once, not per worker or task
             out[k] = d
     return out
+
+
+_FORKED_DATA: dict[tuple, MarketData] = {}  # the data a LocalBackend's forked workers inherit, by data key
+
+
+def _run_forked(tasks: Sequence[RunTask]) -> list[RunRecord]:
+    """A forked worker's chunk: on the data the parent loaded before forking (:data:`_FORKED_DATA`; a worker
+    started another way, with none, loads it)."""
+    if all(data_key(t.scenario) in _FORKED_DATA for t in tasks):
+        return run_tasks(tasks, _FORKED_DATA)
+    return run_tasks(tasks)
 
 
 class LocalBackend:
@@ -73,27 +85,33 @@ class LocalBackend:
     def __init__(self, jobs: int = 1) -> None:
         self.jobs = max(1, jobs)
 
-    def run(self, chunks: Sequence[Sequence[RunTask]]) -> Iterator[list[RunRecord]]:
-        """The records of each chunk, as chunks finish."""
+    def run(self, chunks: Sequence[Sequence[RunTask]],
+            data: dict[tuple, MarketData] | None = None) -> Iterator[list[RunRecord]]:
+        """The records of each chunk, as chunks finish; ``data``: the tasks' data by :func:`data_key` (default:
+        loaded here)."""
         tasks = [t for c in chunks for t in c]
         if not tasks:
             return
-        data = _load_once(tasks)
+        if data is None:
+            data = load_once(t.scenario for t in tasks)
         if self.jobs == 1 or len(chunks) == 1:
             for c in chunks:
                 yield run_tasks(c, data)
             return
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork") if "fork" in methods else None  # fork: the data is shared
+        _FORKED_DATA.clear()
+        _FORKED_DATA.update(data)  # before the pool forks: every worker inherits every data set, however many
         pool = ProcessPoolExecutor(max_workers=min(self.jobs, len(chunks)), mp_context=ctx)
         try:
-            pending = {pool.submit(run_tasks, c) for c in chunks}  # forked workers have the data in their cache
+            pending = {pool.submit(_run_forked, c) for c in chunks}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for f in done:
                     yield f.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            _FORKED_DATA.clear()
 
 
 def import_ray() -> Any:
@@ -144,13 +162,16 @@ class RayBackend:
         self.address = address
         self.num_cpus = num_cpus
 
-    def run(self, chunks: Sequence[Sequence[RunTask]]) -> Iterator[list[RunRecord]]:
-        """The records of each chunk, as chunks finish."""
+    def run(self, chunks: Sequence[Sequence[RunTask]],
+            data: dict[tuple, MarketData] | None = None) -> Iterator[list[RunRecord]]:
+        """The records of each chunk, as chunks finish; ``data``: the tasks' data by :func:`data_key` (default:
+        loaded here)."""
         ray = self.ray
         tasks = [t for c in chunks for t in c]
         if not tasks:
             return
-        data = _load_once(tasks)
+        if data is None:
+            data = load_once(t.scenario for t in tasks)
         started = not ray.is_initialized()
         if started:
             if self.address is None:

@@ -20,8 +20,9 @@ runs the static executor: the run is the static run, byte for byte.
 
 A sweep (:mod:`.sweep`) runs :func:`compute_run` in its workers and writes
 the same content in batches (:class:`tickreplay.results.BatchWriter`).
-Whether a run is already stored is known without loading its data when the
-results root has seen that data before (:func:`data_identity`).
+Whether a run is already stored is known without loading its data when this
+machine has seen that data before (:class:`IdentityCache`, :func:`data_signature`); a run's data, once
+loaded, decides its id.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import os
 import re
 import time
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -113,24 +115,49 @@ def identity_cache_path() -> Path:
     return base / "data_identity.json"
 
 
+@lru_cache(maxsize=1)
+def package_hash() -> str:
+    """The hash of this installation's source: every ``.py`` file of the package (path and bytes), read once per
+    process (about 1 MB, some 20 ms). Two checkouts of one version with different adapter code differ in it."""
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def _stat(f: Path) -> list:
+    """What of a file's state :func:`data_signature` keys on: path, size, mtime, ctime and inode. ctime changes on
+    every write and cannot be set back (``os.utime`` restores mtime only)."""
+    st = f.stat()
+    return [str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+
 def data_signature(scn: Scenario) -> str | None:
     """A key that changes whenever the scenario's data could: the ``[data]`` table, the folder paths resolve
-    against, the package version, and the state of the files read (LOBSTER files: size, mtime and inode; catalog
-    entry: the version folder it names, which every rewrite replaces). None: a file is missing (loading the data
-    gives the error)."""
+    against, the package version and source (:func:`package_hash`), and the state of the files read (LOBSTER
+    files: size, mtime, ctime and inode; catalog entry: the version folder it names, which every rewrite replaces,
+    and the same state of its ``tape.parquet`` and ``ingest.json``). None: a file is missing (loading the data
+    gives the error).
+
+    Not seen: content changed with the file's ctime unchanged (a file system that does not keep ctime, the system
+    clock set back, a disk image restored). A run whose data is loaded checks its identity anyway
+    (:meth:`IdentityCache.learn`), so only the *skip* of a stored run can trust a stale identity; ``--rerun``
+    (or removing :func:`identity_cache_path`) after such a change."""
     spec = scn.data
-    sig: dict = {"data": asdict(spec), "base_dir": str(Path(scn.base_dir).resolve()), "version": __version__}
+    sig: dict = {"data": asdict(spec), "base_dir": str(Path(scn.base_dir).resolve()), "version": __version__,
+                 "package": package_hash()}
     try:
         if spec.lobster is not None:
-            sig["files"] = [[str(f.resolve()), st.st_size, st.st_mtime_ns, st.st_ino]
-                            for f in (scn.path(spec.lobster.message), scn.path(spec.lobster.orderbook))
-                            for st in [f.stat()]]
+            sig["files"] = [_stat(scn.path(spec.lobster.message)), _stat(scn.path(spec.lobster.orderbook))]
         elif spec.catalog is not None:
             root = default_root() if spec.catalog_root is None else scn.path(spec.catalog_root)
-            entry = Path(root, *spec.catalog.strip("/").split("/"))
-            sig["entry"] = os.path.realpath(entry)
-            if not (Path(sig["entry"]) / "tape.parquet").is_file():
+            entry = Path(os.path.realpath(Path(root, *spec.catalog.strip("/").split("/"))))
+            if not (entry / "tape.parquet").is_file():
                 return None
+            sig["entry"] = str(entry)
+            sig["files"] = [_stat(entry / name) for name in ("tape.parquet", "ingest.json")
+                            if (entry / name).is_file()]
     except OSError:
         return None
     return hashlib.sha256(json_text(sig, sort_keys=True).encode()).hexdigest()
@@ -139,7 +166,8 @@ def data_signature(scn: Scenario) -> str | None:
 class IdentityCache:
     """The market identities (:func:`market_identity`) of data run before, by :func:`data_signature`: a run's id,
     and so whether it is stored, without loading its data. Kept in :func:`identity_cache_path` (written
-    atomically; a lost update only costs one data load)."""
+    atomically; a lost update only costs one data load). Whoever loads the data for a run checks the identity
+    with :meth:`learn` (a remembered one may be stale, see :func:`data_signature`)."""
 
     def __init__(self) -> None:
         self.path = identity_cache_path()
@@ -149,15 +177,27 @@ class IdentityCache:
             self.known = {}
         self._memo: dict[tuple, tuple[str | None, dict | None]] = {}
 
-    def identity(self, scn: Scenario, data: MarketData | None = None) -> dict:
-        """The scenario's market identity: remembered, else from ``data`` or its loaded data (then remembered)."""
+    def remembered(self, scn: Scenario) -> dict | None:
+        """The scenario's market identity as remembered (None: its data was not seen, or changed since)."""
         key = (scn.data, scn.base_dir)
         if key not in self._memo:
             sig = data_signature(scn)
             self._memo[key] = (sig, self.known.get(sig) if sig is not None else None)
-        sig, ident = self._memo[key]
-        if ident is None:
-            ident = market_identity(data if data is not None else load_data(scn))
+        return self._memo[key][1]
+
+    def identity(self, scn: Scenario, data: MarketData | None = None) -> dict:
+        """The scenario's market identity: remembered, else from ``data`` or its loaded data (then remembered)."""
+        ident = self.remembered(scn)
+        return ident if ident is not None else self.learn(scn, data if data is not None else load_data(scn))
+
+    def learn(self, scn: Scenario, data: MarketData) -> dict:
+        """The identity of ``data``, the scenario's data as loaded now: remembered in place of what was (a
+        stale identity, from data changed in a way :func:`data_signature` does not see, is replaced)."""
+        ident = market_identity(data)
+        self.remembered(scn)
+        key = (scn.data, scn.base_dir)
+        sig, old = self._memo[key]
+        if ident != old:
             self._memo[key] = (sig, ident)
             if sig is not None:
                 self.known[sig] = ident
@@ -365,7 +405,14 @@ def run_scenario(scn: Scenario, out_root: str | Path = DEFAULT_RESULTS, text: st
         stored = _stored_outcome(root, run_id, scn)
         if stored is not None:
             return stored
-    record = compute_run(scn, load_data(scn), run_id, text)
+    data = load_data(scn)
+    checked = run_id_from(scn, ids.learn(scn, data))  # the remembered identity may be stale: the data decides
+    if checked != run_id:
+        run_id = checked
+        stored = None if rerun else _stored_outcome(root, run_id, scn)
+        if stored is not None:
+            return stored
+    record = compute_run(scn, data, run_id, text)
     try:
         path = write_run_folder(root, record, overwrite=rerun)
     except FileExistsError:  # another process finished the same run meanwhile: the same content

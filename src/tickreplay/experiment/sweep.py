@@ -2,7 +2,8 @@
 
 A sweep computes every run's id first (no data loaded when the data was seen
 before: :class:`~tickreplay.experiment.run.IdentityCache`), skips the runs
-the results root already has, runs the rest on a backend in chunks and writes
+the results root already has, loads the data of the rest once per data set
+(which checks their ids: the loaded data decides), runs them on a backend in chunks and writes
 them as they come back: one folder per run (``batch_size=1``) or in batches
 (:class:`~tickreplay.results.BatchWriter`). Killed part-way, the same sweep
 again runs only what is missing.
@@ -23,12 +24,13 @@ import orjson
 import pandas as pd
 
 from tickreplay.errors import ConfigError
-from tickreplay.experiment.backends import BACKENDS, RunTask, make_backend
+from tickreplay.experiment.backends import BACKENDS, RunTask, data_key, load_once, make_backend
+from tickreplay.experiment.data import MarketData
 from tickreplay.experiment.run import (DEFAULT_RESULTS, IdentityCache, RunOutcome, run_id_from,
                                        write_run_folder)
 from tickreplay.experiment.scenario import Scenario, parse_scenario, with_overrides
 from tickreplay.io import remove_leftovers
-from tickreplay.results import BATCHES, BatchWriter, read_stored, store_index
+from tickreplay.results import BATCHES, BatchWriter, StoreIndex, read_stored, store_index
 from tickreplay.tca import PARTS
 
 SETTINGS = ("backend",)  # [sweep] keys that are settings of the sweep, not scenario keys
@@ -107,6 +109,21 @@ def _chunk_size(n: int, workers: int) -> int:
     return max(1, min(16, math.ceil(n / (4 * max(1, workers)))))
 
 
+def _checked_ids(scenarios: Sequence[Scenario], ids: IdentityCache, index: StoreIndex,
+                 rerun: bool) -> tuple[list[str], dict[tuple, MarketData]]:
+    """Each scenario's run id and the data loaded to run them, by data key. A data set some run of which is to
+    run (not stored, or ``rerun``) is loaded, once, and decides the ids of every scenario on it (a stale
+    remembered identity is replaced); the ids of the others come from the remembered identity of their data (no
+    data loaded)."""
+    remembered = [ids.remembered(s) for s in scenarios]
+    wanted = {data_key(s) for s, known in zip(scenarios, remembered)
+              if known is None or rerun or run_id_from(s, known) not in index}
+    data = load_once(s for s in scenarios if data_key(s) in wanted)
+    run_ids = [run_id_from(s, ids.learn(s, data[data_key(s)]) if data_key(s) in data else known)
+               for s, known in zip(scenarios, remembered)]
+    return run_ids, data
+
+
 def sweep(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS, jobs: int = 1,
           progress: bool = True, texts: Sequence[str | None] | None = None, rerun: bool = False,
           backend: str = "local", ray_address: str | None = None, batch_size: int = 1) -> SweepResult:
@@ -124,8 +141,8 @@ def sweep(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS,
     remove_leftovers(root / BATCHES)
     texts = list(texts) if texts is not None else [None] * len(scenarios)
     ids = IdentityCache()
-    run_ids = [run_id_from(s, ids.identity(s)) for s in scenarios]
     index = store_index(root)
+    run_ids, data = _checked_ids(scenarios, ids, index, rerun)
     first: dict[str, int] = {}
     for k, r in enumerate(run_ids):
         first.setdefault(r, k)
@@ -142,7 +159,7 @@ def sweep(scenarios: Sequence[Scenario], out_root: str | Path = DEFAULT_RESULTS,
     with tqdm(total=len(first), initial=len(stored), desc="runs", unit="run", disable=not progress,
               file=sys.stderr, smoothing=0.1) as bar:
         try:
-            for records in worker.run(chunks):
+            for records in worker.run(chunks, {data_key(t.scenario): data[data_key(t.scenario)] for t in todo}):
                 for rec in records:
                     if writer is not None:
                         writer.add(rec)
