@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import pytest
 
-from tests.conftest import shared_file
+from conftest import shared_file
 from tickreplay.experiment import data as data_module
 from tickreplay.experiment import run as run_module
 from tickreplay.experiment.data import load_data
