@@ -27,6 +27,7 @@ from tickreplay.engine import Engine, EngineConfig, Strategy
 from tickreplay.exchange import FeeSchedule, QueueModel
 from tickreplay.latency import Burst, Constant, LogNormal, Normal
 from tickreplay.schedule import ChildOrder, PovPolicy
+from tickreplay.tape import EventKind
 from tickreplay.trader.executor import ChildOrderExecutor
 from tickreplay.trader.pov import PovExecutor
 
@@ -159,6 +160,26 @@ def test_other_strategies_and_latencies_run_on_the_python_loop(synthetic):
     assert not engine_kernel.supports(synthetic, cfg, Other())
     burst = dataclasses.replace(cfg, entry_latency=Burst(MS, 10, S).on_tape(synthetic.ts_ns))
     assert not engine_kernel.supports(synthetic, burst, ChildOrderExecutor(1, children))
+
+
+def test_a_used_executor_or_an_instance_subscription_runs_on_the_python_loop(amzn):
+    """The compiled loop starts from a fresh executor with its class's subscription; anything else would differ
+    from the Python loop (which keeps an executor's state across runs and wakes on the instance's kinds)."""
+    s0 = amzn.session_start_ns
+    children = [ChildOrder(s0 + k * S, 100, "limit_touch", 0, 1, k) for k in range(1, 4)]
+    cfg = EngineConfig(md_latency=Normal(MS, MS), entry_latency=Normal(2 * MS, MS))
+    used = ChildOrderExecutor(1, children, 5 * S)
+    Engine(amzn, cfg).run(used, end_ns=s0 + 2 * S, compiled=False)  # ends with orders open: state left on it
+    assert not used.fresh and not engine_kernel.supports(amzn, cfg, used)
+    subscribed = ChildOrderExecutor(1, children, 5 * S)
+    subscribed.subscribe = (EventKind.EXECUTE_VISIBLE,)
+    assert not engine_kernel.supports(amzn, cfg, subscribed)
+    ref = ChildOrderExecutor(1, children, 5 * S)
+    ref.subscribe = (EventKind.EXECUTE_VISIBLE,)
+    got = Engine(amzn, cfg).run(subscribed, end_ns=s0 + 60 * S)
+    want = Engine(amzn, cfg).run(ref, end_ns=s0 + 60 * S, compiled=False)
+    pd.testing.assert_frame_equal(got.fills, want.fills)
+    pd.testing.assert_frame_equal(got.orders, want.orders)
 
 
 @st.composite

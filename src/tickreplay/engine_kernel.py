@@ -1044,11 +1044,14 @@ _TAPES: "weakref.WeakKeyDictionary[object, tuple]" = weakref.WeakKeyDictionary()
 def supports(replay, config, strategy) -> bool:
     """True when :func:`run` reproduces the Python engine for this tape, config and strategy.
 
-    The strategy must be exactly a :class:`ChildOrderExecutor` or a :class:`PovExecutor` whose policy has not
-    run yet (subclasses change their behaviour), the latency models constant, normal or lognormal, and every
-    notional (price × size summed over a request's fills) must fit in int64.
+    The strategy must be exactly a :class:`ChildOrderExecutor` or a :class:`PovExecutor` (subclasses change their
+    behaviour) that has not run yet and keeps its class's subscription (:attr:`ChildOrderExecutor.fresh`; for POV
+    also a policy that has not run), the latency models constant, normal or lognormal, and every notional
+    (price × size summed over a request's fills) must fit in int64.
     """
     loop = vars(type(strategy)).get("compiled_loop")  # set on those two classes only, not inherited
+    if loop is not None and not strategy.fresh:
+        return False
     if loop == "pov":
         if strategy.policy.last_time_ns is not None:
             return False

@@ -51,6 +51,13 @@ class ChildOrderExecutor(Strategy):
         self._sweep: dict[int, int] = {}  # cancel request id → order id whose rest goes to market
         self._repricing: dict[int, tuple[int, int, int]] = {}  # modify request id → (order id, old price, new price)
 
+    @property
+    def fresh(self) -> bool:
+        """True until the executor has run: no order, timer or unpriced retry from an earlier run, and the
+        class's own market-data subscription (what the compiled loop reproduces)."""
+        return (not (self.unpriced or self._due or self._open or self._sweep or self._repricing)
+                and tuple(self.subscribe) == tuple(type(self).subscribe))
+
     def _at(self, ctx: Context, t_ns: int, action: str, what: object) -> None:
         if not self._due.get(t_ns):
             ctx.set_timer(t_ns)
