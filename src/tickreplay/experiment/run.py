@@ -365,7 +365,7 @@ def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None =
     meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "data_fingerprint": data.fingerprint,
             "version": __version__, "base_dir": str(Path(scn.base_dir).resolve()), "sweep": scn.sweep,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "instrument": asdict(data.tape.instrument), "ingest": data.report,
+            "instrument": data.tape.instrument.to_dict(), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
     record = RunRecord(run_id, text if text is not None else tomli_w.dumps(scn.raw), json_text(meta, indent=2),
                        json_text(tca, indent=2), {name: _arrow(df) for name, df in tables.items()},
