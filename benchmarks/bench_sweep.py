@@ -62,8 +62,17 @@ def child(grid: str, out: str, jobs: int, backend: str, batch_size: int) -> None
     per["write"] = res.write_s / ran * 1e3 if ran else 0.0
     kb = 1024 if sys.platform == "darwin" else 1  # ru_maxrss: KB on Linux, bytes on macOS
     print(json.dumps({"runs": len(res.table), "ran": ran, "total_s": total, "sweep_s": res.wall_s, "ms": per,
-                      "rss_driver_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kb / 1024,
+                      "rss_driver_mb": _own_peak_rss_kb() / 1024,
                       "rss_worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kb / 1024}))
+
+
+def _own_peak_rss_kb() -> float:
+    """This process's own peak RSS (KB): ``VmHWM``, which unlike ``ru_maxrss`` does not count the pages of the
+    process that started it; ``ru_maxrss`` where /proc is missing."""
+    try:
+        return float(next(int(ln.split()[1]) for ln in open("/proc/self/status") if ln.startswith("VmHWM:")))
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform == "darwin" else 1)
 
 
 def run_child(grid: Path, out: Path, args: argparse.Namespace, backend: str) -> dict:
