@@ -36,7 +36,7 @@ from tickreplay.book.snapshots import Snapshots
 from tickreplay.errors import TickreplayError
 from tickreplay.io import atomic_dir, json_text
 from tickreplay.tape import (K_ADD, K_DELETE, K_EXECUTE_VISIBLE, K_PARTIAL_CANCEL, Instrument, Tape, TapeWriter,
-                             parquet_fingerprint)
+                             _arrow_column)
 
 ENV_ROOT = "TICKREPLAY_CATALOG"  # environment variable naming the catalog root
 CHECKPOINT_EVENTS = 1 << 20  # a book checkpoint at the first chunk boundary after this many events
@@ -301,9 +301,9 @@ class EntryWriter:
         events = self._tape.close()
         cp = np.concatenate(self._checkpoints) if self._checkpoints else np.zeros((0, 6), np.int64)
         meta = {_LEVELS_KEY: str(self.snapshot_levels or 0).encode()}
-        table = pa.Table.from_arrays([pa.array(cp[:, j]) for j in range(6)], names=list(_CP_COLUMNS))
+        table = pa.Table.from_arrays([_arrow_column(cp[:, j]) for j in range(6)], names=list(_CP_COLUMNS))
         pq.write_table(table.replace_schema_metadata(meta), self.folder / CHECKPOINTS, compression="zstd")
-        full = {**self.report, "fingerprint": parquet_fingerprint(self.folder / "tape.parquet")}
+        full = {**self.report, "fingerprint": self._tape.fingerprint()}
         (self.folder / "ingest.json").write_text(json_text(full, indent=2, sort_keys=True))
         self.events = events
 
