@@ -1016,7 +1016,8 @@ class BinanceStream:
         ab = np.array([a[1] for a in app], np.int64)
         rows = book_rows[np.searchsorted(bidx[book_rows], ab)] if len(ab) else np.zeros(0, np.int64)
         inst = replace(self.instrument, levels=self._sync.snapshot_depth)
-        tape = Tape.from_columns(inst, extra_meta=self.extra_meta, order_id=np.zeros(n, np.int64), **cols)
+        # every column given (Tape.from_columns would also build its defaults for them)
+        tape = Tape(instrument=inst, extra_meta=dict(self.extra_meta), order_id=np.zeros(n, np.int64), **cols)
         self._events += n
         return Chunk(tape, au, rows)
 
