@@ -74,3 +74,21 @@ def test_table_grows_past_its_first_size() -> None:
     fast.apply(t.kind, t.side, t.price, t.size)
     ref.apply(t)
     assert fast.checkpoint().tolist() == ref.checkpoint().tolist()
+
+
+def test_writer_fingerprint_is_the_tapes(tmp_path) -> None:
+    """TapeWriter.fingerprint (read back without pandas, several row groups, sliced chunks) = the tape's."""
+    from tickreplay.tape import TapeWriter, concat, parquet_fingerprint
+
+    rng = np.random.default_rng(3)
+    parts = [tape_of([(K_LEVEL_SET, int(s), 5 * int(p), int(q)) for s, p, q in
+                      zip(rng.choice([1, -1], n), rng.integers(-50, 50, n), rng.integers(0, 9, n))]) for n in (7, 40, 13)]
+    parts = [Tape.from_columns(INST, ts_ns=t.ts_ns, kind=t.kind, side=t.side, price=t.price, size=t.size,
+                               recv_ts_ns=rng.integers(0, 10**9, len(t)), order_id=rng.integers(0, 99, len(t)),
+                               flags=rng.integers(0, 4, len(t)).astype(np.int16)) for t in parts]
+    w = TapeWriter(tmp_path / "t.parquet", INST, row_group_events=16)
+    for t in parts:
+        w.write(t.slice(1, len(t)))
+    w.close()
+    whole = concat([t.slice(1, len(t)) for t in parts])
+    assert w.fingerprint() == parquet_fingerprint(tmp_path / "t.parquet") == whole.fingerprint()
