@@ -35,13 +35,15 @@ from tickreplay.book.base import BookError
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.errors import TickreplayError
 from tickreplay.io import atomic_dir, json_text
-from tickreplay.tape import Instrument, Tape, TapeWriter, parquet_fingerprint
+from tickreplay.tape import (K_ADD, K_DELETE, K_EXECUTE_VISIBLE, K_PARTIAL_CANCEL, Instrument, Tape, TapeWriter,
+                             _arrow_column)
 
 ENV_ROOT = "TICKREPLAY_CATALOG"  # environment variable naming the catalog root
 CHECKPOINT_EVENTS = 1 << 20  # a book checkpoint at the first chunk boundary after this many events
 CHECKPOINTS = "book_checkpoints.parquet"
 _CP_COLUMNS = ("at", "kind", "side", "price", "size", "order_id")
 _LEVELS_KEY = b"tickreplay.snapshot_levels"
+_L3_KINDS = (K_ADD, K_PARTIAL_CANCEL, K_DELETE, K_EXECUTE_VISIBLE)  # kinds that need the order book
 
 
 def default_root() -> Path:
@@ -231,7 +233,9 @@ class EntryWriter:
     :attr:`instrument` / :attr:`extra_meta` when the producer knows them better at the end (only
     ``levels`` may differ from the chunks'; they are written with the tape's footer). Book checkpoints come
     from ``book`` when the producer passes its own :class:`~tickreplay.book.fast.StreamBook` (after the
-    chunk's events), else from a book the writer keeps by applying the chunks.
+    chunk's events), else from a book the writer keeps by applying the chunks: a hashed L2 book
+    (:class:`~tickreplay.book.l2_fast.L2CheckpointBook`) while the tape has only level sets, the order book
+    from the first chunk with order events on (the same checkpoints either way).
     """
 
     def __init__(self, folder: Path, instrument: Instrument, extra_meta: dict | None,
@@ -255,13 +259,19 @@ class EntryWriter:
         at = self._tape.events
         self._tape.write(chunk)
         if book is None:
-            from tickreplay.book.fast import StreamBook
+            from tickreplay.book.l2_fast import L2CheckpointBook
 
             if self._book is None:
-                self._book = StreamBook(self.instrument.tick_size)
+                self._book = L2CheckpointBook(self.instrument.tick_size)
             if self._book is not False:
                 try:
-                    self._book.apply(chunk)
+                    if isinstance(self._book, L2CheckpointBook):
+                        if np.isin(chunk.kind, _L3_KINDS).any():  # an L3 tape: the order book from here on
+                            self._book = self._book.to_stream_book()
+                        else:
+                            self._book.apply(chunk.kind, chunk.side, chunk.price, chunk.size)
+                    if not isinstance(self._book, L2CheckpointBook):
+                        self._book.apply(chunk)
                 except (BookError, ValueError):  # a tape the compiled book cannot take: no checkpoints
                     self._book, self._checkpoints = False, []
             book = self._book
@@ -291,9 +301,9 @@ class EntryWriter:
         events = self._tape.close()
         cp = np.concatenate(self._checkpoints) if self._checkpoints else np.zeros((0, 6), np.int64)
         meta = {_LEVELS_KEY: str(self.snapshot_levels or 0).encode()}
-        table = pa.Table.from_arrays([pa.array(cp[:, j]) for j in range(6)], names=list(_CP_COLUMNS))
+        table = pa.Table.from_arrays([_arrow_column(cp[:, j]) for j in range(6)], names=list(_CP_COLUMNS))
         pq.write_table(table.replace_schema_metadata(meta), self.folder / CHECKPOINTS, compression="zstd")
-        full = {**self.report, "fingerprint": parquet_fingerprint(self.folder / "tape.parquet")}
+        full = {**self.report, "fingerprint": self._tape.fingerprint()}
         (self.folder / "ingest.json").write_text(json_text(full, indent=2, sort_keys=True))
         self.events = events
 

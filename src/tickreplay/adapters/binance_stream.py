@@ -718,7 +718,7 @@ class _Sync:
             cols[name] = col
         # a diff's removals first, stably; snapshot and marker events keep their order
         rank = is_level & (op[op_of] == _OP_DIFF) & (cols["size"] != 0)
-        order = np.lexsort((rank, op_of))
+        order = np.argsort(2 * op_of + rank, kind="stable")  # = lexsort((rank, op_of)), faster on sorted op_of
         for name in ("side", "price", "size"):
             cols[name] = cols[name][order]
         last = first_index + ev_start + cnt - 1
@@ -959,7 +959,8 @@ class BinanceStream:
             cols = {c: np.concatenate([p[c] for p in parts]) for c in parts[0]} if len(parts) > 1 else parts[0]
             n = len(cols["ts_ns"])
             if n:
-                order = np.lexsort((np.arange(n), cols["key"], cols["ts_ns"]))
+                by_key = np.argsort(cols["key"], kind="stable")  # then by time, stably: (ts_ns, key, arrival)
+                order = by_key[np.argsort(cols["ts_ns"][by_key], kind="stable")]
                 self._out.append({c: a[order] for c, a in cols.items()})
                 self._out_n += n
         while self._out_n >= self.chunk_events or (final and self._out_n):
@@ -986,13 +987,21 @@ class BinanceStream:
         return cut
 
     def _chunk(self) -> Chunk:
-        out = {c: np.concatenate([p[c] for p in self._out]) for c in self._out[0]} if len(self._out) > 1 \
-            else self._out[0]
         n = min(self._out_n, self.chunk_events)
-        rest = {c: a[n:] for c, a in out.items()}
-        self._out = [rest] if len(rest["ts_ns"]) else []
+        take, m = [], 0  # the first n events held, in parts; only the columns a chunk needs are joined
+        while m < n:
+            part = self._out[0]
+            k = len(part["ts_ns"])
+            if m + k <= n:
+                take.append(self._out.pop(0))
+                m += k
+            else:
+                take.append({c: a[:n - m] for c, a in part.items()})
+                self._out[0] = {c: a[n - m:] for c, a in part.items()}
+                m = n
         self._out_n -= n
-        cols = {c: out[c][:n] for c in _COLS}
+        out = {c: np.concatenate([p[c] for p in take]) if len(take) > 1 else take[0][c] for c in _COLS + ("bidx",)}
+        cols = {c: out[c] for c in _COLS}
         if self.instrument is None:
             self._make_instrument(int(cols["ts_ns"][0]))
         bidx = out["bidx"][:n]
@@ -1007,7 +1016,8 @@ class BinanceStream:
         ab = np.array([a[1] for a in app], np.int64)
         rows = book_rows[np.searchsorted(bidx[book_rows], ab)] if len(ab) else np.zeros(0, np.int64)
         inst = replace(self.instrument, levels=self._sync.snapshot_depth)
-        tape = Tape.from_columns(inst, extra_meta=self.extra_meta, order_id=np.zeros(n, np.int64), **cols)
+        # every column given (Tape.from_columns would also build its defaults for them)
+        tape = Tape(instrument=inst, extra_meta=dict(self.extra_meta), order_id=np.zeros(n, np.int64), **cols)
         self._events += n
         return Chunk(tape, au, rows)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickreplay.book.fast import MAX_GRID_LEVELS
+from tickreplay.book.fast import _MAX_KIND, GRID_MARGIN, MAX_GRID_LEVELS, StreamBook, _sb_apply
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN
 
@@ -177,3 +177,136 @@ class StreamingL2Book:
             occ = np.flatnonzero(self.tot[s]) if self.tot.shape[1] else np.zeros(0, np.int64)
             out[sd] = dict(zip((self.base + occ * self.tick).tolist(), self.tot[s, occ].tolist()))
         return out
+
+
+_CP_OK, _CP_ROOM, _CP_BAD = 0, 1, 2  # _cp_apply's status: done, the table needs room (resume at i), unusable
+
+
+@njit(cache=True)
+def _cp_apply(kind, side, price, size, tick, keys, vals, used, count, bits, start):
+    """Apply LEVEL_SET / SNAPSHOT_BEGIN from event ``start`` on to per-side open-addressing tables of
+    ``2**bits`` slots (price → size; a level set to 0 keeps its slot until the next snapshot).
+    (status, event index)."""
+    mask = keys.shape[1] - 1
+    shift = np.uint64(64 - bits)
+    for i in range(start, kind.shape[0]):
+        k = kind[i]
+        if k == _SNAP_BEGIN:
+            used[:] = 0
+            count[:] = 0
+            continue
+        if k != _LEVEL_SET:
+            if k < 1 or k > _MAX_KIND:
+                return _CP_BAD, i
+            continue
+        p = price[i]
+        if p % tick != 0 or size[i] < 0 or (side[i] != 1 and side[i] != -1):
+            return _CP_BAD, i
+        s = 0 if side[i] == 1 else 1
+        h = (np.uint64(p) * np.uint64(0x9E3779B97F4A7C15)) >> shift
+        j = np.int64(h) & mask
+        while used[s, j] and keys[s, j] != p:
+            j = (j + 1) & mask
+        if not used[s, j]:
+            if 2 * (count[s] + 1) > keys.shape[1]:
+                return _CP_ROOM, i
+            used[s, j] = 1
+            keys[s, j] = p
+            count[s] += 1
+        vals[s, j] = size[i]
+    return _CP_OK, kind.shape[0]
+
+
+class L2CheckpointBook:
+    """The book of an L2 tape (LEVEL_SET; SNAPSHOT_BEGIN clears) kept only for :meth:`checkpoint`, with the
+    outcome of :class:`tickreplay.book.fast.StreamBook` on the same chunks: the same rows, and
+    :class:`ValueError` where that book raises (price off the tick, negative size, side not ±1, a kind out of
+    range, a price grid wider than it allocates). Levels are hashed by price (memory: the levels seen since the
+    last snapshot), not laid out on a dense price grid.
+
+    ``grid``: (lowest price, grid width in ticks) of the grid that book would hold, or None before any book
+    event — what :meth:`to_stream_book` needs to hand over to it when the tape turns out to be L3.
+    """
+
+    def __init__(self, tick: int) -> None:
+        if tick <= 0:
+            raise ValueError(f"tick_size must be positive, got {tick}")
+        self.tick = int(tick)
+        self.grid: tuple[int, int] | None = None
+        self.bits = 6
+        self.keys = np.zeros((2, 1 << self.bits), np.int64)
+        self.vals = np.zeros((2, 1 << self.bits), np.int64)
+        self.used = np.zeros((2, 1 << self.bits), np.int8)
+        self.count = np.zeros(2, np.int64)
+
+    def _cover(self, pmin: int, pmax: int) -> None:
+        """The grid :meth:`StreamBook.cover` would hold after covering ``pmin..pmax`` (its arithmetic)."""
+        tick = self.tick
+        if self.grid is None:
+            lo, hi = pmin - GRID_MARGIN * tick, pmax + GRID_MARGIN * tick
+        else:
+            base, g = self.grid
+            if pmin >= base and pmax <= base + (g - 1) * tick:
+                return
+            lo = min(base, pmin - GRID_MARGIN * tick)
+            hi = max(base + (g - 1) * tick, pmax + GRID_MARGIN * tick)
+        lo -= lo % tick
+        g_new = (hi - lo) // tick + 1
+        if g_new > MAX_GRID_LEVELS:
+            raise ValueError(f"prices span {lo}..{hi} = {g_new} ticks of {tick}, more than the {MAX_GRID_LEVELS} "
+                             "the book allocates; check the data for stray prices")
+        self.grid = (lo, g_new)
+
+    def _grow(self) -> None:
+        bits = self.bits + 1
+        cap = 1 << bits
+        keys, vals, used, count = (np.zeros((2, cap), np.int64), np.zeros((2, cap), np.int64),
+                                   np.zeros((2, cap), np.int8), np.zeros(2, np.int64))
+        for s, sd in ((0, 1), (1, -1)):
+            live = self.used[s].astype(bool)
+            p = self.keys[s, live]
+            n = len(p)
+            _cp_apply(np.full(n, _LEVEL_SET, np.int8), np.full(n, sd, np.int8), p, self.vals[s, live],
+                      np.int64(self.tick), keys, vals, used, count, np.int64(bits), 0)
+        self.keys, self.vals, self.used, self.count, self.bits = keys, vals, used, count, bits
+
+    def apply(self, kind: np.ndarray, side: np.ndarray, price: np.ndarray, size: np.ndarray) -> None:
+        """Apply one chunk of an L2 tape (no ADD, PARTIAL_CANCEL, DELETE or EXECUTE_VISIBLE events)."""
+        touch = kind == _LEVEL_SET
+        if touch.any():
+            p = price[touch]
+            self._cover(int(p.min()), int(p.max()))
+        i = 0
+        while True:
+            status, i = _cp_apply(kind, side, price, size, np.int64(self.tick), self.keys, self.vals, self.used,
+                                  self.count, np.int64(self.bits), i)
+            if status == _CP_OK:
+                return
+            if status == _CP_BAD:
+                raise ValueError(f"event {i} of the chunk is one the book cannot take (kind {int(kind[i])}, side "
+                                 f"{int(side[i])}, price {int(price[i])}, size {int(size[i])})")
+            self._grow()
+
+    def checkpoint(self) -> np.ndarray:
+        """The book as events that rebuild it (rows kind, side, price, size, order_id): SNAPSHOT_BEGIN, then a
+        LEVEL_SET per occupied level, bids then asks, each by rising price (as ``StreamBook.checkpoint``)."""
+        parts = [np.array([[_SNAP_BEGIN, 0, 0, 0, 0]], np.int64)]
+        for s, sd in ((0, 1), (1, -1)):
+            live = self.used[s].astype(bool) & (self.vals[s] > 0)
+            p, q = self.keys[s, live], self.vals[s, live]
+            order = np.argsort(p, kind="stable")
+            rows = np.zeros((len(p), 5), np.int64)
+            rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = _LEVEL_SET, sd, p[order], q[order]
+            parts.append(rows)
+        return np.concatenate(parts)
+
+    def to_stream_book(self):
+        """The same book as a :class:`tickreplay.book.fast.StreamBook` (same grid), to go on with L3 events."""
+        book = StreamBook(self.tick)
+        if self.grid is not None:
+            lo, g = self.grid
+            book.cover(lo + GRID_MARGIN * self.tick, lo + (g - 1 - GRID_MARGIN) * self.tick)
+            cp = self.checkpoint()
+            _sb_apply(book.lv, book.sc, book.rec, book.ht, cp[:, 0].astype(np.int8), cp[:, 1].astype(np.int8),
+                      cp[:, 2], cp[:, 3], cp[:, 4])
+        return book
