@@ -220,3 +220,25 @@ def test_lobster_amzn_level5_every_row():
     got = compute_snapshots(tape, 5).as_lobster_rows()[last_event]
     mismatched = np.flatnonzero((got != want).any(axis=1))
     assert mismatched.size == 0, f"{mismatched.size} rows differ, first at orderbook row {mismatched[:1] + 1}"
+
+
+def test_stream_book_takes_a_first_chunk_that_only_resynchronises() -> None:
+    """A chunk whose only book event is a SNAPSHOT_BEGIN, before the book has any level, clears nothing (it once
+    wrote at grid index -1 of an empty grid); the book then takes the snapshot's levels as usual."""
+    from tickreplay.book.fast import StreamBook
+    from tickreplay.tape import EventKind, Instrument, Tape
+
+    inst = Instrument(symbol="X", venue="V", date="2024-01-02", price_scale=100, tick_size=1)
+    first = Tape.from_columns(inst, ts_ns=np.array([1], np.int64), kind=np.array([EventKind.SNAPSHOT_BEGIN], np.int8),
+                              side=np.zeros(1, np.int8), price=np.zeros(1, np.int64), size=np.zeros(1, np.int64),
+                              order_id=np.zeros(1, np.int64))
+    book = StreamBook(1)
+    book.apply(first)
+    then = Tape.from_columns(inst, ts_ns=np.array([2, 3], np.int64),
+                             kind=np.array([EventKind.LEVEL_SET, EventKind.LEVEL_SET], np.int8),
+                             side=np.array([1, -1], np.int8), price=np.array([100, 101], np.int64),
+                             size=np.array([5, 7], np.int64), order_id=np.zeros(2, np.int64))
+    book.apply(then)
+    cp = book.checkpoint()
+    assert cp[0, 0] == EventKind.SNAPSHOT_BEGIN  # a checkpoint rebuilds the book from nothing
+    assert sorted(map(tuple, cp[1:, 1:4].tolist())) == [(-1, 101, 7), (1, 100, 5)]

@@ -779,7 +779,7 @@ class StreamBook:
         self.lv = np.zeros((4, 2, 0), np.int64)
         self.sc = np.zeros(_N_SCALARS, np.int64)
         self.sc[S_TICK] = tick_size
-        self.sc[[S_BEST0, S_LO1, S_HI0, S_HI1, S_FREE]] = -1
+        self.sc[[S_BEST0, S_HI0, S_HI1, S_FREE]] = -1  # empty ranges: lo = grid size (0), hi = -1
         self.sc[S_BITS] = 4
         self.sc[S_DBITS] = 4
         self.rec = np.zeros((16, 7), np.int64)
