@@ -34,10 +34,11 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 import numpy as np
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
-from tickreplay.orders import ActionStatus, DoneReason, Reject
+from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, DoneReason, Reject
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
 EMPTY = NONE  # a free row of an open-addressing map
@@ -1261,6 +1262,26 @@ def _touch(r, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return b, a, mid
 
 
+def _frame(columns: pd.Index, values: dict) -> pd.DataFrame:
+    """A frame of ``values`` (column name → 1-D array of one length) in the order of ``columns``: one 2-D block
+    per numpy dtype (stacked once) and one per extension array, without the constructor's per-column work."""
+    groups: dict = {}
+    blocks = []
+    for k, name in enumerate(columns):
+        v = values[name]
+        if isinstance(v, np.ndarray):
+            groups.setdefault(v.dtype, []).append(k)
+        else:
+            blocks.append((v, np.array([k])))
+    for ks in groups.values():
+        blocks.append((np.stack([values[columns[k]] for k in ks]), np.array(ks)))
+    n = len(values[columns[0]])
+    return create_dataframe_from_blocks(blocks, pd.RangeIndex(n), columns)
+
+
+_ORDER_INDEX, _FILL_INDEX = pd.Index(list(ORDER_LOG_COLUMNS)), pd.Index(list(FILL_COLUMNS))
+
+
 def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
     """The order log from the kernel's rows, in the dtypes of :meth:`Engine._result`."""
     oid = q[:, Q_OID]
@@ -1273,7 +1294,7 @@ def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame
     avg[big] = [int(x) / int(y) for x, y in zip(q[big, Q_NOTIONAL], filled[big])]
     bd, ad, md = _touch(r, q[:, Q_DECIDX])
     ba, aa, ma = _touch(r, q[:, Q_ARRIDX])
-    return pd.DataFrame({
+    return _frame(_ORDER_INDEX, {
         "request_id": np.arange(1, len(q) + 1, dtype=np.int64), "order_id": oid, "parent_id": o[:, O_PARENT],
         "action": _ACTIONS.take(q[:, Q_ACTION]), "side": o[:, O_SIDE].astype(np.int8),
         "type": _TYPES.take(o[:, O_TYPE]),
@@ -1289,16 +1310,16 @@ def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame
         "decision_ns": q[:, Q_DECNS], "arrival_ns": q[:, Q_ARRNS], "response_ns": q[:, Q_RESPNS],
         "bid_decision": bd, "ask_decision": ad, "mid_decision": md, "bid_arrival": ba, "ask_arrival": aa,
         "mid_arrival": ma, "decision_idx": q[:, Q_DECIDX], "arrival_idx": q[:, Q_ARRIDX],
-    }, copy=False)
+    })
 
 
 def _fills(fl: np.ndarray, fee: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
     """The fills table from the kernel's fill records, in the dtypes of :meth:`Engine._result`."""
     o = orr[fl[:, F_OID]]
-    return pd.DataFrame({
+    return _frame(_FILL_INDEX, {
         "fill_id": np.arange(1, len(fl) + 1, dtype=np.int64), "order_id": fl[:, F_OID], "parent_id": o[:, O_PARENT],
         "side": o[:, O_SIDE].astype(np.int8), "price": fl[:, F_PRICE], "size": fl[:, F_SIZE],
         "liquidity": _LIQ.take(fl[:, F_LIQ]), "fee": fee, "decision_ns": o[:, O_DECNS], "arrival_ns": o[:, O_ARRNS],
         "exchange_ns": fl[:, F_EX], "response_ns": fl[:, F_RESP], "tape_index": fl[:, F_J],
         "how": _HOWS.take(fl[:, F_HOW]),
-    }, copy=False)
+    })
