@@ -19,6 +19,8 @@ for requests, fills or heap entries than was allocated, it is run again from the
 
 Speed: every state array is preallocated by the caller and *borrowed* for the loop (:func:`_borrow`: numba
 would otherwise incref/decref every array argument of every helper call atomically, which cost half the run);
+the tape and the state travel to every helper as two structs (:class:`_TapeType`, :class:`_StateType`;
+numba passes an array argument as its ~7 members, which cost a fifth of the run);
 maps (live levels, consumed liquidity, actions due per time) are arrays, not typed dicts.
 
 Sizes, prices and times are venue integers and int64 ns, as everywhere; a price ``NONE`` is a market order's.
@@ -31,13 +33,15 @@ import weakref
 
 import numba as nb
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.experimental import structref
+from numba.extending import intrinsic, overload
 import numpy as np
 import pandas as pd
+from pandas.api.internals import create_dataframe_from_blocks
 
 from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
-from tickreplay.orders import ActionStatus, DoneReason, Reject
+from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, DoneReason, Reject
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
 EMPTY = NONE  # a free row of an open-addressing map
@@ -112,45 +116,47 @@ def _level_events(lvl_keys, lvl_idx, side, price):
 
 @nb.njit(cache=True)
 def _next_level_change(tp, side, price, i):
-    events = _level_events(tp[10], tp[11], side, price)
+    events = _level_events(tp.lvl_keys, tp.lvl_idx, side, price)
     pos = bisect(events, i, True)
-    return events[pos] if pos < len(events) else len(tp[0])
+    return events[pos] if pos < len(events) else len(tp.ts)
 
 
 @nb.njit(cache=True)
 def _visible_size(tp, side, price, i):
-    px = tp[12][i] if side == 1 else tp[14][i]
-    sz = tp[13][i] if side == 1 else tp[15][i]
+    px = tp.bid_px[i] if side == 1 else tp.ask_px[i]
+    sz = tp.bid_sz[i] if side == 1 else tp.ask_sz[i]
     for lev in range(len(px)):
         if px[lev] == price:
             return sz[lev]
     last = px[len(px) - 1]
     if sz[len(sz) - 1] == 0 or ((price > last) if side == 1 else (price < last)):
         return 0
-    events = _level_events(tp[10], tp[11], side, price)  # ReplayData.level_size_at
+    events = _level_events(tp.lvl_keys, tp.lvl_idx, side, price)  # ReplayData.level_size_at
     pos = bisect(events, i, True) - 1
     if pos < 0:
         return 0
     j = events[pos]
-    if tp[9][i] > j:
+    if tp.last_snap[i] > j:
         return 0
-    return tp[7][j]
+    return tp.level_size[j]
 
 
 @nb.njit(cache=True)
-def _out_of_window(tp, pi, side, price, i):
+def _out_of_window(tp, state, side, price, i):
+    pi = state.pi
     n = pi[P_WINDOW]
     if n == 0 or i < 0:
         return False
     if side == 1:
-        return tp[13][i, n - 1] > 0 and price < tp[12][i, n - 1]
-    return tp[15][i, n - 1] > 0 and price > tp[14][i, n - 1]
+        return tp.bid_sz[i, n - 1] > 0 and price < tp.bid_px[i, n - 1]
+    return tp.ask_sz[i, n - 1] > 0 and price > tp.ask_px[i, n - 1]
 
 
 # -- state helpers -------------------------------------------------------------
 @nb.njit(cache=True)
-def _before(heap, x, y):
+def _before(state, x, y):
     """Heap row ``x`` sorts before row ``y``: keys (time, priority, sub1, sub2, sequence), the last unique."""
+    heap = state.heap
     for c in range(5):
         if heap[x, c] != heap[y, c]:
             return heap[x, c] < heap[y, c]
@@ -158,14 +164,16 @@ def _before(heap, x, y):
 
 
 @nb.njit(cache=True)
-def _swap(heap, x, y):
+def _swap(state, x, y):
+    heap = state.heap
     for c in range(8):
         heap[x, c], heap[y, c] = heap[y, c], heap[x, c]
 
 
 @nb.njit(cache=True)
-def _push(heap, st, t, prio, s1, s2, tag, a, b):
+def _push(state, t, prio, s1, s2, tag, a, b):
     """Push (t, prio, s1, s2, sequence; tag, a, b) on the binary heap ``heap[:st[S_NHEAP]]`` (rows of 8 int64)."""
+    heap, st = state.heap, state.st
     st[S_SEQ] += 1
     n = st[S_NHEAP]
     if n >= len(heap):
@@ -176,34 +184,36 @@ def _push(heap, st, t, prio, s1, s2, tag, a, b):
     heap[n, 5], heap[n, 6], heap[n, 7] = tag, a, b
     while n > 0:
         up = (n - 1) >> 1
-        if not _before(heap, n, up):
+        if not _before(state, n, up):
             break
-        _swap(heap, n, up)
+        _swap(state, n, up)
         n = up
 
 
 @nb.njit(cache=True)
-def _pop(heap, st):
+def _pop(state):
     """Move the smallest entry to the row just past the heap (``heap[st[S_NHEAP]]`` after the call)."""
+    heap, st = state.heap, state.st
     n = st[S_NHEAP] - 1
     st[S_NHEAP] = n
-    _swap(heap, 0, n)
+    _swap(state, 0, n)
     k = 0
     while True:
         c = 2 * k + 1
         if c >= n:
             break
-        if c + 1 < n and _before(heap, c + 1, c):
+        if c + 1 < n and _before(state, c + 1, c):
             c += 1
-        if not _before(heap, c, k):
+        if not _before(state, c, k):
             break
-        _swap(heap, k, c)
+        _swap(state, k, c)
         k = c
     return n
 
 
 @nb.njit(cache=True)
-def _draw(lat, const, st, slot):
+def _draw(lat, const, state, slot):
+    st = state.st
     if const:
         return lat[0]
     k = st[slot]
@@ -215,7 +225,8 @@ def _draw(lat, const, st, slot):
 
 
 @nb.njit(cache=True)
-def _report(st, rp, tag, a, b, c):
+def _report(state, tag, a, b, c):
+    st, rp = state.st, state.rp
     n = st[S_NREP]
     if n >= len(rp):
         st[S_OVER] = 1
@@ -236,8 +247,9 @@ def _row_of(m, key):
 
 
 @nb.njit(cache=True)
-def _new_key(st, m, h, key, counter):
+def _new_key(state, m, h, key, counter):
     """Put ``key`` in free row ``h`` of map ``m``; keeps the map at most half full (else: redo with more room)."""
+    st = state.st
     if 2 * (st[counter] + 1) > len(m):
         st[S_OVER] = 1
     st[counter] += 1
@@ -245,7 +257,8 @@ def _new_key(st, m, h, key, counter):
 
 
 @nb.njit(cache=True)
-def _consumed_at(cm, key, i):
+def _consumed_at(state, key, i):
+    cm = state.cm
     h = _row_of(cm, key)
     if cm[h, 0] == key and i < cm[h, 2]:
         return cm[h, 1]
@@ -253,21 +266,23 @@ def _consumed_at(cm, key, i):
 
 
 @nb.njit(cache=True)
-def _consume(tp, st, cm, side, price, size, i):
+def _consume(tp, state, side, price, size, i):
     """Record ``size`` taken at (side, price) at event ``i``: consumed until the tape next changes that level."""
+    st, cm = state.st, state.cm
     key = price * 2 + (1 if side > 0 else 0)
     h = _row_of(cm, key)
     if cm[h, 0] == key and i < cm[h, 2]:
         cm[h, 1] += size
         return
     if cm[h, 0] != key:
-        _new_key(st, cm, h, key, S_NCM)
+        _new_key(state, cm, h, key, S_NCM)
     cm[h, 1] = size
     cm[h, 2] = _next_level_change(tp, side, price, i)
 
 
 @nb.njit(cache=True)
-def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
+def _fill(state, oid, price, size, liq, t, j, how):
+    st, pi, pf, orr, fl, flf, rp = state.st, state.pi, state.pf, state.orr, state.fl, state.flf, state.rp
     units = size / pi[P_SSCALE]
     notional = price / pi[P_PSCALE] * units * pf[PF_MULT]
     if liq == _MAKER:
@@ -286,12 +301,13 @@ def _fill(st, pi, pf, orr, fl, flf, rp, oid, price, size, liq, t, j, how):
     fl[n, F_OID], fl[n, F_PRICE], fl[n, F_SIZE], fl[n, F_LIQ] = oid, price, size, liq
     fl[n, F_EX], fl[n, F_J], fl[n, F_HOW] = t, j, how
     flf[n] = fee
-    _report(st, rp, _P_FILL, n, 0, 0)
+    _report(state, _P_FILL, n, 0, 0)
 
 
 # -- the exchange's passive queue ------------------------------------------------
 @nb.njit(cache=True)
-def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
+def _scan(tp, state, slot, stop):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
     n = lv[slot, L_N]
     entry, remaining, fills, ahead = used[2, :n], used[3, :n], used[4, :n], orf[2, :n]
     fills[:] = 0
@@ -302,20 +318,21 @@ def _scan(tp, pi, pf, st, orr, orf, lv, used, slot, stop):
         remaining[m] = orr[o, O_QTY] - orr[o, O_FILLED]
         o = orr[o, O_NEXT]
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
-    wp, ws = (tp[16], tp[17]) if lside == 1 else (tp[18], tp[19])
+    wp, ws = (tp.wbid_px, tp.wbid_sz) if lside == 1 else (tp.wask_px, tp.wask_sz)
     nu = st[S_NUSED]
     status, j, how, pt = advance_level(
-        tp[1], tp[2], tp[3], tp[4], tp[5], tp[6], tp[7], tp[8], wp, ws,
+        tp.kind, tp.side, tp.price, tp.size, tp.add_idx, tp.level_delta, tp.level_size, tp.halted, wp, ws,
         lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lprice, pi[P_MODEL], pf[PF_POWER],
         entry, ahead, remaining, lv[slot, L_PT], used[0, :nu], used[1, :nu], fills)
     return status, j, how, pt, ahead, fills
 
 
 @nb.njit(cache=True)
-def _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i):
+def _advance(tp, state, slot, i):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
     if lv[slot, L_UNK] or lv[slot, L_K] >= i:
         return
-    _, _, _, pt, ahead, _ = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, i + 1)
+    _, _, _, pt, ahead, _ = _scan(tp, state, slot, i + 1)
     o = lv[slot, L_HEAD]
     for m in range(len(ahead)):
         orf[0, o] = ahead[m]
@@ -324,12 +341,14 @@ def _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i):
 
 
 @nb.njit(cache=True)
-def _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot):
+def _reschedule(tp, state, slot):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp = state.rp
     lv[slot, L_VER] += 1
     lv[slot, L_PEND] = 0
     if lv[slot, L_UNK] or lv[slot, L_N] == 0:
         return
-    status, j, how, pt, ahead, fills = _scan(tp, pi, pf, st, orr, orf, lv, used, slot, pi[P_STOP])
+    status, j, how, pt, ahead, fills = _scan(tp, state, slot, pi[P_STOP])
     if status:
         o = lv[slot, L_HEAD]
         for m in range(len(ahead)):
@@ -338,17 +357,19 @@ def _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot):
             o = orr[o, O_NEXT]
         lv[slot, L_PEND], lv[slot, L_PSTATUS], lv[slot, L_PJ], lv[slot, L_PHOW] = 1, status, j, how
         lv[slot, L_PPT], lv[slot, L_PUSED] = pt, st[S_USEDVER]
-        _report(st, rp, _P_DUE, slot, lv[slot, L_VER], j)
+        _report(state, _P_DUE, slot, lv[slot, L_VER], j)
 
 
 @nb.njit(cache=True)
-def _mark_unknown(orr, oid, t):
+def _mark_unknown(state, oid, t):
+    orr = state.orr
     if not orr[oid, O_QU]:
         orr[oid, O_QU], orr[oid, O_QUNS] = 1, t
 
 
 @nb.njit(cache=True)
-def _unlink(orr, lv, slot, oid):
+def _unlink(state, slot, oid):
+    orr, lv = state.orr, state.lv
     p, nx = orr[oid, O_PREV], orr[oid, O_NEXT]
     if p >= 0:
         orr[p, O_NEXT] = nx
@@ -362,8 +383,9 @@ def _unlink(orr, lv, slot, oid):
 
 
 @nb.njit(cache=True)
-def _live_level(st, lv, act, side, price):
+def _live_level(state, side, price):
     """Slot of the level (side, price) holding own orders now, or -1 (``act[:st[S_NLIVE]]``: those slots)."""
+    st, lv, act = state.st, state.lv, state.act
     for m in range(st[S_NLIVE]):
         slot = act[m]
         if lv[slot, L_PRICE] == price and lv[slot, L_SIDE] == side:
@@ -372,8 +394,9 @@ def _live_level(st, lv, act, side, price):
 
 
 @nb.njit(cache=True)
-def _retire(st, act, slot):
+def _retire(state, slot):
     """Remove ``slot`` from the live levels (its last own order left)."""
+    st, act = state.st, state.act
     n = st[S_NLIVE] - 1
     for m in range(n + 1):
         if act[m] == slot:
@@ -383,12 +406,14 @@ def _retire(st, act, slot):
 
 
 @nb.njit(cache=True)
-def _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i):
+def _join(tp, state, oid, t, i):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act, cm = state.rp, state.act, state.cm
     side, price = orr[oid, O_SIDE], orr[oid, O_PRICE]
     key = price * 2 + (1 if side > 0 else 0)
-    slot = _live_level(st, lv, act, side, price)
+    slot = _live_level(state, side, price)
     if slot >= 0:
-        _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
+        _advance(tp, state, slot, i)
     else:
         slot = st[S_NLVL]  # at most one level per request: lv has a row per request
         st[S_NLVL] = slot + 1
@@ -405,29 +430,32 @@ def _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i):
     lv[slot, L_TAIL] = oid
     lv[slot, L_N] += 1
     orr[oid, O_ENTRY] = i
-    if lv[slot, L_UNK] or _out_of_window(tp, pi, side, price, i):
+    if lv[slot, L_UNK] or _out_of_window(tp, state, side, price, i):
         lv[slot, L_UNK] = 1
         orf[0, oid] = np.nan
-        _mark_unknown(orr, oid, t)
+        _mark_unknown(state, oid, t)
     else:
-        orf[0, oid] = float(max(_visible_size(tp, side, price, i) - _consumed_at(cm, key, i), 0))
-    _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+        orf[0, oid] = float(max(_visible_size(tp, side, price, i) - _consumed_at(state, key, i), 0))
+    _reschedule(tp, state, slot)
 
 
 @nb.njit(cache=True)
-def _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i):
-    slot = _live_level(st, lv, act, orr[oid, O_SIDE], orr[oid, O_PRICE])
-    _advance(tp, pi, pf, st, orr, orf, lv, used, slot, i)
-    _unlink(orr, lv, slot, oid)
+def _leave(tp, state, oid, i):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act = state.rp, state.act
+    slot = _live_level(state, orr[oid, O_SIDE], orr[oid, O_PRICE])
+    _advance(tp, state, slot, i)
+    _unlink(state, slot, oid)
     if lv[slot, L_N] > 0:
-        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+        _reschedule(tp, state, slot)
     else:
         lv[slot, L_VER] += 1
-        _retire(st, act, slot)
+        _retire(state, slot)
 
 
 @nb.njit(cache=True)
-def _use(st, used, j, volume):
+def _use(state, j, volume):
+    st, used = state.st, state.used
     n = st[S_NUSED]
     pos = bisect(used[0, :n], j, False)
     if pos < n and used[0, pos] == j:
@@ -443,14 +471,16 @@ def _use(st, used, j, volume):
 
 
 @nb.njit(cache=True)
-def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, slot, version):
+def _level_due(tp, state, slot, version):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act, cm, fl, flf = state.rp, state.act, state.cm, state.fl, state.flf
     if version != lv[slot, L_VER] or lv[slot, L_PEND] == 0:
         return
     if lv[slot, L_PUSED] != st[S_USEDVER]:
-        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+        _reschedule(tp, state, slot)
         return
     j = lv[slot, L_PJ]
-    t = tp[0][j]
+    t = tp.ts[j]
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
     total = 0
     o = lv[slot, L_HEAD]
@@ -460,41 +490,42 @@ def _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, slot, v
         o = orr[o, O_NEXT]
     lv[slot, L_PT], lv[slot, L_K] = lv[slot, L_PPT], j
     if total:
-        _use(st, used, j, total)
-        if tp[2][j] == -lside:  # crossing liquidity we took stays taken
-            _consume(tp, st, cm, -lside, tp[3][j], total, j)
+        _use(state, j, total)
+        if tp.side[j] == -lside:  # crossing liquidity we took stays taken
+            _consume(tp, state, -lside, tp.price[j], total, j)
         how = lv[slot, L_PHOW]
         o = lv[slot, L_HEAD]
         while o >= 0:
             if orr[o, O_PFILL]:
-                _fill(st, pi, pf, orr, fl, flf, rp, o, lprice, orr[o, O_PFILL], _MAKER, t, j, how)
+                _fill(state, o, lprice, orr[o, O_PFILL], _MAKER, t, j, how)
             o = orr[o, O_NEXT]
         o = lv[slot, L_HEAD]
         while o >= 0:
             nx = orr[o, O_NEXT]
             if orr[o, O_STATUS] != _OPEN:
-                _unlink(orr, lv, slot, o)
+                _unlink(state, slot, o)
             o = nx
     if lv[slot, L_PSTATUS] & UNKNOWN_AT:
         lv[slot, L_UNK] = 1
         o = lv[slot, L_HEAD]
         while o >= 0:
-            _mark_unknown(orr, o, t)
+            _mark_unknown(state, o, t)
             o = orr[o, O_NEXT]
     if lv[slot, L_N] == 0:
         lv[slot, L_VER] += 1
-        _retire(st, act, slot)
+        _retire(state, slot)
     else:
-        _reschedule(tp, pi, pf, st, orr, orf, lv, used, rp, slot)
+        _reschedule(tp, state, slot)
 
 
 # -- the exchange's requests -----------------------------------------------------
 @nb.njit(cache=True)
-def _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i):
+def _take(tp, state, oid, t, i):
+    pi, pf, st, orr, fl, flf, rp, cm = state.pi, state.pf, state.st, state.orr, state.fl, state.flf, state.rp, state.cm
     side = orr[oid, O_SIDE]
     opp = -side
-    px = tp[14][i] if opp == -1 else tp[12][i]
-    sz = tp[15][i] if opp == -1 else tp[13][i]
+    px = tp.ask_px[i] if opp == -1 else tp.bid_px[i]
+    sz = tp.ask_sz[i] if opp == -1 else tp.bid_sz[i]
     limit = orr[oid, O_PRICE]
     for lev in range(len(px)):
         q, s = px[lev], sz[lev]
@@ -502,38 +533,42 @@ def _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i):
             break
         if limit != NONE and ((q > limit) if side == 1 else (q < limit)):
             break
-        avail = s - _consumed_at(cm, q * 2 + (1 if opp > 0 else 0), i)
+        avail = s - _consumed_at(state, q * 2 + (1 if opp > 0 else 0), i)
         if avail <= 0:
             continue
         take = min(avail, orr[oid, O_QTY] - orr[oid, O_FILLED])
-        _consume(tp, st, cm, opp, q, take, i)
-        _fill(st, pi, pf, orr, fl, flf, rp, oid, q, take, _TAKER, t, i, _HOW_WALK)
+        _consume(tp, state, opp, q, take, i)
+        _fill(state, oid, q, take, _TAKER, t, i, _HOW_WALK)
         if orr[oid, O_FILLED] == orr[oid, O_QTY]:
             return
 
 
 @nb.njit(cache=True)
-def _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i):
-    _take(tp, pi, pf, st, orr, fl, flf, rp, cm, oid, t, i)
+def _enter(tp, state, oid, t, i):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act, cm, fl, flf = state.rp, state.act, state.cm, state.fl, state.flf
+    _take(tp, state, oid, t, i)
     if orr[oid, O_STATUS] == _FILLED:
         return
     if orr[oid, O_TYPE] == _LIMIT:
-        _join(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, oid, t, i)
+        _join(tp, state, oid, t, i)
     else:
         orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_MARKET_REST
 
 
 @nb.njit(cache=True)
-def _check_session(tp, pi, t, i):
+def _check_session(tp, state, t, i):
+    pi = state.pi
     if t < pi[P_START] or t > pi[P_END] or i < 0:
         return _R_OUTSIDE
-    if tp[8][i]:
+    if tp.halted[i]:
         return _R_HALTED
     return 0
 
 
 @nb.njit(cache=True)
-def _check_price(pi, price):
+def _check_price(state, price):
+    pi = state.pi
     if price == NONE:
         return _R_NO_PRICE
     if price <= 0 or price % pi[P_TICK]:
@@ -542,7 +577,8 @@ def _check_price(pi, price):
 
 
 @nb.njit(cache=True)
-def _check_live(orr, oid):
+def _check_live(state, oid):
+    orr = state.orr
     s = orr[oid, O_STATUS]
     if s == _PENDING:
         return _R_UNKNOWN
@@ -552,60 +588,67 @@ def _check_live(orr, oid):
 
 
 @nb.njit(cache=True)
-def _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t):
-    i = _index_at(tp[0], t)
+def _new_order(tp, state, oid, t):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act, cm, fl, flf = state.rp, state.act, state.cm, state.fl, state.flf
+    i = _index_at(tp.ts, t)
     orr[oid, O_ARRNS], orr[oid, O_ARRIDX] = t, i
     q = orr[oid, O_QTY]
     reason = _R_BAD_SIZE if q <= 0 else (_R_OFF_LOT if q % pi[P_LOT] else 0)
     if not reason:
-        reason = _check_session(tp, pi, t, i)
+        reason = _check_session(tp, state, t, i)
     if not reason and orr[oid, O_TYPE] == _LIMIT:
-        reason = _check_price(pi, orr[oid, O_PRICE])
+        reason = _check_price(state, orr[oid, O_PRICE])
     if reason:
         orr[oid, O_STATUS], orr[oid, O_REASON] = _REJECTED, reason
-        _report(st, rp, _P_DONE, oid, _REJECTED, t)
+        _report(state, _P_DONE, oid, _REJECTED, t)
         return
     orr[oid, O_STATUS] = _OPEN
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
-    _report(st, rp, _P_DONE, oid, orr[oid, O_STATUS], t)
+    _enter(tp, state, oid, t, i)
+    _report(state, _P_DONE, oid, orr[oid, O_STATUS], t)
 
 
 @nb.njit(cache=True)
-def _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t):
-    reason = _check_live(orr, oid)
+def _cancel(tp, state, rid, oid, t):
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act = state.rp, state.act
+    reason = _check_live(state, oid)
     if reason:
-        _report(st, rp, _P_DONE, rid, _REJECTED, t)
+        _report(state, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, _index_at(tp[0], t))
+    _leave(tp, state, oid, _index_at(tp.ts, t))
     orr[oid, O_STATUS], orr[oid, O_REASON] = _CANCELLED, _R_CANCEL_REQUEST
-    _report(st, rp, _P_DONE, rid, _CANCELLED, t)
+    _report(state, _P_DONE, rid, _CANCELLED, t)
     return 0
 
 
 @nb.njit(cache=True)
-def _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid, price, t):
+def _reprice(tp, state, rid, oid, price, t):
     """Exchange.modify for a modify that keeps the order's total size (the executor's re-pricing)."""
-    i = _index_at(tp[0], t)
-    reason = _check_live(orr, oid)
+    pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
+    rp, act, cm, fl, flf = state.rp, state.act, state.cm, state.fl, state.flf
+    i = _index_at(tp.ts, t)
+    reason = _check_live(state, oid)
     if not reason:
-        reason = _check_session(tp, pi, t, i)
+        reason = _check_session(tp, state, t, i)
     if not reason:
-        reason = _check_price(pi, price)
+        reason = _check_price(state, price)
     if not reason and price == orr[oid, O_PRICE]:
         reason = _R_NOTHING
     if reason:
-        _report(st, rp, _P_DONE, rid, _REJECTED, t)
+        _report(state, _P_DONE, rid, _REJECTED, t)
         return reason
-    _leave(tp, pi, pf, st, orr, orf, lv, used, rp, act, oid, i)
+    _leave(tp, state, oid, i)
     orr[oid, O_PRICE] = price
-    _enter(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t, i)
-    _report(st, rp, _P_DONE, rid, orr[oid, O_STATUS], t)
+    _enter(tp, state, oid, t, i)
+    _report(state, _P_DONE, rid, orr[oid, O_STATUS], t)
     return 0
 
 
 # -- the engine ------------------------------------------------------------------
 @nb.njit(cache=True)
-def _new_request(st, rq, action, oid, qty, price):
+def _new_request(state, action, oid, qty, price):
+    st, rq = state.st, state.rq
     rid = st[S_NREQ] + 1
     if rid >= len(rq):
         st[S_OVER] = 1
@@ -620,8 +663,9 @@ def _new_request(st, rq, action, oid, qty, price):
 
 
 @nb.njit(cache=True)
-def _entry_time(pi, st, lat):
-    t = st[S_NOW] + _draw(lat, pi[P_CENT], st, S_IENT)
+def _entry_time(state, lat):
+    pi, st = state.pi, state.st
+    t = st[S_NOW] + _draw(lat, pi[P_CENT], state, S_IENT)
     if not pi[P_OVERTAKE]:
         t = max(t, st[S_LASTARR])
         st[S_LASTARR] = t
@@ -629,8 +673,9 @@ def _entry_time(pi, st, lat):
 
 
 @nb.njit(cache=True)
-def _response_time(pi, st, lat, t_ex):
-    t = t_ex + _draw(lat, pi[P_CRESP], st, S_IRESP)
+def _response_time(state, lat, t_ex):
+    pi, st = state.pi, state.st
+    t = t_ex + _draw(lat, pi[P_CRESP], state, S_IRESP)
     if not pi[P_OVERTAKE]:
         t = max(t, st[S_LASTRESP])
         st[S_LASTRESP] = t
@@ -638,31 +683,36 @@ def _response_time(pi, st, lat, t_ex):
 
 
 @nb.njit(cache=True)
-def _send(pi, st, rq, orr, heap, lat_ent, qty, otype, price, parent):
-    oid = _new_request(st, rq, _NEW, 0, qty, price)
+def _send(state, qty, otype, price, parent):
+    pi, st, rq, orr, heap, lat_ent = state.pi, state.st, state.rq, state.orr, state.heap, state.lat_ent
+    oid = _new_request(state, _NEW, 0, qty, price)
     orr[oid, O_PARENT], orr[oid, O_SIDE], orr[oid, O_TYPE] = parent, pi[P_SIDE], otype
     orr[oid, O_PRICE], orr[oid, O_QTY], orr[oid, O_DECNS] = price, qty, st[S_NOW]
     orr[oid, O_ARRNS], orr[oid, O_ARRIDX], orr[oid, O_QUNS] = -1, -1, -1
     orr[oid, X_SWEEP] = -1
-    _push(heap, st, _entry_time(pi, st, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, oid, 0)
+    _push(state, _entry_time(state, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, oid, 0)
     return oid
 
 
 @nb.njit(cache=True)
-def _request(pi, st, rq, orr, heap, lat_ent, action, oid, price):
-    rid = _new_request(st, rq, action, oid, NONE, price)
+def _request(state, action, oid, price):
+    pi, st, rq, orr, heap, lat_ent = state.pi, state.st, state.rq, state.orr, state.heap, state.lat_ent
+    rid = _new_request(state, action, oid, NONE, price)
     orr[rid, X_SWEEP] = -1
-    _push(heap, st, _entry_time(pi, st, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, rid, 0)
+    _push(state, _entry_time(state, lat_ent), _ARRIVE, 0, 0, _T_ARRIVE, rid, 0)
     return rid
 
 
 @nb.njit(cache=True)
-def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, rid):
+def _arrive(tp, state, t, rid):
+    pi, pf, st, rq, rqf, orr, orf = state.pi, state.pf, state.st, state.rq, state.rqf, state.orr, state.orf
+    lv, used, rp, act, cm, fl, flf = state.lv, state.used, state.rp, state.act, state.cm, state.fl, state.flf
+    heap, lat_resp = state.heap, state.lat_resp
     action = rq[rid, Q_ACTION]
     oid = rq[rid, Q_OID]
     if action == _NEW:
         orr[oid, O_INFORCE] = rid
-        _new_order(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, oid, t)
+        _new_order(tp, state, oid, t)
         rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = orr[oid, O_ARRNS], orr[oid, O_ARRIDX]
         s = orr[oid, O_STATUS]
         if s == _REJECTED:
@@ -671,15 +721,15 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, h
             rq[rid, Q_STATUS] = _A_ACCEPTED if s == _OPEN else (_A_FILLED if s == _FILLED else _A_DONE)
             rq[rid, Q_OPEN] = orr[oid, O_QTY]
     else:
-        rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = t, _index_at(tp[0], t)
+        rq[rid, Q_ARRNS], rq[rid, Q_ARRIDX] = t, _index_at(tp.ts, t)
         live = orr[oid, O_STATUS] == _PENDING or orr[oid, O_STATUS] == _OPEN
         filled_before = orr[oid, O_FILLED]
         open_before = orr[oid, O_QTY] - orr[oid, O_FILLED] if live else 0
         if action == _CANCEL:
-            reason = _cancel(tp, pi, pf, st, orr, orf, lv, used, rp, act, rid, oid, t)
+            reason = _cancel(tp, state, rid, oid, t)
         else:
             rq[rid, Q_QTY] = orr[oid, O_QTY]
-            reason = _reprice(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, rid, oid,
+            reason = _reprice(tp, state, rid, oid,
                               rq[rid, Q_PRICE], t)
         if reason:
             rq[rid, Q_STATUS], rq[rid, Q_REJECT] = _A_REJECTED, reason
@@ -692,17 +742,19 @@ def _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, h
     if rq[rid, Q_STATUS] != _A_REJECTED and action != _CANCEL and orr[oid, O_STATUS] == _OPEN:
         a = orf[0, oid]
         rq[rid, Q_RESTED], rq[rid, Q_QAHEAD] = 1, (-1 if math.isnan(a) else int(math.floor(a + 0.5)))
-    _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
+    _drain(tp, state)
 
 
 @nb.njit(cache=True)
-def _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp):
+def _drain(tp, state):
+    pi, st, rq, rqf, orr, lv, rp, fl = state.pi, state.st, state.rq, state.rqf, state.orr, state.lv, state.rp, state.fl
+    flf, heap, lat_resp = state.flf, state.heap, state.lat_resp
     for m in range(st[S_NREP]):
         tag = rp[m, 0]
         if tag == _P_DUE:
             slot, j = rp[m, 1], rp[m, 3]
             price = lv[slot, L_PRICE]
-            _push(heap, st, tp[0][j], _DUE, j, -price if lv[slot, L_SIDE] == 1 else price, _T_DUE, slot, rp[m, 2])
+            _push(state, tp.ts[j], _DUE, j, -price if lv[slot, L_SIDE] == 1 else price, _T_DUE, slot, rp[m, 2])
         elif tag == _P_FILL:
             n = rp[m, 1]
             oid, price, size = fl[n, F_OID], fl[n, F_PRICE], fl[n, F_SIZE]
@@ -711,29 +763,31 @@ def _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp):
             rqf[row] += flf[n]
             rq[row, Q_NOTIONAL] += price * size
             rq[row, Q_MAKER if fl[n, F_LIQ] == _MAKER else Q_TAKER] += size
-            resp = _response_time(pi, st, lat_resp, fl[n, F_EX])
+            resp = _response_time(state, lat_resp, fl[n, F_EX])
             fl[n, F_RESP] = resp
-            _push(heap, st, resp, _WAKE, 0, 0, _T_FILL, n, 0)
+            _push(state, resp, _WAKE, 0, 0, _T_FILL, n, 0)
         else:
             rid = rp[m, 1]
-            resp = _response_time(pi, st, lat_resp, rp[m, 3])
+            resp = _response_time(state, lat_resp, rp[m, 3])
             rq[rid, Q_RESPNS] = resp
             rq[rid, Q_UPDSTATUS], rq[rid, Q_UPDFILLED] = rp[m, 2], orr[rq[rid, Q_OID], O_FILLED]
-            _push(heap, st, resp, _WAKE, 0, 0, _T_UPDATE, rid, 0)
+            _push(state, resp, _WAKE, 0, 0, _T_UPDATE, rid, 0)
     st[S_NREP] = 0
 
 
 @nb.njit(cache=True)
-def _wake(tp, pi, st, lat_md, t):
+def _wake(tp, state, t):
+    pi, st, lat_md = state.pi, state.st, state.lat_md
     st[S_NOW] = t
-    seen = _index_at(tp[0], t - _draw(lat_md, pi[P_CMD], st, S_IMD))
+    seen = _index_at(tp.ts, t - _draw(lat_md, pi[P_CMD], state, S_IMD))
     st[S_VIEW] = max(st[S_VIEW], seen)
 
 
 # -- the executor (ChildOrderExecutor) -----------------------------------------
 @nb.njit(cache=True)
-def _at(st, heap, ac, dm, t, what):
+def _at(state, t, what):
     """Schedule an action at trader time ``t``: ``what`` >= 0 sends child ``what``, < 0 checks order ``-what-1``."""
+    st, heap, ac, dm = state.st, state.heap, state.ac, state.dm
     n = st[S_NACT] + 1
     if n >= len(ac):
         st[S_OVER] = 1
@@ -746,76 +800,82 @@ def _at(st, heap, ac, dm, t, what):
         ac[dm[h, 2], 1] = n
     else:
         if dm[h, 0] != t:
-            _new_key(st, dm, h, t, S_NDUE)
+            _new_key(state, dm, h, t, S_NDUE)
         if t <= st[S_END]:
-            _push(heap, st, t, _WAKE, 0, 0, _T_TIMER, t, 0)
+            _push(state, t, _WAKE, 0, 0, _T_TIMER, t, 0)
         dm[h, 1] = n
     dm[h, 2] = n
 
 
 @nb.njit(cache=True)
-def _price(tp, pi, st, style, offset):
+def _price(tp, state, style, offset):
+    pi, st = state.pi, state.st
     v = st[S_VIEW]
     tick = pi[P_TICK]
-    has_bid = v >= 0 and tp[13][v, 0] > 0
-    has_ask = v >= 0 and tp[15][v, 0] > 0
+    has_bid = v >= 0 and tp.bid_sz[v, 0] > 0
+    has_ask = v >= 0 and tp.ask_sz[v, 0] > 0
     if style == _S_PEG:
         if not (has_bid and has_ask):
             return NONE
-        twice = tp[12][v, 0] + tp[14][v, 0]
+        twice = tp.bid_px[v, 0] + tp.ask_px[v, 0]
         steps = twice // (2 * tick) if pi[P_SIDE] == 1 else -(-twice // (2 * tick))
         return steps * tick
     if pi[P_SIDE] == 1:
         if not has_bid:
             return NONE
-        touch = tp[12][v, 0]
+        touch = tp.bid_px[v, 0]
     else:
         if not has_ask:
             return NONE
-        touch = tp[14][v, 0]
+        touch = tp.ask_px[v, 0]
     off = offset if style == _S_OFFSET else 0
     return touch - pi[P_SIDE] * off * tick
 
 
 @nb.njit(cache=True)
-def _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c):
+def _x_send(tp, state, c):
+    pi, st, rq, orr, heap, ac, dm = state.pi, state.st, state.rq, state.orr, state.heap, state.ac, state.dm
+    lat_ent, ch = state.lat_ent, state.ch
     qty = ch[c, 1]
     style = ch[c, 2]
     if style == _S_MARKET:
-        _send(pi, st, rq, orr, heap, lat_ent, qty, _MARKET, NONE, ch[c, 4])
+        _send(state, qty, _MARKET, NONE, ch[c, 4])
         return
-    price = _price(tp, pi, st, style, ch[c, 3])
+    price = _price(tp, state, style, ch[c, 3])
     if price == NONE:
         st[S_UNPRICED] += 1
-        _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], c)
+        _at(state, st[S_NOW] + pi[P_RA], c)
         return
-    oid = _send(pi, st, rq, orr, heap, lat_ent, qty, _LIMIT, price, ch[c, 4])
+    oid = _send(state, qty, _LIMIT, price, ch[c, 4])
     orr[oid, X_OPEN], orr[oid, X_CHILD], orr[oid, X_QTY] = 1, c, qty
     orr[oid, X_FILLED], orr[oid, X_REPL], orr[oid, X_PRICE] = 0, 0, price
-    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(state, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
-def _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, oid):
+def _x_check(tp, state, oid):
+    pi, st, rq, orr, heap, ac, dm = state.pi, state.st, state.rq, state.orr, state.heap, state.ac, state.dm
+    lat_ent, ch = state.lat_ent, state.ch
     if not orr[oid, X_OPEN]:
         return
     c = orr[oid, X_CHILD]
     if pi[P_MAXR] >= 0 and orr[oid, X_REPL] >= pi[P_MAXR]:
-        rid = _request(pi, st, rq, orr, heap, lat_ent, _CANCEL, oid, NONE)
+        rid = _request(state, _CANCEL, oid, NONE)
         if pi[P_FINISH]:
             orr[rid, X_SWEEP] = oid
         return
     orr[oid, X_REPL] += 1
-    new = _price(tp, pi, st, ch[c, 2], ch[c, 3])
+    new = _price(tp, state, ch[c, 2], ch[c, 3])
     if new != NONE and new != orr[oid, X_PRICE]:
-        rid = _request(pi, st, rq, orr, heap, lat_ent, _MODIFY, oid, new)
+        rid = _request(state, _MODIFY, oid, new)
         orr[rid, X_RPOLD], orr[rid, X_RPNEW], orr[rid, X_RPACTIVE] = orr[oid, X_PRICE], new, 1
         orr[oid, X_PRICE] = new
-    _at(st, heap, ac, dm, st[S_NOW] + pi[P_RA], -oid - 1)
+    _at(state, st[S_NOW] + pi[P_RA], -oid - 1)
 
 
 @nb.njit(cache=True)
-def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
+def _x_update(state, rid):
+    pi, st, rq, orr, heap, lat_ent, ch = state.pi, state.st, state.rq, state.orr, state.heap, state.lat_ent, state.ch
     action, oid, status = rq[rid, Q_ACTION], rq[rid, Q_OID], rq[rid, Q_UPDSTATUS]
     if action == _NEW:
         if status != _OPEN:
@@ -832,27 +892,29 @@ def _x_update(pi, st, rq, orr, heap, lat_ent, ch, rid):
         orr[rid, X_SWEEP] = -1
         filled = rq[rid, Q_UPDFILLED]
         if sweep >= 0 and was_open and orr[oid, X_QTY] > filled:
-            _send(pi, st, rq, orr, heap, lat_ent, orr[oid, X_QTY] - filled, _MARKET, NONE,
+            _send(state, orr[oid, X_QTY] - filled, _MARKET, NONE,
                   ch[orr[oid, X_CHILD], 4])
 
 
 @nb.njit(cache=True)
-def _push_next_md(tp, pi, st, heap, lat_md, mdl):
+def _push_next_md(tp, state):
     """Engine._push_next_md: schedule the next subscribed tape event's arrival at the trader."""
+    pi, st, heap, lat_md, mdl = state.pi, state.st, state.heap, state.lat_md, state.mdl
     p = st[S_MDPTR]
     if p >= len(mdl):
         return
     j = mdl[p]
     st[S_MDPTR] = p + 1
-    ts = tp[0][j]
-    t = max(ts + _draw(lat_md, pi[P_CMD], st, S_IMD), st[S_LASTMD])
+    ts = tp.ts[j]
+    t = max(ts + _draw(lat_md, pi[P_CMD], state, S_IMD), st[S_LASTMD])
     st[S_LASTMD] = t
-    _push(heap, st, t, _WAKE, 0, 0, _T_MARKET, j, 0)
+    _push(state, t, _WAKE, 0, 0, _T_MARKET, j, 0)
 
 
 @nb.njit(cache=True)
-def _pov_volume(pi, pf, st, nt, t, volume):
+def _pov_volume(state, t, volume):
     """PovPolicy.on_volume: record ``volume`` seen at trader time ``t``; the quantity to send now."""
+    pi, pf, st, nt = state.pi, state.pf, state.st, state.nt
     st[S_LASTT] = t
     active = not ((pi[P_POVSTART] != NONE and t < pi[P_POVSTART]) or (pi[P_POVEND] != NONE and t >= pi[P_POVEND]))
     for w in range(len(nt)):
@@ -874,40 +936,44 @@ def _pov_volume(pi, pf, st, nt, t, volume):
 
 
 @nb.njit(cache=True)
-def _close_all(pi, st, rq, orr, heap, lat_ent):
+def _close_all(state):
     """Cancel every open child (in order-id order) and forget them: the label executor's stop."""
+    pi, st, rq, orr, heap, lat_ent = state.pi, state.st, state.rq, state.orr, state.heap, state.lat_ent
     n = st[S_NREQ]
     for oid in range(1, n + 1):
         if orr[oid, X_OPEN]:
-            _request(pi, st, rq, orr, heap, lat_ent, _CANCEL, oid, NONE)
+            _request(state, _CANCEL, oid, NONE)
     for oid in range(1, n + 1):
         orr[oid, X_OPEN] = 0
 
 
 @nb.njit(cache=True)
-def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act, cm,
-          dm, mdl, nt):
-    _wake(tp, pi, st, lat_md, st[S_NOW])
+def _loop(tp, state):
+    pi, pf, ch, lat_ent, lat_resp, lat_md = state.pi, state.pf, state.ch, state.lat_ent, state.lat_resp, state.lat_md
+    st, rq, rqf, orr, orf, lv, used = state.st, state.rq, state.rqf, state.orr, state.orf, state.lv, state.used
+    rp, fl, flf, ac, heap, act, cm = state.rp, state.fl, state.flf, state.ac, state.heap, state.act, state.cm
+    dm, mdl, nt = state.dm, state.mdl, state.nt
+    _wake(tp, state, st[S_NOW])
     st[S_MDPTR] = bisect(mdl, st[S_VIEW], True)
-    _push_next_md(tp, pi, st, heap, lat_md, mdl)
+    _push_next_md(tp, state)
     for c in range(st[S_NCH]):
-        _at(st, heap, ac, dm, max(ch[c, 0], st[S_NOW]), c)
+        _at(state, max(ch[c, 0], st[S_NOW]), c)
     close = pi[P_CLOSE]
     if close != NONE and close <= st[S_END]:
-        _push(heap, st, close, _WAKE, 0, 0, _T_TIMER, close, 0)
+        _push(state, close, _WAKE, 0, 0, _T_TIMER, close, 0)
     while st[S_NHEAP] and not st[S_OVER]:
-        top = _pop(heap, st)
+        top = _pop(state)
         t, tag, a, b = heap[top, 0], heap[top, 5], heap[top, 6], heap[top, 7]
         if tag == _T_DUE:
-            _level_due(tp, pi, pf, st, orr, orf, lv, used, rp, act, cm, fl, flf, a, b)
-            _drain(tp, pi, st, rq, rqf, orr, lv, rp, fl, flf, heap, lat_resp)
+            _level_due(tp, state, a, b)
+            _drain(tp, state)
         elif tag == _T_ARRIVE:
-            _arrive(tp, pi, pf, st, rq, rqf, orr, orf, lv, used, rp, act, cm, fl, flf, heap, lat_resp, t, a)
+            _arrive(tp, state, t, a)
         elif tag == _T_MARKET:  # a subscribed trade print reaches the trader: PovExecutor.on_market
             st[S_NOW] = t
-            st[S_VIEW] = max(st[S_VIEW], _index_at(tp[0], tp[0][a]))
-            _push_next_md(tp, pi, st, heap, lat_md, mdl)
-            q = _pov_volume(pi, pf, st, nt, t, tp[4][a])
+            st[S_VIEW] = max(st[S_VIEW], _index_at(tp.ts, tp.ts[a]))
+            _push_next_md(tp, state)
+            q = _pov_volume(state, t, tp.size[a])
             if q:
                 c = st[S_NCH]
                 if c >= len(ch):
@@ -915,9 +981,9 @@ def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, 
                     continue
                 st[S_NCH] = c + 1
                 ch[c, 0], ch[c, 1], ch[c, 2], ch[c, 3], ch[c, 4] = t, q, pi[P_POVSTYLE], pi[P_POVOFF], pi[P_POVPARENT]
-                _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, c)
+                _x_send(tp, state, c)
         else:
-            _wake(tp, pi, st, lat_md, t)
+            _wake(tp, state, t)
             if tag == _T_TIMER:
                 h = _row_of(dm, a)
                 if dm[h, 0] == a and dm[h, 2] > 0:
@@ -926,12 +992,12 @@ def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, 
                     while n > 0:
                         what = ac[n, 0]
                         if what >= 0:
-                            _x_send(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, what)
+                            _x_send(tp, state, what)
                         else:
-                            _x_check(tp, pi, st, rq, orr, heap, ac, dm, lat_ent, ch, -what - 1)
+                            _x_check(tp, state, -what - 1)
                         n = ac[n, 1]
                 if a == close:
-                    _close_all(pi, st, rq, orr, heap, lat_ent)
+                    _close_all(state)
             elif tag == _T_FILL:
                 oid = fl[a, F_OID]
                 if orr[oid, X_OPEN]:
@@ -939,7 +1005,7 @@ def _loop(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, 
                     if orr[oid, X_FILLED] >= orr[oid, X_QTY]:
                         orr[oid, X_OPEN] = 0
             else:
-                _x_update(pi, st, rq, orr, heap, lat_ent, ch, a)
+                _x_update(state, a)
 
 
 @intrinsic
@@ -964,6 +1030,57 @@ def _borrow(typingctx, arr):
     return arr(arr), codegen
 
 
+# the kernel's names of _tape's arrays, in its order (snapshots' touch ... window columns of each side)
+TAPE_FIELDS = ("ts", "kind", "side", "price", "size", "add_idx", "level_delta", "level_size", "halted",
+               "last_snap", "lvl_keys", "lvl_idx", "bid_px", "bid_sz", "ask_px", "ask_sz", "wbid_px", "wbid_sz",
+               "wask_px", "wask_sz")
+
+
+# the kernel's parameters, latency draws and state arrays (run_kernel's arguments after the tape), in that order
+STATE_FIELDS = ("pi", "pf", "ch", "lat_ent", "lat_resp", "lat_md", "st", "rq", "rqf", "orr", "orf", "lv", "used",
+                "rp", "fl", "flf", "ac", "heap", "act", "cm", "dm", "mdl", "nt")
+
+
+@structref.register
+class _TapeType(nb.types.StructRef):
+    """The kernel's tape: the 20 arrays of :func:`_tape`'s tuple as fields named :data:`TAPE_FIELDS`."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, nb.types.unliteral(typ)) for name, typ in fields)
+
+
+@structref.register
+class _StateType(nb.types.StructRef):
+    """A run's parameters, latency draws and state arrays as fields named :data:`STATE_FIELDS`."""
+
+    def preprocess_fields(self, fields):
+        return tuple((name, nb.types.unliteral(typ)) for name, typ in fields)
+
+
+def _struct_maker(struct_type, fields: tuple[str, ...]):
+    """A function of compiled code only: ``make(values)`` is a ``struct_type`` holding the tuple ``values`` as
+    ``fields`` (in that order). Helpers take the structs (a pointer each) instead of their arrays: numba passes
+    every member of every array argument separately (~7 words an array), which cost a fifth of the passive run."""
+
+    def make(values):
+        raise TypeError("compiled code only")
+
+    @overload(make)
+    def make_impl(values):
+        typ = struct_type(list(zip(fields, values.types)))
+        code = "def impl(values):\n    x = structref.new(typ)\n"
+        code += "".join(f"    x.{name} = values[{k}]\n" for k, name in enumerate(fields))
+        scope = {"structref": structref, "typ": typ}
+        exec(code + "    return x\n", scope)
+        return scope["impl"]
+
+    return make
+
+
+_make_tape = _struct_maker(_TapeType, TAPE_FIELDS)
+_make_state = _struct_maker(_StateType, STATE_FIELDS)
+
+
 @nb.njit(cache=True)
 def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
                cm, dm, mdl, nt):
@@ -972,26 +1089,30 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
     ``ch``: children (time_ns, quantity, style code, offset_ticks, parent_id), in schedule order, ``st[S_NCH]``
     of them (a POV run appends the ones it sends). ``mdl``: the subscribed tape events (POV: the trade prints),
     ``nt``: the POV policy's no-trade windows. ``st`` comes with ``S_NOW`` = start, ``S_END`` = end; ``cm`` (consumed liquidity) and ``dm`` (actions due per time) are
-    open-addressing maps filled with ``EMPTY``. Every array is borrowed (see :func:`_borrow`) for the loop.
+    open-addressing maps filled with ``EMPTY``. Every array is borrowed (see :func:`_borrow`) for the loop and
+    handed to the helpers in the tape and state structs (:data:`TAPE_FIELDS`, :data:`STATE_FIELDS`).
     """
     b = _borrow
-    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
-         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
-         b(tp[19]))
-    _loop(t, b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf), b(lv),
-          b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt))
+    t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
+                    b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
+                    b(tp[17]), b(tp[18]), b(tp[19])))
+    _loop(t, _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr),
+                          b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl),
+                          b(nt))))
 
 
 @nb.njit(cache=True)
-def _batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl,
-           flf, ac, heap, act, cm, dm, mdl, nt, first, filled, paid, fees):
+def _batch(tp, state, chs, sides, starts, ends, first, filled, paid, fees):
+    pi, st, rq, rqf, orr, orf, lv = state.pi, state.st, state.rq, state.rqf, state.orr, state.orf, state.lv
+    used = state.used
+    fl, flf, ac, cm, dm = state.fl, state.flf, state.ac, state.cm, state.dm
     for k in range(first, len(starts)):
         st[:] = 0
         st[S_NOW], st[S_END], st[S_VIEW], st[S_LASTARR], st[S_LASTRESP] = starts[k], ends[k], -1, NONE, NONE
         st[S_NCH] = 1
         pi[P_SIDE], pi[P_CLOSE] = sides[k], ends[k]
-        _loop(tp, pi, pf, chs[k:k + 1], lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac,
-              heap, act, cm, dm, mdl, nt)
+        state.ch = chs[k:k + 1]
+        _loop(tp, state)
         if st[S_OVER]:
             return k
         n = st[S_NFILL]
@@ -1026,12 +1147,13 @@ def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, s
     caller). Arrays as in :func:`run_kernel` (``mdl``, ``nt`` empty: no subscription).
     """
     b = _borrow
-    t = (b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]), b(tp[9]),
-         b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]), b(tp[17]), b(tp[18]),
-         b(tp[19]))
-    return _batch(t, b(pi), b(pf), b(chs), b(sides), b(starts), b(ends), b(lat_ent), b(lat_resp), b(lat_md), b(st),
-                  b(rq), b(rqf), b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
-                  b(dm), b(mdl), b(nt), first, b(filled), b(paid), b(fees))
+    t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
+                    b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
+                    b(tp[17]), b(tp[18]), b(tp[19])))
+    return _batch(t, _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf),
+                                  b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
+                                  b(dm), b(mdl), b(nt))), b(chs), b(sides), b(starts), b(ends), first, b(filled),
+                  b(paid), b(fees))
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -1072,7 +1194,7 @@ def supports_config(replay, config, total_quantity: int) -> bool:
 
 
 def _tape(replay) -> tuple[tuple, int]:
-    """The kernel's tape tuple (tp[0] = ts_ns ... tp[19], as the kernel indexes it) and the largest |price|."""
+    """The kernel's tape tuple (tp.ts = ts_ns ... tp.wask_sz, as the kernel indexes it) and the largest |price|."""
     hit = _TAPES.get(replay)
     if hit is None:
         s = replay.snapshots
@@ -1261,6 +1383,26 @@ def _touch(r, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return b, a, mid
 
 
+def _frame(columns: pd.Index, values: dict) -> pd.DataFrame:
+    """A frame of ``values`` (column name → 1-D array of one length) in the order of ``columns``: one 2-D block
+    per numpy dtype (stacked once) and one per extension array, without the constructor's per-column work."""
+    groups: dict = {}
+    blocks = []
+    for k, name in enumerate(columns):
+        v = values[name]
+        if isinstance(v, np.ndarray):
+            groups.setdefault(v.dtype, []).append(k)
+        else:
+            blocks.append((v, np.array([k])))
+    for ks in groups.values():
+        blocks.append((np.stack([values[columns[k]] for k in ks]), np.array(ks)))
+    n = len(values[columns[0]])
+    return create_dataframe_from_blocks(blocks, pd.RangeIndex(n), columns)
+
+
+_ORDER_INDEX, _FILL_INDEX = pd.Index(list(ORDER_LOG_COLUMNS)), pd.Index(list(FILL_COLUMNS))
+
+
 def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
     """The order log from the kernel's rows, in the dtypes of :meth:`Engine._result`."""
     oid = q[:, Q_OID]
@@ -1273,7 +1415,7 @@ def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame
     avg[big] = [int(x) / int(y) for x, y in zip(q[big, Q_NOTIONAL], filled[big])]
     bd, ad, md = _touch(r, q[:, Q_DECIDX])
     ba, aa, ma = _touch(r, q[:, Q_ARRIDX])
-    return pd.DataFrame({
+    return _frame(_ORDER_INDEX, {
         "request_id": np.arange(1, len(q) + 1, dtype=np.int64), "order_id": oid, "parent_id": o[:, O_PARENT],
         "action": _ACTIONS.take(q[:, Q_ACTION]), "side": o[:, O_SIDE].astype(np.int8),
         "type": _TYPES.take(o[:, O_TYPE]),
@@ -1289,16 +1431,16 @@ def _orders(r, q: np.ndarray, fees: np.ndarray, orr: np.ndarray) -> pd.DataFrame
         "decision_ns": q[:, Q_DECNS], "arrival_ns": q[:, Q_ARRNS], "response_ns": q[:, Q_RESPNS],
         "bid_decision": bd, "ask_decision": ad, "mid_decision": md, "bid_arrival": ba, "ask_arrival": aa,
         "mid_arrival": ma, "decision_idx": q[:, Q_DECIDX], "arrival_idx": q[:, Q_ARRIDX],
-    }, copy=False)
+    })
 
 
 def _fills(fl: np.ndarray, fee: np.ndarray, orr: np.ndarray) -> pd.DataFrame:
     """The fills table from the kernel's fill records, in the dtypes of :meth:`Engine._result`."""
     o = orr[fl[:, F_OID]]
-    return pd.DataFrame({
+    return _frame(_FILL_INDEX, {
         "fill_id": np.arange(1, len(fl) + 1, dtype=np.int64), "order_id": fl[:, F_OID], "parent_id": o[:, O_PARENT],
         "side": o[:, O_SIDE].astype(np.int8), "price": fl[:, F_PRICE], "size": fl[:, F_SIZE],
         "liquidity": _LIQ.take(fl[:, F_LIQ]), "fee": fee, "decision_ns": o[:, O_DECNS], "arrival_ns": o[:, O_ARRNS],
         "exchange_ns": fl[:, F_EX], "response_ns": fl[:, F_RESP], "tape_index": fl[:, F_J],
         "how": _HOWS.take(fl[:, F_HOW]),
-    }, copy=False)
+    })
