@@ -17,41 +17,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from tickreplay.book.fast import _MAX_KIND, GRID_MARGIN, MAX_GRID_LEVELS, StreamBook, _sb_apply
+from tickreplay.book.fast import (_MAX_KIND, GRID_MARGIN, MAX_GRID_LEVELS, StreamBook, _sb_apply, _vacate,
+                                  _write_side)
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN
 
 _MARGIN_TICKS = 4096  # extra grid room on each side when the grid grows
-
-
-@njit(cache=True)
-def _write_side(tot, best, count, s, base, tick, levels, px_out, sz_out, i):
-    step = -1 if s == 0 else 1
-    n = min(levels, count[s])
-    j = best[s]
-    found = 0
-    while found < n:
-        q = tot[s, j]
-        if q > 0:
-            px_out[i, found] = base + j * tick
-            sz_out[i, found] = q
-            found += 1
-        j += step
-
-
-@njit(cache=True)
-def _vacate(tot, best, count, s, j):
-    count[s] -= 1
-    if j != best[s]:
-        return
-    if count[s] == 0:
-        best[s] = -1 if s == 0 else tot.shape[1]
-        return
-    step = -1 if s == 0 else 1
-    k = j + step
-    while tot[s, k] == 0:
-        k += step
-    best[s] = k
 
 
 @njit(cache=True)
