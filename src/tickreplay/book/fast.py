@@ -766,6 +766,26 @@ def _sb_dump(lv, sc, rec, out):
 GRID_MARGIN = 1 << 12  # ticks of room added on each side when the grid grows
 
 
+def grid_covering(grid: tuple[int, int] | None, pmin: int, pmax: int, tick: int) -> tuple[int, int] | None:
+    """The price grid ``(lowest price, levels)`` a book with ``grid`` (None: none yet) needs to hold prices
+    ``pmin..pmax`` (venue units, multiples of ``tick``): None when ``grid`` holds them already; else grown by
+    :data:`GRID_MARGIN` ticks beyond them. ValueError beyond :data:`MAX_GRID_LEVELS` levels."""
+    if grid is None:
+        lo, hi = pmin - GRID_MARGIN * tick, pmax + GRID_MARGIN * tick
+    else:
+        base, g = grid
+        if pmin >= base and pmax <= base + (g - 1) * tick:
+            return None
+        lo = min(base, pmin - GRID_MARGIN * tick)
+        hi = max(base + (g - 1) * tick, pmax + GRID_MARGIN * tick)
+    lo -= lo % tick
+    g_new = (hi - lo) // tick + 1
+    if g_new > MAX_GRID_LEVELS:
+        raise ValueError(f"prices span {lo}..{hi} = {g_new} ticks of {tick}, more than the {MAX_GRID_LEVELS} "
+                         "the book allocates; check the data for stray prices")
+    return lo, g_new
+
+
 class StreamBook:
     """An L3 book that takes a tape chunk by chunk (same semantics as ``compute_snapshots``).
 
@@ -795,19 +815,10 @@ class StreamBook:
     def cover(self, pmin: int, pmax: int) -> None:
         """Make the grid hold prices ``pmin..pmax`` (multiples of the tick)."""
         tick = int(self.sc[S_TICK])
-        if self._empty:
-            lo, hi = pmin - GRID_MARGIN * tick, pmax + GRID_MARGIN * tick
-        else:
-            base, g = int(self.sc[S_PMIN]), self.grid
-            if pmin >= base and pmax <= base + (g - 1) * tick:
-                return
-            lo = min(base, pmin - GRID_MARGIN * tick)
-            hi = max(base + (g - 1) * tick, pmax + GRID_MARGIN * tick)
-        lo -= lo % tick
-        g_new = (hi - lo) // tick + 1
-        if g_new > MAX_GRID_LEVELS:
-            raise ValueError(f"prices span {lo}..{hi} = {g_new} ticks of {tick}, more than the {MAX_GRID_LEVELS} "
-                             "the book allocates; check the data for stray prices")
+        grown = grid_covering(None if self._empty else (int(self.sc[S_PMIN]), self.grid), pmin, pmax, tick)
+        if grown is None:
+            return
+        lo, g_new = grown
         lv = np.zeros((4, 2, g_new), np.int64)
         lv[LV_HEAD:] = -1
         sc = self.sc

@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from tickreplay.book.fast import (_MAX_KIND, GRID_MARGIN, MAX_GRID_LEVELS, StreamBook, _sb_apply, _vacate,
-                                  _write_side)
+                                  _write_side, grid_covering)
 from tickreplay.book.snapshots import Snapshots
 from tickreplay.tape import K_LEVEL_SET as _LEVEL_SET, K_SNAPSHOT_BEGIN as _SNAP_BEGIN
 
@@ -211,22 +211,8 @@ class L2CheckpointBook:
         self.count = np.zeros(2, np.int64)
 
     def _cover(self, pmin: int, pmax: int) -> None:
-        """The grid :meth:`StreamBook.cover` would hold after covering ``pmin..pmax`` (its arithmetic)."""
-        tick = self.tick
-        if self.grid is None:
-            lo, hi = pmin - GRID_MARGIN * tick, pmax + GRID_MARGIN * tick
-        else:
-            base, g = self.grid
-            if pmin >= base and pmax <= base + (g - 1) * tick:
-                return
-            lo = min(base, pmin - GRID_MARGIN * tick)
-            hi = max(base + (g - 1) * tick, pmax + GRID_MARGIN * tick)
-        lo -= lo % tick
-        g_new = (hi - lo) // tick + 1
-        if g_new > MAX_GRID_LEVELS:
-            raise ValueError(f"prices span {lo}..{hi} = {g_new} ticks of {tick}, more than the {MAX_GRID_LEVELS} "
-                             "the book allocates; check the data for stray prices")
-        self.grid = (lo, g_new)
+        """The grid :meth:`StreamBook.cover` would hold after covering ``pmin..pmax`` (the same function)."""
+        self.grid = grid_covering(self.grid, pmin, pmax, self.tick) or self.grid
 
     def _grow(self) -> None:
         bits = self.bits + 1
