@@ -66,7 +66,7 @@ def _check_side(price: np.ndarray, size: np.ndarray, side: int, tick: int, where
     return n
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity equality: it holds arrays
 class VenueQuote:
     """One venue's visible book, fees and limit-order fill estimate, as of the trader's time.
 
