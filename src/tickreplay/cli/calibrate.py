@@ -36,7 +36,8 @@ def _propagator(args: argparse.Namespace) -> int:
 
     cat = Catalog(args.catalog)
     entries = [cat.find(k) for k in args.tapes]
-    fit, cal = calibrate_entries(entries, DEFAULT_MAX_LAG if args.max_lag is None else args.max_lag, hidden=not args.no_hidden)
+    max_lag = DEFAULT_MAX_LAG if args.max_lag is None else args.max_lag
+    fit, cal = calibrate_entries(entries, max_lag, hidden=not args.no_hidden)
     if args.out:
         cal.write(args.out)
     if args.figure:

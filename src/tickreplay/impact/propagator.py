@@ -12,8 +12,8 @@ Estimators (ℓ = 0..L, L = ``max_lag``; all lags at once by FFT, O(N log N), no
 * response, bps: ``R(ℓ) = 1/(N−ℓ) Σ_{n<N−ℓ} ε_n (x_{n+ℓ} − x_n)``, ``R(0) = 0``.
 
 Several days are pooled lag by lag with the days' pair counts as weights,
-``C(ℓ) = Σ_d (N_d − ℓ) C_d(ℓ) / Σ_d (N_d − ℓ)`` (the same for R): every pair of trades ℓ apart within a day
-counts once, and no pair spans two days.
+``C(ℓ) = Σ_d (N_d − ℓ) C_d(ℓ) / Σ_d (N_d − ℓ)`` (the same for R): every pair of trades ℓ apart within a
+day counts once, and no pair spans two days.
 
 Model (Bouchaud, Gefen, Potters & Wyart 2004): ``x_n = Σ_{i<n} G(n − i) ε_i + noise`` with ``G(0) = 0``.
 With ``g(k) = G(k+1) − G(k)`` (k ≥ 0, so ``g(0) = G(1)``), ``x_{n+1} − x_n = Σ_{k≥0} g(k) ε_{n−k} + noise``,
@@ -138,7 +138,8 @@ def pool(days: Sequence[DayEstimate]) -> tuple[np.ndarray, np.ndarray, int]:
 
 def solve_kernel(C: np.ndarray, R: np.ndarray) -> np.ndarray:
     """Kernel G(ℓ), ℓ = 0..L (``G[0] = 0``, bps per trade), from C(0..L) and R(0..L): the Toeplitz system
-    ``Σ_{k<L} g(k) C(|ℓ−k|) = R(ℓ+1) − R(ℓ)``, ℓ = 0..L−1, solved with :func:`scipy.linalg.solve_toeplitz`."""
+    ``Σ_{k<L} g(k) C(|ℓ−k|) = R(ℓ+1) − R(ℓ)``, ℓ = 0..L−1, solved with
+    :func:`scipy.linalg.solve_toeplitz`."""
     max_lag = len(C) - 1
     s = np.diff(R)  # S(ℓ) = R(ℓ+1) − R(ℓ), ℓ = 0..L−1
     g = scipy.linalg.solve_toeplitz(C[:max_lag], s)
@@ -159,7 +160,8 @@ def power_law_kernel(lags: np.ndarray | float, G0: float, lag0: float, beta: flo
 
 
 def fit_sign_power_law(lags: np.ndarray, C: np.ndarray) -> tuple[float, float, int]:
-    """(c, γ, lags used) of ``C(ℓ) ≈ c ℓ^−γ`` by log-log least squares over ``lags`` where C > 0 (NaN if < 2)."""
+    """(c, γ, lags used) of ``C(ℓ) ≈ c ℓ^−γ`` by log-log least squares over ``lags`` where C > 0
+    (NaN when fewer than 2 lags have C > 0)."""
     lags = np.asarray(lags)
     vals = C[lags]
     ok = vals > 0
@@ -179,7 +181,7 @@ def fit_kernel_power_law(lags: np.ndarray, G: np.ndarray) -> tuple[float, float,
         return power_law_kernel(lags, p[0], math.exp(p[1]), p[2]) - target
 
     hi = math.log(100.0 * lags[-1])
-    start = np.array([target[0] * 1.5 ** 0.3, 0.0, 0.3])
+    start = np.array([target[0] * 2.0 ** 0.3, 0.0, 0.3])  # G(1) at lag0 = 1, β = 0.3
     sol = scipy.optimize.least_squares(resid, start, bounds=([-np.inf, math.log(1e-3), -1.0], [np.inf, hi, 5.0]),
                                        x_scale="jac")
     return float(sol.x[0]), float(math.exp(sol.x[1])), float(sol.x[2])

@@ -104,7 +104,7 @@ def signed_trades(tape: Tape, snapshots: Snapshots, hidden: bool = True) -> Sign
     before = np.where(first > 0, last_valid[np.maximum(first - 1, 0)], -1)
     has_mid = before >= 0
     size = np.add.reduceat(tape.size[idx], starts) if len(idx) else np.zeros(0, np.int64)
-    keep = has_mid
+    keep = has_mid  # trades with a mid before them
     return SignedTrades(
         ts_ns=ts[starts][keep], sign=sign[starts][keep], size=size[keep].astype(np.int64),
         price=tape.price[idx[ends]][keep], mid_x2=mid_x2[before[keep]].astype(np.int64),
