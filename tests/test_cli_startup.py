@@ -23,6 +23,6 @@ def test_parser_imports_no_heavy_module() -> None:
 def test_help_lists_every_command() -> None:
     out = subprocess.run([sys.executable, "-c", "from tickreplay.cli import main; main(['--help'])"], capture_output=True, text=True,
                          check=True)
-    for command in ("demo", "generate", "ingest", "verify", "estimate", "schedule", "query", "run", "compare",
+    for command in ("demo", "generate", "ingest", "verify", "estimate", "schedule", "query", "run", "compare", "calibrate",
                     "report", "overlay"):
         assert command in out.stdout

@@ -9,6 +9,9 @@
 * :mod:`.horizons` — cost across horizons, multi-day splitting
 * :mod:`.frontier` — efficient frontier of the canonical order and its figure
 * :mod:`.inputs` — market inputs estimated from catalog entries
+* :mod:`.trades` — signed, grouped trades from a tape's prints
+* :mod:`.propagator` — propagator kernel from public trades (Toeplitz), fits, OOS, figure
+* :mod:`.calibration` — calibration files (JSON): parameters, intervals, provenance, OOS scores
 """
 
 from tickreplay.impact.canonical import canonical_breakdown
