@@ -168,3 +168,29 @@ def test_cli_sqrt_writes_calibration_and_json(tmp_path, capsys):
 
 def test_cli_choices_are_the_fit_modules():
     assert BY == fit_sqrt.BY
+
+
+def test_results_store_runs_are_parents_with_the_tca_arrival_mid(tmp_path):
+    cat = hand_catalog(tmp_path / "cat")
+    root = tmp_path / "results"
+    inst = {"symbol": "HAND", "price_scale": 100, "size_scale": 1}
+    for run_id, side, mid in (("run_a", 1, 100.04), ("run_b", -1, 100.15), ("run_empty", 1, 100.0)):
+        d = root / run_id
+        d.mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({"run_id": run_id, "data": KEY, "instrument": inst}))
+        (d / "tca.json").write_text(json.dumps({"parent": {"side": side, "start_ns": T0 + 12 * S},
+                                                "shortfall": {"arrival_mid": mid},
+                                                "pretrade": {"adv": 1000.0, "daily_vol": 0.02}}))
+        n = 0 if run_id == "run_empty" else 2
+        pd.DataFrame({"exchange_ns": [T0 + 13 * S, T0 + 20 * S][:n], "price": [10020, 10030][:n],
+                      "size": [10, 5][:n]}).to_parquet(d / "fills.parquet", index=False)
+    from tickreplay.impact.fills import fills_from_results
+
+    fills, counts = fills_from_results(root)
+    assert counts == {"runs": 3, "runs_without_fills": 1}
+    parents = measure_parents(fills, cat, root)[0].set_index("parent_id")
+    a = parents.loc["run_a"]
+    assert a.m_arr == pytest.approx(100.04)  # the TCA's arrival mid, not the tape's (100.15)
+    assert a.m_end == pytest.approx(100.20) and a.quantity == 15 and a.adv == 1000.0
+    assert a.avg_price == pytest.approx((100.20 * 10 + 100.30 * 5) / 15)
+    assert parents.loc["run_b"].impact_bps == pytest.approx(-(100.20 - 100.15) / 100.15 * 1e4)
