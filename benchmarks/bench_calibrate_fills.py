@@ -26,6 +26,7 @@ from tickreplay.impact.fills import read_fills
 from tickreplay.impact.fit_ac import fit_ac
 from tickreplay.impact.fit_sqrt import fit_sqrt
 from tickreplay.impact.parents import measure_parents
+from tickreplay.market.inputs import estimate_inputs
 
 DATES = ("2024-01-02", "2024-01-03", "2024-01-04", "2024-01-05", "2024-01-08")
 
@@ -96,7 +97,8 @@ def main() -> None:
     (parents, data), cpu, wall = timed(lambda: measure_parents(f, cat, path), args.repeat)
     print(line("measure_parents (adv, daily_vol given)", cpu, wall))
     no_stats = f.assign(adv=np.nan, daily_vol=np.nan)
-    _, cpu, wall = timed(lambda: measure_parents(no_stats, cat, path), args.repeat)
+    _, cpu, wall = timed(lambda: measure_parents(no_stats, cat, path,
+                                                   day_inputs=lambda e, d: estimate_inputs([e], day_ns=d).market), args.repeat)
     print(line("measure_parents (day statistics from tapes)", cpu, wall))
     cal, cpu, wall = timed(lambda: fit_sqrt(parents, data=data), args.repeat)
     print(line(f"fit_sqrt (B = {cal.fit['bootstrap']})", cpu, wall))

@@ -49,6 +49,7 @@ def _parents(args: argparse.Namespace, post_ns: int | None = None):
     from tickreplay.checks import positive, positive_int
     from tickreplay.impact.fills import file_fingerprint, fills_from_results, read_fills
     from tickreplay.impact.parents import POST_NS, measure_parents
+    from tickreplay.market.inputs import estimate_inputs
 
     positive_int("bootstrap", args.bootstrap)
     day_ns = None if args.day_hours is None else round(positive("day_hours", args.day_hours) * 3600e9)
@@ -61,7 +62,8 @@ def _parents(args: argparse.Namespace, post_ns: int | None = None):
         fills, counts = fills_from_results(where)
         source = {"results": where, **counts}
     parents, data = measure_parents(fills, Catalog(args.catalog), where, post_ns=POST_NS if post_ns is None else
-                                    post_ns, day_ns=day_ns, day_stats_needed=args.by == "vol-spread")
+                                    post_ns, day_ns=day_ns, day_stats_needed=args.by == "vol-spread",
+                                    day_inputs=lambda e, d: estimate_inputs([e], day_ns=d).market)
     source["n_fills"] = int(len(fills))
     return parents, data, source, where
 

@@ -25,6 +25,7 @@ statistics, when they are needed, with ``day_vol`` (the day's own volatility, wh
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -74,14 +75,17 @@ def _read_window(entry, t0: int, t1: int, first_ns: int):
 
 
 def measure_parents(fills: pd.DataFrame, catalog, path: str | Path, *, post_ns: int = POST_NS,
-                    day_ns: int | None = None, day_stats_needed: bool = False) -> tuple[pd.DataFrame, list[dict]]:
+                    day_ns: int | None = None, day_stats_needed: bool = False,
+                    day_inputs: Callable[..., Any] | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """The parents of ``fills`` (:func:`.fills.check_fills`) measured on ``catalog``'s tapes (module docstring).
 
     Returns the parents frame (columns :data:`COLUMNS`) and the provenance of every tape read (``key``,
     ``fingerprint``, ``start_ns``, ``end_ns``). ``path``: the fills' file, named by errors. ``day_stats_needed``:
     measure every tape's day (volatility, spread) even where the fills give ``adv`` and ``daily_vol``.
+    ``day_inputs(entry, day_ns)``: the day's :class:`~tickreplay.impact.models.MarketInputs`, called when a day
+    must be measured — ``lambda e, d: estimate_inputs([e], day_ns=d).market`` with
+    :func:`tickreplay.market.inputs.estimate_inputs` (passed in: ``market`` imports ``impact``, not the reverse).
     """
-    from tickreplay.market.inputs import estimate_inputs
     from tickreplay.tape import instrument_of
 
     path = str(path)
@@ -124,8 +128,11 @@ def measure_parents(fills: pd.DataFrame, catalog, path: str | Path, *, post_ns: 
         need_day = day_stats_needed or bool(np.isnan(p["adv"].to_numpy()[idx]).any()
                                             or np.isnan(p["daily_vol"].to_numpy()[idx]).any())
         if need_day:
+            if day_inputs is None:
+                raise InputError(path, first_row, "daily_vol", f"the parents on tape {key} need their day measured "
+                                 "(no adv/daily_vol in the fills, or vol-spread buckets) and no day_inputs was given")
             try:
-                est = estimate_inputs([entry], day_ns=day_ns).market
+                est = day_inputs(entry, day_ns)
             except ConfigError as err:
                 raise InputError(path, first_row, "daily_vol", f"cannot measure the day of tape {key} ({err}); "
                                  "give adv and daily_vol in the fills file") from None
