@@ -20,7 +20,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-ms", type=float, default=0.0)
     p.add_argument("--latency-jitter-ms", type=float, default=0.0)
     p.add_argument("--ref-price", type=float, help="reference (arrival) price (default: last mid of the catalog data)")
-    p.add_argument("--model", default="canonical", help="canonical | almgren2005 | sqrt (default canonical)")
+    p.add_argument("--model", help="canonical | almgren2005 | sqrt | almgren-chriss (default canonical; with "
+                                   "--calibration: the file's kind)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="coefficients from a calibration file (tickreplay calibrate): a sqrt file gives the sqrt "
+                        "model its Y and delta, an almgren-chriss file prices the order with its eta and gamma "
+                        "(then --curve and --frontier-png come from them)")
     p.add_argument("--k-perm", type=float, help="canonical permanent coefficient (default 0.10)")
     p.add_argument("--eta", type=float, help="temporary coefficient (canonical 0.05, almgren2005 0.142)")
     p.add_argument("--gamma", type=float, help="almgren2005 permanent coefficient (default 0.314)")
@@ -30,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--exponent", type=float, help="sqrt: exponent (default 0.5)")
     p.add_argument("--days", type=int, help="also price the order split over N days (notional-weighted)")
     p.add_argument("--curve", action="store_true", help="cost and execution risk across horizons")
-    p.add_argument("--frontier-png", help="write the efficient frontier figure here (canonical model)")
+    p.add_argument("--frontier-png", help="write the efficient frontier figure here (canonical model, or the "
+                                          "calibrated almgren-chriss one)")
     p.add_argument("--risk-aversion", type=float, default=0.0, help="AC lambda of the point marked on the frontier")
     p.add_argument("--from-catalog", nargs="+", metavar="KEY", help="estimate ADV, vol, spread from catalog entries")
     p.add_argument("--catalog", help="catalog root (default: $TICKREPLAY_CATALOG, else ./replay)")
@@ -78,18 +84,60 @@ def _market(args: argparse.Namespace):
     return market, (args.ref_price if args.ref_price is not None else est.ref_price), est
 
 
+#: calibration kind → the model it gives coefficients to, and the coefficient flags it replaces
+_CALIBRATED = {"sqrt": ("sqrt", ("y", "exponent")), "almgren-chriss": ("almgren-chriss", ("eta", "gamma"))}
+
+
+def _calibrated_model(args: argparse.Namespace):
+    """(model, calibration summary) from ``--calibration``; errors when the file's kind does not fit ``--model``."""
+    from tickreplay.impact.calibration import read_calibration
+    from tickreplay.impact.models import get_model
+
+    want = {v[0]: k for k, v in _CALIBRATED.items()}.get(args.model)
+    if args.model is not None and want is None:
+        raise ConfigError(f"--calibration gives coefficients to the sqrt or almgren-chriss model, not to "
+                          f"--model {args.model}")
+    cal = read_calibration(args.calibration, kind=want)
+    if cal.kind not in _CALIBRATED:
+        raise ConfigError(f"--calibration {args.calibration}: a {cal.kind!r} calibration; estimate takes a sqrt or "
+                          "an almgren-chriss one")
+    name, flags = _CALIBRATED[cal.kind]
+    typed = [f"--{f}" for f in flags if getattr(args, f) is not None]
+    if typed:
+        raise ConfigError(f"{', '.join(typed)} and --calibration both give the {name} coefficients: give one")
+    args.model = name
+    if cal.kind == "sqrt":
+        model = get_model("sqrt", y=cal.params["Y"], exponent=cal.params["delta"])
+    else:
+        from tickreplay.impact.fit_ac import CalibratedACModel
+
+        model = CalibratedACModel(eta=cal.params["eta"], gamma=cal.params["gamma"])
+    return model, {"file": str(args.calibration), "kind": cal.kind, "params": cal.params,
+                   "intervals": {k: list(v) for k, v in cal.intervals.items()}, "oos": cal.oos.get("scores", {})}
+
+
 def _estimate(args: argparse.Namespace) -> int:
     from tickreplay.checks import percent, positive_int
     from tickreplay.impact.horizons import cost_curve, split_cost
     from tickreplay.impact.models import PreTradeOrder, get_model
 
     quantity = positive_int("quantity", args.quantity)
-    model = get_model(args.model, **_model_params(args))
+    calibration = None
+    if args.calibration is not None:
+        model, calibration = _calibrated_model(args)
+    elif args.model == "almgren-chriss":
+        raise ConfigError("--model almgren-chriss takes its eta and gamma from --calibration FILE "
+                          "(tickreplay calibrate almgren-chriss)")
+    else:
+        args.model = args.model or "canonical"
+        model = get_model(args.model, **_model_params(args))
     market, ref_price, est = _market(args)
     order = PreTradeOrder(side=args.side, order_size=quantity, ref_price=ref_price,
                           participation=percent("participation_pct", args.participation_pct),
                           latency_ms=args.latency_ms, latency_jitter_ms=args.latency_jitter_ms)
     out: dict = dict(model.breakdown(order, market))
+    if calibration is not None:
+        out["calibration"] = calibration
     if est is not None:
         out["inputs"] = {"days_used": market.days_used, "adv": market.adv, "daily_vol_pct": market.daily_vol * 100,
                          "spread_bps": market.spread_bps, "ref_price": ref_price, "notes": list(market.notes),
@@ -106,12 +154,18 @@ def _estimate(args: argparse.Namespace) -> int:
     if args.curve:
         out["curve"] = [pt.to_dict() for pt in cost_curve(model, order, market)]
     if args.frontier_png:
+        from tickreplay.impact.fit_ac import CalibratedACModel, ac_frontier
         from tickreplay.impact.frontier import efficient_frontier, plot_frontier
         from tickreplay.impact.models import CanonicalModel
 
-        canon = model if isinstance(model, CanonicalModel) else CanonicalModel()
-        front = efficient_frontier(order, market, canon, args.risk_aversion)
-        plot_frontier(front, args.frontier_png, f"{args.side} {quantity:,} shares, canonical model")
+        if isinstance(model, CalibratedACModel):
+            front = ac_frontier(order, market, model, args.risk_aversion)
+            title = f"{args.side} {quantity:,} shares, calibrated Almgren-Chriss"
+        else:
+            canon = model if isinstance(model, CanonicalModel) else CanonicalModel()
+            front = efficient_frontier(order, market, canon, args.risk_aversion)
+            title = f"{args.side} {quantity:,} shares, canonical model"
+        plot_frontier(front, args.frontier_png, title)
         out["frontier_png"] = str(args.frontier_png)
     if args.json:
         print(json_text(out))
@@ -126,6 +180,11 @@ def _print_text(args, model, order, market, out: dict) -> None:
           f"daily vol {market.daily_vol * 100:.4g}%, spread {market.spread_bps:.4g} bps")
     if "inputs" in out:
         print("inputs estimated from data: " + "; ".join(out["inputs"]["notes"]))
+    if "calibration" in out:
+        c = out["calibration"]
+        print(f"coefficients from {c['file']} ({c['kind']}): " + ", ".join(
+            f"{k} {v:.4g}" + (f" [{c['intervals'][k][0]:.4g}, {c['intervals'][k][1]:.4g}]" if k in c["intervals"]
+                              else "") for k, v in c["params"].items()))
     scalars = {k: v for k, v in out.items() if isinstance(v, (int, float))}
     w = max(map(len, scalars))
     for k, v in scalars.items():

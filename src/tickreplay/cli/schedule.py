@@ -33,8 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--days", type=float, required=True, help="T, horizon in days")
     p.add_argument("--periods", type=int, required=True, help="N, number of periods")
     p.add_argument("--sigma", type=float, required=True, help="volatility, $/share/day^0.5")
-    p.add_argument("--eta", type=float, required=True, help="temporary impact, $ day/share^2")
-    p.add_argument("--gamma", type=float, default=0.0, help="permanent impact, $/share^2")
+    p.add_argument("--eta", type=float, help="temporary impact, $ day/share^2 (required unless --calibration)")
+    p.add_argument("--gamma", type=float, help="permanent impact, $/share^2 (default 0, or from --calibration)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="eta and gamma from an almgren-chriss calibration file (tickreplay calibrate almgren-chriss)")
     p.add_argument("--epsilon", type=float, default=0.0, help="fixed cost, $/share")
     p.add_argument("--risk-aversion", type=float, default=0.0, help="lambda, 1/$")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -123,15 +125,36 @@ def _print_children(children, as_json: bool, extra: dict | None = None, timezone
           "".join(f", {k} {v:,}" for k, v in (extra or {}).items()))
 
 
+def _ac_coefficients(args: argparse.Namespace) -> tuple[float, float, dict | None]:
+    """(eta, gamma, calibration summary or None) from --eta/--gamma or --calibration (not both)."""
+    if args.calibration is None:
+        if args.eta is None:
+            raise ConfigError("--eta is required (or --calibration FILE from tickreplay calibrate almgren-chriss)")
+        return args.eta, 0.0 if args.gamma is None else args.gamma, None
+    typed = [f for f, v in (("--eta", args.eta), ("--gamma", args.gamma)) if v is not None]
+    if typed:
+        raise ConfigError(f"{', '.join(typed)} and --calibration both give the coefficients: give one")
+    from tickreplay.impact.calibration import read_calibration
+
+    cal = read_calibration(args.calibration, kind="almgren-chriss")
+    return cal.params["eta"], cal.params["gamma"], {"file": str(args.calibration), "params": cal.params,
+                                                    "intervals": {k: list(v) for k, v in cal.intervals.items()}}
+
+
 def _almgren_chriss(args: argparse.Namespace) -> int:
     from tickreplay.impact.almgren_chriss import ACParams, solve
 
-    sol = solve(ACParams(shares=args.quantity, days=args.days, periods=args.periods, sigma=args.sigma, eta=args.eta,
-                         gamma=args.gamma, epsilon=args.epsilon, risk_aversion=args.risk_aversion))
+    eta, gamma, calibration = _ac_coefficients(args)
+    sol = solve(ACParams(shares=args.quantity, days=args.days, periods=args.periods, sigma=args.sigma, eta=eta,
+                         gamma=gamma, epsilon=args.epsilon, risk_aversion=args.risk_aversion))
     out = sol.to_dict()
+    if calibration is not None:
+        out["calibration"] = calibration
     if args.json:
         print(json_text(out))
         return 0
+    if calibration is not None:
+        print(f"eta {eta:.6g}, gamma {gamma:.6g} from {calibration['file']}")
     print(f"kappa          {sol.kappa:.6f} per day")
     print(f"expected_cost  {sol.expected_cost:,.2f}")
     print(f"variance       {sol.variance:.6g}  (std {sol.variance ** 0.5:,.2f})")
