@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 
+from tickreplay.cli._calibrate_fills import add_parsers as _register_fill_models
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     cal = sub.add_parser("calibrate", help="fit impact models from trades or fills; write calibration files")
     models = cal.add_subparsers(dest="model", required=True, metavar="MODEL")
     _register_propagator(models)
+    _register_fill_models(models)  # sqrt, almgren-chriss
 
 
 def _register_propagator(models: argparse._SubParsersAction) -> None:
