@@ -1,7 +1,8 @@
 """Generation speed of the synthetic order-flow generator (one core), and benchmark-sized LOBSTER days.
 
 Prints events/s for a full session of at least 1,000,000 events (the
-liquid large-cap regime at a higher activity), the default demo day, and the
+liquid large-cap regime at a higher activity), a plain and a planted-impact
+day side by side (CPU time, min and median), the default demo day, and the
 LOBSTER writer on the demo day; then, for each ``--lobster-activity X``, runs
 ``tickreplay generate --seed 1 --activity X --levels 10 --lobster-dir TMP``
 in a child process ``--repeat`` times and prints its wall time, messages/s,
@@ -25,6 +26,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from tickreplay.adapters.lobster_writer import write_lobster
+from tickreplay.adapters.metaorders import PlantedImpact
 from tickreplay.adapters.synthetic import REGIMES, generate_day
 
 
@@ -75,6 +77,16 @@ def main() -> None:
     for regime in REGIMES:
         tape, dt = timed(lambda: generate_day(regime, seed=1, progress=False))
         print(f"generate full day, {regime}: {len(tape):,} events in {dt:.2f} s = {len(tape) / dt:,.0f} events/s")
+    plain_cpu, planted_cpu = [], []
+    planted = PlantedImpact(1.0, 0.5, 0.5, 0.3)
+    for _ in range(args.repeat):  # side by side, CPU time of this process
+        for cpu, kw in ((plain_cpu, {}), (planted_cpu, {"planted": planted, "metaorders": 25})):
+            t0 = time.process_time()
+            n = len(generate_day("liquid_large_cap", seed=1, progress=False, **kw))
+            cpu.append(time.process_time() - t0)
+    print(f"generate full day, liquid_large_cap, plain vs 25 planted metaorders: CPU s min {min(plain_cpu):.3f} / "
+          f"{min(planted_cpu):.3f}, median {statistics.median(plain_cpu):.3f} / {statistics.median(planted_cpu):.3f} "
+          f"(planted/plain {min(planted_cpu) / min(plain_cpu):.2f}, {n:,} events planted)")
     demo = generate_day("liquid_large_cap", seed=1)
     with tempfile.TemporaryDirectory() as d:
         _, dt = timed(lambda: write_lobster(demo, Path(d) / "m.csv", Path(d) / "o.csv", 10))

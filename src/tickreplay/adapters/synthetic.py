@@ -32,6 +32,11 @@ The model, per trading session:
   the touch refills after a sweep with a known half-life.
 * The session opens with a book already resting (about the equilibrium
   number of orders, as ADDs at the opening timestamp).
+* **Planted metaorders and planted impact** (``planted``, ``metaorders``):
+  a hidden trader executes parent orders as market orders in the simulated
+  book, and the latent price responds with a planted square-root law and a
+  planted propagator; see :mod:`tickreplay.adapters.metaorders`. Off by
+  default, and then nothing of it runs: the day is byte-identical to before.
 * **Activity** (``activity``, default 1): multiplies every event rate of the
   regime — new-order arrivals (so market orders, their self-excitation and
   refills too) and the cancel hazard — so the tape has about ``activity``
@@ -40,7 +45,8 @@ The model, per trading session:
 
 Time advances event by event (intensities are held constant between
 events). Every random number comes from one ``numpy.random.Generator`` made
-from ``SeedSequence(seed)``, so a seed gives byte-identical tapes.
+from ``SeedSequence(seed)``, so a seed gives byte-identical tapes; the hidden
+trader's draws come from the spawned ``SeedSequence(seed).spawn(1)[0]``.
 :class:`DayGenerator` yields a day's events chunk by chunk (memory bounded by
 the resting book, not the day's length); :func:`generate_day` gathers them.
 """
@@ -55,8 +61,10 @@ from collections.abc import Iterator
 from dataclasses import asdict
 
 import numpy as np
+import pyarrow as pa
 from tqdm import tqdm
 
+from tickreplay.adapters import metaorders as M
 from tickreplay.adapters import synthetic_kernel as K
 from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, REGIMES, MarketParams, resolve
 from tickreplay.clock import parse_hms, resolve_time, trading_date
@@ -81,7 +89,8 @@ def session_bounds_ns(params: MarketParams, date: str) -> tuple[int, int]:
 _SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGIME_RE = re.compile(r"[a-z0-9_]+")
 _GENERATED_SYMBOL_RE = re.compile(
-    r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+(?:-x[0-9.e+-]+)?)-s\d+(?:-[0-9.e+-]+s)?")
+    r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+(?:-x[0-9.e+-]+)?(?:-m\d+-p[0-9a-f]{8})?)"
+    r"-s\d+(?:-[0-9.e+-]+s)?")
 
 
 def _number_text(x: float) -> str:
@@ -107,16 +116,33 @@ def _checked(params: MarketParams | str, seed: int, duration_s: float | None,
     return name, p, dur, float(act)
 
 
+def _hidden(planted: M.PlantedImpact | None, metaorders: int | M.HiddenTrader | None) -> M.HiddenTrader | None:
+    """The hidden trader of a day (None: a plain day) after checking ``planted`` and ``metaorders``."""
+    trader = metaorders if isinstance(metaorders, M.HiddenTrader) else M.HiddenTrader(metaorders or 0)
+    if planted is None:
+        if trader.n:
+            raise ConfigError(f"metaorders = {trader.n}: a hidden trader needs planted=PlantedImpact(...) "
+                              "(CLI: --planted-impact Y,DELTA,G0,BETA); Y = 0 plants no square-root impact")
+        return None
+    if not isinstance(planted, M.PlantedImpact):
+        raise ConfigError(f"planted = {planted!r}: expected a PlantedImpact or None")
+    return trader
+
+
 def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | None = None,
-                     symbol: str | None = None, activity: float | None = None) -> str:
-    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME[-xACTIVITY]-sSEED[-DURATIONs]``.
+                     symbol: str | None = None, activity: float | None = None,
+                     planted: M.PlantedImpact | None = None,
+                     metaorders: int | M.HiddenTrader | None = None) -> str:
+    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]-sSEED[-DURATIONs]``.
 
     ``REGIME`` is the regime name, or ``custom_<16 hex>`` (a hash of every
     parameter) for params that are no named regime; ``ACTIVITY`` the
     multiplier of the event rates, left out at 1; ``SEED`` the seed;
     ``DURATION`` the seconds generated, left out for the whole session
     (numbers as an integer when whole, else Python's shortest exact float
-    text); ``SYMBOL`` the user's symbol, only if one is given. Every input
+    text); ``SYMBOL`` the user's symbol, only if one is given; ``-mN-pHASH``
+    only on a day with planted impact: ``N`` metaorders, ``HASH`` 8 hex of the
+    planted impact and the hidden trader (:func:`~tickreplay.adapters.metaorders.planted_tag`). Every input
     that changes the generated tape is in the name, and the name can be read
     back uniquely, so two different generated days never share a name (nor,
     with the date, a catalog key). Examples: ``liquid_large_cap-s2``,
@@ -130,6 +156,9 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
     if not _REGIME_RE.fullmatch(name):  # the name must not hold the separators
         raise ConfigError(f"regime name {name!r}: expected lower-case letters, digits and '_'")
     out = name if act == 1.0 else f"{name}-x{_number_text(act)}"
+    trader = _hidden(planted, metaorders)
+    if trader is not None:
+        out += f"-{M.planted_tag(planted, trader)}"
     out += f"-s{int(seed)}"
     if dur != p.session_seconds():
         out += f"-{_number_text(dur)}s"
@@ -143,25 +172,27 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
 
 def synthetic_market(symbol: str) -> str | None:
     """The market a generated day's symbol names, without the day's seed and duration
-    (``[SYMBOL.]REGIME[-xACTIVITY]``); None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds
+    (``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]``); None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds
     of one market are two of its days; another activity is another market."""
     m = _GENERATED_SYMBOL_RE.fullmatch(symbol)
     return m["market"] if m else None
 
 
 def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,
-                  symbol: str | None = None, activity: float | None = None) -> str:
+                  symbol: str | None = None, activity: float | None = None,
+                  planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None) -> str:
     """The catalog key ``synthetic/<synthetic_symbol(...)>/<date>`` of a generated day.
 
     It is the key :func:`generate_day` with the same arguments produces when
     stored with ``Catalog.write("synthetic", tape)``: the tape's instrument
     symbol and date are these parts. See :func:`synthetic_symbol` for the rule.
     """
-    return f"synthetic/{synthetic_symbol(regime, seed, duration_s, symbol, activity)}/{trading_date(date).isoformat()}"
+    name = synthetic_symbol(regime, seed, duration_s, symbol, activity, planted, metaorders)
+    return f"synthetic/{name}/{trading_date(date).isoformat()}"
 
 
-def _pack(p: MarketParams, duration_s: float, news_sign: float,
-          activity: float = 1.0) -> tuple[np.ndarray, np.ndarray, int, int]:
+def _pack(p: MarketParams, duration_s: float, news_sign: float, activity: float = 1.0,
+          planted: M.PlantedImpact | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
     """Kernel parameter arrays, the price grid size (ticks) and the opening order count."""
     start_ticks = p.start_price // p.tick_size
     margin = p.margin_ticks()
@@ -201,6 +232,10 @@ def _pack(p: MarketParams, duration_s: float, news_sign: float,
     ip[K.I_DEPTH] = p.depth_levels
     ip[K.I_LOT] = p.round_lot
     ip[K.I_SPREAD] = max(1, int(math.floor(p.spread_ticks + 0.5)))
+    if planted is not None:
+        ip[K.I_PLANTED] = 1
+        fp[K.P_DELTA] = planted.delta
+        fp[K.P_G0] = planted.G0 * 1e-4
     limit_rate = base_rate * (1.0 - p.market_share)  # the opening book does not depend on the activity
     n_open = MAX_OPENING_ORDERS
     if p.cancel_rate_per_s > 0:
@@ -222,24 +257,45 @@ class DayGenerator:
     The arguments are :func:`generate_day`'s. ``instrument`` and ``meta`` are
     known before any event is drawn; :meth:`chunks` draws the events (each
     call starts the day afresh, so every call gives the same chunks).
+
+    ``planted``: a :class:`~tickreplay.adapters.metaorders.PlantedImpact` (None:
+    a plain day); ``metaorders``: the hidden trader's parent count or a
+    :class:`~tickreplay.adapters.metaorders.HiddenTrader`. After :meth:`chunks`
+    has run to the end, :meth:`desk_fills` and :meth:`metaorders` give the
+    hidden trader's executions and the truth per parent.
     """
 
     def __init__(self, params: MarketParams | str, seed: int, date: str = "2024-01-02", symbol: str | None = None,
-                 duration_s: float | None = None, activity: float | None = None) -> None:
+                 duration_s: float | None = None, activity: float | None = None,
+                 planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None) -> None:
         name, self.params, self.duration_s, self.activity = _checked(params, seed, duration_s, activity)
         self.regime = name
         self.seed = int(seed)
         date = trading_date(date).isoformat()
         self.open_ns, _ = session_bounds_ns(self.params, date)
         p = self.params
-        self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity), venue="SYNTH",
-                                     date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size, timezone=p.timezone,
-                                     source="synthetic")
+        self.planted = planted
+        self.trader = _hidden(planted, metaorders)
+        self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity, planted, metaorders),
+                                     venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
+                                     timezone=p.timezone, source="synthetic")
+        self.key = f"synthetic/{self.instrument.symbol}/{date}"
         self.meta = {"generator": "tickreplay.synthetic", "regime": name, "seed": self.seed,
                      "duration_s": self.duration_s, "params": asdict(p), "session_start_ns": int(self.open_ns),
                      "session_end_ns": int(self.open_ns + round(self.duration_s * 1e9))}
         if self.activity != 1.0:  # the default day's metadata stays as it always was
             self.meta["activity"] = self.activity
+        self.plan: M.Plan | None = None
+        self._planted_out: dict[str, np.ndarray] | None = None
+        if self.trader is not None:
+            adv = M.expected_daily_volume(p, self.activity)
+            rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed).spawn(1)[0]))
+            self.plan = M.plan(self.trader, planted, p, self.duration_s, adv, rng)
+            self.meta["planted"] = {**asdict(planted), "metaorders": int(self.trader.n),
+                                    "qv_range": list(self.trader.qv_range),
+                                    "participation": self.trader.participation,
+                                    "child_size": self.plan.child_shares, "adv": adv,
+                                    "daily_vol": self.plan.sigma_daily}
 
     def price_bounds(self) -> tuple[int, int]:
         """Lowest and highest price (price units) an event of this day can have: the generator's price grid."""
@@ -258,7 +314,11 @@ class DayGenerator:
         p, dur = self.params, self.duration_s
         rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed)))
         news_sign = 1.0 if rng.random() < 0.5 else -1.0
-        fp, ip, grid, n_open = _pack(p, dur, news_sign, self.activity)
+        fp, ip, grid, n_open = _pack(p, dur, news_sign, self.activity, self.planted)
+        planted = self._planted_arrays()
+        pk, ch_f, ch_i, par_f, par_i, rec = planted
+        fills: list[tuple[np.ndarray, ...]] = []
+        self._planted_out = None
 
         state = K.new_state(grid, 1 << 16)
         fs = np.zeros(K.N_FS)
@@ -285,14 +345,75 @@ class DayGenerator:
                 out = (np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8),
                        np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64))
                 offset, n, done = K.run(U, Z, offset, fp, ip, fs, st, state["head"], state["tail"], state["vol"],
-                                        *(state[k] for k in K.ORDER_ARRAYS), *out)
+                                        *(state[k] for k in K.ORDER_ARRAYS), *out, *planted)
                 ts, kind, side, tick, size, oid = (a[:n] for a in out)
+                if st[K.S_N_REC]:
+                    fills.append(self._child_fills(rec[: st[K.S_N_REC]], ch_i, ts, tick, size))
+                    st[K.S_N_REC] = 0
                 events += n
                 bar.set_postfix_str(f"{events:,} events", refresh=False)
                 bar.update(int(fs[K.F_T]) - bar.n)
                 if n:
                     yield {"ts_ns": ts + self.open_ns, "kind": kind, "side": side, "price": tick * p.tick_size,
                            "size": size, "order_id": oid}
+        if self.plan is not None:
+            parent, ts, tick, size = ([np.concatenate(c) for c in zip(*fills)] if fills
+                                      else [np.zeros(0, np.int64)] * 4)
+            self._planted_out = {"parent": parent, "ts_ns": ts + self.open_ns, "price": tick * p.tick_size,
+                                 "size": size, "latent": par_f[:, 2:4] * p.tick_size, "filled": par_i[:, 1].copy()}
+
+    def _planted_arrays(self) -> tuple[np.ndarray, ...]:
+        """The kernel's planted arrays (module docstring of :mod:`~tickreplay.adapters.synthetic_kernel`);
+        empty ones on a plain day."""
+        pl, imp = self.plan, self.planted
+        if imp is None:
+            return (np.zeros((3, 0)), np.zeros((0, 4)), np.zeros((0, 4), np.int64), np.zeros((0, 4)),
+                    np.zeros((0, 5), np.int64), np.zeros((0, 3), np.int64))
+        decay, weight = M.kernel_exponentials(imp.beta, imp.lag0)
+        pk = np.vstack([decay, weight, np.zeros_like(decay)])
+        n = len(pl.side)
+        par_f = np.zeros((n, 4))
+        par_f[:, 0] = imp.Y * pl.sigma_daily / pl.adv ** imp.delta
+        par_i = np.zeros((n, 5), np.int64)
+        par_i[:, 0] = pl.side
+        par_i[:, 3] = pl.target
+        return pk, pl.ch_f, pl.ch_i, par_f, par_i, np.zeros((len(pl.ch_f), 3), np.int64)
+
+    @staticmethod
+    def _child_fills(rec: np.ndarray, ch_i: np.ndarray, ts: np.ndarray, tick: np.ndarray,
+                     size: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(parent, ts from the open, tick, size) of the executions the children in ``rec`` wrote."""
+        rows = np.concatenate([np.arange(a, b) for a, b, _ in rec])
+        parent = np.repeat(ch_i[rec[:, 2], 0], rec[:, 1] - rec[:, 0])
+        return parent, ts[rows], tick[rows], size[rows]
+
+    def _generated(self) -> dict[str, np.ndarray]:
+        if self.plan is None:
+            raise ConfigError("this day has no hidden trader: desk fills and metaorders need planted=PlantedImpact(...)")
+        if self._planted_out is None:
+            raise ConfigError("the day has not been generated yet: run chunks() (or tape()) to the end first")
+        return self._planted_out
+
+    def parent_ids(self) -> list[str]:
+        """The hidden trader's parent ids: ``<date>-<symbol>-<index>`` (unique across generated days)."""
+        return [f"{self.instrument.date}-{self.instrument.symbol}-{j:04d}" for j in range(len(self.plan.side))]
+
+    def desk_fills(self) -> pa.Table:
+        """The hidden trader's executions in the desk fills format (:func:`~tickreplay.adapters.metaorders.fills_table`)."""
+        out, pl = self._generated(), self.plan
+        arrival = self.open_ns + (pl.start_s * 1e9).astype(np.int64)
+        return M.fills_table(self.instrument.symbol, self.key, self.parent_ids(), out["parent"], out["ts_ns"],
+                             pl.side[out["parent"]], out["price"], out["size"], arrival, pl.adv, pl.sigma_daily)
+
+    def metaorders(self) -> pa.Table:
+        """The truth per parent (:func:`~tickreplay.adapters.metaorders.metaorders_table`)."""
+        out, pl = self._generated(), self.plan
+        n = len(pl.side)
+        end = np.full(n, -1, np.int64)
+        np.maximum.at(end, out["parent"], out["ts_ns"])
+        arrival = self.open_ns + (pl.start_s * 1e9).astype(np.int64)
+        return M.metaorders_table(self.parent_ids(), pl, self.planted, out["filled"], arrival, end,
+                                  np.bincount(out["parent"], minlength=n), out["latent"])
 
     def tape(self, progress: bool | None = None) -> Tape:
         """The whole day as one tape."""
@@ -309,6 +430,8 @@ def generate_day(
     duration_s: float | None = None,
     progress: bool | None = None,
     activity: float | None = None,
+    planted: M.PlantedImpact | None = None,
+    metaorders: int | M.HiddenTrader | None = None,
 ) -> Tape:
     """Generate one session of L3 order flow as a tape.
 
@@ -318,8 +441,9 @@ def generate_day(
     symbol, which is always :func:`synthetic_symbol` of the inputs (so the
     tape's catalog key is :func:`synthetic_key`). ``activity``: a positive
     multiplier of every event rate of the regime (default 1). ``progress``:
-    show a tqdm bar (default: only for large days).
+    show a tqdm bar (default: only for large days). ``planted``/``metaorders``: a
+    day with planted impact (:class:`DayGenerator`; use it to get the fills too).
     Kinds used: ADD, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN.
     For days too large to hold, use :class:`DayGenerator` and its chunks.
     """
-    return DayGenerator(params, seed, date, symbol, duration_s, activity).tape(progress)
+    return DayGenerator(params, seed, date, symbol, duration_s, activity, planted, metaorders).tape(progress)

@@ -19,6 +19,23 @@ be picked for cancellation in O(1).
 Float parameters ``fp`` (index: meaning) and int parameters ``ip`` are
 packed by :func:`tickreplay.adapters.synthetic._pack`; the state arrays
 ``fs`` (float) and ``st`` (int) are described by the ``F_*``/``S_*`` indices.
+
+Planted impact (``ip[I_PLANTED]`` = 1; model in :mod:`tickreplay.adapters.metaorders`).
+The reference quotes follow ``m·(1 + fs[F_IMPACT])``. ``pk`` (3 × K): per-trade
+decay factors, weights and state of the exponentials that sum to the kernel
+``G(ℓ)/G0``; every trade decays the state by one lag, and a push (a background
+market order's ``±G0``, a parent's peak at its last fill) is added at lag 0.
+Child slots (``ch_f``: time s, price normal, jump uniform, jump normal;
+``ch_i``: parent, shares (0 for a spare slot that only takes the carry),
+lead quantity, final slot 0/1) interleave with the arrivals: when one is
+due before the next arrival, the state moves to its time (the price with the
+child's own draws), it walks the book, and the arrival's exponential waiting
+time left over stays pending (``F_WAIT``), so the arrival process is unchanged
+in law and the arrival draws are consumed as before. Per parent ``par_f`` =
+(Y·σ_daily/V^δ, running path, latent price at arrival, latent price after the
+last fill; ticks) and ``par_i`` = (side, filled shares, shares carried to the
+next child, target shares, state 0 waiting / 1 running / 2 done); ``rec`` gets (first row, end row, child) of each child's
+executions in this call's output. With ``I_PLANTED`` = 0 none of this runs.
 """
 
 from __future__ import annotations
@@ -33,16 +50,19 @@ P_HALF_SPREAD, P_DECAY, P_SIZE_MU, P_SIZE_SIGMA, P_ROUND_SHARE, P_MKT_MU, P_MKT_
 P_CANCEL, P_PARTIAL, P_HIDDEN, P_BURST_ETA, P_BURST_TAU, P_JUMP_RATE, P_JUMP_SD = range(7, 14)
 P_SIGMA, P_BASE_RATE, P_INTRADAY_U, P_NEWS_T, P_NEWS_JUMP, P_NEWS_MULT, P_NEWS_HL = range(14, 21)
 P_REFILL_HL, P_REFILL_PER_SHARE, P_T_END, P_SESSION_LEN, P_M_LO, P_M_HI = range(21, 27)
-N_FP = 27
+P_DELTA, P_G0 = range(27, 29)  # planted impact: square-root exponent; propagator push per trade (a fraction)
+N_FP = 29
 # int parameters
-I_DEPTH, I_LOT, I_SPREAD = range(3)
-N_IP = 3
+I_DEPTH, I_LOT, I_SPREAD, I_PLANTED = range(4)
+N_IP = 4
 # float state
 F_T, F_MID, F_EXCITE, F_REFILL_BID, F_REFILL_ASK, F_NEWS_DONE = range(6)
-N_FS = 6
+F_IMPACT, F_SQRT, F_WAIT = range(6, 9)  # planted: impact offset A, Σ running parents' paths, pending wait
+N_FS = 9
 # int state
 S_NEXT_OID, S_N_LIVE, S_BEST_BID, S_BEST_ASK, S_NLEV_BID, S_NLEV_ASK, S_SEED_LEFT, S_N_FREE, S_NEXT_SLOT = range(9)
-N_ST = 9
+S_NEXT_CHILD, S_HAS_WAIT, S_N_REC = range(9, 12)  # planted: next child, a wait is pending, fill records
+N_ST = 12
 
 K_ADD, K_PARTIAL, K_DELETE, K_EXEC, K_HIDDEN = 1, 2, 3, 4, 5
 N_U, N_Z = 10, 3  # uniform and normal draws per arrival
@@ -189,9 +209,97 @@ def _behind(u, decay, depth):
 
 
 @njit(cache=True)
+def _step(fs, fp, m, dt, news, z_price, u_jump, z_jump, t_new):
+    """Move the decaying intensities and the efficient price ``m`` (ticks) on by ``dt`` seconds to ``t_new``."""
+    ln2 = math.log(2.0)
+    fs[F_EXCITE] *= math.exp(-dt / fp[P_BURST_TAU])
+    if fp[P_REFILL_HL] > 0.0:
+        decay = math.exp(-ln2 * dt / fp[P_REFILL_HL])
+        fs[F_REFILL_BID] *= decay
+        fs[F_REFILL_ASK] *= decay
+    m *= math.exp(fp[P_SIGMA] * math.sqrt(dt * news) * z_price)
+    if u_jump < fp[P_JUMP_RATE] * dt:
+        m *= math.exp(fp[P_JUMP_SD] * z_jump)
+    if fs[F_NEWS_DONE] == 0.0 and fp[P_NEWS_T] >= 0.0 and t_new >= fp[P_NEWS_T]:
+        m *= math.exp(fp[P_NEWS_JUMP])
+        fs[F_NEWS_DONE] = 1.0
+    if m < fp[P_M_LO]:
+        m = min(2.0 * fp[P_M_LO] - m, fp[P_M_HI])
+    elif m > fp[P_M_HI]:
+        m = max(2.0 * fp[P_M_HI] - m, fp[P_M_LO])
+    return m
+
+
+@njit(cache=True)
+def _impact(pk, fs):
+    """Set the impact offset from the kernel state and the running parents' paths."""
+    acc = 0.0
+    for k in range(pk.shape[1]):
+        acc += pk[1, k] * pk[2, k]
+    fs[F_IMPACT] = acc + fs[F_SQRT]
+
+
+@njit(cache=True)
+def _trade(pk, fs, push):
+    """One trade on the clock: every earlier push ages one lag, then ``push`` (a fraction) enters at lag 0."""
+    for k in range(pk.shape[1]):
+        pk[2, k] = pk[2, k] * pk[0, k] + push
+    _impact(pk, fs)
+
+
+@njit(cache=True)
+def _child(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+           out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, c, m, fp, fs, pk, ch_i, par_f, par_i, rec):
+    """Child slot ``c`` of the hidden trader at ``ts``: take its shares plus its parent's carry at the touch,
+    never more than the level's size less one share (the touch price does not move), carry what is left;
+    then set its parent's path, and end the parent when it is filled or this is its final slot."""
+    j = ch_i[c, 0]
+    if par_i[j, 4] == 2:  # done: a spare slot it does not need
+        return n
+    side = par_i[j, 0]
+    if par_i[j, 4] == 0:  # the parent's first child: its arrival
+        par_f[j, 2] = m * (1.0 + fs[F_IMPACT])
+        par_i[j, 4] = 1
+    r = 1 if side > 0 else 0  # a buy takes the asks
+    want = ch_i[c, 1] + par_i[j, 2]
+    taken = 0
+    if want > 0 and st[S_NLEV_BID + r] > 1:
+        p = st[S_BEST_BID + r]
+        qty = min(want, vol[r, p] - 1)
+        if qty > 0:
+            first = n
+            n, rem, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
+                                           live, o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid,
+                                           n, ts, r, qty, p)
+            k = st[S_N_REC]
+            rec[k, 0] = first
+            rec[k, 1] = n
+            rec[k, 2] = c
+            st[S_N_REC] = k + 1
+            _trade(pk, fs, 0.0)
+    par_i[j, 1] += taken
+    par_i[j, 2] = want - taken
+    done = par_i[j, 1] == par_i[j, 3] or ch_i[c, 3] != 0
+    q = par_i[j, 1] if done else ch_i[c, 2]
+    path = side * par_f[j, 0] * q ** fp[P_DELTA]
+    fs[F_SQRT] += path - par_f[j, 1]
+    par_f[j, 1] = path
+    if done:  # the peak leaves the running paths and decays with the kernel from here
+        fs[F_SQRT] -= path
+        par_f[j, 1] = 0.0
+        for i in range(pk.shape[1]):
+            pk[2, i] += path
+        par_i[j, 4] = 2
+    _impact(pk, fs)
+    if done:
+        par_f[j, 3] = m * (1.0 + fs[F_IMPACT])
+    return n
+
+
+@njit(cache=True)
 def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
-        o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid):
-    """Generate events from arrival ``offset`` of the draws ``U``/``Z``.
+        o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid, pk, ch_f, ch_i, par_f, par_i, rec):
+    """Generate events from arrival ``offset`` of the draws ``U``/``Z`` (planted arrays: module docstring).
 
     Returns (next offset, events written, session finished).
     """
@@ -201,6 +309,8 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
     depth = ip[I_DEPTH]
     lot = ip[I_LOT]
     spread = ip[I_SPREAD]
+    planted = ip[I_PLANTED] != 0
+    n_children = ch_f.shape[0]
     ln2 = math.log(2.0)
     i = offset
     while i < n_draws:
@@ -208,12 +318,15 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
             return i, n, False
         u = U[i]
         z = Z[i]
-        i += 1
         t = fs[F_T]
         m = fs[F_MID]
-        bid_ref = int(math.floor(m - fp[P_HALF_SPREAD] + 0.5))
+        quoted = m
+        if planted:
+            quoted = min(max(m * (1.0 + fs[F_IMPACT]), fp[P_M_LO]), fp[P_M_HI])
+        bid_ref = int(math.floor(quoted - fp[P_HALF_SPREAD] + 0.5))
         ask_ref = bid_ref + spread
         if st[S_SEED_LEFT] > 0:  # the opening book: limit orders at the open, alternating sides
+            i += 1
             r = st[S_SEED_LEFT] % 2
             st[S_SEED_LEFT] -= 1
             k = _behind(u[3], fp[P_DECAY], depth)
@@ -234,28 +347,31 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
         rb = fs[F_REFILL_BID]
         ra = fs[F_REFILL_ASK]
         total = lam_new + lam_cancel + rb + ra
-        dt = -math.log(1.0 - u[0]) / total
+        wait = fs[F_WAIT] if st[S_HAS_WAIT] != 0 else -math.log(1.0 - u[0])  # Exp(1) time to the arrival
+        dt = wait / total
         t_new = t + dt
+        if planted and st[S_NEXT_CHILD] < n_children:
+            c = st[S_NEXT_CHILD]
+            tc = ch_f[c, 0]
+            if tc < t_new and tc < fp[P_T_END]:  # a child is due first; the arrival keeps its draws
+                fs[F_WAIT] = max(0.0, wait - total * (tc - t))
+                st[S_HAS_WAIT] = 1
+                m = _step(fs, fp, m, tc - t, news, ch_f[c, 1], ch_f[c, 2], ch_f[c, 3], tc)
+                fs[F_T] = tc
+                fs[F_MID] = m
+                n = _child(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                           out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(tc * 1e9), c, m, fp, fs,
+                           pk, ch_i, par_f, par_i, rec)
+                st[S_NEXT_CHILD] = c + 1
+                continue
+        st[S_HAS_WAIT] = 0
+        i += 1
         if t_new >= fp[P_T_END]:
             fs[F_T] = fp[P_T_END]
             return i, n, True
         # state moves on to t_new
         fs[F_T] = t_new
-        fs[F_EXCITE] *= math.exp(-dt / fp[P_BURST_TAU])
-        if fp[P_REFILL_HL] > 0.0:
-            decay = math.exp(-ln2 * dt / fp[P_REFILL_HL])
-            fs[F_REFILL_BID] *= decay
-            fs[F_REFILL_ASK] *= decay
-        m *= math.exp(fp[P_SIGMA] * math.sqrt(dt * news) * z[0])
-        if u[7] < fp[P_JUMP_RATE] * dt:
-            m *= math.exp(fp[P_JUMP_SD] * z[2])
-        if fs[F_NEWS_DONE] == 0.0 and fp[P_NEWS_T] >= 0.0 and t_new >= fp[P_NEWS_T]:
-            m *= math.exp(fp[P_NEWS_JUMP])
-            fs[F_NEWS_DONE] = 1.0
-        if m < fp[P_M_LO]:
-            m = min(2.0 * fp[P_M_LO] - m, fp[P_M_HI])
-        elif m > fp[P_M_HI]:
-            m = max(2.0 * fp[P_M_HI] - m, fp[P_M_LO])
+        m = _step(fs, fp, m, dt, news, z[0], u[7], z[2], t_new)
         fs[F_MID] = m
         ts = int(t_new * 1e9)
         x = u[1] * total
@@ -299,12 +415,16 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
                 if st[S_NLEV_BID + rr] > 0:
                     n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_HIDDEN, rr,
                               st[S_BEST_BID + rr], msz, 0)
+                    if planted:
+                        _trade(pk, fs, fp[P_G0] if buy else -fp[P_G0])
                 continue
             n, rem, taken, emptied = _walk(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos,
                                            live, o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid,
                                            n, ts, rr, msz, -1)
             if emptied > 0 and fp[P_REFILL_HL] > 0.0:
                 fs[F_REFILL_BID + rr] += taken * fp[P_REFILL_PER_SHARE]
+            if planted and taken > 0:
+                _trade(pk, fs, fp[P_G0] if buy else -fp[P_G0])
             continue
         # limit order; a marketable one executes first and rests what is left (or drops it if it would cross)
         k = _behind(u[3], fp[P_DECAY], depth)
@@ -317,6 +437,8 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
                                           opp, sz, p)
             if emptied > 0 and fp[P_REFILL_HL] > 0.0:
                 fs[F_REFILL_BID + opp] += taken * fp[P_REFILL_PER_SHARE]
+            if planted and taken > 0:  # the book catching up with the latent price: on the clock, no push
+                _trade(pk, fs, 0.0)
             if sz == 0:
                 continue
             if st[S_NLEV_BID + opp] > 0 and ((buy and p >= st[S_BEST_ASK]) or (not buy and p <= st[S_BEST_BID])):

@@ -19,6 +19,9 @@ A benchmark day: `tickreplay generate --seed 1 --activity {ACTIVITY_20M} --level
 full liquid_large_cap session of ~20 M messages (~1 M at --activity 3.2, ~2 M at 6.5) as a LOBSTER pair, in
 bounded memory (the day is generated and written chunk by chunk). A catalog entry (--catalog) is streamed too:
 tape row groups and book checkpoints, no per-event book. Figures: docs/generate.md.
+
+Planted impact: `--metaorders N --planted-impact Y,DELTA,G0,BETA` adds a hidden trader's N parents and writes
+desk_fills.parquet and metaorders.parquet beside the day (in the catalog entry, or beside the LOBSTER pair).
 """
 
 
@@ -41,7 +44,72 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace the catalog entry if it exists")
     p.add_argument("--levels", type=int, default=DEFAULT_LEVELS,
                    help=f"book levels in the orderbook file / catalog snapshots (default {DEFAULT_LEVELS})")
+    pl = p.add_argument_group("planted impact (docs/generate.md)")
+    pl.add_argument("--metaorders", type=int, default=0, metavar="N",
+                    help="a hidden trader executes N parent orders in the day (needs --planted-impact)")
+    pl.add_argument("--planted-impact", metavar="Y,DELTA,G0,BETA",
+                    help="planted square-root law E[I] = Y*sigma_daily*(Q/V)^DELTA and propagator kernel "
+                         "G(l) = G0/(1+l/lag0)^BETA (G0 in bps per trade); the symbol gets -mN-pHASH")
+    pl.add_argument("--planted-lag0", type=float, default=1.0, metavar="TRADES",
+                    help="lag scale of the planted kernel, trades (default 1)")
+    pl.add_argument("--participation", type=float, default=0.1, metavar="P",
+                    help="the hidden trader's share of the market's volume rate while a parent runs (default 0.1)")
+    pl.add_argument("--metaorder-qv", default="0.0005,0.05", metavar="LO,HI",
+                    help="parent sizes log-uniform in LO..HI of the daily volume V (default 0.0005,0.05)")
     p.set_defaults(func=_generate)
+
+
+def _numbers(text: str, n: int, option: str, names: str) -> list[float]:
+    """``n`` comma-separated numbers of ``option``, or an error naming it."""
+    parts = text.split(",")
+    try:
+        values = [float(x) for x in parts]
+    except ValueError:
+        values = []
+    if len(values) != n or not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"{option} {text!r}: expected {n} comma-separated numbers {names}")
+    return values
+
+
+def _planted(args: argparse.Namespace):
+    """(PlantedImpact or None, HiddenTrader) from the options, with errors naming the option."""
+    from tickreplay.adapters.metaorders import HiddenTrader, PlantedImpact
+
+    if args.metaorders < 0:
+        raise ConfigError(f"--metaorders {args.metaorders}: expected a non-negative number of parent orders")
+    if args.planted_impact is None:
+        if args.metaorders:
+            raise ConfigError(f"--metaorders {args.metaorders} needs --planted-impact Y,DELTA,G0,BETA "
+                              "(Y = 0 plants no square-root impact)")
+        return None, HiddenTrader(0)
+    y, delta, g0, beta = _numbers(args.planted_impact, 4, "--planted-impact", "Y,DELTA,G0,BETA")
+    lo, hi = _numbers(args.metaorder_qv, 2, "--metaorder-qv", "LO,HI")
+    try:
+        planted = PlantedImpact(y, delta, g0, beta, lag0=args.planted_lag0)
+    except ConfigError as e:
+        option = "--planted-lag0" if "lag0" in str(e) else "--planted-impact"
+        raise ConfigError(f"{option}: {e}") from None
+    try:
+        trader = HiddenTrader(args.metaorders, (lo, hi), args.participation)
+    except ConfigError as e:
+        option = "--participation" if "participation" in str(e) else "--metaorder-qv"
+        raise ConfigError(f"{option}: {e}") from None
+    return planted, trader
+
+
+def _write_planted(day, folder: Path, prefix: str = "") -> list[Path]:
+    """The hidden trader's fills and the truth per parent into ``folder`` (atomically); their paths."""
+    import pyarrow.parquet as pq
+
+    from tickreplay.adapters.metaorders import DESK_FILLS_FILE, METAORDERS_FILE
+    from tickreplay.io import atomic_path
+
+    paths = []
+    for name, table in ((DESK_FILLS_FILE, day.desk_fills()), (METAORDERS_FILE, day.metaorders())):
+        with atomic_path(folder / f"{prefix}{name}") as tmp:
+            pq.write_table(table, tmp)
+        paths.append(folder / f"{prefix}{name}")
+    return paths
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -55,14 +123,16 @@ def _generate(args: argparse.Namespace) -> int:
     if args.activity is not None and not (math.isfinite(args.activity) and args.activity > 0):
         raise ConfigError(f"--activity {args.activity:g}: expected a positive number (it multiplies the regime's "
                           "event rates; 1 is the regime as it is)")
-    key = synthetic_key(args.regime, args.seed, args.date, args.duration_s, args.symbol, args.activity)
+    planted, trader = _planted(args)
+    key = synthetic_key(args.regime, args.seed, args.date, args.duration_s, args.symbol, args.activity,
+                        planted, trader)
     catalog = None if args.lobster_dir else Catalog(args.catalog)
     if catalog is not None and not args.force:
         source, symbol, date = key.split("/")
         if catalog.exists(source, symbol, date):  # refuse before spending the time to generate
             raise EntryExistsError(key, catalog.entry(source, symbol, date).path)
     day = DayGenerator(args.regime, args.seed, date=args.date, symbol=args.symbol, duration_s=args.duration_s,
-                       activity=args.activity)
+                       activity=args.activity, planted=planted, metaorders=trader)
     if catalog is not None:  # streamed: memory follows the chunk and the resting book, not the day
         events = 0
         with catalog.writer("synthetic", day.instrument, day.meta, snapshot_levels=args.levels,
@@ -74,7 +144,12 @@ def _generate(args: argparse.Namespace) -> int:
                         "params": asdict(REGIMES[args.regime]), "anomalies": AnomalyLog().to_dict()}
             if args.activity is not None:
                 w.report["activity"] = day.activity
+            if planted is not None:
+                w.report["planted"] = day.meta["planted"]
+                _write_planted(day, w.folder)  # they appear with the entry
         print(f"wrote {w.entry.key} ({w.entry.path}): {events:,} events; top-{args.levels} book rebuilt on reading")
+        if planted is not None:
+            print(f"  with {trader.n} planted metaorders: desk_fills.parquet and metaorders.parquet in the entry")
         return 0
     start_s = round(parse_hms(day.params.session_start, "session_start"))
     end_s = start_s + round(day.duration_s)
@@ -84,4 +159,8 @@ def _generate(args: argparse.Namespace) -> int:
         for chunk in day.chunks(progress=True):
             writer.write(**chunk)
     print(f"wrote {out / msg_name} and {book_name}: {writer.rows:,} messages, {args.levels} levels")
+    if planted is not None:
+        day.key = f"lobster/{day.instrument.symbol}/{day.instrument.date}"  # the key `data ingest lobster` gives
+        paths = _write_planted(day, out, f"{day.instrument.symbol}_{day.instrument.date}_")
+        print(f"  with {trader.n} planted metaorders: {paths[0].name} and {paths[1].name}")
     return 0
