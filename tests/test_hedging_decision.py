@@ -127,13 +127,13 @@ def test_generated_path_is_deterministic_and_stays_in_the_sessions():
 
 
 def test_generated_jumps_have_the_documented_rate_and_size():
-    days = [(OPEN + d * 86_400 * S, OPEN + d * 86_400 * S + 23_400 * S) for d in range(20)]
+    days = [(OPEN + d * 86_400 * S, OPEN + d * 86_400 * S + 23_400 * S) for d in range(60)]
     rate, median = 3.0, 4_000.0
     path = generate_exposure(days, ["AAA"], seed=5, jump_rate_per_hour=rate, jump_median_shares=median,
                              jump_sigma=0.4, diffusion_shares_per_sqrt_hour=0.0)
     steps = np.diff(path.exposure_shares)
     jumps = steps[steps != 0]
-    expected = rate * 6.5 * len(days)  # 390 jumps; Poisson sd ≈ 19.7
+    expected = rate * 6.5 * len(days)  # 1170 jumps; Poisson sd ≈ 34: a rate 10 % off is caught
     assert abs(len(jumps) - expected) < 4 * math.sqrt(expected)
     assert abs(np.median(np.abs(jumps)) / median - 1) < 0.1  # lognormal median, sd of log median ≈ 0.025
     assert 0.4 < np.mean(jumps > 0) < 0.6
