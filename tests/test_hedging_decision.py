@@ -85,6 +85,10 @@ def test_exposure_file_int_ns_column_and_missing_column(tmp_path):
     with pytest.raises(InputError) as err:
         read_exposure(p, {"AAA"}, SESSIONS)
     assert (err.value.row, err.value.field) == (3, "ts_ns")
+    p = write_csv(tmp_path, ["ts_ns,instrument,exposure", f"{OPEN},AAA,1", "9999999999999999999,AAA,2"])
+    with pytest.raises(InputError, match="integer time in ns") as err:  # beyond int64
+        read_exposure(p, {"AAA"}, SESSIONS)
+    assert (err.value.row, err.value.field) == (3, "ts_ns")
     p = write_csv(tmp_path, ["when,instrument,exposure", f"{OPEN},AAA,1"])
     with pytest.raises(InputError, match="missing column") as err:
         read_exposure(p, {"AAA"}, SESSIONS)

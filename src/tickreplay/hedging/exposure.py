@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def in_sessions(times_ns: np.ndarray, sessions: np.ndarray) -> np.ndarray:
     return ok & (times_ns <= sessions[kk, 1])
 
 
-def _read_table(path: Path) -> tuple["object", int]:
+def _read_table(path: Path) -> tuple[Any, int]:
     """The file as a DataFrame of strings (CSV) or native types (Parquet), and the row number of its first record."""
     import pandas as pd
 
@@ -137,8 +137,10 @@ def read_exposure(path: str | Path, instruments: Iterable[str], sessions: Iterab
     if time_col == "ts_ns":
         text = raw_t.astype(str).str.strip()
         ok = text.str.fullmatch(r"[+-]?\d{1,19}").to_numpy(dtype=bool)
-        t = np.zeros(n, dtype=np.int64)
-        t[ok] = [int(v) for v in text[ok]]
+        big = np.iinfo(np.int64).max
+        values = [int(v) if k else 0 for v, k in zip(text, ok)]
+        ok = ok & np.array([abs(v) <= big for v in values], dtype=bool)
+        t = np.array([v if k else 0 for v, k in zip(values, ok)], dtype=np.int64)
         flag(~ok, "ts_ns", "bad_time", lambda i: f"expected an integer time in ns UTC, got {raw_t.iloc[i]!r}")
     else:
         text = raw_t.astype(str).str.strip()

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from tickreplay.checks import non_negative
+from tickreplay.checks import non_negative, positive
 from tickreplay.errors import ConfigError
 from tickreplay.hedging.exposure import ExposurePath
 
@@ -72,7 +72,7 @@ class HedgeBook:
     def __init__(self, instrument: str, threshold_shares: int, target_shares: int = 0, hedged_shares: int = 0,
                  ) -> None:
         self.instrument = instrument
-        self.threshold_shares = int(non_negative("threshold_shares", threshold_shares))
+        self.threshold_shares = int(positive("threshold_shares", threshold_shares))
         self.target_shares = int(non_negative("target_shares", target_shares))
         if self.target_shares >= self.threshold_shares:
             raise ConfigError(f"parameter 'target_shares' ({target_shares}) must be below 'threshold_shares' "
