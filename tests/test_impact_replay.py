@@ -263,3 +263,29 @@ def test_a_calibration_file_gives_the_parameters_and_must_fit_the_model(tmp_path
         _parse({"model": "sqrt", "calibration": "sqrt.json", "tau0": 10}, tmp_path)
     s = _parse({"model": "sqrt", "calibration": "sqrt.json", "beta": 0.5, "tau0": 10}, tmp_path)
     assert (s.impact.Y, s.impact.delta) == (0.8, 0.5)
+
+
+def test_the_shipped_impact_scenario_costs_more_than_its_plain_twin():
+    """scenarios/twap_impact.toml is twap_market.toml with an [impact] table; the wiring into the engine config is
+    the one docs/impact_replay.md asks of experiment.plan.engine_config (impact=for_data(scn.impact, data))."""
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.plan import build_plan, engine_config
+    from tickreplay.experiment.run import measure
+    from tickreplay.experiment.scenario import load_scenario
+    from tickreplay.impact.replay_impact import for_data
+
+    root = Path(__file__).resolve().parents[1] / "scenarios"
+    plain, scn = load_scenario(root / "twap_market.toml"), load_scenario(root / "twap_impact.toml")
+    assert scn.impact is not None and scn.impact.model == "propagator"
+    data = load_data(scn)
+    costs = {}
+    for s in (plain, scn):
+        plan = build_plan(s, data)
+        cfg = engine_config(s, data)
+        if s.impact is not None:
+            cfg = dataclasses.replace(cfg, impact=for_data(s.impact, data))
+            assert cfg.impact.trade_size > 0  # from the tape
+        res = Engine(data.replay, cfg).run(plan.strategy, start_ns=plan.start_ns)
+        costs[s.name] = measure(s, plan, res, data)[0]["shortfall"]
+    assert costs["twap_impact"]["market_impact_bps"] > 0 and "market_impact_bps" not in costs["twap_market"]
+    assert costs["twap_impact"]["total_bps"] > costs["twap_market"]["total_bps"]
