@@ -289,3 +289,26 @@ def test_the_shipped_impact_scenario_costs_more_than_its_plain_twin():
         costs[s.name] = measure(s, plan, res, data)[0]["shortfall"]
     assert costs["twap_impact"]["market_impact_bps"] > 0 and "market_impact_bps" not in costs["twap_market"]
     assert costs["twap_impact"]["total_bps"] > costs["twap_market"]["total_bps"]
+
+
+def test_a_resting_order_is_re_pegged_and_fills_at_its_own_price_when_the_decay_brings_the_book_to_it():
+    # book 100 / 102 (tick 1); our market buy of 10 pushes the market up by round(2.02) = 2 ticks; a buy resting
+    # at 103 (inside our shifted 102 / 104) sits at historical 101; when the shift decays to 1 tick it is re-pegged
+    # to historical 102, the ask: it fills there against the 40 left (10 we took stay taken), at its own 103
+    model = ImpactModel("propagator", beta=0.5, tau0=0.05, G0=200.0, trade_size=10.0)
+    r = make_replay(BOOK + [(5_000_000 + k * 2_000_000, K.ADD, BUY, 97, 1, 100 + k) for k in range(500)],
+                    session_end_ns=10**10)
+    res, _ = run(r, [(4_000_000, "send", NewOrder(BUY, 10, MKT, None)),
+                     (4_000_001, "send", NewOrder(BUY, 45, LIM, 103))], impact=model)
+    f = res.fills
+    t_cross = 4_000_000 + crossing_tau(200 * 1e-4 * 101, 1, 1, model) * S
+    first = int(np.searchsorted(r.ts_ns, t_cross))
+    assert f[["price", "size", "liquidity", "how", "impact_shift"]].values.tolist() == [
+        [102, 10, "taker", "walk", 0], [103, 40, "maker", "trade_through", 1]]
+    assert f.exchange_ns.iloc[1] == r.ts_ns[first]
+    assert res.orders.queue_ahead.tolist()[1] == 0  # at historical 101 nothing rested ahead of it
+    # without impact the same buy at 103 is marketable at once: it takes 40 at 102 and 5 at 103 as a taker
+    plain, _ = run(r, [(4_000_000, "send", NewOrder(BUY, 10, MKT, None)),
+                       (4_000_001, "send", NewOrder(BUY, 45, LIM, 103))])
+    assert plain.fills[["price", "size", "liquidity"]].values.tolist() == [
+        [102, 10, "taker"], [102, 40, "taker"], [103, 5, "taker"]]

@@ -84,6 +84,7 @@ import numpy as np
 from tickreplay.errors import ConfigError
 from tickreplay.orders import DoneReason, Liquidity, OrderType, OwnOrder, Reject, Status
 from tickreplay.book.replay import ReplayData
+from tickreplay.impact.replay_impact import ShiftState
 from tickreplay.tape import (
     K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
     K_EXECUTE_HIDDEN as _HIDDEN, K_TRADE as _TRADE, K_LEVEL_SET as _LEVEL_SET,
@@ -303,7 +304,8 @@ class Exchange:
     ``("due", tape_index, level, version)`` asking to be woken at that tape event.
     """
 
-    def __init__(self, replay: ReplayData, fees: FeeSchedule, queue_model: QueueModel, impact=None) -> None:
+    def __init__(self, replay: ReplayData, fees: FeeSchedule, queue_model: QueueModel,
+                 impact: ShiftState | None = None) -> None:
         self.r = replay
         self.fees = fees
         self.model = MODEL_L3 if replay.is_l3 else queue_model.code

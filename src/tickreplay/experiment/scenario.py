@@ -523,8 +523,9 @@ def _impact(path: str, v: Any, base_dir: str | Path) -> ImpactModel | None:
     table = _table(path, v)
     model = _one_of(("none", "propagator", "sqrt"))(f"{path}.model", table.get("model", "none"))
     own = {**_IMPACT_COMMON, **_IMPACT_KEYS[model]} if model != "none" else {}
+    known = {*_IMPACT_COMMON, *(k for keys in _IMPACT_KEYS.values() for k in keys)}
     for key in table:
-        if key != "model" and key not in own and (key in _IMPACT_COMMON or any(key in k for k in _IMPACT_KEYS.values())):
+        if key != "model" and key not in own and key in known:
             raise ConfigError(f"scenario key '{path}.{key}' does not apply to impact model '{model}'"
                               + (f" (its keys: {', '.join(own)})" if own else " (it has no parameters)"))
     d = _fields(path, {k: x for k, x in table.items() if k != "model"}, own)
