@@ -19,6 +19,12 @@ kernel, market-data wake-ups come from a precomputed index list of the
 subscribed kinds. At equal times, exchange-side work (tape-driven fills,
 then arrivals in sending order) comes before strategy wake-ups.
 
+Impact-adjusted replay (``EngineConfig.impact``, docs/impact_replay.md): our own trades shift the replayed
+market (:mod:`tickreplay.impact.replay_impact`); the exchange matches in the shifted frame, the trader's view,
+market events and the order log's touches show shifted prices (the shift of the market the trader has seen), and
+fills and orders gain an ``impact_shift`` column (price units). It runs on this Python loop only; without it
+(``impact=None``) nothing changes, byte for byte.
+
 Randomness: ``SeedSequence(seed).spawn(3)`` gives independent streams for
 entry, response and market-data latency, in that order. The same engine
 config, strategy and seed give byte-identical order logs and fills.
@@ -38,6 +44,7 @@ import pyarrow.parquet as pq
 from tickreplay import engine_kernel
 from tickreplay.book.view import BookView
 from tickreplay.exchange import Exchange, FeeSchedule, QueueModel
+from tickreplay.impact.replay_impact import ImpactModel, ShiftState
 from tickreplay.io import atomic_path
 from tickreplay.errors import ConfigError
 from tickreplay.latency import Constant, LatencyModel
@@ -65,6 +72,7 @@ class EngineConfig:
     queue_model: QueueModel = field(default_factory=QueueModel)
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     seed: int = 0
+    impact: ImpactModel | None = None  # None: the replay does not react to our trades
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,8 @@ class _Row:
 
     __slots__ = ("request_id", "order", "order_id", "action", "price", "quantity", "status", "reject_reason",
                  "decision_ns", "decision_idx", "arrival_ns", "arrival_idx", "response_ns", "open_quantity",
-                 "rested", "queue_ahead", "filled", "fees", "notional", "maker_qty", "taker_qty")
+                 "rested", "queue_ahead", "filled", "fees", "notional", "maker_qty", "taker_qty", "decision_shift",
+                 "arrival_shift")
 
     def __init__(self, request_id: int, order: OwnOrder | None, order_id: int, action: str, quantity: int | None,
                  price: int | None, decision_ns: int, decision_idx: int) -> None:
@@ -127,6 +136,7 @@ class _Row:
         self.queue_ahead = -1  # market size ahead of it then; -1: not resting or unknown
         self.filled = self.maker_qty = self.taker_qty = self.notional = 0
         self.fees = 0.0
+        self.decision_shift = self.arrival_shift = 0  # impact shift in the view at decision / at arrival
 
     def add_fill(self, price: int, size: int, liquidity: Liquidity, fee: float) -> None:
         """Count one fill made while this action was in force."""
@@ -158,8 +168,11 @@ class Context:
 
     @property
     def view(self) -> BookView:
-        """The market as of now minus market-data latency."""
-        return BookView(self._e.replay, self._e._view_idx, self._e._now)
+        """The market as of now minus market-data latency (shifted by our impact when the replay reacts)."""
+        e = self._e
+        if e._impact is not None:
+            return ShiftedView(e.replay, e._view_idx, e._now, e._impact.visible_shift(e._view_idx))
+        return BookView(e.replay, e._view_idx, e._now)
 
     @property
     def position(self) -> int:
@@ -189,6 +202,36 @@ class Context:
             raise ValueError(f"timer at {t_ns} is before now ({self._e._now})")
         if t_ns <= self._e._end:
             self._e._push(int(t_ns), _WAKE, 0, 0, ("timer", int(t_ns)))
+
+
+class ShiftedView(BookView):
+    """A :class:`BookView` of the impact-adjusted replay: every price is the historical one + ``shift`` (price
+    units); sizes, volumes and flow totals are the tape's."""
+
+    __slots__ = ("shift",)
+
+    def __init__(self, replay, index: int, now_ns: int, shift: int) -> None:
+        super().__init__(replay, index, now_ns)
+        self.shift = int(shift)
+
+    def _best(self, price: np.ndarray, size: np.ndarray) -> tuple[int, int] | None:
+        b = super()._best(price, size)
+        return None if b is None else (b[0] + self.shift, b[1])
+
+    def top(self, n: int | None = None):
+        t = super().top(n)
+        if self._i < 0:
+            return t
+        return type(t)(np.where(t[1] > 0, t[0] + self.shift, t[0]), t[1],
+                       np.where(t[3] > 0, t[2] + self.shift, t[2]), t[3])
+
+    def last_trade(self) -> tuple[int, int, int] | None:
+        t = super().last_trade()
+        return None if t is None else (t[0] + self.shift, t[1], t[2])
+
+    def earlier(self, t_ns: int) -> BookView:
+        v = super().earlier(t_ns)
+        return ShiftedView(self._r, v._i, self.now_ns, self.shift)
 
 
 @dataclass
@@ -232,10 +275,13 @@ class Engine:
             return RunResult(*engine_kernel.run(self, strategy, start_ns, end_ns))
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
-        self._exchange = Exchange(r, cfg.fees, cfg.queue_model)
         self._heap: list = []
         self._seq = 0
         self._now = int(r.session_start_ns if start_ns is None else start_ns)
+        self._impact = None if cfg.impact is None else ShiftState(cfg.impact, r, self._now)
+        self._exchange = Exchange(r, cfg.fees, cfg.queue_model, self._impact)
+        self._fill_shifts: list[int] = []
+        self._arrival_shift = 0
         self._end = int(r.session_end_ns if end_ns is None else end_ns)
         self._view_idx = -1
         self._last_arrival = self._last_response = self._last_md = np.iinfo(np.int64).min
@@ -255,7 +301,10 @@ class Engine:
         while heap:
             t, prio, _, _, _, item = heapq.heappop(heap)
             if prio == _DUE:
-                self._exchange.level_due(item[0], item[1])
+                if item[0] is None:
+                    self._exchange.shift_due(item[1])
+                else:
+                    self._exchange.level_due(item[0], item[1])
                 self._drain()
             elif prio == _ARRIVE:
                 self._arrive(t, item)
@@ -306,6 +355,8 @@ class Engine:
         self._orders[order.order_id] = order
         row = _Row(order.order_id, order, order.order_id, "new", order.quantity, order.price, self._now,
                    self._view_idx)
+        if self._impact is not None:
+            row.decision_shift = self._impact.visible_shift(self._view_idx)
         self._log.append(row)
         self._push(self._entry_time(), _ARRIVE, 0, 0, row)
         return order.order_id
@@ -313,6 +364,8 @@ class Engine:
     def _request(self, action: str, order_id: int, quantity: int | None, price: int | None) -> int:
         row = _Row(len(self._log) + 1, self._orders.get(order_id), int(order_id), action, quantity, price,
                    self._now, self._view_idx)
+        if self._impact is not None:
+            row.decision_shift = self._impact.visible_shift(self._view_idx)
         self._log.append(row)
         self._push(self._entry_time(), _ARRIVE, 0, 0, row)
         return row.request_id
@@ -321,6 +374,8 @@ class Engine:
     def _arrive(self, t: int, row: _Row) -> None:
         """A request reaches the exchange at ``t``: apply it and record on its row what it did."""
         ex, order = self._exchange, row.order
+        if self._impact is not None:  # the shift in force when the request arrives, before its own fills
+            self._arrival_shift = self._impact.shift_at(t, self.replay.index_at(t))
         if row.action == "new":
             self._in_force[order.order_id] = row
             ex.new_order(row.request_id, order, t)
@@ -351,6 +406,7 @@ class Engine:
                     row.open_quantity = max(row.quantity - filled_before, 0)
         if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
             row.rested, row.queue_ahead = True, ex.queue_ahead(order)
+        row.arrival_shift = self._arrival_shift
         self._drain()
 
     def _drain(self) -> None:
@@ -363,8 +419,12 @@ class Engine:
                 _, j, lvl, version = rep
                 pkey = -lvl.price if lvl.side == 1 else lvl.price  # better price first
                 self._push(int(ts[j]), _DUE, j, pkey, (lvl, version))
+            elif tag == "shift":  # before the levels' dues at that event: the shift changes first
+                _, j, version = rep
+                self._push(int(ts[j]), _DUE, j, -(2**62), (None, version))
             elif tag == "fill":
-                _, order, price, size, liq, fee, t_ex, j, how = rep
+                _, order, price, size, liq, fee, t_ex, j, how, shift = rep
+                self._fill_shifts.append(shift)
                 self._in_force[order.order_id].add_fill(price, size, liq, fee)
                 resp = self._response_time(t_ex)
                 fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
@@ -391,7 +451,10 @@ class Engine:
             self._wake(t, self.replay.index_at(int(self.replay.ts_ns[obj])))
             self._push_next_md()
             r = self.replay
-            s.on_market(ctx, MarketEvent(EventKind(int(r.kind[obj])), int(r.side[obj]), int(r.price[obj]),
+            price = int(r.price[obj])
+            if self._impact is not None and price:
+                price += self._impact.visible_shift(obj)
+            s.on_market(ctx, MarketEvent(EventKind(int(r.kind[obj])), int(r.side[obj]), price,
                                          int(r.size[obj]), int(r.order_id[obj]), int(r.ts_ns[obj])))
             return
         self._wake(t)
@@ -404,12 +467,13 @@ class Engine:
             s.on_order_update(ctx, obj)
 
     # -- output --------------------------------------------------------------
-    def _touch(self, i: int) -> tuple[int, int, float]:
+    def _touch(self, i: int, shift: int = 0) -> tuple[int, int, float]:
         if i < 0:
             return 0, 0, np.nan
         s = self.replay.snapshots
         b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
-        return b, a, ((b + a) / 2.0 if b > 0 and a > 0 else np.nan)
+        mid = (b + a) / 2.0 + shift if b > 0 and a > 0 else np.nan
+        return (b + shift if b > 0 else b), (a + shift if a > 0 else a), mid
 
     def _result(self) -> RunResult:
         rows = []
@@ -427,14 +491,19 @@ class Engine:
                 q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
                 q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
                 *end_state, q.decision_ns, q.arrival_ns, q.response_ns,
-                *self._touch(q.decision_idx), *self._touch(q.arrival_idx), q.decision_idx, q.arrival_idx,
+                *self._touch(q.decision_idx, q.decision_shift), *self._touch(q.arrival_idx, q.arrival_shift),
+                q.decision_idx, q.arrival_idx,
             ))
         orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
         fills = pd.DataFrame.from_records(
             [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
               f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f in self._fills],
             columns=list(FILL_COLUMNS))
-        return RunResult(orders.astype(_ORDER_DTYPES), fills.astype(_FILL_DTYPES))
+        orders, fills = orders.astype(_ORDER_DTYPES), fills.astype(_FILL_DTYPES)
+        if self._impact is not None:  # the shift in force at each request's arrival and at each fill
+            orders["impact_shift"] = np.array([q.arrival_shift for q in self._log], np.int64)
+            fills["impact_shift"] = np.array(self._fill_shifts, np.int64)
+        return RunResult(orders, fills)
 
 
 _I64 = "int64"

@@ -1190,7 +1190,7 @@ def supports_config(replay, config, total_quantity: int) -> bool:
     constant, normal or lognormal latencies, and notionals that fit in int64."""
     if not all(type(m) in _LATENCY_TYPES for m in (config.entry_latency, config.response_latency, config.md_latency)):
         return False
-    return 4 * _tape(replay)[1] * int(total_quantity) < 2**63
+    return getattr(config, "impact", None) is None and 4 * _tape(replay)[1] * int(total_quantity) < 2**63
 
 
 def _tape(replay) -> tuple[tuple, int]:

@@ -59,6 +59,18 @@ ranges:
   behind the unknown one cannot be known).
 * Session end: tape events after :attr:`ReplayData.session_end_ns` do not
   fill resting orders (the exchange no longer matches); they stay open.
+
+**Impact-adjusted replay** (an :class:`~tickreplay.impact.replay_impact.ShiftState`; see
+docs/impact_replay.md). Our own trades shift the replayed market by ``S`` (price units, a multiple of the
+tick): every price of the tape is ``p_h + S`` for us. The exchange keeps its state in historical prices: an
+order with limit ``L`` (our frame) matches the historical book at ``L - S`` and fills at ``p_h + S``
+(aggressive) or at ``L`` (passive); consumed liquidity is kept at historical prices (the historical flow keeps
+its shape relative to the shifted price). When ``S`` changes (after each own trade, and at the first tape event
+where the rounded decay crosses a tick) every resting order is **re-pegged**: it leaves its queue and joins the
+back of the queue at the historical level ``L - S`` (as a re-priced order does: never a better place than the
+book allowed); a re-peg onto a price that crosses the historical book fills against it at ``L`` as maker
+(``how`` "trade_through", as liquidity arriving through our price), except while halted. With no impact
+(``S`` = 0 throughout) nothing of this runs.
 """
 
 from __future__ import annotations
@@ -72,6 +84,7 @@ import numpy as np
 from tickreplay.errors import ConfigError
 from tickreplay.orders import DoneReason, Liquidity, OrderType, OwnOrder, Reject, Status
 from tickreplay.book.replay import ReplayData
+from tickreplay.impact.replay_impact import ShiftState
 from tickreplay.tape import (
     K_ADD as _ADD, K_PARTIAL_CANCEL as _PARTIAL, K_DELETE as _DELETE, K_EXECUTE_VISIBLE as _EXEC,
     K_EXECUTE_HIDDEN as _HIDDEN, K_TRADE as _TRADE, K_LEVEL_SET as _LEVEL_SET,
@@ -291,7 +304,8 @@ class Exchange:
     ``("due", tape_index, level, version)`` asking to be woken at that tape event.
     """
 
-    def __init__(self, replay: ReplayData, fees: FeeSchedule, queue_model: QueueModel) -> None:
+    def __init__(self, replay: ReplayData, fees: FeeSchedule, queue_model: QueueModel,
+                 impact: ShiftState | None = None) -> None:
         self.r = replay
         self.fees = fees
         self.model = MODEL_L3 if replay.is_l3 else queue_model.code
@@ -307,6 +321,10 @@ class Exchange:
         self.reports: list[tuple] = []
         inst = replay.instrument
         self._scales = (inst.price_scale, inst.size_scale, inst.multiplier)
+        self.impact = impact  # a ShiftState, or None: the replay does not react
+        self.shift = 0  # the shift in force, price units (our prices = historical + shift)
+        self._shift_at = len(replay)  # the tape event where the shift next changes: level scans stop before it
+        self.shift_version = 0
 
     # -- requests ------------------------------------------------------------
     def new_order(self, request_id: int, order: OwnOrder, t_ns: int) -> None:
@@ -318,6 +336,8 @@ class Exchange:
             self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return
         order.status = _OPEN
+        if self.impact is not None:
+            self._sync_shift(t_ns, i)
         self._enter(order, t_ns, i)
         self.reports.append(("done", request_id, order, order.status, order.reason, t_ns))
 
@@ -327,6 +347,8 @@ class Exchange:
         if reason:
             self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return reason
+        if self.impact is not None:
+            self._sync_shift(t_ns, self.r.index_at(t_ns))
         self._leave(order, self.r.index_at(t_ns))
         order.status, order.reason = _CANCELLED, DoneReason.CANCEL_REQUEST
         self.reports.append(("done", request_id, order, _CANCELLED, "", t_ns))
@@ -346,12 +368,14 @@ class Exchange:
         if reason:
             self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
             return reason
+        if self.impact is not None:
+            self._sync_shift(t_ns, i)
         if quantity <= order.filled:
             self._leave(order, i)
             order.quantity = order.filled
             order.status, order.reason = _FILLED, DoneReason.MODIFIED_DOWN
         elif price == order.price and quantity < order.quantity:
-            lvl = self.levels[(order.side, order.price)]
+            lvl = self.levels[(order.side, order.price - self.shift)]
             self._advance(lvl, i)
             order.quantity = quantity
             self._reschedule(lvl)
@@ -365,7 +389,7 @@ class Exchange:
     def queue_ahead(self, order: OwnOrder) -> int:
         """Market size ahead of resting ``order`` in its queue as of its level's last update (size units; the
         L2 models' expected value rounded to the nearest unit); -1 when it does not rest or its place is unknown."""
-        lvl = None if order.done else self.levels.get((order.side, order.price))
+        lvl = None if order.done else self.levels.get((order.side, order.price - self.shift))
         if lvl is not None:
             for o, ahead in zip(lvl.orders, lvl.ahead):
                 if o is order:
@@ -430,15 +454,21 @@ class Exchange:
         order.filled += size
         if order.filled == order.quantity:
             order.status = _FILLED
-        self.reports.append(("fill", order, price, size, liq, fee, t_ns, j, how))
+        self.reports.append(("fill", order, price, size, liq, fee, t_ns, j, how, self.shift))
 
-    def _take(self, order: OwnOrder, t_ns: int, i: int) -> None:
-        """Walk snapshot row ``i`` of the opposite side up to the order's limit."""
+    def _take(self, order: OwnOrder, t_ns: int, i: int, resting: bool = False) -> int:
+        """Walk snapshot row ``i`` of the opposite side up to the order's limit (historical prices: ``limit -
+        shift``); returns the size filled. A taker fills at each level's price + shift; a ``resting`` order (a
+        re-peg crossing the book) as maker at its own limit."""
         snap = self.r.snapshots
         opp = -order.side
         px = (snap.ask_price if opp == -1 else snap.bid_price)[i]
         sz = (snap.ask_size if opp == -1 else snap.bid_size)[i]
         limit = order.price
+        shift = self.shift
+        if limit is not None:
+            limit -= shift
+        total = 0
         for lev in range(len(px)):
             q, s = int(px[lev]), int(sz[lev])
             if s <= 0:
@@ -450,13 +480,20 @@ class Exchange:
                 continue
             take = min(avail, order.quantity - order.filled)
             self._consume(opp, q, take, i)
-            self._fill(order, q, take, _TAKER, t_ns, i, "walk")
+            total += take
+            if resting:
+                self._fill(order, order.price, take, _MAKER, t_ns, i, _HOW_NAMES[HOW_THROUGH])
+            else:
+                self._fill(order, q + shift, take, _TAKER, t_ns, i, "walk")
             if order.filled == order.quantity:
-                return
+                break
+        return total
 
     def _enter(self, order: OwnOrder, t_ns: int, i: int) -> None:
         """Match an arriving (or re-priced) order: walk if marketable, then rest or cancel the rest."""
-        self._take(order, t_ns, i)
+        taken = self._take(order, t_ns, i)
+        if taken and self.impact is not None:
+            self._own_trade(order.side, taken, t_ns, i)
         if order.status == _FILLED:
             return
         if order.type == _LIMIT:
@@ -467,25 +504,25 @@ class Exchange:
 
     # -- passive queue -------------------------------------------------------
     def _join(self, order: OwnOrder, t_ns: int, i: int) -> None:
-        key = (order.side, order.price)
+        key = (order.side, order.price - self.shift)
         lvl = self.levels.get(key)
         if lvl is None:
-            lvl = self.levels[key] = _Level(order.side, order.price, i)
+            lvl = self.levels[key] = _Level(order.side, key[1], i)
         else:
             self._advance(lvl, i)
         lvl.orders.append(order)
         lvl.entry.append(i)
-        if lvl.unknown or self.r.out_of_window(order.side, order.price, i):
+        if lvl.unknown or self.r.out_of_window(order.side, key[1], i):
             lvl.unknown = True
             lvl.ahead.append(math.nan)
             self._mark_unknown(order, t_ns)
         else:
-            ahead = max(self.r.visible_size(order.side, order.price, i) - self._consumed_at(*key, i), 0)
+            ahead = max(self.r.visible_size(order.side, key[1], i) - self._consumed_at(*key, i), 0)
             lvl.ahead.append(float(ahead))
         self._reschedule(lvl)
 
     def _leave(self, order: OwnOrder, i: int) -> None:
-        key = (order.side, order.price)
+        key = (order.side, order.price - self.shift)
         lvl = self.levels[key]
         self._advance(lvl, i)
         pos = next(n for n, o in enumerate(lvl.orders) if o is order)
@@ -521,7 +558,7 @@ class Exchange:
         win_price, win_size = self.window[lvl.side]
         status, j, how, pending_trade = advance_level(
             r.kind, r.side, r.price, r.size, r.add_idx, r.level_delta, r.level_size, r.halted, win_price, win_size,
-            lvl.k + 1, min(stop, self._stop), lvl.side, lvl.price, self.model, self.power,
+            lvl.k + 1, min(stop, self._stop, self._shift_at), lvl.side, lvl.price, self.model, self.power,
             entry, ahead, remaining, lvl.pending_trade, self.used_idx, self.used_vol, fills,
         )
         return status, j, how, pending_trade, ahead, fills
@@ -563,7 +600,7 @@ class Exchange:
                 self._consume(-lvl.side, int(self.r.price[j]), total, j)
             for order, f in zip(list(lvl.orders), fills.tolist()):
                 if f:
-                    self._fill(order, lvl.price, f, _MAKER, t_ns, j, _HOW_NAMES[how])
+                    self._fill(order, lvl.price + self.shift, f, _MAKER, t_ns, j, _HOW_NAMES[how])
             keep = [n for n, o in enumerate(lvl.orders) if o.status == _OPEN]
             lvl.orders = [lvl.orders[n] for n in keep]
             lvl.entry = [lvl.entry[n] for n in keep]
@@ -577,3 +614,65 @@ class Exchange:
             del self.levels[(lvl.side, lvl.price)]
         else:
             self._reschedule(lvl)
+        if total and self.impact is not None:
+            self._own_trade(lvl.side, total, t_ns, j)
+
+    # -- impact-adjusted replay ----------------------------------------------
+    def _own_trade(self, side: int, size: int, t_ns: int, i: int) -> None:
+        """Record an own trade with the impact model and put the shift it leaves in force."""
+        self.impact.add(side, size, t_ns, i)
+        self._sync_shift(t_ns, i, force=True)
+
+    def _sync_shift(self, t_ns: int, i: int, at: int | None = None, force: bool = False) -> None:
+        """Put in force the shift at exchange time ``t_ns`` for tape event ``at`` (default ``i``), the book being
+        as after tape event ``i``: if it changed, re-peg every resting order. Then (if it changed or ``force``)
+        find the tape event where it next changes, ask the engine to wake us there and rescan the levels."""
+        at = i if at is None else at
+        new = self.impact.shift_at(t_ns, at)
+        if new == self.shift and not force:
+            return
+        self._shift_at = i + 1  # while re-pegging, level scans look no further than now
+        while new != self.shift:
+            self.shift = new
+            for side, size in self._repeg(t_ns, i):
+                self.impact.add(side, size, t_ns, i)
+            new = self.impact.shift_at(t_ns, at)
+        self.shift_version += 1
+        end = min(len(self.r), self._stop)
+        self._shift_at = self.impact.next_change(at, self.shift, end)
+        if self._shift_at < end:
+            self.reports.append(("shift", self._shift_at, self.shift_version))
+        else:
+            self._shift_at = len(self.r)
+        for lvl in list(self.levels.values()):
+            if not lvl.unknown:
+                self._reschedule(lvl)  # dues found with the old change point may lie beyond the new one
+
+    def _repeg(self, t_ns: int, i: int) -> list[tuple[int, int]]:
+        """Move every resting order to the back of the queue at its limit minus the new shift (better-priced
+        orders first); an order now crossing the historical book fills against it. Returns the own trades those
+        crossings made: (side, size) per order."""
+        levels = sorted(self.levels.values(), key=lambda lv: (lv.side, -lv.side * lv.price))
+        orders = []
+        for lvl in levels:
+            self._advance(lvl, i)
+            lvl.version += 1
+            orders.extend(lvl.orders)
+        self.levels = {}
+        crossed = []
+        halted = bool(self.r.halted[i]) if i >= 0 else False
+        for order in orders:
+            if not halted:
+                size = self._take(order, t_ns, i, resting=True)
+                if size:
+                    crossed.append((order.side, size))
+            if order.status == _OPEN:
+                self._join(order, t_ns, i)
+        return crossed
+
+    def shift_due(self, version: int) -> None:
+        """The engine's wake-up at the tape event where the shift changes (stale versions are ignored)."""
+        if version != self.shift_version:
+            return
+        j = self._shift_at
+        self._sync_shift(int(self.r.ts_ns[j]), j - 1, at=j, force=True)

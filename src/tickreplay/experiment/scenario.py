@@ -21,6 +21,7 @@ from typing import Any, Callable, ClassVar
 from tickreplay.clock import TimeSpec, parse_local, resolve_time
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import FeeSchedule
+from tickreplay.impact.replay_impact import ImpactModel
 from tickreplay.latency import LATENCY_MODELS, Constant, LatencyModel
 from tickreplay.schedule.base import STYLES
 
@@ -298,6 +299,7 @@ class Scenario:
     fees: FeeSchedule = FeeSchedule()
     pretrade: PreTradeSpec | None = None
     overlay: OverlaySpec | None = None
+    impact: ImpactModel | None = None  # the impact-adjusted replay; None: model "none", the replay does not react
     seed: int = 0
     pnl_step_s: float = 60.0
     description: str = ""
@@ -326,6 +328,8 @@ class Scenario:
             out["data"].pop(k)
         if self.overlay is not None and not self.overlay.active:
             out["overlay"] = None  # an inactive overlay runs the static run, byte for byte: the same run
+        if self.impact is None:
+            out.pop("impact")  # no [impact] or model "none": the run (and its id) of a scenario without one
         return out
 
 
@@ -500,6 +504,66 @@ def _overlay(path: str, v: Any) -> OverlaySpec:
     return OverlaySpec(**d)
 
 
+_IMPACT_KEYS: dict[str, dict[str, Callable[[str, Any], Any]]] = {
+    "none": {},
+    "propagator": {"G0": _nonneg_num, "permanent_bps": _nonneg_num, "trade_size": _pos_num},
+    "sqrt": {"Y": _nonneg_num, "delta": _pos_num, "daily_vol": _pos_num, "adv": _pos_num},
+}
+_IMPACT_COMMON = {"calibration": _str, "clock": _one_of(("seconds", "trades")), "beta": _nonneg_num,
+                  "tau0": _pos_num}
+_IMPACT_REQUIRED = {"propagator": ("G0", "beta", "tau0"), "sqrt": ("Y", "delta", "beta", "tau0")}
+#: calibration file parameter → [impact] key, per model (a propagator's lag0 is in tape trades)
+_CALIBRATION_KEYS = {"propagator": {"G0": "G0", "beta": "beta", "lag0": "tau0", "permanent_bps": "permanent_bps"},
+                     "sqrt": {"Y": "Y", "delta": "delta"}}
+
+
+def _impact(path: str, v: Any, base_dir: str | Path) -> ImpactModel | None:
+    """The ``[impact]`` table (docs/scenarios.md): None for model "none"; a calibration file's parameters merged
+    with the inline keys (a parameter given both ways is an error)."""
+    table = _table(path, v)
+    model = _one_of(("none", "propagator", "sqrt"))(f"{path}.model", table.get("model", "none"))
+    own = {**_IMPACT_COMMON, **_IMPACT_KEYS[model]} if model != "none" else {}
+    known = {*_IMPACT_COMMON, *(k for keys in _IMPACT_KEYS.values() for k in keys)}
+    for key in table:
+        if key != "model" and key not in own and key in known:
+            raise ConfigError(f"scenario key '{path}.{key}' does not apply to impact model '{model}'"
+                              + (f" (its keys: {', '.join(own)})" if own else " (it has no parameters)"))
+    d = _fields(path, {k: x for k, x in table.items() if k != "model"}, own)
+    if model == "none":
+        return None
+    if "calibration" in d:
+        from tickreplay.errors import InputError
+        from tickreplay.impact.calibration import read_calibration
+
+        file = Path(d["calibration"]).expanduser()
+        file = file if file.is_absolute() else Path(base_dir) / file
+        if not file.is_file():
+            raise ConfigError(f"scenario key '{path}.calibration': no calibration file {file}")
+        try:
+            cal = read_calibration(file, kind=model)
+        except InputError as err:
+            raise ConfigError(f"scenario key '{path}.calibration': {err}") from None
+        for name, key in _CALIBRATION_KEYS[model].items():
+            if name not in cal.params:
+                continue
+            if key in d:
+                raise ConfigError(f"scenario key '{path}.{key}': also given by the calibration file {file} "
+                                  f"(params.{name} = {cal.params[name]!r}); give it in one place only")
+            d[key] = _nonneg_num(f"{path}.calibration: params.{name}", cal.params[name])
+        if model == "propagator" and "lag0" in cal.params:
+            if d.get("clock", "trades") != "trades":
+                raise ConfigError(f"scenario key '{path}.clock': the propagator calibration {file} counts its lag0 "
+                                  f"in tape trades; use clock = \"trades\" (or no calibration file)")
+            d["clock"] = "trades"
+    missing = [k for k in _IMPACT_REQUIRED[model] if k not in d]
+    if missing:
+        raise ConfigError(f"scenario key '{path}.{missing[0]}' is required for impact model '{model}' "
+                          f"(inline or from a calibration file; missing: {', '.join(missing)})")
+    if not d["tau0"] > 0:
+        raise _fail(f"{path}.tau0", "a positive number", d["tau0"])
+    return ImpactModel(model=model, **d)
+
+
 def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> Scenario:
     """A :class:`Scenario` from a parsed TOML document (see module docstring)."""
     top = _fields("", doc, {
@@ -516,6 +580,7 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
             "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
             "shares_outstanding": _pos_num, "participation": _fraction})),
         "overlay": _overlay,
+        "impact": lambda p, x: _impact(p, x, base_dir),
     })
     for key in ("data", "schedule"):
         if key not in top:
@@ -525,6 +590,8 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
     if "overlay" in top and top["schedule"].kind not in OVERLAY_KINDS:
         raise ConfigError(f"scenario table '[overlay]' applies to schedule kinds {', '.join(OVERLAY_KINDS)}, "
                           f"not '{top['schedule'].kind}'")
+    if top.get("impact", 0) is None:
+        del top["impact"]
     top.setdefault("name", name or "scenario")
     if "parent" in top:
         _check_parent_times(top["parent"])

@@ -73,6 +73,7 @@ class FillArrays:
     fee: np.ndarray
     liquidity: np.ndarray
     maker: np.ndarray
+    impact_shift: np.ndarray | None = None  # price units: the impact-adjusted replay's shift at each fill
 
     def __len__(self) -> int:
         return len(self.size)
@@ -103,7 +104,11 @@ def fill_arrays(fills: pd.DataFrame, parent: ParentOrder, source: str = "fills")
     filled = int(ints["size"].sum())
     if filled > parent.quantity:
         raise InputError(source, None, "size", f"fills total {filled}, more than the parent's {parent.quantity}")
-    return FillArrays(**ints, fee=fee, liquidity=liq, maker=equal(liq, "maker"))
+    shift = None
+    if "impact_shift" in fills.columns:  # an impact-adjusted run
+        shift = fills["impact_shift"].to_numpy(dtype=np.int64)
+        _first_bad(source, ints["price"] - shift <= 0, "impact_shift", shift, "a shift below the fill price")
+    return FillArrays(**ints, fee=fee, liquidity=liq, maker=equal(liq, "maker"), impact_shift=shift)
 
 
 def check_fills(fills: pd.DataFrame, parent: ParentOrder, source: str = "fills") -> pd.DataFrame:

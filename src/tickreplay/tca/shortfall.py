@@ -47,8 +47,19 @@ What each term shows:
   positive when the mid rose before we were filled).
 
 ``drift_arrival_to_fill`` is a mid move, not a modelled market impact: the
-replay does not react to our orders (see :mod:`tickreplay.impact` for the
-impact models). The price parts are exact integers in half price units ×
+plain replay does not react to our orders (see :mod:`tickreplay.impact` for the
+impact models).
+
+**Impact-adjusted runs** (fills with an ``impact_shift`` column ``S``, price
+units: the shift our earlier trades put on the replayed market,
+docs/impact_replay.md) have one more part, after ``book_walk``::
+
+    market_impact         = s*q*S            what our own earlier trades moved the price against us
+
+and the other parts are those of the historical market: ``book_walk`` uses
+the historical fill price ``p - S``, the mids and touches stay the tape's. So
+``s*q*(p - M0)`` still telescopes exactly, and a run without impact has no
+``market_impact`` part at all (its tables are unchanged). The price parts are exact integers in half price units ×
 size units (mids are kept doubled), so they add up exactly; currency = that
 × multiplier / (2 × price_scale × size_scale) (the instrument's
 :attr:`~tickreplay.tape.Instrument.unit_value` / 2; the multiplier is the
@@ -71,6 +82,16 @@ from tickreplay.tca.market import MarketSeries
 PRICE_PARTS = ("half_spread", "book_walk", "drift_arrival_to_fill", "delay", "timing")
 #: every component of the total, in order: what tables, reports and ``tca.json`` iterate
 PARTS = (*PRICE_PARTS, "fees", "opportunity")
+#: the part an impact-adjusted run adds, after ``book_walk`` (module docstring)
+IMPACT_PART = "market_impact"
+
+
+def parts_of(price_parts: dict) -> tuple[str, ...]:
+    """:data:`PARTS` of a shortfall whose price parts are ``price_parts``: with :data:`IMPACT_PART` after
+    ``book_walk`` when it has one."""
+    if IMPACT_PART not in price_parts:
+        return PARTS
+    return (*PRICE_PARTS[:2], IMPACT_PART, *PARTS[2:])
 
 
 def fill_costs(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -> pd.DataFrame:
@@ -84,7 +105,8 @@ def fill_costs(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries) -
 def cost_columns(f: FillArrays, parent: ParentOrder, market: MarketSeries) -> dict[str, np.ndarray]:
     """:func:`fill_costs`'s columns (int64 arrays, in order) from validated fills."""
     s = parent.side
-    q, p2, t_fill = f.size, 2 * f.price, f.exchange_ns
+    q, t_fill = f.size, f.exchange_ns
+    p2 = 2 * f.price if f.impact_shift is None else 2 * (f.price - f.impact_shift)  # historical fill price
     m0 = int(market.mid_x2_at(parent.start_ns))
     md = market.mid_x2_at(f.decision_ns)
     ma = market.mid_x2_at(f.arrival_ns)
@@ -94,8 +116,12 @@ def cost_columns(f: FillArrays, parent: ParentOrder, market: MarketSeries) -> di
         "half_spread": s * q * (touch2 - mf), "book_walk": s * q * (p2 - touch2),
         "drift_arrival_to_fill": s * q * (mf - ma), "delay": s * q * (ma - md), "timing": s * q * (md - m0),
     }
+    names = PRICE_PARTS
+    if f.impact_shift is not None:
+        parts[IMPACT_PART] = s * q * 2 * f.impact_shift
+        names = parts_of(parts)[:-2]
     return {"mid_decision_x2": md, "mid_arrival_x2": ma, "mid_fill_x2": mf, "touch_fill_x2": touch2,
-            **{f"{name}_x2": parts[name] for name in PRICE_PARTS}}
+            **{f"{name}_x2": parts[name] for name in names}}
 
 
 @dataclass(frozen=True)
@@ -133,7 +159,7 @@ class Shortfall:
     @property
     def total_x2(self) -> int:
         """All price parts (everything but fees), exact."""
-        return sum(self.price_parts_x2[p] for p in PRICE_PARTS) + self.opportunity_x2
+        return sum(self.price_parts_x2.values()) + self.opportunity_x2
 
     @property
     def arrival_mid(self) -> float:
@@ -167,7 +193,7 @@ class Shortfall:
         out: dict[str, float | int] = {
             "total_bps": self.bps(self.total_currency), "total_currency": self.total_currency,
         }
-        for part in PARTS:
+        for part in parts_of(self.price_parts_x2):
             c = self.currency(part)
             out[f"{part}_bps"], out[f"{part}_currency"] = self.bps(c), c
         out.update(quantity=self.quantity, filled=self.filled, unfilled=self.unfilled, arrival_mid=self.arrival_mid,
@@ -188,7 +214,8 @@ def shortfall_of(f: FillArrays, costs: dict[str, np.ndarray], parent: ParentOrde
     m0, m1 = (int(x) for x in market.mid_x2_at(np.array([parent.start_ns, parent.end_ns])))
     return Shortfall(
         side=parent.side, quantity=parent.quantity, filled=filled, arrival_mid_x2=m0, end_mid_x2=m1,
-        price_parts_x2={p: int(costs[f"{p}_x2"].sum()) for p in PRICE_PARTS},
+        price_parts_x2={p: int(costs[f"{p}_x2"].sum()) for p in PRICE_PARTS + ((IMPACT_PART,) if f"{IMPACT_PART}_x2"
+                                                                                  in costs else ())},
         opportunity_x2=parent.side * (parent.quantity - filled) * (m1 - m0),
         fees=float(f.fee.sum()),
         price_scale=market.instrument.price_scale, size_scale=market.instrument.size_scale,

@@ -27,6 +27,8 @@ NOTES = (
     "TCA is ex post: mids after a fill (markouts, end price) come from the whole tape.",
     "Replay does not react: historical flow ignores our orders; market volume excludes our fills.",
 )
+IMPACT_NOTE = ("Impact-adjusted replay: our trades shifted the replayed prices (the market_impact part); markouts, "
+               "window benchmarks and the end mid are the historical market's; market volume excludes our fills.")
 
 
 def _jsonable(x):
@@ -42,6 +44,12 @@ def _jsonable(x):
     if isinstance(x, (float, np.floating)):
         return float(x) if math.isfinite(x) else None
     return x
+
+
+def _historical(f) -> np.ndarray:
+    """Fill prices in the historical market's frame (an impact-adjusted run's fill price less its shift): markouts
+    measure what the tape did after a fill, our own impact being the shortfall's ``market_impact`` part."""
+    return f.price if f.impact_shift is None else f.price - f.impact_shift
 
 
 def tca_summary(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
@@ -66,7 +74,7 @@ def measure_parent(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrde
     log = order_arrays(orders, parent)
     costs = cost_columns(f, parent, market)
     sf = shortfall_of(f, costs, parent, market)
-    marks = markout_columns(f.exchange_ns, f.price, parent.side, sf.arrival_mid_x2, market, horizons_ns)
+    marks = markout_columns(f.exchange_ns, _historical(f), parent.side, sf.arrival_mid_x2, market, horizons_ns)
     new = log.new
     inst = market.instrument
     out = {
@@ -84,7 +92,7 @@ def measure_parent(fills: pd.DataFrame, orders: pd.DataFrame, parent: ParentOrde
         "markouts": summarise_markouts(f.size, f.liquidity, marks, horizons_ns),
         "pretrade": None if pretrade is None else predicted_vs_realised(
             sf.bps(sf.total_currency), parent, sf.arrival_mid * inst.multiplier / inst.size_scale, pretrade),
-        "notes": list(NOTES),
+        "notes": list(NOTES) if f.impact_shift is None else [NOTES[0], IMPACT_NOTE],
     }
     return _jsonable(out), {**costs, **marks}
 
@@ -100,7 +108,8 @@ def fill_table(fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries,
     f = fill_arrays(fills, parent)
     m0 = int(market.mid_x2_at(parent.start_ns))
     return with_fill_columns(fills, {**cost_columns(f, parent, market),
-                                     **markout_columns(f.exchange_ns, f.price, parent.side, m0, market, horizons_ns)})
+                                     **markout_columns(f.exchange_ns, _historical(f), parent.side, m0, market,
+                                                       horizons_ns)})
 
 
 def with_fill_columns(fills: pd.DataFrame, columns: dict[str, np.ndarray]) -> pd.DataFrame:
