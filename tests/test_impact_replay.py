@@ -4,6 +4,7 @@ grow with impact and with schedule speed, invariants with impact on, and the sce
 from __future__ import annotations
 
 import dataclasses
+import json
 import hashlib
 import math
 from pathlib import Path
@@ -265,28 +266,16 @@ def test_a_calibration_file_gives_the_parameters_and_must_fit_the_model(tmp_path
     assert (s.impact.Y, s.impact.delta) == (0.8, 0.5)
 
 
-def test_the_shipped_impact_scenario_costs_more_than_its_plain_twin():
-    """scenarios/twap_impact.toml is twap_market.toml with an [impact] table; the wiring into the engine config is
-    the one docs/impact_replay.md asks of experiment.plan.engine_config (impact=for_data(scn.impact, data))."""
-    from tickreplay.experiment.data import load_data
-    from tickreplay.experiment.plan import build_plan, engine_config
-    from tickreplay.experiment.run import measure
-    from tickreplay.experiment.scenario import load_scenario
-    from tickreplay.impact.replay_impact import for_data
+def test_the_shipped_impact_scenario_costs_more_than_its_plain_twin(tmp_path):
+    """scenarios/twap_impact.toml is twap_market.toml with an [impact] table; run both as `tickreplay run` does
+    (the scenario's [impact] reaches the engine through experiment.plan.engine_config)."""
+    from tickreplay.experiment.run import run_file
 
     root = Path(__file__).resolve().parents[1] / "scenarios"
-    plain, scn = load_scenario(root / "twap_market.toml"), load_scenario(root / "twap_impact.toml")
-    assert scn.impact is not None and scn.impact.model == "propagator"
-    data = load_data(scn)
     costs = {}
-    for s in (plain, scn):
-        plan = build_plan(s, data)
-        cfg = engine_config(s, data)
-        if s.impact is not None:
-            cfg = dataclasses.replace(cfg, impact=for_data(s.impact, data))
-            assert cfg.impact.trade_size > 0  # from the tape
-        res = Engine(data.replay, cfg).run(plan.strategy, start_ns=plan.start_ns)
-        costs[s.name] = measure(s, plan, res, data)[0]["shortfall"]
+    for name in ("twap_market", "twap_impact"):
+        out = run_file(root / f"{name}.toml", tmp_path / "results")
+        costs[name] = json.loads((out.path / "tca.json").read_text())["shortfall"]
     assert costs["twap_impact"]["market_impact_bps"] > 0 and "market_impact_bps" not in costs["twap_market"]
     assert costs["twap_impact"]["total_bps"] > costs["twap_market"]["total_bps"]
 

@@ -28,7 +28,7 @@ from matplotlib.ticker import Formatter, Locator
 
 from tickreplay import clock
 from tickreplay.io import atomic_path
-from tickreplay.tca.shortfall import PARTS
+from tickreplay.tca.shortfall import IMPACT_PART, PARTS, parts_of
 
 #: tick spacings (s) the local-time axis chooses from, smallest first
 TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600)
@@ -223,8 +223,9 @@ def group_runs(runs: list[StoredRun]) -> list[tuple[str, list[StoredRun]]]:
 
 
 def _parts(sf: dict) -> list[str]:
-    """The shortfall parts (:data:`tickreplay.tca.shortfall.PARTS`, in order) a stored run has."""
-    return [p for p in PARTS if f"{p}_bps" in sf]
+    """The shortfall parts (:data:`tickreplay.tca.shortfall.PARTS`, with ``market_impact`` on an impact-adjusted
+    run; in order) a stored run has."""
+    return [p for p in parts_of({IMPACT_PART: 0.0}) if f"{p}_bps" in sf]
 
 
 def _missing_parts_note(sf: dict) -> str | None:
@@ -486,7 +487,7 @@ def compare_report(run_dirs: list[str | Path], out_dir: str | Path) -> Path:
                      + (f" Why: {gaps[0].risk_unavailable}" if gaps and gaps[0].risk_unavailable else "")
                      if gaps else "No frontier: no run stored a shortfall.")
     label_of = {id(r): name for name, rs in group_runs(costed) for r in rs}
-    parts = [p for p in PARTS if any(f"{p}_bps" in r.tca["shortfall"] for r in costed)]
+    parts = [p for p in parts_of({IMPACT_PART: 0.0}) if any(f"{p}_bps" in r.tca["shortfall"] for r in costed)]
     older = [r for r in costed if _missing_parts_note(r.tca["shortfall"])]
     if older:
         missing = [p.replace("_", " ") for p in PARTS if any(f"{p}_bps" not in r.tca["shortfall"] for r in older)]

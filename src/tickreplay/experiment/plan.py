@@ -22,6 +22,7 @@ from tickreplay.checks import list_mismatch
 from tickreplay.impact import MarketInputs, PreTradeOrder
 from tickreplay.impact.almgren_chriss import planned_schedule_risk_bps
 from tickreplay.impact.frontier import canonical_ac_params
+from tickreplay.impact.replay_impact import for_data
 from tickreplay.latency import Burst, LatencyModel
 from tickreplay.overlay.model import SIDECAR, DelayModel
 from tickreplay.schedule import ParentOrder, PovPolicy, almgren_chriss, twap, vwap
@@ -212,7 +213,8 @@ def _pov_plan(data: MarketData, rate: float, qty: int, start: int, end: int) -> 
 
 
 def engine_config(scn: Scenario, data: MarketData) -> EngineConfig:
-    """Latency models (a burst model counts this data's messages), queue model, fees and seed of the scenario."""
+    """Latency models (a burst model counts this data's messages), queue model, fees, seed and impact model
+    (``[impact]``, its σ and V from this data when not given) of the scenario."""
     lat = scn.latency
 
     def bound(model: LatencyModel) -> LatencyModel:
@@ -222,7 +224,8 @@ def engine_config(scn: Scenario, data: MarketData) -> EngineConfig:
     queue = QueueModel("risk_averse" if q.model == "risk_averse" else q.shape, q.exponent)
     return EngineConfig(md_latency=bound(lat.market_data), entry_latency=bound(lat.order_entry),
                         response_latency=bound(lat.response), allow_overtaking=lat.allow_overtaking,
-                        queue_model=queue, fees=scn.fees, seed=scn.seed)
+                        queue_model=queue, fees=scn.fees, seed=scn.seed,
+                        impact=None if scn.impact is None else for_data(scn.impact, data))
 
 
 def schedule_risk(scn: Scenario, data: MarketData, parent: ParentOrder, planned: pd.DataFrame) -> dict:

@@ -31,7 +31,7 @@ from tickreplay.experiment.run import (DEFAULT_RESULTS, IdentityCache, RunOutcom
 from tickreplay.experiment.scenario import Scenario, parse_scenario, with_overrides
 from tickreplay.io import remove_leftovers
 from tickreplay.results import BATCHES, BatchWriter, StoreIndex, read_stored, store_index
-from tickreplay.tca import PARTS
+from tickreplay.tca.shortfall import IMPACT_PART, parts_of
 
 SETTINGS = ("backend",)  # [sweep] keys that are settings of the sweep, not scenario keys
 
@@ -208,7 +208,7 @@ def comparison_row(o: RunOutcome) -> dict:
     row = {"run_id": o.run_id, "name": o.scenario.name, "skipped": o.skipped, "kind": s.kind, "style": s.style,
            "filled_pct": 100.0 * sf["filled"] / sf["quantity"] if sf else None,
            "total_bps": sf.get("total_bps")}
-    for part in PARTS:
+    for part in parts_of({IMPACT_PART: 0.0} if f"{IMPACT_PART}_bps" in sf else {}):
         row[f"{part}_bps"] = sf.get(f"{part}_bps")
     row["vwap_slippage_bps"] = win.get("vwap_slippage_bps")
     row["participation"] = win.get("participation")
