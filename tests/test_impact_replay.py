@@ -3,7 +3,6 @@ grow with impact and with schedule speed, invariants with impact on, and the sce
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import hashlib
 import math
