@@ -1,0 +1,222 @@
+"""The closed hedging loop over days (docs/loop.md).
+
+For each day, observation by observation of the exposure: a breach raises a requirement
+(:class:`~tickreplay.hedging.requirements.HedgeBook`); :func:`~tickreplay.hedging.decision.decide` picks the
+horizon on the cost-risk curve of the calibration in force (the policy's, :mod:`.policies`) and the AC schedule;
+the route is ``single`` (one venue); an :class:`~tickreplay.hedging.executors.Executor` replays the children; TCA
+measures the shortfall vs the arrival mid; the hedge becomes a measured parent and the calibration is updated
+before the next requirement (``every = "hedge"``: once the parent's post-trade mid is known, ``post_ns`` after its
+last fill, else at the day's end) or at the day's end (``every = "day"``).
+
+A hedge stays in flight until its last fill (its unfilled rest is then released); a paused requirement (the
+news-spike rule) is closed with nothing filled, recorded with its unhedged exposure, and the next look is
+``pause_ns`` later. Per day the hedged P&L is ``Σ net_i · (mid_{i+1} − mid_i) − hedge costs`` over the exposure
+observations (net = exposure − filled hedges, historical mids), and the residual risk ``|net| · σ_daily · mid``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from tickreplay.hedging.decision import DecisionConfig, decide
+from tickreplay.hedging.executors import (Day, Executor, ImpactReplayExecutor, PARENT_COLUMNS, load_days,
+                                          measure_hedge)
+from tickreplay.hedging.exposure import ExposurePath, generate_exposure, read_exposure
+from tickreplay.hedging.loop_config import LoopConfig
+from tickreplay.hedging.policies import Policy, make_policy, textbook_prior
+from tickreplay.hedging.requirements import HedgeBook
+from tickreplay.impact.update import update
+from tickreplay.schedule.base import ChildOrder, ParentOrder
+
+ROUTE = "single"
+
+
+@dataclass
+class LoopResult:
+    """One policy's loop: ``hedges`` (one row per requirement), ``days`` (one row per day), ``exposure`` (per
+    observation), ``calibrations`` (per update), ``decisions`` (the full :class:`Decision` records)."""
+
+    policy: str
+    hedges: pd.DataFrame
+    days: pd.DataFrame
+    exposure: pd.DataFrame
+    calibrations: pd.DataFrame
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def load_exposure(cfg: LoopConfig, days: list[Day]) -> ExposurePath:
+    """The scenario's exposure over the days' sessions: its file read and checked, or the generated path."""
+    sessions = [d.session for d in days]
+    if cfg.exposure.file is not None:
+        return read_exposure(cfg.path(cfg.exposure.file), [cfg.instrument], sessions)
+    kw = dict(cfg.exposure.generate)
+    seed = kw.pop("seed", cfg.seed)
+    return generate_exposure(sessions, [cfg.instrument], seed, **kw)
+
+
+def _policy(cfg: LoopConfig, name: str, days: list[Day]) -> Policy:
+    from tickreplay.impact.calibration import read_calibration
+
+    file_cal = None if cfg.calibration is None else read_calibration(cfg.path(cfg.calibration), "almgren-chriss")
+    first = days[0]
+    before = str(np.datetime64(first.date, "D") - np.timedelta64(1, "D"))
+
+    def prior(key: str):
+        day = next((d for d in days if (d.regime or "unlabelled") == key), first)  # the key's inputs
+        return textbook_prior(day.market, float(day.mid_at(day.session[0] + 1)), cfg.instrument, before)
+
+    return make_policy(name, cfg.update_every, file_cal, prior)
+
+
+def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None = None,
+             exposure: ExposurePath | None = None, executor: Executor | None = None,
+             updater: Callable = update) -> LoopResult:
+    """Run the loop of ``cfg`` with ``policy`` (default: the scenario's) over ``days`` (default: loaded); the
+    same inputs give the same tables. ``updater``: the calibration update (``impact.update.update``)."""
+    days = load_days(cfg) if days is None else days
+    path = load_exposure(cfg, days) if exposure is None else exposure
+    executor = executor or ImpactReplayExecutor(cfg.replace_after_ns, cfg.max_replaces, cfg.seed)
+    pol = _policy(cfg, policy or cfg.policy, days)
+    dcfg = DecisionConfig(cfg.risk_aversion, cfg.period_ns, cfg.n_horizons)
+    times, values = path.for_instrument(cfg.instrument)
+    book = HedgeBook(cfg.instrument, cfg.threshold_shares, cfg.target_shares)
+    hedges: list[dict] = []
+    decisions: list[dict] = []
+    day_rows: list[dict] = []
+    obs_rows: list[pd.DataFrame] = []
+    for day in days:
+        s0, s1 = day.session
+        lo, hi = np.searchsorted(times, [s0, s1 + 1])
+        t, e = times[:hi], values[:hi]
+        fill_t: list[np.ndarray] = []
+        fill_q: list[np.ndarray] = []  # signed hedge shares (+ bought)
+        pending: list[tuple[int, dict]] = []  # (time the parent is measured, its row)
+        day_parents: list[dict] = []
+        in_flight: list[tuple[int, int]] = []  # (end_ns, req_id)
+        i = int(lo)
+        while i < hi:
+            j = hi
+            if in_flight:
+                in_flight.sort()
+                j = int(np.searchsorted(t, in_flight[0][0], side="right"))
+            hit = book.next_breach(t[:max(j, i)], e[:max(j, i)], i) if j > i else None
+            if hit is None:
+                if not in_flight:
+                    break
+                end, rid = in_flight.pop(0)
+                book.close(rid)
+                i = max(i, j)
+                continue
+            i, req = hit
+            for ready, row in [p for p in pending if p[0] <= req.time_ns]:
+                pol.learn(day.regime, pd.DataFrame([row]), cfg.half_life_days, updater, ready, day.index)
+            pending = [p for p in pending if p[0] > req.time_ns]
+            cal, cid = pol.in_force(day.regime)
+            ref = float(day.mid_at(req.time_ns))
+            dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules)
+            d = dec.to_dict()
+            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index)
+            decisions.append(d)
+            row = {"hedge": len(hedges), "req_id": req.req_id, "policy": pol.name, "day": day.index,
+                   "date": day.date, "regime": day.regime or "", "time_ns": req.time_ns, "side": req.side,
+                   "required_shares": req.quantity_shares, "exposure_shares": req.exposure_shares,
+                   "traded_shares": dec.traded_shares, "paused": dec.paused, "rule": dec.rule_applied,
+                   "route": ROUTE, "calibration_id": cid, "eta": dec.coefficients["eta"],
+                   "gamma": dec.coefficients["gamma"], "risk_aversion": dec.risk_aversion,
+                   "horizon_ns": dec.horizon_ns or 0, "n_children": len(dec.schedule["sizes_shares"]),
+                   "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "schedule_expected_cost": 0.0,
+                   "filled_shares": 0, "realised_cost": 0.0, "realised_cost_bps": np.nan,
+                   "market_impact_bps": np.nan, "end_ns": req.time_ns, "executor": "",
+                   "planted_gamma": np.nan if day.planted_gamma is None else day.planted_gamma}
+            if dec.chosen is not None:
+                point = dec.curve[dec.chosen]
+                row.update(predicted_cost=point["expected_cost"], predicted_cost_bps=point["expected_cost_bps"],
+                           schedule_expected_cost=dec.schedule["expected_cost"])
+                pid = req.req_id + 1
+                kids = [ChildOrder(int(ts), int(q), dec.schedule["style"], parent_id=pid, index=k)
+                        for k, (ts, q) in enumerate(zip(dec.schedule["times_ns"], dec.schedule["sizes_shares"]))]
+                end = min(req.time_ns + int(point["horizon_ns"]), s1)
+                parent = ParentOrder(req.side, dec.traded_shares, req.time_ns, max(end, req.time_ns + 1), pid)
+                ex = executor.execute(day, req.side, kids, req.time_ns)
+                tca, prow = measure_hedge(day, ex, parent, cfg.instrument, cfg.post_ns)
+                filled = int(ex.fills["size"].sum()) if len(ex.fills) else 0
+                sf = tca["shortfall"]
+                row.update(filled_shares=filled, executor=ex.executor, realised_cost=float(sf["total_currency"]),
+                           realised_cost_bps=float(sf["total_bps"]) if filled else np.nan,
+                           market_impact_bps=float(sf.get("market_impact_bps", 0.0)))
+                if filled:
+                    ft = ex.fills["exchange_ns"].to_numpy(np.int64)
+                    fill_t.append(ft)
+                    fill_q.append(np.full(len(ft), req.side) * ex.fills["size"].to_numpy(np.int64))
+                    book.fill(req.req_id, filled)
+                    prow["row"] = len(hedges)
+                    ready = min(int(prow["end_ns"]) + cfg.post_ns, s1)
+                    if pol.every == "hedge":
+                        pending.append((ready, prow))
+                    else:
+                        day_parents.append(prow)
+                    row["end_ns"] = int(ft.max())
+                in_flight.append((row["end_ns"], req.req_id))
+            else:
+                book.close(req.req_id)
+                if dec.paused:  # look again after the pause
+                    i = int(np.searchsorted(t, req.time_ns + cfg.pause_ns, side="left")) - 1
+            row["unhedged_shares"] = req.quantity_shares - row["filled_shares"]
+            hedges.append(row)
+            i += 1
+        for end, rid in sorted(in_flight):
+            book.close(rid)
+        for ready, prow in pending:
+            pol.learn(day.regime, pd.DataFrame([prow]), cfg.half_life_days, updater, ready, day.index)
+        if day_parents:
+            pol.learn(day.regime, pd.DataFrame(day_parents)[list(PARENT_COLUMNS)], cfg.half_life_days, updater,
+                      s1, day.index)
+        obs, pnl = _day_path(day, times[lo:hi], values[lo:hi], fill_t, fill_q)
+        obs_rows.append(obs.assign(policy=pol.name))
+        dh = [h for h in hedges if h["day"] == day.index]
+        cost = float(sum(h["realised_cost"] for h in dh))
+        cal, cid = pol.in_force(day.regime)
+        day_rows.append({"policy": pol.name, "day": day.index, "date": day.date, "key": day.key,
+                         "regime": day.regime or "", "inputs_source": day.inputs_source,
+                         "hedges": sum(1 for h in dh if h["filled_shares"] > 0),
+                         "paused": sum(1 for h in dh if h["paused"]), "hedge_cost": cost,
+                         "exposure_pnl": pnl, "hedged_pnl": pnl - cost,
+                         "abs_error_bps": _mean([abs(h["predicted_cost_bps"] - h["realised_cost_bps"])
+                                                 for h in dh if h["filled_shares"] > 0]),
+                         "residual_risk_end": float(obs["residual_risk"].iat[-1]) if len(obs) else 0.0,
+                         "calibration_id": cid, "eta": np.nan if cal is None else cal.params["eta"],
+                         "gamma": np.nan if cal is None else cal.params["gamma"],
+                         "planted_gamma": np.nan if day.planted_gamma is None else day.planted_gamma})
+    hed = pd.DataFrame(hedges)
+    if len(hed):
+        hed["abs_error_bps"] = (hed["predicted_cost_bps"] - hed["realised_cost_bps"]).abs()
+    cals = pd.DataFrame(pol.updates).assign(policy=pol.name)
+    if len(cals):
+        cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))
+    return LoopResult(pol.name, hed, pd.DataFrame(day_rows), pd.concat(obs_rows, ignore_index=True), cals,
+                      decisions)
+
+
+def _mean(values: list[float]) -> float:
+    """The mean, NaN for no values."""
+    return float(np.mean(values)) if values else float("nan")
+
+
+def _day_path(day: Day, t: np.ndarray, e: np.ndarray, fill_t: list[np.ndarray], fill_q: list[np.ndarray],
+              ) -> tuple[pd.DataFrame, float]:
+    """Per observation: exposure, filled hedges, net, residual risk (currency, 1-day sd); and the day's exposure
+    P&L Σ net·Δmid (currency)."""
+    ft = np.concatenate(fill_t) if fill_t else np.zeros(0, np.int64)
+    fq = np.concatenate(fill_q) if fill_q else np.zeros(0, np.int64)
+    order = np.argsort(ft, kind="stable")
+    cum = np.r_[0, np.cumsum(fq[order])]
+    hedged = cum[np.searchsorted(ft[order], t, side="right")]  # shares bought by hedges so far (+ buy)
+    net = e + hedged
+    mid = day.mid_at(t) * day.multiplier
+    pnl = float((net[:-1] * np.diff(mid)).sum()) if len(t) > 1 else 0.0
+    return pd.DataFrame({"day": day.index, "time_ns": t, "exposure_shares": e, "hedge_position_shares": hedged,
+                         "net_shares": net, "residual_risk": np.abs(net) * day.market.daily_vol * mid}), pnl

@@ -1,0 +1,241 @@
+"""The loop scenario: a TOML file with a ``[loop]`` table (schema in docs/loop.md), checked key by key.
+
+Every key is checked with the scenario helpers of :mod:`tickreplay.experiment.scenario` (an unknown key or a
+value of the wrong type is a :class:`~tickreplay.errors.ConfigError` naming the key's path, e.g.
+``loop.update.half_life_days``); :func:`load_loop` prefixes the file name. The planted impact of a generated
+regime and the response of catalog tapes are ``[impact]`` tables (docs/scenarios.md), parsed by the same code
+as a run's ``[impact]``.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tickreplay.errors import ConfigError
+from tickreplay.experiment import scenario as S
+from tickreplay.hedging.regimes import RegimeRules, rules_from_config
+from tickreplay.impact.replay_impact import ImpactModel
+
+POLICIES = ("static", "daily", "regime")
+UPDATE_EVERY = ("hedge", "day")
+NS = 1_000_000_000
+
+#: planted response per generated regime when the scenario gives none: a propagator in seconds, linear in the
+#: size (bps of the reference mid per ``trade_size`` shares), with a permanent part (AC's gamma, docs/loop.md)
+DEFAULT_PLANTED: dict[str, dict[str, Any]] = {
+    "liquid_large_cap": {"model": "propagator", "G0": 1.0, "permanent_bps": 0.5, "trade_size": 1000.0,
+                         "beta": 0.5, "tau0": 60.0},
+    "high_volatility": {"model": "propagator", "G0": 3.0, "permanent_bps": 1.5, "trade_size": 1000.0,
+                        "beta": 0.5, "tau0": 60.0},
+    "thin_small_cap": {"model": "propagator", "G0": 6.0, "permanent_bps": 3.0, "trade_size": 1000.0,
+                       "beta": 0.5, "tau0": 60.0},
+    "news_spike": {"model": "propagator", "G0": 2.0, "permanent_bps": 1.0, "trade_size": 1000.0,
+                   "beta": 0.5, "tau0": 60.0},
+}
+
+
+@dataclass(frozen=True)
+class CatalogDay:
+    """A day from the catalog: its key and the regime the desk labels it with (None: no rule applies)."""
+
+    key: str
+    regime: str | None = None
+
+
+@dataclass(frozen=True)
+class GeneratedDays:
+    """``days`` consecutive business days from ``start_date``, regime ``regimes[k % len]`` on day ``k``, each
+    ``duration_s`` long from the regime's open, seeded ``seed + k``; ``planted``: the response per regime."""
+
+    days: int
+    regimes: tuple[str, ...]
+    start_date: str = "2024-01-02"
+    duration_s: float = 3600.0
+    seed: int = 1
+    planted: dict[str, ImpactModel] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExposureSpec:
+    """An exposure ``file`` (docs/hedging.md), or a generated path with these keyword arguments."""
+
+    file: str | None = None
+    generate: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoopConfig:
+    """A checked loop scenario (docs/loop.md); times in ns, λ in 1/currency."""
+
+    name: str
+    instrument: str
+    threshold_shares: int
+    exposure: ExposureSpec
+    catalog_days: tuple[CatalogDay, ...] = ()
+    generated: GeneratedDays | None = None
+    catalog_root: str | None = None
+    impact: ImpactModel | None = None  # the response of catalog tapes
+    target_shares: int = 0
+    risk_aversion: float = 1e-6
+    period_ns: int = 60 * NS
+    n_horizons: int = 30
+    pause_ns: int = 900 * NS
+    policy: str = "regime"
+    calibration: str | None = None  # an almgren-chriss file; None: textbook default
+    half_life_days: float = 5.0
+    update_every: str = "hedge"
+    rules: RegimeRules = field(default_factory=RegimeRules)
+    replace_after_ns: int = 20 * NS
+    max_replaces: int = 2
+    post_ns: int = 600 * NS
+    seed: int = 0
+    base_dir: str = "."
+    source: str | None = None
+    raw: dict = field(default_factory=dict, compare=False)
+
+    def where(self) -> str:
+        return self.source or f"loop scenario {self.name!r}"
+
+    def path(self, p: str) -> Path:
+        """``p`` resolved against the scenario file's folder."""
+        q = Path(p).expanduser()
+        return q if q.is_absolute() else Path(self.base_dir) / q
+
+
+def _regime(path: str, v: Any) -> str:
+    from tickreplay.adapters.synthetic_regimes import REGIMES
+
+    if v not in REGIMES:
+        raise S._fail(path, "one of " + ", ".join(repr(r) for r in sorted(REGIMES)), v)
+    return v
+
+
+def _catalog_days(path: str, v: Any) -> tuple[CatalogDay, ...]:
+    if not isinstance(v, list) or not v:
+        raise S._fail(path, "a non-empty list of catalog keys (or {key, regime} tables)", v)
+    out = []
+    for k, item in enumerate(v):
+        p = f"{path}[{k}]"
+        if isinstance(item, str):
+            out.append(CatalogDay(S._str(p, item)))
+        else:
+            d = S._fields(p, item, {"key": S._str, "regime": S._str})
+            if "key" not in d:
+                raise ConfigError(f"scenario key '{p}.key' is required")
+            out.append(CatalogDay(d["key"], d.get("regime")))
+    return tuple(out)
+
+
+def _generated(path: str, v: Any, base_dir: str) -> GeneratedDays:
+    table = S._table(path, v)
+    d = S._fields(path, {k: x for k, x in table.items() if k != "planted"}, {
+        "days": S._pos_int, "start_date": S._str, "duration_s": S._pos_num, "seed": S._nonneg_int,
+        "regimes": lambda p, x: tuple(_regime(f"{p}[{i}]", r) for i, r in enumerate(
+            x if isinstance(x, list) and x else [] if isinstance(x, list) else [x]))})
+    if "days" not in d:
+        raise ConfigError(f"scenario key '{path}.days' is required (the number of generated days)")
+    if not d.get("regimes"):
+        raise ConfigError(f"scenario key '{path}.regimes' is required: a non-empty list of regimes, cycled over "
+                          "the days")
+    planted_t = S._table(f"{path}.planted", table.get("planted", {}))
+    planted = {}
+    for regime in sorted(set(d["regimes"])):
+        spec = planted_t.get(regime, DEFAULT_PLANTED[regime])
+        model = S._impact(f"{path}.planted.{regime}", spec, base_dir)
+        if model is None or model.model != "propagator" or model.trade_size is None:
+            raise ConfigError(f"scenario key '{path}.planted.{regime}': the planted response must be a propagator "
+                              "with its trade_size (its permanent_bps per trade_size shares is the planted gamma)")
+        planted[regime] = model
+    extra = sorted(set(planted_t) - set(d["regimes"]))
+    if extra:
+        raise ConfigError(f"scenario key '{path}.planted.{extra[0]}': no generated day has this regime "
+                          f"(regimes: {', '.join(d['regimes'])})")
+    return GeneratedDays(planted=planted, **d)
+
+
+def _exposure(path: str, v: Any) -> ExposureSpec:
+    d = S._fields(path, v, {"file": S._str, "seed": S._nonneg_int, "jump_rate_per_hour": S._nonneg_num,
+                            "jump_median_shares": S._pos_num, "jump_sigma": S._nonneg_num,
+                            "diffusion_shares_per_sqrt_hour": S._nonneg_num, "step_s": S._pos_num,
+                            "start_shares": S._int})
+    file = d.pop("file", None)
+    if file is not None and d:
+        raise ConfigError(f"scenario key '{path}.{sorted(d)[0]}': an exposure file and a generated path exclude "
+                          "each other")
+    if "step_s" in d:
+        d["step_ns"] = round(d.pop("step_s") * NS)
+    return ExposureSpec(file, d)
+
+
+def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> LoopConfig:
+    """A :class:`LoopConfig` from a parsed TOML document (errors name the key path)."""
+    base = str(base_dir)
+    top = S._fields("", doc, {"name": S._str, "description": S._text, "seed": S._nonneg_int,
+                              "loop": S._table})
+    if "loop" not in top:
+        raise ConfigError("scenario table '[loop]' is required")
+    t = top["loop"]
+    d = S._fields("loop", {k: x for k, x in t.items() if k not in ("generate", "regimes", "impact")}, {
+        "instrument": S._str, "days": _catalog_days, "catalog_root": S._str, "exposure": _exposure,
+        "threshold_shares": S._pos_int, "target_shares": S._nonneg_int, "risk_aversion": S._nonneg_num,
+        "period_s": S._pos_num, "n_horizons": S._pos_int, "pause_s": S._pos_num,
+        "policy": S._one_of(POLICIES), "calibration": S._str,
+        "update": lambda p, x: S._fields(p, x, {"half_life_days": S._pos_num, "every": S._one_of(UPDATE_EVERY)}),
+        "execution": lambda p, x: S._fields(p, x, {"replace_after_s": S._pos_num, "max_replaces": S._nonneg_int,
+                                                   "post_s": S._pos_num})})
+    for key in ("instrument", "threshold_shares", "exposure"):
+        if key not in d:
+            raise ConfigError(f"scenario key 'loop.{key}' is required")
+    days = d.pop("days", ())
+    generated = _generated("loop.generate", t["generate"], base) if "generate" in t else None
+    if bool(days) == (generated is not None):
+        raise ConfigError("scenario keys 'loop.days' (catalog keys) and '[loop.generate]' (generated days): give "
+                          "exactly one")
+    impact = S._impact("loop.impact", t["impact"], base) if "impact" in t else None
+    if impact is not None and generated is not None:
+        raise ConfigError("scenario key 'loop.impact' applies to catalog days; generated days respond with "
+                          "'loop.generate.planted.<regime>'")
+    rules = rules_from_config(S._table("loop.regimes", t.get("regimes", {})), "loop.regimes")
+    upd, ex = d.pop("update", {}), d.pop("execution", {})
+    kw: dict[str, Any] = {}
+    for key, scale in (("period_s", "period_ns"), ("pause_s", "pause_ns")):
+        if key in d:
+            kw[scale] = round(d.pop(key) * NS)
+    if "calibration" in d and d["calibration"] == "default":
+        d.pop("calibration")
+    if "half_life_days" in upd:
+        kw["half_life_days"] = upd["half_life_days"]
+    if "every" in upd:
+        kw["update_every"] = upd["every"]
+    if "replace_after_s" in ex:
+        kw["replace_after_ns"] = round(ex["replace_after_s"] * NS)
+    if "max_replaces" in ex:
+        kw["max_replaces"] = ex["max_replaces"]
+    if "post_s" in ex:
+        kw["post_ns"] = round(ex["post_s"] * NS)
+    if d.get("target_shares", 0) >= d["threshold_shares"]:
+        raise ConfigError(f"scenario key 'loop.target_shares': expected below loop.threshold_shares "
+                          f"({d['threshold_shares']}), got {d['target_shares']!r}")
+    if not math.isfinite(kw.get("half_life_days", 1.0)):
+        raise ConfigError("scenario key 'loop.update.half_life_days': expected a finite number of days")
+    return LoopConfig(name=top.get("name", name or "loop"), catalog_days=days, generated=generated, impact=impact,
+                      rules=rules, seed=top.get("seed", 0), base_dir=base, raw=doc, **d, **kw)
+
+
+def load_loop(path: str | Path) -> LoopConfig:
+    """Read and check a loop scenario file; errors start with the file's name."""
+    from dataclasses import replace
+
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML ({err})") from None
+    try:
+        return replace(parse_loop(doc, path.stem, path.parent), source=str(path))
+    except ConfigError as err:
+        raise ConfigError(f"{path}: {err}") from None
