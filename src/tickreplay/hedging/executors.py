@@ -196,6 +196,8 @@ def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str,
     t_post = min(last + post_ns, day.session[1])
     snaps = day.data.snapshots
     i = max(day.data.replay.index_at(parent.start_ns - 1), 0)
+    two_sided = np.flatnonzero((snaps.ask_size[: i + 1, 0] > 0) & (snaps.bid_size[: i + 1, 0] > 0))
+    i = int(two_sided[-1]) if len(two_sided) else i  # the last two-sided book before the arrival
     ask, bid = float(snaps.ask_price[i, 0]), float(snaps.bid_price[i, 0])
     row = {"parent_id": str(parent.parent_id), "row": parent.parent_id, "instrument": instrument, "date": day.date,
            "regime": day.regime or "", "side": parent.side, "quantity": int(size.sum()),

@@ -16,19 +16,20 @@ observations (net = exposure − filled hedges, historical mids), and the residu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from tickreplay.hedging.decision import DecisionConfig, decide
+from tickreplay.hedging.decision import TRADING_DAY_NS, DecisionConfig, decide
 from tickreplay.hedging.executors import (Day, Executor, ImpactReplayExecutor, PARENT_COLUMNS, load_days,
                                           measure_hedge)
 from tickreplay.hedging.exposure import ExposurePath, generate_exposure, read_exposure
 from tickreplay.hedging.loop_config import LoopConfig
 from tickreplay.hedging.policies import Policy, make_policy, textbook_prior
 from tickreplay.hedging.requirements import HedgeBook
+from tickreplay.impact.calibration import Calibration
 from tickreplay.impact.update import update
 from tickreplay.schedule.base import ChildOrder, ParentOrder
 
@@ -90,7 +91,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     obs_rows: list[pd.DataFrame] = []
     for day in days:
         s0, s1 = day.session
-        lo, hi = np.searchsorted(times, [s0, s1 + 1])
+        first, hi, last = np.searchsorted(times, [s0, s1, s1 + 1])  # no hedge starts at the close itself
+        lo = int(np.searchsorted(times, s0, side="right"))  # nor at the open, before the book is there
         t, e = times[:hi], values[:hi]
         fill_t: list[np.ndarray] = []
         fill_q: list[np.ndarray] = []  # signed hedge shares (+ bought)
@@ -116,16 +118,17 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                 pol.learn(day.regime, pd.DataFrame([row]), cfg.half_life_days, updater, ready, day.index)
             pending = [p for p in pending if p[0] > req.time_ns]
             cal, cid = pol.in_force(day.regime)
+            cal, floored = decidable(cal, cfg.period_ns)
             ref = float(day.mid_at(req.time_ns))
             dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules)
             d = dec.to_dict()
-            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index)
+            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index, eta_floored=floored)
             decisions.append(d)
             row = {"hedge": len(hedges), "req_id": req.req_id, "policy": pol.name, "day": day.index,
                    "date": day.date, "regime": day.regime or "", "time_ns": req.time_ns, "side": req.side,
                    "required_shares": req.quantity_shares, "exposure_shares": req.exposure_shares,
                    "traded_shares": dec.traded_shares, "paused": dec.paused, "rule": dec.rule_applied,
-                   "route": ROUTE, "calibration_id": cid, "eta": dec.coefficients["eta"],
+                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta": dec.coefficients["eta"],
                    "gamma": dec.coefficients["gamma"], "risk_aversion": dec.risk_aversion,
                    "horizon_ns": dec.horizon_ns or 0, "n_children": len(dec.schedule["sizes_shares"]),
                    "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "schedule_expected_cost": 0.0,
@@ -175,7 +178,7 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
         if day_parents:
             pol.learn(day.regime, pd.DataFrame(day_parents)[list(PARENT_COLUMNS)], cfg.half_life_days, updater,
                       s1, day.index)
-        obs, pnl = _day_path(day, times[lo:hi], values[lo:hi], fill_t, fill_q)
+        obs, pnl = _day_path(day, times[first:last], values[first:last], fill_t, fill_q)
         obs_rows.append(obs.assign(policy=pol.name))
         dh = [h for h in hedges if h["day"] == day.index]
         cost = float(sum(h["realised_cost"] for h in dh))
@@ -199,6 +202,17 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
         cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))
     return LoopResult(pol.name, hed, pd.DataFrame(day_rows), pd.concat(obs_rows, ignore_index=True), cals,
                       decisions)
+
+
+def decidable(cal: Calibration | None, period_ns: int) -> tuple[Calibration | None, bool]:
+    """``cal`` with ``eta`` raised to ``1.01 · gamma · τ / 2`` (τ = one period, days) where a fit left it below:
+    AC's discrete model needs ``eta − gamma·τ/2 > 0``; whether it was raised."""
+    if cal is None:
+        return None, False
+    low = 1.01 * cal.params["gamma"] * period_ns / TRADING_DAY_NS / 2
+    if cal.params["eta"] > low:
+        return cal, False
+    return replace(cal, params={**cal.params, "eta": low}), True
 
 
 def _mean(values: list[float]) -> float:

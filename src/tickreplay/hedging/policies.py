@@ -74,6 +74,7 @@ class Policy:
     def learn(self, regime: str | None, parents: pd.DataFrame, half_life_days: float, updater: Updater,
               when_ns: int, day: int) -> None:
         """Update the calibration of ``regime``'s key with ``parents`` (a no-op for ``static``)."""
+        parents = parents[parents["duration_days"] > 0]  # a hedge filled at once has no speed to learn from
         if self.every == "never" or not len(parents):
             return
         cal, cid = self.in_force(regime)
