@@ -167,3 +167,25 @@ def test_inputs_the_reactive_market_cannot_take_are_refused():
         reactive_run(day, ok, twap(ok, n_children=10), burst)
     with pytest.raises(ConfigError, match="needs planted"):
         DayGenerator(LIQUID, 1, duration_s=900, added_parent=(1, [1.0], [100]))
+
+
+def test_the_third_column_is_the_engine_s_impact_adjusted_replay():
+    """With an impact model, ``impact_adjusted`` is the engine run with ``EngineConfig.impact``: zero
+    coefficients give the plain replay's numbers exactly, a positive Y a higher cost. Where the engine has no
+    impact-adjusted replay, asking for it is an error that says so."""
+    planted = PlantedImpact(1.0, 0.5, 0.0, 0.3)
+    args = dict(regime=LIQUID, seeds=range(2), horizons_min=(5,), planted=planted, n_children=30, start_min=10,
+                n_boot=200)
+    if "impact" not in EngineConfig.__dataclass_fields__:
+        with pytest.raises(ConfigError, match="no impact-adjusted replay"):
+            compare_reactive(**args, impact=object())
+        return
+    from tickreplay.impact.replay_impact import ImpactModel
+
+    sqrt = dict(model="sqrt", beta=0.3, tau0=1.0, clock="trades", delta=0.5, daily_vol=0.0126, adv=4.5e6)
+    zero = compare_reactive(**args, impact=ImpactModel(**sqrt, Y=0.0)).days
+    assert np.array_equal(zero.impact_adjusted_bps, zero.plain_bps)
+    some = compare_reactive(**args, impact=ImpactModel(**sqrt, Y=1.0))
+    assert (some.days.impact_adjusted_bps > some.days.plain_bps).all()
+    assert some.ways == ("plain", "impact_adjusted", "reactive")
+    assert "reactive_minus_impact_adjusted_bps" in set(some.summary.measure)
