@@ -1,4 +1,4 @@
-"""Time per reactive run (tickreplay.market.reactive) next to a plain replay of the same schedule.
+"""Time per reactive run (tickreplay.reactive) next to a plain replay of the same schedule.
 
 One ``liquid_large_cap`` day with planted impact (Y = 1, δ = 0.5, G0 = 0; ``--duration-s``, default the full
 session), a buy TWAP of 0.5 % of V in 100 market children over 60 minutes from 10:00, 2 ms ± 0.5 ms entry
@@ -19,7 +19,7 @@ import time
 from tickreplay.adapters.metaorders import PlantedImpact, expected_daily_volume
 from tickreplay.engine import EngineConfig
 from tickreplay.latency import Normal
-from tickreplay.market.reactive import ReactiveDay, plain_run, reactive_run
+from tickreplay.reactive import ReactiveDay, plain_run, reactive_run
 from tickreplay.schedule import ParentOrder, twap
 
 NS = 1_000_000_000

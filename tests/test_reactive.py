@@ -1,4 +1,4 @@
-"""The reactive market (tickreplay.market.reactive): our schedule executed inside a generated day."""
+"""The reactive market (tickreplay.reactive): our schedule executed inside a generated day."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tickreplay.adapters.synthetic import REGIMES, DayGenerator
 from tickreplay.engine import EngineConfig
 from tickreplay.errors import ConfigError
 from tickreplay.latency import Burst, Normal
-from tickreplay.market.reactive import ReactiveDay, compare_reactive, plain_run, reactive_run
+from tickreplay.reactive import ReactiveDay, compare_reactive, plain_run, reactive_run
 from tickreplay.schedule import ChildOrder, ParentOrder, twap
 from tickreplay.tape import EventKind
 

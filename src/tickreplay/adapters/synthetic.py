@@ -267,7 +267,7 @@ class DayGenerator:
     ``added_parent``: ``(side, times_s, shares)``, one more parent of the plan after the hidden trader's
     (:func:`~tickreplay.adapters.metaorders.with_parent`: child slots at ``times_s`` seconds after the open of
     ``shares`` each, 0 for a spare slot; it needs ``planted``). It is executed inside the day like the hidden
-    trader's parents, so the market reacts to it (how :mod:`tickreplay.market.reactive` runs our schedule); its
+    trader's parents, so the market reacts to it (how :mod:`tickreplay.reactive` runs our schedule); its
     slots' draws come from ``SeedSequence(seed).spawn(2)[1]``, so every other draw of the day is unchanged. Its
     fills and truth are the last parent's rows of :meth:`desk_fills` and :meth:`metaorders`.
     """

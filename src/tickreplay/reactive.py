@@ -31,12 +31,13 @@ as the generator's flow does (its arrival, cancel and refill rates, unchanged by
 :func:`compare_reactive` is the study: the same schedules on the same seeds, plain replay (the engine on the day
 generated without our parent) against the reactive market, and optionally the impact-adjusted replay
 (``impact``: an ``ImpactModel`` for ``EngineConfig.impact``), with bootstrap intervals over days.
-``python -m tickreplay.market.reactive --help`` runs it and prints the tables.
+
+A top-level module, not in :mod:`tickreplay.market`: it runs the engine, the generator and TCA, and
+:mod:`tickreplay.schedule` imports :mod:`tickreplay.market` (an import cycle between the parts otherwise).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
 from dataclasses import dataclass, fields, replace
@@ -295,31 +296,3 @@ def compare_reactive(regime: str | MarketParams = "liquid_large_cap", seeds: Seq
             out.append({"horizon_min": h, "measure": m, "mean": float(x.mean()), "ci_low": lo, "ci_high": hi,
                         "n_days": len(x)})
     return Comparison(days, pd.DataFrame(out), ways)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tickreplay.market.reactive``: run :func:`compare_reactive` and print its tables."""
-    ap = argparse.ArgumentParser(prog="python -m tickreplay.market.reactive", description=compare_reactive.__doc__)
-    ap.add_argument("--regime", default="liquid_large_cap")
-    ap.add_argument("--seeds", type=int, default=8, help="days: seeds 0..N-1")
-    ap.add_argument("--horizons-min", type=float, nargs="+", default=[5, 15, 30, 60])
-    ap.add_argument("--qv", type=float, default=0.005, help="parent size as a fraction of the daily volume V")
-    ap.add_argument("--planted-impact", default="1,0.5,0,0.3", help="Y,DELTA,G0,BETA of the planted impact")
-    ap.add_argument("--children", type=int, default=100, help="TWAP children per parent")
-    ap.add_argument("--sell", action="store_true", help="sell parents (default: buy)")
-    args = ap.parse_args(argv)
-    try:
-        y, delta, g0, beta = (float(x) for x in args.planted_impact.split(","))
-    except ValueError:
-        ap.error(f"--planted-impact {args.planted_impact!r}: expected four numbers Y,DELTA,G0,BETA")
-    res = compare_reactive(args.regime, range(args.seeds), args.horizons_min, args.qv, -1 if args.sell else 1,
-                           PlantedImpact(y, delta, g0, beta), args.children)
-    with pd.option_context("display.width", 160, "display.max_rows", 500):
-        print(res.summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
-        cpu = res.days.reactive_cpu_s
-        print(f"\nreactive run CPU s: min {cpu.min():.2f}, median {cpu.median():.2f} ({len(cpu)} runs)")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
