@@ -324,3 +324,39 @@ def metaorders_table(parent_ids: list[str], pl: Plan, planted: PlantedImpact, qu
         "expected_impact_bps": pa.array(expected, pa.float64()), "latent_impact_bps": pa.array(moved, pa.float64()),
     })
 
+
+
+def with_parent(pl: Plan, side: int, times_s: np.ndarray, shares: np.ndarray, duration_s: float,
+                rng: np.random.Generator) -> Plan:
+    """``pl`` with one more parent, the last (index ``len(pl.side)``): child slots at ``times_s`` (seconds after
+    the open, non-decreasing, inside ``[0, duration_s)``) of ``shares`` each (0: a spare slot that only takes the
+    carry), executed as the hidden trader's children are (module docstring: touch only, carry, the planted
+    square-root path with the lead quantity, decay from the last slot). The slots' own draws (price normal, jump
+    uniform, jump normal) come from ``rng``; the hidden trader's parents, children and draws are unchanged."""
+    t = np.asarray(times_s, dtype=np.float64)
+    q = np.asarray(shares)
+    if t.ndim != 1 or q.shape != t.shape or len(t) == 0:
+        raise ConfigError(f"the added parent needs one share count per child slot, got {q.shape} for {t.shape}")
+    if side not in (1, -1):
+        raise ConfigError(f"the added parent's side = {side!r}: expected +1 (buy) or -1 (sell)")
+    if not np.issubdtype(q.dtype, np.integer) or (q < 0).any() or q.sum() <= 0:
+        raise ConfigError("the added parent's child slots need non-negative integer shares with a positive total")
+    bad = np.flatnonzero(~np.isfinite(t) | (t < 0) | (t >= duration_s))
+    if len(bad):
+        raise ConfigError(f"the added parent's child slot {int(bad[0])} at {t[bad[0]]!r} s after the open lies "
+                          f"outside the generated [0, {duration_s:g}) s: generate a longer day (duration_s)")
+    if (np.diff(t) < 0).any():
+        raise ConfigError("the added parent's child slots must be in time order")
+    j = len(pl.side)
+    q = q.astype(np.int64)
+    cum = np.cumsum(q)
+    mine = np.column_stack([np.full(len(q), j), q, np.append(cum[1:], cum[-1]),
+                            np.arange(len(q)) == len(q) - 1]).astype(np.int64)
+    draws = np.column_stack([rng.standard_normal(len(t)), rng.random(len(t)), rng.standard_normal(len(t))])
+    ch_i = np.concatenate([pl.ch_i, mine])
+    ch_f = np.concatenate([pl.ch_f, np.column_stack([t, draws])])
+    order = np.lexsort((ch_i[:, 0], ch_f[:, 0]))
+    return Plan(np.append(pl.side, side).astype(np.int64), np.append(pl.target, cum[-1]).astype(np.int64),
+                np.append(pl.start_s, t[0]), np.append(pl.span_s, t[-1] - t[0]),
+                np.ascontiguousarray(ch_f[order]), np.ascontiguousarray(ch_i[order]), pl.adv, pl.sigma_daily,
+                pl.child_shares, dict(pl.meta))

@@ -57,7 +57,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 import numpy as np
@@ -263,11 +263,19 @@ class DayGenerator:
     :class:`~tickreplay.adapters.metaorders.HiddenTrader`. After :meth:`chunks`
     has run to the end, :meth:`desk_fills` and :meth:`metaorders` give the
     hidden trader's executions and the truth per parent.
+
+    ``added_parent``: ``(side, times_s, shares)``, one more parent of the plan after the hidden trader's
+    (:func:`~tickreplay.adapters.metaorders.with_parent`: child slots at ``times_s`` seconds after the open of
+    ``shares`` each, 0 for a spare slot; it needs ``planted``). It is executed inside the day like the hidden
+    trader's parents, so the market reacts to it (how :mod:`tickreplay.reactive` runs our schedule); its
+    slots' draws come from ``SeedSequence(seed).spawn(2)[1]``, so every other draw of the day is unchanged. Its
+    fills and truth are the last parent's rows of :meth:`desk_fills` and :meth:`metaorders`.
     """
 
     def __init__(self, params: MarketParams | str, seed: int, date: str = "2024-01-02", symbol: str | None = None,
                  duration_s: float | None = None, activity: float | None = None,
-                 planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None) -> None:
+                 planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None,
+                 added_parent: tuple[int, Sequence[float], Sequence[int]] | None = None) -> None:
         name, self.params, self.duration_s, self.activity = _checked(params, seed, duration_s, activity)
         self.regime = name
         self.seed = int(seed)
@@ -296,6 +304,16 @@ class DayGenerator:
                                     "participation": self.trader.participation,
                                     "child_size": self.plan.child_shares, "adv": adv,
                                     "daily_vol": self.plan.sigma_daily}
+            if added_parent is not None:
+                side, times_s, shares = added_parent
+                added_rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.seed).spawn(2)[1]))
+                self.plan = M.with_parent(self.plan, side, times_s, shares, self.duration_s, added_rng)
+                self.meta["added_parent"] = {"side": int(side), "slots": len(shares),
+                                             "quantity": int(np.sum(shares)), "first_s": float(times_s[0]),
+                                             "last_s": float(times_s[-1])}
+        elif added_parent is not None:
+            raise ConfigError("added_parent: a parent added to the day needs planted=PlantedImpact(...) "
+                              "(Y = 0, G0 = 0 plants no price response)")
 
     def price_bounds(self) -> tuple[int, int]:
         """Lowest and highest price (price units) an event of this day can have: the generator's price grid."""
