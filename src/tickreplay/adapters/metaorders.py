@@ -77,7 +77,7 @@ from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, MarketParams
 from tickreplay.errors import ConfigError
 
 __all__ = ["DESK_FILLS_FILE", "METAORDERS_FILE", "HiddenTrader", "PlantedImpact", "expected_daily_volume",
-           "fills_table", "kernel_exponentials", "metaorders_table", "planted_tag"]
+           "fills_table", "kernel_exponentials", "metaorders_table", "planted_tag", "with_parent"]
 
 DESK_FILLS_FILE = "desk_fills.parquet"
 METAORDERS_FILE = "metaorders.parquet"
