@@ -555,6 +555,12 @@ def _impact(path: str, v: Any, base_dir: str | Path) -> ImpactModel | None:
                 raise ConfigError(f"scenario key '{path}.clock': the propagator calibration {file} counts its lag0 "
                                   f"in tape trades; use clock = \"trades\" (or no calibration file)")
             d["clock"] = "trades"
+            # the calibration's G(l) (l >= 1) is the mid just before the l-th next trade; the replay's G(tau) is
+            # in force tau trades after our own trade: G_replay(tau) = G(tau + 1) exactly, i.e. amplitude
+            # G0 (1 + 1/lag0)^-beta and scale lag0 + 1 (docs/impact_replay.md)
+            lag0 = d["tau0"]
+            d["G0"] = d["G0"] * (1.0 + 1.0 / lag0) ** -d["beta"]
+            d["tau0"] = lag0 + 1.0
     missing = [k for k in _IMPACT_REQUIRED[model] if k not in d]
     if missing:
         raise ConfigError(f"scenario key '{path}.{missing[0]}' is required for impact model '{model}' "
