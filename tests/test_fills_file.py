@@ -63,7 +63,7 @@ def test_measured_impact_equals_hand_computed(tmp_path):
     assert (s.m_arr, s.m_end) == (pytest.approx(100.15), pytest.approx(100.20))
     assert s.impact_bps == pytest.approx(-(100.20 - 100.15) / 100.15 * 1e4)
     assert s.regime == "hand_regime" and s.date == "2024-01-02"
-        assert b.duration_days == pytest.approx(5 / 23_400)  # a day = 390 minutes (ACParams), not the 100 s tape
+    assert b.duration_days == pytest.approx(5 / 23_400)  # a day = 390 minutes (ACParams), not the 100 s tape
     assert data[0]["key"] == KEY and data[0]["fingerprint"].startswith("blake2b")
     # m_post, 10 min after the last fill, is past the tape's end: its last two-sided mid, flagged
     assert s.m_post == pytest.approx(100.20) and s.post_clamped
