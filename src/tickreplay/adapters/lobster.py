@@ -486,7 +486,9 @@ class _Pass:
             if self.keep_orderbook:
                 self.sink.rows.append(ob.copy())  # the readers reuse their arrays
                 self.sink.ok.append(ob_ok.copy())
-            self._cover(book, m, m_ok, ob, ob_ok)
+            adds, removals = self._cover(book, m, m_ok, ob, ob_ok)
+            if row0 == 0:  # size the released-id table once for the day (growing it rehashes every id)
+                book.reserve(0, _expected_releases(len(m), adds, removals, mr.estimated_rows()))
             stale = np.zeros(book.grid, np.int64)
             if row0 == 0:
                 side, price, size = _pre_state(Block(0, m, m_ok, [], 0, 0, 0), Block(0, ob, ob_ok, [], 0, 0, 0))
@@ -550,12 +552,15 @@ class _Pass:
         }
 
     @staticmethod
-    def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
-        """Room in the book for every price and order the chunk can bring."""
+    def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray,
+               ob_ok: np.ndarray) -> tuple[int, int]:
+        """Room in the book for every price and order the chunk can bring; returns the chunk's (good ADD rows,
+        good rows of types 2-4)."""
         lo, hi, adds, removals = _chunk_span(m, m_ok, ob, ob_ok)
         if lo <= hi:
             book.cover(int(lo), int(hi))
         book.reserve(int(adds), int(removals))
+        return int(adds), int(removals)
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
         cols = [out[k, :n] for k in range(8)]  # views: a sink that keeps the chunk copies it
@@ -575,6 +580,16 @@ class _Pass:
         kind = "delete_size_mismatch" if int(m[1]) == _DELETE else "size_exceeds_order"
         return InputError(path, row + 1, "size", f"order {oid} has {d1} shares left after its messages, this row "
                           f"removes {size}", kind)
+
+
+def _expected_releases(rows: int, adds: int, removals: int, file_rows: int) -> int:
+    """Orders the day's messages will take out in full, from its first ``rows`` (``adds`` ADD rows,
+    ``removals`` rows of types 2-4) and the message file's estimated ``file_rows``: each release needs an ADD
+    and a removal row of its own, so at most half the rows; the first chunk's share of the scarcer, with a
+    quarter more for the estimate's error."""
+    if rows <= 0:
+        return 0
+    return min(file_rows // 2, min(adds, removals) * file_rows * 5 // (4 * rows))
 
 
 def _instrument_and_meta(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None,

@@ -652,6 +652,11 @@ class BlockReader:
     def width(self) -> int:
         return len(self.fields)
 
+    def estimated_rows(self) -> int:
+        """The file's row count as the rows read so far suggest (their bytes per row over the file's size)."""
+        done = self._base + self._pos
+        return self.rows if done <= 0 or done >= self._size else -(-self.rows * self._size // done)
+
     def close(self) -> None:
         self._unmap()
         self._f.close()
