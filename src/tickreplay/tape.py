@@ -293,6 +293,14 @@ def _arrow_column(a: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.from_numpy_dtype(a.dtype), len(a), [None, pa.py_buffer(a)])
 
 
+def _numpy_chunks(col: pa.ChunkedArray, dtype: np.dtype):
+    """The chunks of an Arrow integer column without nulls as numpy views (no pandas import, no copy)."""
+    for ch in col.chunks:
+        if ch.null_count:
+            raise ValueError(f"tape column of type {ch.type} has {ch.null_count} nulls")
+        yield np.frombuffer(ch.buffers()[1], dtype, count=len(ch), offset=ch.offset * dtype.itemsize)
+
+
 class TapeWriter:
     """Writes a tape to one Parquet file chunk by chunk, as row groups of at most ``row_group_events``
     (each with ts_ns statistics, so a time window reads only its row groups).
@@ -302,10 +310,6 @@ class TapeWriter:
     at :meth:`close`, so a producer that learns more while it streams (Binance: ``levels`` grows on a deeper
     resync snapshot) sets :attr:`instrument` / :attr:`extra_meta` before closing; chunks must carry the
     writer's instrument up to ``levels``.
-
-    The content fingerprint is computed without decoding the file again: each column's bytes (canonical
-    dtype, little-endian) also go to a raw file next to it as they are written (52 bytes an event, written
-    with plain ``write``: no memory held), hashed in column order at :meth:`close` and removed.
     """
 
     def __init__(self, path: str | Path, instrument: Instrument, extra_meta: dict | None = None,
@@ -316,13 +320,8 @@ class TapeWriter:
         self.row_group_events = row_group_events
         self.events = 0
         self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-        self._fingerprint: str | None = None
         # no stored Arrow schema: the types come back from the Parquet types, the metadata from the footer
         self._w = pq.ParquetWriter(self._tmp, ARROW_SCHEMA, store_schema=False, **WRITE_OPTIONS)
-        self._raw = {name: open(self._raw_path(name), "w+b", buffering=0) for name in COLUMNS}
-
-    def _raw_path(self, name: str) -> Path:
-        return self._tmp.with_name(f"{self._tmp.name}.{name}")
 
     def write(self, chunk: Tape) -> None:
         """Append the events of ``chunk`` (its instrument must be the writer's, ``levels`` aside)."""
@@ -333,10 +332,6 @@ class TapeWriter:
             arrays = [_arrow_column(getattr(chunk, n)) for n in COLUMNS]
             self._w.write_table(pa.Table.from_arrays(arrays, schema=ARROW_SCHEMA),
                                 row_group_size=self.row_group_events)
-            for name, dt in COLUMNS.items():
-                data = memoryview(np.ascontiguousarray(getattr(chunk, name), dtype=dt.newbyteorder("<"))).cast("B")
-                while data:
-                    data = data[self._raw[name].write(data):]
             self.events += len(chunk)
 
     def close(self) -> int:
@@ -344,35 +339,24 @@ class TapeWriter:
         the number of events written."""
         self._w.add_key_value_metadata(_arrow_meta(self.instrument, self.extra_meta))
         self._w.close()
-        self._fingerprint = _fingerprint(self.instrument, self.events, self._raw_parts)
-        self._drop_raw()
         os.replace(self._tmp, self.path)
         return self.events
 
-    def _raw_parts(self, name: str):
-        """Column ``name`` as written, from its raw file, 16 MB at a time."""
-        f = self._raw[name]
-        f.seek(0)
-        dt = COLUMNS[name].newbyteorder("<")
-        while block := f.read(1 << 24):
-            yield np.frombuffer(block, dt)
-
-    def _drop_raw(self) -> None:
-        for name, f in self._raw.items():
-            f.close()
-            self._raw_path(name).unlink(missing_ok=True)
-
     def fingerprint(self) -> str:
-        """:meth:`Tape.fingerprint` of the closed file (what :func:`parquet_fingerprint` gives), from the
-        columns' bytes as they were written."""
-        if self._fingerprint is None:
-            raise ValueError(f"{self.path}: the fingerprint is known once the writer is closed")
-        return self._fingerprint
+        """:meth:`Tape.fingerprint` of the closed file, read back from disk one column and row group at a time
+        (what :func:`parquet_fingerprint` gives)."""
+        pf = pq.ParquetFile(self.path)
+        inst = Instrument(**json.loads(pf.metadata.metadata[b"tickreplay.instrument"]))
+
+        def parts(name: str):
+            for i in range(pf.num_row_groups):
+                yield from _numpy_chunks(pf.read_row_group(i, columns=[name]).column(0), COLUMNS[name])
+
+        return _fingerprint(inst, pf.metadata.num_rows, parts)
 
     def abort(self) -> None:
         """Drop what was written."""
         self._w.close()
-        self._drop_raw()
         self._tmp.unlink(missing_ok=True)
 
 
