@@ -300,6 +300,7 @@ def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
 def _chunk_span(m, m_ok, ob, ob_ok):
     """(lowest, highest) positive price of the chunk's good visible messages (types 1-4) and orderbook
     levels, its count of good ADD rows and of good rows of types 2-4 (what can release an order)."""
+    levels = ob.shape[1] // 4
     lo = np.iinfo(np.int64).max
     hi = np.iinfo(np.int64).min
     adds = 0
@@ -314,12 +315,18 @@ def _chunk_span(m, m_ok, ob, ob_ok):
                 adds += 1
             else:
                 removals += 1
-        if ob_ok[i]:
-            for c in range(0, ob.shape[1], 2):
-                p = ob[i, c]
-                if p > 0:
-                    lo = min(lo, p)
-                    hi = max(hi, p)
+        if ob_ok[i]:  # a good row's occupied levels come first (empty: price 0), asks rising, bids falling
+            a = b = levels - 1
+            while a >= 0 and ob[i, 4 * a] == 0:
+                a -= 1
+            while b >= 0 and ob[i, 4 * b + 2] == 0:
+                b -= 1
+            if a >= 0:
+                lo = min(lo, ob[i, 0])
+                hi = max(hi, ob[i, 4 * a])
+            if b >= 0:
+                lo = min(lo, ob[i, 4 * b + 2])
+                hi = max(hi, ob[i, 2])
     return lo, hi, adds, removals
 
 
