@@ -255,8 +255,15 @@ class Engine:
     def __init__(self, replay: ReplayData, config: EngineConfig | None = None) -> None:
         self.replay = replay
         self.config = config or EngineConfig()
+        self._impact: ShiftState | None = None
 
     # -- public --------------------------------------------------------------
+    @property
+    def impact_state(self) -> ShiftState | None:
+        """The shift state the last :meth:`run` left (the impact-adjusted replay, ``config.impact``): read it,
+        e.g. ``shift_at(t_ns, k)``, for the replayed mid after our trades; None before a run or without impact."""
+        return self._impact
+
     def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None,
             compiled: bool = True) -> RunResult:
         """Run ``strategy`` from trader time ``start_ns`` (default: session start).
