@@ -28,18 +28,18 @@ SAME_FIELDS = ("symbol", "tick_size", "price_scale", "size_scale", "lot_size", "
 
 
 def check_same_instrument(named, where: str = "venues") -> None:
-    """ConfigError unless every ``(name, Instrument)`` quotes the first's instrument on the same grid; the error
-    names ``<where>[k].<field>`` and both venues."""
-    named = list(named)
-    first_name, first = named[0]
-    for k, (name, inst) in enumerate(named):
+    """ConfigError unless every ``(name, Instrument)`` or ``(name, Instrument, note)`` quotes the first's instrument
+    on the same grid; the error names ``<where>[k].<field>`` and both venues (with their note, e.g. a data key)."""
+    items = [(x[0], x[1], f" ({x[2]})" if len(x) > 2 else "") for x in named]
+    first_name, first, first_note = items[0]
+    for k, (name, inst, note) in enumerate(items):
         if not isinstance(inst, Instrument):
             raise ConfigError(f"{where}[{k}] ({name!r}): instrument must be a tickreplay.tape.Instrument")
         for attr in SAME_FIELDS:
             if getattr(inst, attr) != getattr(first, attr):
-                raise ConfigError(f"{where}[{k}].{attr}: venue {name!r} has {getattr(inst, attr)!r} but venue "
-                                  f"{first_name!r} has {getattr(first, attr)!r}: the venues of one run quote one "
-                                  f"instrument on one price grid")
+                raise ConfigError(f"{where}[{k}].{attr}: venue {name!r}{note} has {getattr(inst, attr)!r} but venue "
+                                  f"{first_name!r}{first_note} has {getattr(first, attr)!r}: the venues of one run "
+                                  f"quote one instrument on one price grid")
 
 
 class ConsolidatedView:

@@ -52,7 +52,7 @@ def venue_data(scn: Scenario) -> list[MarketData]:
         except ConfigError as err:
             raise ConfigError(f"{where}: scenario key 'venues[{k}].catalog' ({v.catalog!r}): {err}") from None
     try:
-        check_same_instrument([(f"{v.name}' (catalog key '{v.catalog}", d.tape.instrument)
+        check_same_instrument([(v.name, d.tape.instrument, f"catalog key {v.catalog!r}")
                                for v, d in zip(scn.venues, out)])
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
