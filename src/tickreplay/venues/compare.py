@@ -91,3 +91,33 @@ def compare_routers(spec: GeneratedVenues, parent_plan: ParentPlan, policies, da
         rows += [{"day": day, **r} for r in day_rows]
     table = pd.DataFrame(rows)
     return table, paired_comparison(table, baseline or policies[0].label, seed=seed)
+
+
+def main(days: int = 12) -> None:
+    """Print the router comparison on generated venues (docs/venues.md, *Figures*)."""
+    import json
+    import resource
+    import time
+
+    from tickreplay.exchange import FeeSchedule
+    from tickreplay.latency import Constant
+
+    ms = 1_000_000
+    spec = GeneratedVenues("liquid_large_cap", {"A": 0.65, "B": 0.35}, {
+        "A": EngineConfig(md_latency=Constant(1 * ms), entry_latency=Constant(1 * ms), response_latency=Constant(1 * ms),
+                          fees=FeeSchedule(maker_bps=-0.2, taker_bps=0.3)),
+        "B": EngineConfig(md_latency=Constant(3 * ms), entry_latency=Constant(2 * ms), response_latency=Constant(2 * ms),
+                          fees=FeeSchedule(maker_bps=-0.1, taker_bps=0.1))})
+    policies = [RouterPolicy("single", "A"), RouterPolicy("single", "B"), RouterPolicy("best"),
+                RouterPolicy("cont-kukanov", horizon_ns=60 * NS)]
+    wall, cpu = time.perf_counter(), time.process_time()
+    table, cmp = compare_routers(spec, ParentPlan(), policies, range(1, days + 1))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(table.groupby("policy")[["cost_bps", "fees_bps", "fills"]].mean().round(3).to_string())
+    print(json.dumps(cmp, indent=1))
+    print(f"{days} days x {len(policies)} policies: wall {wall:.1f} s, cpu {cpu:.1f} s, "
+          f"max rss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
