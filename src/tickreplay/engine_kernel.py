@@ -42,6 +42,8 @@ from pandas.api.internals import create_dataframe_from_blocks
 from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
 from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, DoneReason, Reject
+from tickreplay.tape import (K_ADD, K_DELETE, K_EXECUTE_HIDDEN, K_EXECUTE_VISIBLE, K_LEVEL_SET, K_PARTIAL_CANCEL,
+                             K_SNAPSHOT_BEGIN, K_TRADE)
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
 EMPTY = NONE  # a free row of an open-addressing map
@@ -306,6 +308,55 @@ def _fill(state, oid, price, size, liq, t, j, how):
 
 # -- the exchange's passive queue ------------------------------------------------
 @nb.njit(cache=True)
+def _advance_sparse(tp, lside, lprice, start, stop, model, power, wp, ws, entry, ahead, remaining, pending_trade,
+                    used_idx, used_vol, fills):
+    """:func:`~tickreplay.exchange.advance_level` over ``start:stop`` for the own queue at (lside, lprice), run
+    only on the events that can act on that queue: the level's own events (:func:`_level_lists`) and the blocks
+    of :data:`BLOCK` events whose summaries (:func:`_block_bounds`) say they may hold a crossing add, a trade
+    through the price, a snapshot or the level leaving the window. Every event skipped is one on which
+    ``advance_level`` does nothing, so the result is the same; a run of level events less than
+    :data:`_COALESCE` apart goes to ``advance_level`` in one call."""
+    x = lprice if lside == 1 else -lprice  # an event in a block may act iff block lo <= x or block hi > x
+    blo, bhi = (tp.blo_bid, tp.bhi_bid) if lside == 1 else (tp.blo_ask, tp.bhi_ask)
+    key = lprice * 2 + (1 if lside > 0 else 0)
+    u = bisect(tp.lv_keys, key, False)
+    e = e_end = 0
+    if u < len(tp.lv_keys) and tp.lv_keys[u] == key:
+        e, e_end = tp.lv_off[u], tp.lv_off[u + 1]
+        e += bisect(tp.lv_idx[e:e_end], start, False)
+    p = start
+    while p < stop:
+        r = tp.lv_idx[e] if e < e_end else stop  # the level's next own event
+        if r > stop:
+            r = stop
+        b = p >> _BLOCK_SHIFT
+        q = r
+        while (b << _BLOCK_SHIFT) < r:
+            if blo[b] <= x or bhi[b] > x:
+                q = max(p, b << _BLOCK_SHIFT)
+                break
+            b += 1
+        if q >= stop:
+            break
+        if q < r:  # a block that may act: all of it
+            end = min((b + 1) << _BLOCK_SHIFT, stop)
+        else:  # own events of the level, close ones together
+            end = r + 1
+            while e + 1 < e_end and tp.lv_idx[e + 1] < stop and tp.lv_idx[e + 1] - end < _COALESCE:
+                e += 1
+                end = tp.lv_idx[e] + 1
+        status, j, how, pending_trade = advance_level(
+            tp.kind, tp.side, tp.price, tp.size, tp.add_idx, tp.level_delta, tp.level_size, tp.halted, wp, ws,
+            q, end, lside, lprice, model, power, entry, ahead, remaining, pending_trade, used_idx, used_vol, fills)
+        if status:
+            return status, j, how, pending_trade
+        p = end
+        while e < e_end and tp.lv_idx[e] < p:
+            e += 1
+    return 0, stop, 0, pending_trade
+
+
+@nb.njit(cache=True)
 def _scan(tp, state, slot, stop):
     pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
     n = lv[slot, L_N]
@@ -320,9 +371,8 @@ def _scan(tp, state, slot, stop):
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
     wp, ws = (tp.wbid_px, tp.wbid_sz) if lside == 1 else (tp.wask_px, tp.wask_sz)
     nu = st[S_NUSED]
-    status, j, how, pt = advance_level(
-        tp.kind, tp.side, tp.price, tp.size, tp.add_idx, tp.level_delta, tp.level_size, tp.halted, wp, ws,
-        lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lprice, pi[P_MODEL], pf[PF_POWER],
+    status, j, how, pt = _advance_sparse(
+        tp, lside, lprice, lv[slot, L_K] + 1, min(stop, pi[P_STOP]), pi[P_MODEL], pf[PF_POWER], wp, ws,
         entry, ahead, remaining, lv[slot, L_PT], used[0, :nu], used[1, :nu], fills)
     return status, j, how, pt, ahead, fills
 
@@ -1033,7 +1083,7 @@ def _borrow(typingctx, arr):
 # the kernel's names of _tape's arrays, in its order (snapshots' touch ... window columns of each side)
 TAPE_FIELDS = ("ts", "kind", "side", "price", "size", "add_idx", "level_delta", "level_size", "halted",
                "last_snap", "lvl_keys", "lvl_idx", "bid_px", "bid_sz", "ask_px", "ask_sz", "wbid_px", "wbid_sz",
-               "wask_px", "wask_sz")
+               "wask_px", "wask_sz", "lv_keys", "lv_off", "lv_idx", "blo_bid", "bhi_bid", "blo_ask", "bhi_ask")
 
 
 # the kernel's parameters, latency draws and state arrays (run_kernel's arguments after the tape), in that order
@@ -1043,7 +1093,7 @@ STATE_FIELDS = ("pi", "pf", "ch", "lat_ent", "lat_resp", "lat_md", "st", "rq", "
 
 @structref.register
 class _TapeType(nb.types.StructRef):
-    """The kernel's tape: the 20 arrays of :func:`_tape`'s tuple as fields named :data:`TAPE_FIELDS`."""
+    """The kernel's tape: the arrays of :func:`_tape`'s tuple as fields named :data:`TAPE_FIELDS`."""
 
     def preprocess_fields(self, fields):
         return tuple((name, nb.types.unliteral(typ)) for name, typ in fields)
@@ -1095,7 +1145,8 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
     b = _borrow
     t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
-                    b(tp[17]), b(tp[18]), b(tp[19])))
+                    b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
+                    b(tp[25]), b(tp[26])))
     _loop(t, _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr),
                           b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl),
                           b(nt))))
@@ -1149,7 +1200,8 @@ def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, s
     b = _borrow
     t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
-                    b(tp[17]), b(tp[18]), b(tp[19])))
+                    b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
+                    b(tp[25]), b(tp[26])))
     return _batch(t, _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf),
                                   b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
                                   b(dm), b(mdl), b(nt))), b(chs), b(sides), b(starts), b(ends), first, b(filled),
@@ -1193,15 +1245,59 @@ def supports_config(replay, config, total_quantity: int) -> bool:
     return 4 * _tape(replay)[1] * int(total_quantity) < 2**63
 
 
+_BLOCK_SHIFT = 4
+BLOCK = 1 << _BLOCK_SHIFT  # tape events per block of the skip summaries (_block_bounds)
+_COALESCE = 8  # own level events fewer than this many tape events apart are advanced in one call
+_I64_MIN, _I64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+_LEVEL_KINDS = (K_PARTIAL_CANCEL, K_DELETE, K_EXECUTE_VISIBLE, K_TRADE, K_LEVEL_SET)  # act on the own queue there
+
+
+def _level_lists(replay) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level (key price × 2 + (side > 0), sorted): the tape indices of the events at that level on which
+    ``advance_level`` acts (:data:`_LEVEL_KINDS`), as keys, offsets (one more than keys) and the indices."""
+    idx = np.flatnonzero(np.isin(replay.kind, _LEVEL_KINDS) & (replay.side != 0))
+    keys = replay.price[idx] * 2 + (replay.side[idx] > 0)
+    order = np.argsort(keys, kind="stable")  # tape order within a level
+    keys, idx = keys[order], idx[order]
+    first = np.flatnonzero(np.diff(keys, prepend=_I64_MIN) != 0) if len(keys) else np.zeros(0, np.int64)
+    return (np.ascontiguousarray(keys[first]), np.append(first, len(keys)).astype(np.int64),
+            np.ascontiguousarray(idx, np.int64))
+
+
+def _block_bounds(replay, side: int, win_price: np.ndarray, win_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of :data:`BLOCK` tape events, for own queues on ``side`` at a price ``p`` (``x`` = ``p × side``):
+    ``lo``, ``hi`` such that no event of the block can act on the queue unless ``lo <= x`` or ``hi > x``.
+
+    The events that can, other than the level's own: a snapshot (always), an add of the other side at or through
+    ``p`` (also a level-set growing it, unless halted), an execution or print of this side through ``p``, and
+    the window's last level of this side beyond ``p`` (the queue leaves the window)."""
+    kind, n = replay.kind, len(replay.kind)
+    x = replay.price * side
+    cross = ((replay.side == -side) & ~replay.halted
+             & ((kind == K_ADD) | ((kind == K_LEVEL_SET) & (replay.level_delta > 0))))
+    through = (replay.side == side) & np.isin(kind, (K_EXECUTE_VISIBLE, K_EXECUTE_HIDDEN, K_TRADE))
+    m = -(-n // BLOCK)
+    lo, hi = np.full(m * BLOCK, _I64_MAX), np.full(m * BLOCK, _I64_MIN)
+    lo[:n][cross] = x[cross]  # acts iff p × side >= the add's price × side
+    lo[:n][through] = x[through] + 1  # iff strictly through
+    lo[:n][kind == K_SNAPSHOT_BEGIN] = _I64_MIN
+    if len(win_price):
+        out = win_size > 0
+        hi[:n][out] = win_price[out] * side  # iff p is beyond the window's last level
+    return lo.reshape(m, BLOCK).min(axis=1), hi.reshape(m, BLOCK).max(axis=1)
+
+
 def _tape(replay) -> tuple[tuple, int]:
-    """The kernel's tape tuple (tp.ts = ts_ns ... tp.wask_sz, as the kernel indexes it) and the largest |price|."""
+    """The kernel's tape tuple (tp.ts = ts_ns ... tp.bhi_ask, as the kernel indexes it: :data:`TAPE_FIELDS`) and
+    the largest |price|. Computed once per :class:`ReplayData` and kept while it lives."""
     hit = _TAPES.get(replay)
     if hit is None:
         s = replay.snapshots
         wb, wa = replay.window_columns(1), replay.window_columns(-1)
         tp = (replay.ts_ns, replay.kind, replay.side, replay.price, replay.size, replay.add_idx, replay.level_delta,
               replay.level_size, replay.halted, replay.last_snapshot_begin, replay._lvl_keys, replay._lvl_idx,
-              s.bid_price, s.bid_size, s.ask_price, s.ask_size, wb[0], wb[1], wa[0], wa[1])
+              s.bid_price, s.bid_size, s.ask_price, s.ask_size, wb[0], wb[1], wa[0], wa[1],
+              *_level_lists(replay), *_block_bounds(replay, 1, *wb), *_block_bounds(replay, -1, *wa))
         top = max(int(np.abs(a).max(initial=0)) for a in (replay.price, s.bid_price, s.ask_price))
         hit = _TAPES[replay] = (tp, top)
     return hit
