@@ -156,9 +156,8 @@ def _out_of_window(tp, state, side, price, i):
 
 # -- state helpers -------------------------------------------------------------
 @nb.njit(cache=True)
-def _before(state, x, y):
+def _before(heap, x, y):
     """Heap row ``x`` sorts before row ``y``: keys (time, priority, sub1, sub2, sequence), the last unique."""
-    heap = state.heap
     for c in range(5):
         if heap[x, c] != heap[y, c]:
             return heap[x, c] < heap[y, c]
@@ -166,8 +165,7 @@ def _before(state, x, y):
 
 
 @nb.njit(cache=True)
-def _swap(state, x, y):
-    heap = state.heap
+def _swap(heap, x, y):
     for c in range(8):
         heap[x, c], heap[y, c] = heap[y, c], heap[x, c]
 
@@ -186,9 +184,9 @@ def _push(state, t, prio, s1, s2, tag, a, b):
     heap[n, 5], heap[n, 6], heap[n, 7] = tag, a, b
     while n > 0:
         up = (n - 1) >> 1
-        if not _before(state, n, up):
+        if not _before(heap, n, up):
             break
-        _swap(state, n, up)
+        _swap(heap, n, up)
         n = up
 
 
@@ -198,17 +196,17 @@ def _pop(state):
     heap, st = state.heap, state.st
     n = st[S_NHEAP] - 1
     st[S_NHEAP] = n
-    _swap(state, 0, n)
+    _swap(heap, 0, n)
     k = 0
     while True:
         c = 2 * k + 1
         if c >= n:
             break
-        if c + 1 < n and _before(state, c + 1, c):
+        if c + 1 < n and _before(heap, c + 1, c):
             c += 1
-        if not _before(state, c, k):
+        if not _before(heap, c, k):
             break
-        _swap(state, k, c)
+        _swap(heap, k, c)
         k = c
     return n
 
