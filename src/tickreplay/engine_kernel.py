@@ -305,6 +305,10 @@ def _fill(state, oid, price, size, liq, t, j, how):
 
 
 # -- the exchange's passive queue ------------------------------------------------
+# advance_level compiled into its caller here (numba inlines it): a call passes ~100 words of array members
+_advance_level = nb.njit(inline="always", cache=True)(advance_level.py_func)
+
+
 @nb.njit(cache=True)
 def _advance_sparse(tp, lside, lprice, start, stop, model, power, wp, ws, entry, ahead, remaining, pending_trade,
                     used_idx, used_vol, fills):
@@ -312,19 +316,21 @@ def _advance_sparse(tp, lside, lprice, start, stop, model, power, wp, ws, entry,
     only on the events that can act on that queue: the level's own events (:func:`_level_lists`) and the blocks
     of :data:`BLOCK` events whose summaries (:func:`_block_bounds`) say they may hold a crossing add, a trade
     through the price, a snapshot or the level leaving the window. Every event skipped is one on which
-    ``advance_level`` does nothing, so the result is the same; a run of level events less than
-    :data:`_COALESCE` apart goes to ``advance_level`` in one call."""
+    ``advance_level`` does nothing, so the result is the same; own events of the level less than
+    :data:`_COALESCE` events apart go to ``advance_level`` in one call."""
+    kind, side, price, size, add_idx = tp.kind, tp.side, tp.price, tp.size, tp.add_idx
+    level_delta, level_size, halted, lv_keys, lv_idx = tp.level_delta, tp.level_size, tp.halted, tp.lv_keys, tp.lv_idx
     x = lprice if lside == 1 else -lprice  # an event in a block may act iff block lo <= x or block hi > x
     blo, bhi = (tp.blo_bid, tp.bhi_bid) if lside == 1 else (tp.blo_ask, tp.bhi_ask)
     key = lprice * 2 + (1 if lside > 0 else 0)
-    u = bisect(tp.lv_keys, key, False)
+    u = bisect(lv_keys, key, False)
     e = e_end = 0
-    if u < len(tp.lv_keys) and tp.lv_keys[u] == key:
+    if u < len(lv_keys) and lv_keys[u] == key:
         e, e_end = tp.lv_off[u], tp.lv_off[u + 1]
-        e += bisect(tp.lv_idx[e:e_end], start, False)
+        e += bisect(lv_idx[e:e_end], start, False)
     p = start
     while p < stop:
-        r = tp.lv_idx[e] if e < e_end else stop  # the level's next own event
+        r = lv_idx[e] if e < e_end else stop  # the level's next own event
         if r > stop:
             r = stop
         b = p >> _BLOCK_SHIFT
@@ -340,16 +346,16 @@ def _advance_sparse(tp, lside, lprice, start, stop, model, power, wp, ws, entry,
             end = min((b + 1) << _BLOCK_SHIFT, stop)
         else:  # own events of the level, close ones together
             end = r + 1
-            while e + 1 < e_end and tp.lv_idx[e + 1] < stop and tp.lv_idx[e + 1] - end < _COALESCE:
+            while e + 1 < e_end and lv_idx[e + 1] < stop and lv_idx[e + 1] - end < _COALESCE:
                 e += 1
-                end = tp.lv_idx[e] + 1
-        status, j, how, pending_trade = advance_level(
-            tp.kind, tp.side, tp.price, tp.size, tp.add_idx, tp.level_delta, tp.level_size, tp.halted, wp, ws,
+                end = lv_idx[e] + 1
+        status, j, how, pending_trade = _advance_level(
+            kind, side, price, size, add_idx, level_delta, level_size, halted, wp, ws,
             q, end, lside, lprice, model, power, entry, ahead, remaining, pending_trade, used_idx, used_vol, fills)
         if status:
             return status, j, how, pending_trade
         p = end
-        while e < e_end and tp.lv_idx[e] < p:
+        while e < e_end and lv_idx[e] < p:
             e += 1
     return 0, stop, 0, pending_trade
 
