@@ -32,9 +32,12 @@ import math
 import weakref
 
 import numba as nb
-from numba.core import cgutils
+from numba.core import cgutils, imputils
+from numba.core.datamodel import models
+from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
-from numba.extending import intrinsic, overload
+from numba.extending import (infer_getattr, intrinsic, lower_getattr_generic, lower_setattr_generic, overload,
+                             register_model)
 import numpy as np
 import pandas as pd
 from pandas.api.internals import create_dataframe_from_blocks
@@ -1135,6 +1138,75 @@ _make_tape = _struct_maker(_TapeType, TAPE_FIELDS)
 _make_state = _struct_maker(_StateType, STATE_FIELDS)
 
 
+class _View(nb.types.Type):
+    """A borrowed pointer to a structref's fields: what every helper takes instead of the structref itself, whose
+    reference count numba would raise and lower (atomically) on every call and field access. The caller keeps the
+    structref alive while a view of it is used (:func:`_keep`)."""
+
+    def __init__(self, ref_type: nb.types.StructRef) -> None:
+        self.ref_type = ref_type
+        self.payload = ref_type.get_data_type()
+        super().__init__(name=f"View({ref_type})")
+
+    @property
+    def field_dict(self) -> dict:
+        return self.ref_type.field_dict
+
+
+@register_model(_View)
+class _ViewModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, dmm.lookup(fe_type.payload).get_value_type().as_pointer())
+
+
+@infer_getattr
+class _ViewAttribute(AttributeTemplate):
+    key = _View
+
+    def generic_resolve(self, typ, attr):
+        return typ.field_dict.get(attr)
+
+
+@lower_getattr_generic(_View)
+def _view_getattr(context, builder, typ, val, attr):
+    fields = cgutils.create_struct_proxy(typ.payload)(context, builder, ref=val)
+    return imputils.impl_ret_borrowed(context, builder, typ.field_dict[attr], getattr(fields, attr))
+
+
+@lower_setattr_generic(_View)
+def _view_setattr(context, builder, sig, args, attr):
+    (view_type, val_type), (ptr, val) = sig.args, args
+    fields = cgutils.create_struct_proxy(view_type.payload)(context, builder, ref=ptr)
+    field_type = view_type.field_dict[attr]
+    new = context.cast(builder, val, val_type, field_type)
+    old = getattr(fields, attr)
+    context.nrt.incref(builder, field_type, new)
+    context.nrt.decref(builder, field_type, old)
+    setattr(fields, attr, new)
+
+
+@intrinsic
+def _view(typingctx, ref):
+    """The :class:`_View` of structref ``ref``."""
+    if not isinstance(ref, nb.types.StructRef):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return structref._Utils(context, builder, ref).get_data_pointer(args[0])
+
+    return _View(ref)(ref), codegen
+
+
+@intrinsic
+def _keep(typingctx, a, b):
+    """No code: a use of ``a`` and ``b``, so that numba releases them only after the views of them are done."""
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return nb.types.none(a, b), codegen
+
+
 @nb.njit(cache=True)
 def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
                cm, dm, mdl, nt):
@@ -1151,9 +1223,10 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
                     b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
                     b(tp[25]), b(tp[26])))
-    _loop(t, _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr),
-                          b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl),
-                          b(nt))))
+    s = _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf),
+                     b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt)))
+    _loop(_view(t), _view(s))
+    _keep(t, s)
 
 
 @nb.njit(cache=True)
@@ -1206,10 +1279,11 @@ def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, s
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
                     b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
                     b(tp[25]), b(tp[26])))
-    return _batch(t, _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf),
-                                  b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
-                                  b(dm), b(mdl), b(nt))), b(chs), b(sides), b(starts), b(ends), first, b(filled),
-                  b(paid), b(fees))
+    s = _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf),
+                     b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt)))
+    done = _batch(_view(t), _view(s), b(chs), b(sides), b(starts), b(ends), first, b(filled), b(paid), b(fees))
+    _keep(t, s)
+    return done
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
