@@ -52,8 +52,9 @@ What is not the same (so read the ratios as "same events, same schedule", not "s
   tickreplay also fills on trade-through and tracks out-of-window queue positions. Fill counts of
   both are printed so the difference is visible.
 * Re-pricing: a modify (one request) in tickreplay, cancel + wait + new (two requests, ~3 ms apart)
-  in hftbacktest. Results: tickreplay builds an order log and fills as DataFrames; hftbacktest keeps
-  its state only (position, order dict).
+  in hftbacktest. Results: tickreplay keeps its order log and fills as arrays and builds the DataFrames
+  when they are first read (not in the timed runs; a line after each case times runs that read them);
+  hftbacktest keeps its state only (position, order dict).
 * Clock start: hftbacktest's clock starts at the first event, 17 ms after the 09:30 open, so its first
   child goes then; tickreplay sends it at 09:30:00.000 to an empty book.
 
@@ -153,16 +154,19 @@ def side_by_side(tr: Callable[[], object], hbt: Callable[[], object], repeat: in
     return out
 
 
-def show(label: str, r: dict, n: int | None = None, unit: str = "events") -> None:
-    """One line per case: wall min / median, CPU min / median, ratios; per ``unit`` when ``n`` is given."""
-    per = "" if n is None else (f"; per {unit[:-1]} {r['tickreplay_min_s'] / n * 1e6:.1f} / "
+def show(label: str, r: dict, n: int | None = None, unit: str = "events", one: str = "") -> None:
+    """One line per case: wall min / median, CPU min / median, ratios; with ``n``: rates, and wall time per ``one``
+    (e.g. "child") when given."""
+    rate = "" if n is None else (f"  ({n / r['tickreplay_median_s']:,.0f} vs "
+                                 f"{n / r['hftbacktest_median_s']:,.0f} {unit}/s)")
+    per = "" if not (n and one) else (f"; per {one} {r['tickreplay_min_s'] / n * 1e6:.1f} / "
                                 f"{r['tickreplay_median_s'] / n * 1e6:.1f} us vs {r['hftbacktest_min_s'] / n * 1e6:.1f} "
                                 f"/ {r['hftbacktest_median_s'] / n * 1e6:.1f} us")
     print(f"  {label:<34} tickreplay {r['tickreplay_min_s'] * 1e3:8.2f} / {r['tickreplay_median_s'] * 1e3:8.2f} ms"
           f" (CPU {r['tickreplay_cpu_min_s'] * 1e3:.2f} / {r['tickreplay_cpu_median_s'] * 1e3:.2f})"
           f"   hftbacktest {r['hftbacktest_min_s'] * 1e3:8.2f} / {r['hftbacktest_median_s'] * 1e3:8.2f} ms"
           f" (CPU {r['hftbacktest_cpu_min_s'] * 1e3:.2f} / {r['hftbacktest_cpu_median_s'] * 1e3:.2f})"
-          f"   ratio {r['ratio']:.2f} (CPU {r['cpu_ratio']:.2f}){per}")
+          f"   ratio {r['ratio']:.2f} (CPU {r['cpu_ratio']:.2f}){rate}{per}")
 
 
 # ---------------------------------------------------------------- data
@@ -342,6 +346,11 @@ def check_final_books(tape, tape_l2, replay, runs: dict) -> None:
 
 # ---------------------------------------------------------------- 3-4: full-day strategies
 
+def tables(result) -> tuple:
+    """A run's order log and fills (a compiled run builds these frames when they are first read)."""
+    return result.orders, result.fills
+
+
 def bench_days(replay, tape, kernels: dict, repeat: int) -> dict:
     """The 390-child market TWAP and the passive cancel-replace day on both tools."""
     from hftbacktest import HashMapMarketDepthBacktest
@@ -387,7 +396,13 @@ def bench_days(replay, tape, kernels: dict, repeat: int) -> dict:
         t_w_tr, res = timed(tr)  # warm-up, and the figures of one run
         t_w_hb, hres = timed(hb)
         r = side_by_side(tr, hb, repeat)
-        show(name, r, N_CHILDREN, "children")
+        show(name, r, N_CHILDREN, "children", "child")
+        built = [timed_cpu(lambda: tables(tr())) for _ in range(repeat)]
+        r["tickreplay_with_tables_median_s"] = statistics.median(w for w, _ in built)
+        r["tickreplay_with_tables_cpu_median_s"] = statistics.median(c for _, c in built)
+        print(f"    tickreplay with its order log and fills read (frames built): wall min "
+              f"{min(w for w, _ in built) * 1e3:.2f} / median {r['tickreplay_with_tables_median_s'] * 1e3:.2f} ms, "
+              f"CPU median {r['tickreplay_with_tables_cpu_median_s'] * 1e3:.2f} ms (not alternating)")
         new = res.orders[res.orders.action == "new"]
         hb_filled = int(hres[-1])
         print(f"    tickreplay: {len(res.orders)} order-log rows, {len(res.fills)} fills, "

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import math
 import weakref
+from itertools import chain
+from typing import Callable
 
 import numba as nb
 from numba.core import cgutils, imputils
@@ -1381,10 +1383,12 @@ def _tape(replay) -> tuple[tuple, int]:
     return hit
 
 
-def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
-    """``n`` successive ``model.sample`` values from ``rng`` (ns), and whether the model is constant (no draws)."""
+def _draws(model, seed: np.random.SeedSequence | None, n: int) -> tuple[np.ndarray, bool]:
+    """``n`` successive ``model.sample`` values (ns) from the generator of ``seed`` (made only when the model draws),
+    and whether the model is constant (no draws)."""
     if type(model) is Constant:
-        return np.array([model.sample(0, rng)], np.int64), True
+        return np.array([model.sample(0, None)], np.int64), True
+    rng = np.random.default_rng(seed)
     if type(model) is Normal:
         return np.maximum(np.rint(rng.normal(model.mean_ns, model.jitter_ns, n)), 0.0).astype(np.int64), False
     med, sigma = model.median_ns, model.sigma  # LogNormal: math.exp as in sample()
@@ -1418,10 +1422,10 @@ def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
 def _latencies(cfg, pi: np.ndarray, room: int, md_events: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entry, response and market-data latency draws for a run with ``room`` and ``md_events`` subscribed tape
     events (sets the constant flags in ``pi``)."""
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
+    models = (cfg.entry_latency, cfg.response_latency, cfg.md_latency)
+    seeds = [None] * 3 if all(type(m) is Constant for m in models) else np.random.SeedSequence(cfg.seed).spawn(3)
     (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
-        _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                       (cfg.md_latency, rngs[2], 6 * room + md_events)))
+        _draws(m, s, k) for m, s, k in zip(models, seeds, (room, 2 * room, 6 * room + md_events)))
     return ent, resp, md
 
 
@@ -1451,13 +1455,16 @@ _NO_EVENTS, _NO_WINDOWS = np.zeros(0, np.int64), np.zeros((0, 2), np.int64)  # n
 
 def _child_rows(children) -> np.ndarray:
     """Children as the kernel's (time_ns, quantity, style code, offset_ticks, parent_id) rows."""
-    return np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
-                    np.int64).reshape(len(children), 5)
+    codes = STYLE_CODES
+    return np.fromiter(chain.from_iterable((c.time_ns, c.quantity, codes[c.style], c.offset_ticks, c.parent_id)
+                                           for c in children), np.int64, 5 * len(children)).reshape(len(children), 5)
 
 
-def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(engine, strategy, start_ns: int | None,
+        end_ns: int | None) -> Callable[[], tuple[pd.DataFrame, pd.DataFrame]]:
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` or :class:`PovExecutor` (see :func:`supports`),
-    compiled: the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)."""
+    compiled. Returns what builds the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)
+    from the run's arrays: the strategy's state is final when this returns, the frames are built when called."""
     from tickreplay.schedule.base import ChildOrder
 
     cfg, r = engine.config, engine.replay
@@ -1502,7 +1509,8 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.
         policy.market_volume, policy.sent = int(st[S_MVOL]), int(st[S_SENT])
         policy.last_time_ns = None if st[S_LASTT] == NONE else int(st[S_LASTT])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
-    return _orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr)
+    rq, rqf, orr, fl, flf = rq[1:n_req + 1], rqf[1:n_req + 1], orr[:n_req + 1], fl[1:n_fill + 1], flf[1:n_fill + 1]
+    return lambda: (_orders(r, rq, rqf, orr), _fills(fl, flf, orr))
 
 
 def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarray, ends: np.ndarray,
