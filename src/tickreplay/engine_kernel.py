@@ -836,10 +836,12 @@ def _drain(tp, state):
 
 @nb.njit(cache=True)
 def _wake(tp, state, t):
-    pi, st, lat_md = state.pi, state.st, state.lat_md
+    pi, st, lat_md, ts = state.pi, state.st, state.lat_md, tp.ts
     st[S_NOW] = t
-    seen = _index_at(tp.ts, t - _draw(lat_md, pi[P_CMD], state, S_IMD))
-    st[S_VIEW] = max(st[S_VIEW], seen)
+    x = t - _draw(lat_md, pi[P_CMD], state, S_IMD)
+    v = st[S_VIEW]
+    if v + 1 < len(ts) and ts[v + 1] <= x:  # else _index_at(ts, x) <= v: the view stays
+        st[S_VIEW] = _index_at(ts, x)
 
 
 # -- the executor (ChildOrderExecutor) -----------------------------------------
