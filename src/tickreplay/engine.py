@@ -35,6 +35,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -249,6 +250,31 @@ class RunResult:
                 pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
 
 
+class _CompiledResult(RunResult):
+    """A compiled run's result: its frames are built from the kernel's arrays when first read (a run whose tables
+    nobody reads does not pay for them); the same frames as the Python loop's."""
+
+    def __init__(self, build: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]) -> None:
+        self._build: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] | None = build
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    def _built(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._frames is None:
+            self._frames, self._build = self._build(), None
+        return self._frames
+
+    @property
+    def orders(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._built()[0]
+
+    @property
+    def fills(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._built()[1]
+
+    def __reduce__(self):
+        return RunResult, self._built()  # pickles as the plain result
+
+
 class Engine:
     """Runs strategies over one :class:`ReplayData` (reuse it across runs)."""
 
@@ -279,7 +305,7 @@ class Engine:
         """
         cfg, r = self.config, self.replay
         if compiled and engine_kernel.supports(r, cfg, strategy):
-            return RunResult(*engine_kernel.run(self, strategy, start_ns, end_ns))
+            return _CompiledResult(engine_kernel.run(self, strategy, start_ns, end_ns))
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
         self._heap: list = []
