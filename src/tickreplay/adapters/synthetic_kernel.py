@@ -335,7 +335,7 @@ def _child(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, l
             pk[2, i] += path
         par_i[j, 4] = 2
     _impact(pk, fs)
-    if done:
+    if taken > 0 or done:  # the latent price after its latest fill (a parent the session cut keeps its last)
         par_f[j, 3] = m * (1.0 + fs[F_IMPACT])
     return n
 
