@@ -23,8 +23,9 @@ packed by :func:`tickreplay.adapters.synthetic._pack`; the state arrays
 Planted impact (``ip[I_PLANTED]`` = 1; model in :mod:`tickreplay.adapters.metaorders`).
 The reference quotes follow ``m·(1 + fs[F_IMPACT])``. ``pk`` (3 × K): per-trade
 decay factors, weights and state of the exponentials that sum to the kernel
-``G(ℓ)/G0``; every trade decays the state by one lag, and a push (a background
-market order's ``±G0``, a parent's peak at its last fill) is added at lag 0.
+``G(ℓ)/G0``; every trade decays the state by one lag; a background market
+order's push ``±G0`` enters at lag 1 (it counts itself), a parent's peak at
+its last fill at lag 0.
 Child slots (``ch_f``: time s, price normal, jump uniform, jump normal;
 ``ch_i``: parent, shares (0 for a spare slot that only takes the carry),
 lead quantity, final slot 0/1) interleave with the arrivals: when one is
@@ -35,7 +36,12 @@ in law and the arrival draws are consumed as before. Per parent ``par_f`` =
 (Y·σ_daily/V^δ, running path, latent price at arrival, latent price after the
 last fill; ticks) and ``par_i`` = (side, filled shares, shares carried to the
 next child, target shares, state 0 waiting / 1 running / 2 done); ``rec`` gets (first row, end row, child) of each child's
-executions in this call's output. With ``I_PLANTED`` = 0 none of this runs.
+executions in this call's output. *Tracking*: before every event (once the
+opening book is seeded) :func:`_track` puts each touch on its reference quote
+(levels through it cancelled, a touch behind it moved up; the rule and why in
+:mod:`tickreplay.adapters.metaorders`), at most two events per resting order,
+so the output check keeps room for three per resting order. With
+``I_PLANTED`` = 0 none of this runs.
 """
 
 from __future__ import annotations
