@@ -370,7 +370,8 @@ def calibrate(tapes: Sequence[TapeTrades], max_lag: int = DEFAULT_MAX_LAG, hidde
 
 def calibrate_entries(entries: Sequence["Entry"], max_lag: int = DEFAULT_MAX_LAG, hidden: bool = True
                       ) -> tuple[PropagatorFit, "Calibration"]:
-    """:func:`calibrate` on catalog entries (one instrument; each entry one day)."""
+    """:func:`calibrate` on catalog entries (one instrument; each entry one day; generated days of one
+    :func:`~tickreplay.adapters.synthetic.synthetic_market`, i.e. its seeds, are days of one instrument)."""
     from tickreplay.impact.trades import entry_trades
 
     if not entries:
@@ -381,7 +382,10 @@ def calibrate_entries(entries: Sequence["Entry"], max_lag: int = DEFAULT_MAX_LAG
         symbols.add(tape.instrument.symbol)
         tapes.append(TapeTrades(e.key, e.fingerprint, trades, trades.counts()))
     if len(symbols) > 1:
-        raise ConfigError(f"the tapes mix symbols {sorted(symbols)}: calibrate one instrument at a time")
+        from tickreplay.adapters.synthetic import synthetic_market
+
+        if len({synthetic_market(s) or s for s in symbols}) > 1:  # generated days (seeds) of one market are one
+            raise ConfigError(f"the tapes mix symbols {sorted(symbols)}: calibrate one instrument at a time")
     return calibrate(tapes, max_lag, hidden)
 
 
