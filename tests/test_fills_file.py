@@ -211,3 +211,20 @@ def test_an_impact_adjusted_run_is_refused_naming_the_run(tmp_path):
     with pytest.raises(InputError) as err:
         fills_from_results(tmp_path / "results")
     assert "run_imp" in str(err.value) and err.value.field == "tca.json shortfall.market_impact_bps"
+
+
+def test_several_fills_files_are_one_sample_and_a_parent_in_two_files_is_an_error(tmp_path):
+    cat = hand_catalog(tmp_path / "cat")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    GOOD[GOOD.parent_id == "b1"].to_csv(a, index=False)
+    GOOD[GOOD.parent_id == "s1"].to_csv(b, index=False)
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers())
+    from tickreplay.cli._calibrate_fills import _parents
+
+    args = p.parse_args(["sqrt", "--fills", str(a), str(b), "--catalog", str(cat.root)])
+    parents, _, source, _ = _parents(args)
+    assert sorted(parents.parent_id) == ["b1", "s1"] and [f["file"] for f in source["fills"]] == [str(a), str(b)]
+    args = p.parse_args(["sqrt", "--fills", str(a), str(a), "--catalog", str(cat.root)])
+    with pytest.raises(InputError, match="parent 'b1' is also in"):
+        _parents(args)

@@ -22,7 +22,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                                "uncalibrated default")
         src = p.add_mutually_exclusive_group(required=True)
         src.add_argument("--results", metavar="DIR", help="results root: every stored run is one parent")
-        src.add_argument("--fills", metavar="FILE", help="desk fills file (.parquet or .csv)")
+        src.add_argument("--fills", metavar="FILE", nargs="+",
+                         help="desk fills file(s) (.parquet or .csv; several: e.g. one per day, parent ids unique)")
         p.add_argument("--catalog", metavar="DIR", help="catalog root of the tapes (default: $TICKREPLAY_CATALOG, "
                                                         "else ./replay)")
         p.add_argument("--out", metavar="CAL.json", help="write the calibration file here")
@@ -54,9 +55,24 @@ def _parents(args: argparse.Namespace, post_ns: int | None = None):
     positive_int("bootstrap", args.bootstrap)
     day_ns = None if args.day_hours is None else round(positive("day_hours", args.day_hours) * 3600e9)
     if args.fills is not None:
-        where = str(Path(args.fills))
-        fills = read_fills(where)
-        source = {"fills": where, "fingerprint": file_fingerprint(where)}
+        import pandas as pd
+
+        from tickreplay.errors import InputError
+
+        files = [str(Path(f)) for f in args.fills]
+        frames, seen = [], {}
+        for f in files:
+            one = read_fills(f)
+            for pid in one["parent_id"].unique().tolist():
+                if pid in seen:
+                    raise InputError(f, None, "parent_id", f"parent {pid!r} is also in {seen[pid]}: parent ids "
+                                     "must be unique across the fills files")
+                seen[pid] = f
+            frames.append(one)
+        fills = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more fills files)"
+        source = ({"fills": files[0], "fingerprint": file_fingerprint(files[0])} if len(files) == 1 else
+                  {"fills": [{"file": f, "fingerprint": file_fingerprint(f)} for f in files]})
     else:
         where = str(Path(args.results))
         fills, counts = fills_from_results(where)
