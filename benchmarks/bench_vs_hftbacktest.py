@@ -52,8 +52,9 @@ What is not the same (so read the ratios as "same events, same schedule", not "s
   tickreplay also fills on trade-through and tracks out-of-window queue positions. Fill counts of
   both are printed so the difference is visible.
 * Re-pricing: a modify (one request) in tickreplay, cancel + wait + new (two requests, ~3 ms apart)
-  in hftbacktest. Results: tickreplay builds an order log and fills as DataFrames; hftbacktest keeps
-  its state only (position, order dict).
+  in hftbacktest. Results: tickreplay keeps its order log and fills as arrays and builds the DataFrames
+  when they are first read (not in the timed runs; a line after each case times runs that read them);
+  hftbacktest keeps its state only (position, order dict).
 * Clock start: hftbacktest's clock starts at the first event, 17 ms after the 09:30 open, so its first
   child goes then; tickreplay sends it at 09:30:00.000 to an empty book.
 
@@ -130,23 +131,42 @@ def timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def timed_cpu(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU time (s, ``time.process_time``: this process only) of one call."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
 def side_by_side(tr: Callable[[], object], hbt: Callable[[], object], repeat: int) -> dict:
-    """Alternate the two tools ``repeat`` times; min, median (s) and ratio of medians."""
+    """Alternate the two tools ``repeat`` times; min, median (s) of wall and CPU time and ratio of wall medians."""
     t_tr, t_hbt = [], []
     for _ in range(repeat):
-        t_tr.append(timed(tr)[0])
-        t_hbt.append(timed(hbt)[0])
-    med_tr, med_hbt = statistics.median(t_tr), statistics.median(t_hbt)
-    return {"tickreplay_min_s": min(t_tr), "tickreplay_median_s": med_tr,
-            "hftbacktest_min_s": min(t_hbt), "hftbacktest_median_s": med_hbt, "ratio": med_tr / med_hbt}
+        t_tr.append(timed_cpu(tr))
+        t_hbt.append(timed_cpu(hbt))
+    out = {}
+    for tool, ts in (("tickreplay", t_tr), ("hftbacktest", t_hbt)):
+        wall, cpu = [w for w, _ in ts], [c for _, c in ts]
+        out.update({f"{tool}_min_s": min(wall), f"{tool}_median_s": statistics.median(wall),
+                    f"{tool}_cpu_min_s": min(cpu), f"{tool}_cpu_median_s": statistics.median(cpu)})
+    out["ratio"] = out["tickreplay_median_s"] / out["hftbacktest_median_s"]
+    out["cpu_ratio"] = out["tickreplay_cpu_median_s"] / out["hftbacktest_cpu_median_s"]
+    return out
 
 
-def show(label: str, r: dict, n: int | None = None, unit: str = "events") -> None:
+def show(label: str, r: dict, n: int | None = None, unit: str = "events", one: str = "") -> None:
+    """One line per case: wall min / median, CPU min / median, ratios; with ``n``: rates, and wall time per ``one``
+    (e.g. "child") when given."""
     rate = "" if n is None else (f"  ({n / r['tickreplay_median_s']:,.0f} vs "
                                  f"{n / r['hftbacktest_median_s']:,.0f} {unit}/s)")
+    per = "" if not (n and one) else (f"; per {one} {r['tickreplay_min_s'] / n * 1e6:.1f} / "
+                                f"{r['tickreplay_median_s'] / n * 1e6:.1f} us vs {r['hftbacktest_min_s'] / n * 1e6:.1f} "
+                                f"/ {r['hftbacktest_median_s'] / n * 1e6:.1f} us")
     print(f"  {label:<34} tickreplay {r['tickreplay_min_s'] * 1e3:8.2f} / {r['tickreplay_median_s'] * 1e3:8.2f} ms"
+          f" (CPU {r['tickreplay_cpu_min_s'] * 1e3:.2f} / {r['tickreplay_cpu_median_s'] * 1e3:.2f})"
           f"   hftbacktest {r['hftbacktest_min_s'] * 1e3:8.2f} / {r['hftbacktest_median_s'] * 1e3:8.2f} ms"
-          f"   ratio {r['ratio']:.2f}{rate}")
+          f" (CPU {r['hftbacktest_cpu_min_s'] * 1e3:.2f} / {r['hftbacktest_cpu_median_s'] * 1e3:.2f})"
+          f"   ratio {r['ratio']:.2f} (CPU {r['cpu_ratio']:.2f}){rate}{per}")
 
 
 # ---------------------------------------------------------------- data
@@ -326,6 +346,11 @@ def check_final_books(tape, tape_l2, replay, runs: dict) -> None:
 
 # ---------------------------------------------------------------- 3-4: full-day strategies
 
+def tables(result) -> tuple:
+    """A run's order log and fills (a compiled run builds these frames when they are first read)."""
+    return result.orders, result.fills
+
+
 def bench_days(replay, tape, kernels: dict, repeat: int) -> dict:
     """The 390-child market TWAP and the passive cancel-replace day on both tools."""
     from hftbacktest import HashMapMarketDepthBacktest
@@ -371,7 +396,13 @@ def bench_days(replay, tape, kernels: dict, repeat: int) -> dict:
         t_w_tr, res = timed(tr)  # warm-up, and the figures of one run
         t_w_hb, hres = timed(hb)
         r = side_by_side(tr, hb, repeat)
-        show(name, r, N_CHILDREN, "children")
+        show(name, r, N_CHILDREN, "children", "child")
+        built = [timed_cpu(lambda: tables(tr())) for _ in range(repeat)]
+        r["tickreplay_with_tables_median_s"] = statistics.median(w for w, _ in built)
+        r["tickreplay_with_tables_cpu_median_s"] = statistics.median(c for _, c in built)
+        print(f"    tickreplay with its order log and fills read (frames built): wall min "
+              f"{min(w for w, _ in built) * 1e3:.2f} / median {r['tickreplay_with_tables_median_s'] * 1e3:.2f} ms, "
+              f"CPU median {r['tickreplay_with_tables_cpu_median_s'] * 1e3:.2f} ms (not alternating)")
         new = res.orders[res.orders.action == "new"]
         hb_filled = int(hres[-1])
         print(f"    tickreplay: {len(res.orders)} order-log rows, {len(res.fills)} fills, "
@@ -638,6 +669,22 @@ def markdown(s: dict, command: str) -> str:
     return "\n".join("| " + " | ".join(r) + " |" for r in rows) + "\n" + note
 
 
+def days_only(args: argparse.Namespace) -> None:
+    """``--days-only``: the TWAP and passive days of :func:`bench_days` on this process's first core."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    tape, replay, load = load_amzn()
+    print(f"AMZN level-5 tape: {len(tape):,} events; one-off: read_lobster {load['read_lobster_s']:.2f} s, "
+          f"ReplayData.build {load['replay_build_s'] * 1e3:.1f} ms")
+    days = bench_days(replay, tape, hbt_kernels(), args.repeat)
+    load_end = os.getloadavg()
+    print(f"load average at end {load_end[0]:.2f} {load_end[1]:.2f} {load_end[2]:.2f}")
+    if args.json:
+        out = {f"{k}_{f}": v for k in ("twap", "passive", "twap_vs_hbt_l3", "passive_vs_hbt_l3")
+               for f, v in days[k].items()}
+        print(json.dumps(out | load | {"children": N_CHILDREN}, sort_keys=True))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=5,
@@ -652,6 +699,8 @@ def main() -> None:
     ap.add_argument("--lobster", nargs=2, type=Path, metavar=("MSG", "OB"),
                     help="the LOBSTER pair of the ingest figures (default: the AMZN level-5 pair), e.g. a day "
                          "from `tickreplay generate --seed 1 --activity 65 --levels 10 --lobster-dir DIR`")
+    ap.add_argument("--days-only", action="store_true",
+                    help="only the full-day TWAP and passive runs (3-4), both tools on one core")
     ap.add_argument("--binance-copies", type=int, default=1,
                     help="ingest the BTCUSDT capture repeated N times (bench_binance.py's build_repeated, "
                          "under /tmp; default 1)")
@@ -672,6 +721,9 @@ def main() -> None:
     load_start = os.getloadavg()
     print(f"{command}\n{os.cpu_count()} CPUs; load average at start {load_start[0]:.2f} {load_start[1]:.2f} "
           f"{load_start[2]:.2f}")
+    if args.days_only:
+        days_only(args)
+        return
     # first, while this process is small (the sweep's driver counts its parent's pages in its peak RSS)
     extras: dict = bench_sweep(sweep_runs, args.jobs, 1 if args.quick else 3)
     cpu = min(os.sched_getaffinity(0)) if hasattr(os, "sched_setaffinity") else -1

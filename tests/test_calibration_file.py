@@ -44,3 +44,19 @@ def test_wrong_kind_and_invalid_json(tmp_path):
         read_calibration(tmp_path / "j.json")
     with pytest.raises(InputError, match="params.eta"):
         Calibration(kind="almgren-chriss", params={"gamma": 0.1})
+
+
+def test_an_unusable_almgren_chriss_calibration_is_refused_naming_the_file(tmp_path, capsys):
+    from tickreplay.cli import main
+
+    path = new_calibration("almgren-chriss", {"eta": 0.0, "gamma": 1e-7},
+                           fit={"clamped": ["eta"]}).write(tmp_path / "ac.json")
+    for argv in (["schedule", "almgren-chriss", "--calibration", str(path), "--shares", "1000", "--days", "1",
+                  "--periods", "10", "--sigma", "0.3"],):
+        assert main(argv) == 2
+        assert "params.eta" in capsys.readouterr().err
+    from tickreplay.impact.calibration import ac_coefficients
+
+    with pytest.raises(InputError) as err:
+        ac_coefficients(read_calibration(path), path)
+    assert err.value.field == "params.eta" and str(path) in str(err.value)

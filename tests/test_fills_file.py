@@ -63,7 +63,7 @@ def test_measured_impact_equals_hand_computed(tmp_path):
     assert (s.m_arr, s.m_end) == (pytest.approx(100.15), pytest.approx(100.20))
     assert s.impact_bps == pytest.approx(-(100.20 - 100.15) / 100.15 * 1e4)
     assert s.regime == "hand_regime" and s.date == "2024-01-02"
-    assert b.duration_days == pytest.approx(5 / 100)  # a day = the tape's span (100 s)
+    assert b.duration_days == pytest.approx(5 / 23_400)  # a day = 390 minutes (ACParams), not the 100 s tape
     assert data[0]["key"] == KEY and data[0]["fingerprint"].startswith("blake2b")
     # m_post, 10 min after the last fill, is past the tape's end: its last two-sided mid, flagged
     assert s.m_post == pytest.approx(100.20) and s.post_clamped
@@ -194,3 +194,20 @@ def test_results_store_runs_are_parents_with_the_tca_arrival_mid(tmp_path):
     assert a.m_end == pytest.approx(100.20) and a.quantity == 15 and a.adv == 1000.0
     assert a.avg_price == pytest.approx((100.20 * 10 + 100.30 * 5) / 15)
     assert parents.loc["run_b"].impact_bps == pytest.approx(-(100.20 - 100.15) / 100.15 * 1e4)
+
+
+def test_an_impact_adjusted_run_is_refused_naming_the_run(tmp_path):
+    """Its impact is in the shifted mids, which the store does not keep: measuring it on the catalog tape would
+    give the plain run's impact (zero of ours), so the calibration must not silently use it."""
+    from tickreplay.impact.fills import fills_from_results
+
+    d = tmp_path / "results" / "run_imp"
+    d.mkdir(parents=True)
+    (d / "run.json").write_text(json.dumps({"run_id": "run_imp", "data": KEY,
+                                            "instrument": {"symbol": "HAND", "price_scale": 100}}))
+    (d / "tca.json").write_text(json.dumps({"parent": {"side": 1, "start_ns": T0},
+                                            "shortfall": {"arrival_mid": 100.0, "market_impact_bps": 3.0}}))
+    pd.DataFrame({"exchange_ns": [T0 + S], "price": [10020], "size": [10]}).to_parquet(d / "fills.parquet")
+    with pytest.raises(InputError) as err:
+        fills_from_results(tmp_path / "results")
+    assert "run_imp" in str(err.value) and err.value.field == "tca.json shortfall.market_impact_bps"

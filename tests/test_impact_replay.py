@@ -251,7 +251,12 @@ def test_a_calibration_file_gives_the_parameters_and_must_fit_the_model(tmp_path
     new_calibration("propagator", {"G0": 1.2, "beta": 0.3, "lag0": 5.0}).write(tmp_path / "prop.json")
     new_calibration("sqrt", {"Y": 0.8, "delta": 0.5}).write(tmp_path / "sqrt.json")
     scn = _parse({"model": "propagator", "calibration": "prop.json", "permanent_bps": 0.1}, tmp_path)
-    assert (scn.impact.G0, scn.impact.beta, scn.impact.tau0, scn.impact.clock) == (1.2, 0.3, 5.0, "trades")
+    # the calibrated G(l) = G0 / (1 + l/lag0)^beta holds from lag 1 (the mid before the next trade); the replay's
+    # kernel is in force from tau = 0 trades after our trade: G_replay(tau) = G(tau + 1) at every tau
+    model = scn.impact
+    assert (model.beta, model.clock) == (0.3, "trades")
+    tau = np.arange(0, 50)
+    assert np.allclose(model.G0 * model.kernel(tau), 1.2 / (1 + (tau + 1) / 5.0) ** 0.3, rtol=1e-12)
     assert scn.impact.permanent_bps == 0.1
     with pytest.raises(ConfigError, match="'impact.calibration'.*expected a 'propagator' calibration"):
         _parse({"model": "propagator", "calibration": "sqrt.json"}, tmp_path)
@@ -300,3 +305,18 @@ def test_a_resting_order_is_re_pegged_and_fills_at_its_own_price_when_the_decay_
                        (4_000_001, "send", NewOrder(BUY, 45, LIM, 103))])
     assert plain.fills[["price", "size", "liquidity"]].values.tolist() == [
         [102, 10, "taker"], [102, 40, "taker"], [103, 5, "taker"]]
+
+
+def test_the_sqrt_model_is_the_law_of_the_cumulative_quantity_whatever_the_child_count():
+    """Without decay (beta = 0) a parent of Q ends at Y sigma (Q/V)^delta M0 for 1, 10 or 100 children: each own
+    trade adds its increment of the law; a law per child would give N^(1 - delta) times it."""
+    from tickreplay.impact.replay_impact import ShiftState
+
+    model = ImpactModel("sqrt", beta=0.0, tau0=1.0, Y=1.0, delta=0.5, daily_vol=0.02, adv=1e6)
+    replay = make_replay(BOOK, session_end_ns=10**10)
+    for n in (1, 10, 100):
+        state = ShiftState(model, replay, 0)
+        for j in range(n):
+            state.add(BUY, 10_000 // n, 1_000 + j, 0)
+        law = 1.0 * 0.02 * (10_000 / 1e6) ** 0.5 * state.ref_mid
+        assert state.raw_at(2_000, 0) == pytest.approx(law, rel=1e-12), n

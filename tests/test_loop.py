@@ -161,3 +161,72 @@ def test_the_regime_loop_moves_its_gamma_toward_the_planted_one():
     assert last_gap < 0.75 * first_gap
     static = run_loop(cfg, "static", days=load_days(cfg))
     assert (static.hedges["gamma"] == 0).all() and static.calibrations.empty
+
+
+REACTIVE = Path(__file__).parent.parent / "scenarios" / "hedging_loop_reactive.toml"
+
+
+def _tiny_reactive(Y: float) -> dict:
+    doc = copy.deepcopy(TINY)
+    doc["loop"].update(period_s=10, threshold_shares=20000, risk_aversion=1e-5)
+    doc["loop"]["generate"] = {"market": "reactive", "days": 1, "regimes": ["liquid_large_cap"],
+                               "duration_s": 1800, "seed": 40,
+                               "planted": {"liquid_large_cap": {"Y": Y, "delta": 1.0}}}
+    doc["loop"]["exposure"] = {"seed": 2, "jump_rate_per_hour": 6.0, "jump_median_shares": 40000}
+    doc["loop"]["regimes"] = {"liquid_large_cap": {"participation_cap": 0.2}}
+    return doc
+
+
+def test_reactive_hedges_pay_the_planted_impact():
+    """Same day, exposure and decisions (static policy): the realised cost with planted Y exceeds the cost with
+    Y = 0 by about the planted permanent impact γX/2 (the background is the same, so the difference is the
+    planted response), and every fill is an execution of the reactive tape."""
+    runs = {}
+    for Y in (0.0, 30.0):
+        cfg = parse_loop(_tiny_reactive(Y))
+        runs[Y] = run_loop(cfg, "static")
+    a, b = (runs[Y].hedges[runs[Y].hedges["filled_shares"] > 0] for Y in (0.0, 30.0))
+    assert len(a) >= 1 and list(a["traded_shares"]) == list(b["traded_shares"])
+    assert set(b["executor"]) == {"reactive market"}
+    assert (b["planted_gamma"] > 0).all() and (a["planted_gamma"] == 0).all()
+    extra = (b["realised_cost_bps"] - a["realised_cost_bps"]).to_numpy()
+    mid = float(load_days(parse_loop(_tiny_reactive(30.0)))[0].mid_at(b["time_ns"].iat[0]))
+    planted = (b["planted_gamma"] * b["filled_shares"] / 2 / mid * 1e4).to_numpy()  # γX/2, bps of the mid
+    assert extra.mean() == pytest.approx(planted.mean(), rel=0.5)
+    assert (extra > 0.25 * planted).all()
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda d: d["loop"]["regimes"].update(liquid_large_cap={"style": "limit_touch"}),
+     "loop.regimes.liquid_large_cap.style"),
+    (lambda d: d["loop"]["generate"]["planted"]["liquid_large_cap"].pop("Y"),
+     "loop.generate.planted.liquid_large_cap.Y"),
+    (lambda d: d["loop"]["generate"]["planted"]["liquid_large_cap"].update(delta=2.0),
+     "loop.generate.planted.liquid_large_cap"),
+    (lambda d: d["loop"]["generate"].update(market="live"), "loop.generate.market"),
+])
+def test_reactive_scenario_errors_name_the_key(change, key):
+    doc = _tiny_reactive(10.0)
+    change(doc)
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        parse_loop(doc)
+
+
+def test_the_eta_floor_raises_an_ill_posed_fit_to_just_above_gamma_tau_over_two():
+    from tickreplay.hedging.decision import ETA_FLOOR_FACTOR, TRADING_DAY_NS, floor_eta
+    from tickreplay.impact.calibration import new_calibration
+
+    tau = 10e9 / TRADING_DAY_NS
+    cal = new_calibration("almgren-chriss", {"eta": 0.0, "gamma": 1e-5})
+    raised, floored = floor_eta(cal, 10_000_000_000)
+    assert floored and raised.params["eta"] == pytest.approx(ETA_FLOOR_FACTOR * 1e-5 * tau / 2)
+    assert raised.params["gamma"] == 1e-5
+    ok = new_calibration("almgren-chriss", {"eta": 1e-6, "gamma": 1e-5})
+    assert floor_eta(ok, 10_000_000_000) == (ok, False)
+
+
+def test_the_reactive_scenario_generates_its_regimes_with_their_planted_gamma():
+    cfg = load_loop(REACTIVE)
+    assert cfg.generated.market == "reactive" and cfg.generated.days >= 20
+    y = {r: cfg.generated.planted[r].Y for r in set(cfg.generated.regimes)}
+    assert y == {"liquid_large_cap": 30.0, "high_volatility": 60.0}

@@ -268,3 +268,19 @@ def test_lobster_trades_have_long_memory_signs_and_positive_impact(lobster_catal
           f"oos rmse={cal.oos['scores']['rmse_bps']:.3f} default={cal.oos['default_scores']['rmse_bps']:.3f}")
     assert 0 < fit.gamma < 1 and fit.C[1] > 0
     assert fit.G0 > 0
+
+
+def test_gamma_is_fitted_on_the_centred_autocorrelation():
+    """iid signs with a 55/45 buy/sell split have no memory: the uncentred C(ℓ) sits on a floor ε̄² ≈ 0.01 that a
+    power-law fit reads as γ ≈ 0 (maximal memory); centred, C_c(ℓ) ≈ 0 beyond lag 0 and no power law is found
+    (γ NaN or far from the long-memory range)."""
+    rng = np.random.default_rng(7)
+    eps = np.where(rng.random(200_000) < 0.55, 1, -1)
+    x = np.cumsum(eps) * 0.1
+    day = day_estimate("imbalanced", eps, x, 200)
+    assert day.C[1:].mean() == pytest.approx(day.mean_sign ** 2, rel=0.2)  # the floor is there uncentred
+    assert abs(day.C_centred[1:].mean()) < 2e-3
+    fit = fit_propagator([day])
+    # no memory claimed: the fitted power law's amplitude is far below the uncentred floor (a fit of the
+    # uncentred C gives c ≈ 0.018, γ ≈ 0.01: "memory" at every lag)
+    assert fit.c < 0.3 * day.mean_sign ** 2

@@ -35,6 +35,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -249,14 +250,46 @@ class RunResult:
                 pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp)
 
 
+class _CompiledResult(RunResult):
+    """A compiled run's result: its frames are built from the kernel's arrays when first read (a run whose tables
+    nobody reads does not pay for them); the same frames as the Python loop's."""
+
+    def __init__(self, build: Callable[[], tuple[pd.DataFrame, pd.DataFrame]]) -> None:
+        self._build: Callable[[], tuple[pd.DataFrame, pd.DataFrame]] | None = build
+        self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
+
+    def _built(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        if self._frames is None:
+            self._frames, self._build = self._build(), None
+        return self._frames
+
+    @property
+    def orders(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._built()[0]
+
+    @property
+    def fills(self) -> pd.DataFrame:  # type: ignore[override]
+        return self._built()[1]
+
+    def __reduce__(self):
+        return RunResult, self._built()  # pickles as the plain result
+
+
 class Engine:
     """Runs strategies over one :class:`ReplayData` (reuse it across runs)."""
 
     def __init__(self, replay: ReplayData, config: EngineConfig | None = None) -> None:
         self.replay = replay
         self.config = config or EngineConfig()
+        self._impact: ShiftState | None = None
 
     # -- public --------------------------------------------------------------
+    @property
+    def impact_state(self) -> ShiftState | None:
+        """The shift state the last :meth:`run` left (the impact-adjusted replay, ``config.impact``): read it,
+        e.g. ``shift_at(t_ns, k)``, for the replayed mid after our trades; None before a run or without impact."""
+        return self._impact
+
     def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None,
             compiled: bool = True) -> RunResult:
         """Run ``strategy`` from trader time ``start_ns`` (default: session start).
@@ -272,7 +305,7 @@ class Engine:
         """
         cfg, r = self.config, self.replay
         if compiled and engine_kernel.supports(r, cfg, strategy):
-            return RunResult(*engine_kernel.run(self, strategy, start_ns, end_ns))
+            return _CompiledResult(engine_kernel.run(self, strategy, start_ns, end_ns))
         self._rng_entry, self._rng_resp, self._rng_md = (
             np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3))
         self._heap: list = []

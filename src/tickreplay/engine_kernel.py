@@ -30,11 +30,16 @@ from __future__ import annotations
 
 import math
 import weakref
+from itertools import chain
+from typing import Callable
 
 import numba as nb
-from numba.core import cgutils
+from numba.core import cgutils, imputils
+from numba.core.datamodel import models
+from numba.core.typing.templates import AttributeTemplate
 from numba.experimental import structref
-from numba.extending import intrinsic, overload
+from numba.extending import (infer_getattr, intrinsic, lower_getattr_generic, lower_setattr_generic, overload,
+                             register_model)
 import numpy as np
 import pandas as pd
 from pandas.api.internals import create_dataframe_from_blocks
@@ -42,6 +47,8 @@ from pandas.api.internals import create_dataframe_from_blocks
 from tickreplay.exchange import _HOW_NAMES, HOW_QUEUE, HOW_THROUGH, MODEL_L3, UNKNOWN_AT, advance_level, bisect
 from tickreplay.latency import Constant, LogNormal, Normal
 from tickreplay.orders import FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, DoneReason, Reject
+from tickreplay.tape import (K_ADD, K_DELETE, K_EXECUTE_HIDDEN, K_EXECUTE_VISIBLE, K_LEVEL_SET, K_PARTIAL_CANCEL,
+                             K_SNAPSHOT_BEGIN, K_TRADE)
 
 NONE = np.iinfo(np.int64).min  # "no price" (a market order), "unchanged" in a modify request
 EMPTY = NONE  # a free row of an open-addressing map
@@ -154,9 +161,8 @@ def _out_of_window(tp, state, side, price, i):
 
 # -- state helpers -------------------------------------------------------------
 @nb.njit(cache=True)
-def _before(state, x, y):
+def _before(heap, x, y):
     """Heap row ``x`` sorts before row ``y``: keys (time, priority, sub1, sub2, sequence), the last unique."""
-    heap = state.heap
     for c in range(5):
         if heap[x, c] != heap[y, c]:
             return heap[x, c] < heap[y, c]
@@ -164,8 +170,7 @@ def _before(state, x, y):
 
 
 @nb.njit(cache=True)
-def _swap(state, x, y):
-    heap = state.heap
+def _swap(heap, x, y):
     for c in range(8):
         heap[x, c], heap[y, c] = heap[y, c], heap[x, c]
 
@@ -184,9 +189,9 @@ def _push(state, t, prio, s1, s2, tag, a, b):
     heap[n, 5], heap[n, 6], heap[n, 7] = tag, a, b
     while n > 0:
         up = (n - 1) >> 1
-        if not _before(state, n, up):
+        if not _before(heap, n, up):
             break
-        _swap(state, n, up)
+        _swap(heap, n, up)
         n = up
 
 
@@ -196,17 +201,17 @@ def _pop(state):
     heap, st = state.heap, state.st
     n = st[S_NHEAP] - 1
     st[S_NHEAP] = n
-    _swap(state, 0, n)
+    _swap(heap, 0, n)
     k = 0
     while True:
         c = 2 * k + 1
         if c >= n:
             break
-        if c + 1 < n and _before(state, c + 1, c):
+        if c + 1 < n and _before(heap, c + 1, c):
             c += 1
-        if not _before(state, c, k):
+        if not _before(heap, c, k):
             break
-        _swap(state, k, c)
+        _swap(heap, k, c)
         k = c
     return n
 
@@ -305,6 +310,61 @@ def _fill(state, oid, price, size, liq, t, j, how):
 
 
 # -- the exchange's passive queue ------------------------------------------------
+# advance_level compiled into its caller here (numba inlines it): a call passes ~100 words of array members
+_advance_level = nb.njit(inline="always", cache=True)(advance_level.py_func)
+
+
+@nb.njit(cache=True)
+def _advance_sparse(tp, lside, lprice, start, stop, model, power, wp, ws, entry, ahead, remaining, pending_trade,
+                    used_idx, used_vol, fills):
+    """:func:`~tickreplay.exchange.advance_level` over ``start:stop`` for the own queue at (lside, lprice), run
+    only on the events that can act on that queue: the level's own events (:func:`_level_lists`) and the blocks
+    of :data:`BLOCK` events whose summaries (:func:`_block_bounds`) say they may hold a crossing add, a trade
+    through the price, a snapshot or the level leaving the window. Every event skipped is one on which
+    ``advance_level`` does nothing, so the result is the same; own events of the level less than
+    :data:`_COALESCE` events apart go to ``advance_level`` in one call."""
+    kind, side, price, size, add_idx = tp.kind, tp.side, tp.price, tp.size, tp.add_idx
+    level_delta, level_size, halted, lv_keys, lv_idx = tp.level_delta, tp.level_size, tp.halted, tp.lv_keys, tp.lv_idx
+    x = lprice if lside == 1 else -lprice  # an event in a block may act iff block lo <= x or block hi > x
+    blo, bhi = (tp.blo_bid, tp.bhi_bid) if lside == 1 else (tp.blo_ask, tp.bhi_ask)
+    key = lprice * 2 + (1 if lside > 0 else 0)
+    u = bisect(lv_keys, key, False)
+    e = e_end = 0
+    if u < len(lv_keys) and lv_keys[u] == key:
+        e, e_end = tp.lv_off[u], tp.lv_off[u + 1]
+        e += bisect(lv_idx[e:e_end], start, False)
+    p = start
+    while p < stop:
+        r = lv_idx[e] if e < e_end else stop  # the level's next own event
+        if r > stop:
+            r = stop
+        b = p >> _BLOCK_SHIFT
+        q = r
+        while (b << _BLOCK_SHIFT) < r:
+            if blo[b] <= x or bhi[b] > x:
+                q = max(p, b << _BLOCK_SHIFT)
+                break
+            b += 1
+        if q >= stop:
+            break
+        if q < r:  # a block that may act: all of it
+            end = min((b + 1) << _BLOCK_SHIFT, stop)
+        else:  # own events of the level, close ones together
+            end = r + 1
+            while e + 1 < e_end and lv_idx[e + 1] < stop and lv_idx[e + 1] - end < _COALESCE:
+                e += 1
+                end = lv_idx[e] + 1
+        status, j, how, pending_trade = _advance_level(
+            kind, side, price, size, add_idx, level_delta, level_size, halted, wp, ws,
+            q, end, lside, lprice, model, power, entry, ahead, remaining, pending_trade, used_idx, used_vol, fills)
+        if status:
+            return status, j, how, pending_trade
+        p = end
+        while e < e_end and lv_idx[e] < p:
+            e += 1
+    return 0, stop, 0, pending_trade
+
+
 @nb.njit(cache=True)
 def _scan(tp, state, slot, stop):
     pi, pf, st, orr, orf, lv, used = state.pi, state.pf, state.st, state.orr, state.orf, state.lv, state.used
@@ -320,9 +380,8 @@ def _scan(tp, state, slot, stop):
     lside, lprice = lv[slot, L_SIDE], lv[slot, L_PRICE]
     wp, ws = (tp.wbid_px, tp.wbid_sz) if lside == 1 else (tp.wask_px, tp.wask_sz)
     nu = st[S_NUSED]
-    status, j, how, pt = advance_level(
-        tp.kind, tp.side, tp.price, tp.size, tp.add_idx, tp.level_delta, tp.level_size, tp.halted, wp, ws,
-        lv[slot, L_K] + 1, min(stop, pi[P_STOP]), lside, lprice, pi[P_MODEL], pf[PF_POWER],
+    status, j, how, pt = _advance_sparse(
+        tp, lside, lprice, lv[slot, L_K] + 1, min(stop, pi[P_STOP]), pi[P_MODEL], pf[PF_POWER], wp, ws,
         entry, ahead, remaining, lv[slot, L_PT], used[0, :nu], used[1, :nu], fills)
     return status, j, how, pt, ahead, fills
 
@@ -777,10 +836,12 @@ def _drain(tp, state):
 
 @nb.njit(cache=True)
 def _wake(tp, state, t):
-    pi, st, lat_md = state.pi, state.st, state.lat_md
+    pi, st, lat_md, ts = state.pi, state.st, state.lat_md, tp.ts
     st[S_NOW] = t
-    seen = _index_at(tp.ts, t - _draw(lat_md, pi[P_CMD], state, S_IMD))
-    st[S_VIEW] = max(st[S_VIEW], seen)
+    x = t - _draw(lat_md, pi[P_CMD], state, S_IMD)
+    v = st[S_VIEW]
+    if v + 1 < len(ts) and ts[v + 1] <= x:  # else _index_at(ts, x) <= v: the view stays
+        st[S_VIEW] = _index_at(ts, x)
 
 
 # -- the executor (ChildOrderExecutor) -----------------------------------------
@@ -1033,7 +1094,7 @@ def _borrow(typingctx, arr):
 # the kernel's names of _tape's arrays, in its order (snapshots' touch ... window columns of each side)
 TAPE_FIELDS = ("ts", "kind", "side", "price", "size", "add_idx", "level_delta", "level_size", "halted",
                "last_snap", "lvl_keys", "lvl_idx", "bid_px", "bid_sz", "ask_px", "ask_sz", "wbid_px", "wbid_sz",
-               "wask_px", "wask_sz")
+               "wask_px", "wask_sz", "lv_keys", "lv_off", "lv_idx", "blo_bid", "bhi_bid", "blo_ask", "bhi_ask")
 
 
 # the kernel's parameters, latency draws and state arrays (run_kernel's arguments after the tape), in that order
@@ -1043,7 +1104,7 @@ STATE_FIELDS = ("pi", "pf", "ch", "lat_ent", "lat_resp", "lat_md", "st", "rq", "
 
 @structref.register
 class _TapeType(nb.types.StructRef):
-    """The kernel's tape: the 20 arrays of :func:`_tape`'s tuple as fields named :data:`TAPE_FIELDS`."""
+    """The kernel's tape: the arrays of :func:`_tape`'s tuple as fields named :data:`TAPE_FIELDS`."""
 
     def preprocess_fields(self, fields):
         return tuple((name, nb.types.unliteral(typ)) for name, typ in fields)
@@ -1081,6 +1142,75 @@ _make_tape = _struct_maker(_TapeType, TAPE_FIELDS)
 _make_state = _struct_maker(_StateType, STATE_FIELDS)
 
 
+class _View(nb.types.Type):
+    """A borrowed pointer to a structref's fields: what every helper takes instead of the structref itself, whose
+    reference count numba would raise and lower (atomically) on every call and field access. The caller keeps the
+    structref alive while a view of it is used (:func:`_keep`)."""
+
+    def __init__(self, ref_type: nb.types.StructRef) -> None:
+        self.ref_type = ref_type
+        self.payload = ref_type.get_data_type()
+        super().__init__(name=f"View({ref_type})")
+
+    @property
+    def field_dict(self) -> dict:
+        return self.ref_type.field_dict
+
+
+@register_model(_View)
+class _ViewModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, dmm.lookup(fe_type.payload).get_value_type().as_pointer())
+
+
+@infer_getattr
+class _ViewAttribute(AttributeTemplate):
+    key = _View
+
+    def generic_resolve(self, typ, attr):
+        return typ.field_dict.get(attr)
+
+
+@lower_getattr_generic(_View)
+def _view_getattr(context, builder, typ, val, attr):
+    fields = cgutils.create_struct_proxy(typ.payload)(context, builder, ref=val)
+    return imputils.impl_ret_borrowed(context, builder, typ.field_dict[attr], getattr(fields, attr))
+
+
+@lower_setattr_generic(_View)
+def _view_setattr(context, builder, sig, args, attr):
+    (view_type, val_type), (ptr, val) = sig.args, args
+    fields = cgutils.create_struct_proxy(view_type.payload)(context, builder, ref=ptr)
+    field_type = view_type.field_dict[attr]
+    new = context.cast(builder, val, val_type, field_type)
+    old = getattr(fields, attr)
+    context.nrt.incref(builder, field_type, new)
+    context.nrt.decref(builder, field_type, old)
+    setattr(fields, attr, new)
+
+
+@intrinsic
+def _view(typingctx, ref):
+    """The :class:`_View` of structref ``ref``."""
+    if not isinstance(ref, nb.types.StructRef):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return structref._Utils(context, builder, ref).get_data_pointer(args[0])
+
+    return _View(ref)(ref), codegen
+
+
+@intrinsic
+def _keep(typingctx, a, b):
+    """No code: a use of ``a`` and ``b``, so that numba releases them only after the views of them are done."""
+
+    def codegen(context, builder, signature, args):
+        return context.get_dummy_value()
+
+    return nb.types.none(a, b), codegen
+
+
 @nb.njit(cache=True)
 def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf, lv, used, rp, fl, flf, ac, heap, act,
                cm, dm, mdl, nt):
@@ -1095,10 +1225,12 @@ def run_kernel(tp, pi, pf, ch, lat_ent, lat_resp, lat_md, st, rq, rqf, orr, orf,
     b = _borrow
     t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
-                    b(tp[17]), b(tp[18]), b(tp[19])))
-    _loop(t, _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr),
-                          b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl),
-                          b(nt))))
+                    b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
+                    b(tp[25]), b(tp[26])))
+    s = _make_state((b(pi), b(pf), b(ch), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf),
+                     b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt)))
+    _loop(_view(t), _view(s))
+    _keep(t, s)
 
 
 @nb.njit(cache=True)
@@ -1149,11 +1281,13 @@ def run_batch(tp, pi, pf, chs, sides, starts, ends, lat_ent, lat_resp, lat_md, s
     b = _borrow
     t = _make_tape((b(tp[0]), b(tp[1]), b(tp[2]), b(tp[3]), b(tp[4]), b(tp[5]), b(tp[6]), b(tp[7]), b(tp[8]),
                     b(tp[9]), b(tp[10]), b(tp[11]), b(tp[12]), b(tp[13]), b(tp[14]), b(tp[15]), b(tp[16]),
-                    b(tp[17]), b(tp[18]), b(tp[19])))
-    return _batch(t, _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf),
-                                  b(orr), b(orf), b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm),
-                                  b(dm), b(mdl), b(nt))), b(chs), b(sides), b(starts), b(ends), first, b(filled),
-                  b(paid), b(fees))
+                    b(tp[17]), b(tp[18]), b(tp[19]), b(tp[20]), b(tp[21]), b(tp[22]), b(tp[23]), b(tp[24]),
+                    b(tp[25]), b(tp[26])))
+    s = _make_state((b(pi), b(pf), b(chs), b(lat_ent), b(lat_resp), b(lat_md), b(st), b(rq), b(rqf), b(orr), b(orf),
+                     b(lv), b(used), b(rp), b(fl), b(flf), b(ac), b(heap), b(act), b(cm), b(dm), b(mdl), b(nt)))
+    done = _batch(_view(t), _view(s), b(chs), b(sides), b(starts), b(ends), first, b(filled), b(paid), b(fees))
+    _keep(t, s)
+    return done
 
 
 # -- the Python side: inputs, room, outputs --------------------------------------
@@ -1193,24 +1327,70 @@ def supports_config(replay, config, total_quantity: int) -> bool:
     return getattr(config, "impact", None) is None and 4 * _tape(replay)[1] * int(total_quantity) < 2**63
 
 
+_BLOCK_SHIFT = 4
+BLOCK = 1 << _BLOCK_SHIFT  # tape events per block of the skip summaries (_block_bounds)
+_COALESCE = 8  # own level events fewer than this many tape events apart are advanced in one call
+_I64_MIN, _I64_MAX = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+_LEVEL_KINDS = (K_PARTIAL_CANCEL, K_DELETE, K_EXECUTE_VISIBLE, K_TRADE, K_LEVEL_SET)  # act on the own queue there
+
+
+def _level_lists(replay) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per level (key price × 2 + (side > 0), sorted): the tape indices of the events at that level on which
+    ``advance_level`` acts (:data:`_LEVEL_KINDS`), as keys, offsets (one more than keys) and the indices."""
+    idx = np.flatnonzero(np.isin(replay.kind, _LEVEL_KINDS) & (replay.side != 0))
+    keys = replay.price[idx] * 2 + (replay.side[idx] > 0)
+    order = np.argsort(keys, kind="stable")  # tape order within a level
+    keys, idx = keys[order], idx[order]
+    first = np.flatnonzero(np.diff(keys, prepend=_I64_MIN) != 0) if len(keys) else np.zeros(0, np.int64)
+    return (np.ascontiguousarray(keys[first]), np.append(first, len(keys)).astype(np.int64),
+            np.ascontiguousarray(idx, np.int64))
+
+
+def _block_bounds(replay, side: int, win_price: np.ndarray, win_size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per block of :data:`BLOCK` tape events, for own queues on ``side`` at a price ``p`` (``x`` = ``p × side``):
+    ``lo``, ``hi`` such that no event of the block can act on the queue unless ``lo <= x`` or ``hi > x``.
+
+    The events that can, other than the level's own: a snapshot (always), an add of the other side at or through
+    ``p`` (also a level-set growing it, unless halted), an execution or print of this side through ``p``, and
+    the window's last level of this side beyond ``p`` (the queue leaves the window)."""
+    kind, n = replay.kind, len(replay.kind)
+    x = replay.price * side
+    cross = ((replay.side == -side) & ~replay.halted
+             & ((kind == K_ADD) | ((kind == K_LEVEL_SET) & (replay.level_delta > 0))))
+    through = (replay.side == side) & np.isin(kind, (K_EXECUTE_VISIBLE, K_EXECUTE_HIDDEN, K_TRADE))
+    m = -(-n // BLOCK)
+    lo, hi = np.full(m * BLOCK, _I64_MAX), np.full(m * BLOCK, _I64_MIN)
+    lo[:n][cross] = x[cross]  # acts iff p × side >= the add's price × side
+    lo[:n][through] = x[through] + 1  # iff strictly through
+    lo[:n][kind == K_SNAPSHOT_BEGIN] = _I64_MIN
+    if len(win_price):
+        out = win_size > 0
+        hi[:n][out] = win_price[out] * side  # iff p is beyond the window's last level
+    return lo.reshape(m, BLOCK).min(axis=1), hi.reshape(m, BLOCK).max(axis=1)
+
+
 def _tape(replay) -> tuple[tuple, int]:
-    """The kernel's tape tuple (tp.ts = ts_ns ... tp.wask_sz, as the kernel indexes it) and the largest |price|."""
+    """The kernel's tape tuple (tp.ts = ts_ns ... tp.bhi_ask, as the kernel indexes it: :data:`TAPE_FIELDS`) and
+    the largest |price|. Computed once per :class:`ReplayData` and kept while it lives."""
     hit = _TAPES.get(replay)
     if hit is None:
         s = replay.snapshots
         wb, wa = replay.window_columns(1), replay.window_columns(-1)
         tp = (replay.ts_ns, replay.kind, replay.side, replay.price, replay.size, replay.add_idx, replay.level_delta,
               replay.level_size, replay.halted, replay.last_snapshot_begin, replay._lvl_keys, replay._lvl_idx,
-              s.bid_price, s.bid_size, s.ask_price, s.ask_size, wb[0], wb[1], wa[0], wa[1])
+              s.bid_price, s.bid_size, s.ask_price, s.ask_size, wb[0], wb[1], wa[0], wa[1],
+              *_level_lists(replay), *_block_bounds(replay, 1, *wb), *_block_bounds(replay, -1, *wa))
         top = max(int(np.abs(a).max(initial=0)) for a in (replay.price, s.bid_price, s.ask_price))
         hit = _TAPES[replay] = (tp, top)
     return hit
 
 
-def _draws(model, rng: np.random.Generator, n: int) -> tuple[np.ndarray, bool]:
-    """``n`` successive ``model.sample`` values from ``rng`` (ns), and whether the model is constant (no draws)."""
+def _draws(model, seed: np.random.SeedSequence | None, n: int) -> tuple[np.ndarray, bool]:
+    """``n`` successive ``model.sample`` values (ns) from the generator of ``seed`` (made only when the model draws),
+    and whether the model is constant (no draws)."""
     if type(model) is Constant:
-        return np.array([model.sample(0, rng)], np.int64), True
+        return np.array([model.sample(0, None)], np.int64), True
+    rng = np.random.default_rng(seed)
     if type(model) is Normal:
         return np.maximum(np.rint(rng.normal(model.mean_ns, model.jitter_ns, n)), 0.0).astype(np.int64), False
     med, sigma = model.median_ns, model.sigma  # LogNormal: math.exp as in sample()
@@ -1244,10 +1424,10 @@ def _params(engine, side: int, replace_after_ns: int, max_replaces: int | None,
 def _latencies(cfg, pi: np.ndarray, room: int, md_events: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Entry, response and market-data latency draws for a run with ``room`` and ``md_events`` subscribed tape
     events (sets the constant flags in ``pi``)."""
-    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(cfg.seed).spawn(3)]
+    models = (cfg.entry_latency, cfg.response_latency, cfg.md_latency)
+    seeds = [None] * 3 if all(type(m) is Constant for m in models) else np.random.SeedSequence(cfg.seed).spawn(3)
     (ent, pi[P_CENT]), (resp, pi[P_CRESP]), (md, pi[P_CMD]) = (
-        _draws(m, g, k) for m, g, k in ((cfg.entry_latency, rngs[0], room), (cfg.response_latency, rngs[1], 2 * room),
-                                       (cfg.md_latency, rngs[2], 6 * room + md_events)))
+        _draws(m, s, k) for m, s, k in zip(models, seeds, (room, 2 * room, 6 * room + md_events)))
     return ent, resp, md
 
 
@@ -1277,13 +1457,16 @@ _NO_EVENTS, _NO_WINDOWS = np.zeros(0, np.int64), np.zeros((0, 2), np.int64)  # n
 
 def _child_rows(children) -> np.ndarray:
     """Children as the kernel's (time_ns, quantity, style code, offset_ticks, parent_id) rows."""
-    return np.array([(c.time_ns, c.quantity, STYLE_CODES[c.style], c.offset_ticks, c.parent_id) for c in children],
-                    np.int64).reshape(len(children), 5)
+    codes = STYLE_CODES
+    return np.fromiter(chain.from_iterable((c.time_ns, c.quantity, codes[c.style], c.offset_ticks, c.parent_id)
+                                           for c in children), np.int64, 5 * len(children)).reshape(len(children), 5)
 
 
-def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def run(engine, strategy, start_ns: int | None,
+        end_ns: int | None) -> Callable[[], tuple[pd.DataFrame, pd.DataFrame]]:
     """:meth:`Engine.run` for a :class:`ChildOrderExecutor` or :class:`PovExecutor` (see :func:`supports`),
-    compiled: the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)."""
+    compiled. Returns what builds the order log and the fills (the frames of :class:`~tickreplay.engine.RunResult`)
+    from the run's arrays: the strategy's state is final when this returns, the frames are built when called."""
     from tickreplay.schedule.base import ChildOrder
 
     cfg, r = engine.config, engine.replay
@@ -1328,7 +1511,8 @@ def run(engine, strategy, start_ns: int | None, end_ns: int | None) -> tuple[pd.
         policy.market_volume, policy.sent = int(st[S_MVOL]), int(st[S_SENT])
         policy.last_time_ns = None if st[S_LASTT] == NONE else int(st[S_LASTT])
     n_req, n_fill = int(st[S_NREQ]), int(st[S_NFILL])
-    return _orders(r, rq[1:n_req + 1], rqf[1:n_req + 1], orr), _fills(fl[1:n_fill + 1], flf[1:n_fill + 1], orr)
+    rq, rqf, orr, fl, flf = rq[1:n_req + 1], rqf[1:n_req + 1], orr[:n_req + 1], fl[1:n_fill + 1], flf[1:n_fill + 1]
+    return lambda: (_orders(r, rq, rqf, orr), _fills(fl, flf, orr))
 
 
 def run_labels(engine, sides: np.ndarray, children: np.ndarray, starts: np.ndarray, ends: np.ndarray,

@@ -211,6 +211,10 @@ def advance_level(
     Updates ``ahead``/``remaining``/``fills`` in place and stops after the
     first event that fills an own order or makes the queue unknown. Returns
     (status bits, event index or ``stop``, how, pending_trade).
+
+    The compiled loop runs this only on the events that can act on the queue: ``engine_kernel._LEVEL_KINDS``
+    and ``engine_kernel._block_bounds`` list them. A new event branch here must be added there too
+    (``tests/test_sparse_scan.py`` catches a mismatch on the shared tapes).
     """
     has_window = len(win_price) > 0
     through = len(kind)  # "added after everyone": trade-throughs reach all own orders

@@ -58,8 +58,8 @@ from tickreplay.adapters.lobster_csv import PRICE_SCALE, Block, BlockReader, Pri
 from tickreplay.book.fast import (
     LV_TOT, LV_UNA, LV_TAIL, R_BSIZE, R_KEY, R_LEFT, R_PREV, R_PRICE, R_SIDE, S_CNT0, S_CNT1, S_HI0, S_HI1, S_LO0,
     S_LO1, S_BEST0, S_BEST1, S_NORD, S_PMIN, S_SHORT, S_TICK, StreamBook, compute_snapshots, sb_add, sb_find,
-    _sb_apply, sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_take_unattributed,
-    sb_top,
+    _sb_apply, sb_level_set, sb_new_record, sb_reduce, sb_release, sb_released, sb_side_equals,
+    sb_take_unattributed, sb_top,
 )
 from tickreplay.clock import local_midnight_ns, trading_date
 from tickreplay.errors import AnomalyLog, InputError
@@ -137,26 +137,20 @@ def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
     return n
 
 
-@njit(cache=True, inline="always")
-def _same(cur, ob, i):
-    """Whether ``cur`` equals orderbook row ``i``."""
-    for k in range(cur.shape[0]):
-        if cur[k] != ob[i, k]:
-            return False
-    return True
-
-
 @njit(cache=True)
-def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
-    """Emit implied events until the top N equals orderbook row ``i`` (``cur``: the top N now); False if
-    stuck."""
+def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, stale):
+    """Emit implied events until the top N equals orderbook row ``i``; False if stuck. A side whose top N
+    equals the row's already is left alone (it would get no event)."""
     while True:
-        if _same(cur, ob, i):
+        same_ask, same_bid = sb_side_equals(lv, sc, levels, ob, i, 1), sb_side_equals(lv, sc, levels, ob, i, 0)
+        if same_ask and same_bid:
             return n, True
         before = n
         for half in range(2):
             off, side, s = (0, -1, 1) if half == 0 else (2, 1, 0)
-            n_want = 0
+            if same_ask if s == 1 else same_bid:
+                continue
+            n_want = 0  # the row's occupied levels come first, in the order the scan below walks the book
             edge = np.int64(0)
             for k in range(levels):
                 if ob[i, off + 4 * k + 1] > 0:
@@ -164,6 +158,7 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
                     edge = ob[i, off + 4 * k]
             has_edge = n_want == levels
             n_stale = 0
+            kk = 0  # the row's first level not better than the book level visited
             left = sc[S_CNT0 + s]  # occupied levels not visited yet: the scan ends at the last
             if left > 0:
                 step = -1 if s == 0 else 1
@@ -175,11 +170,9 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
                         p = sc[S_PMIN] + j * sc[S_TICK]
                         if has_edge and (p >= edge if s == 1 else p <= edge):
                             break
-                        shown = False
-                        for k in range(levels):
-                            if ob[i, off + 4 * k + 1] > 0 and ob[i, off + 4 * k] == p:
-                                shown = True
-                        if not shown:
+                        while kk < n_want and (ob[i, off + 4 * kk] < p if s == 1 else ob[i, off + 4 * kk] > p):
+                            kk += 1
+                        if kk == n_want or ob[i, off + 4 * kk] != p:
                             stale[n_stale] = p
                             n_stale += 1
                     j += step
@@ -193,7 +186,6 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, cur, stale):
                         n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
         if n == before:
             return n, False
-        sb_top(lv, sc, levels, cur)
 
 
 @njit(cache=True, inline="always")
@@ -265,7 +257,7 @@ def _message(lv, sc, rec, ht, dk, dv, out, n, ctr, ts, row, typ, oid, size, pric
 
 
 @njit(cache=True)
-def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
+def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, stale, m, m_ok, ob, ob_ok, row0, start, skip, midnight, levels,
           last_ts):
     """Reconstruct rows ``start..`` of a chunk: each good message's events, then the corrections to its
     orderbook row. Returns (status, chunk row, events in ``out``, last time, detail 1, detail 2); a status
@@ -285,13 +277,12 @@ def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, cur, stale, m, m_ok, ob, ob_ok, 
                                      m[i, 5])
             if st != _ST_DONE:
                 return st, i, n, last_ts, d1, d2
-        if ob_ok[i]:
-            sb_top(lv, sc, levels, cur)
-            if not _same(cur, ob, i):
-                ctr[_C_ROWS_CORR] += 1
-                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, cur, stale)
-                if not good:
-                    return _ST_STUCK, i, n, last_ts, 0, 0
+        if ob_ok[i] and not (sb_side_equals(lv, sc, levels, ob, i, 1)
+                             and sb_side_equals(lv, sc, levels, ob, i, 0)):
+            ctr[_C_ROWS_CORR] += 1
+            n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, stale)
+            if not good:
+                return _ST_STUCK, i, n, last_ts, 0, 0
     return _ST_DONE, m.shape[0], n, last_ts, 0, 0
 
 
@@ -309,6 +300,7 @@ def _open_snapshot(lv, sc, out, n, ctr, ts, side, price, size):
 def _chunk_span(m, m_ok, ob, ob_ok):
     """(lowest, highest) positive price of the chunk's good visible messages (types 1-4) and orderbook
     levels, its count of good ADD rows and of good rows of types 2-4 (what can release an order)."""
+    levels = ob.shape[1] // 4
     lo = np.iinfo(np.int64).max
     hi = np.iinfo(np.int64).min
     adds = 0
@@ -323,12 +315,18 @@ def _chunk_span(m, m_ok, ob, ob_ok):
                 adds += 1
             else:
                 removals += 1
-        if ob_ok[i]:
-            for c in range(0, ob.shape[1], 2):
-                p = ob[i, c]
-                if p > 0:
-                    lo = min(lo, p)
-                    hi = max(hi, p)
+        if ob_ok[i]:  # a good row's occupied levels come first (empty: price 0), asks rising, bids falling
+            a = b = levels - 1
+            while a >= 0 and ob[i, 4 * a] == 0:
+                a -= 1
+            while b >= 0 and ob[i, 4 * b + 2] == 0:
+                b -= 1
+            if a >= 0:
+                lo = min(lo, ob[i, 0])
+                hi = max(hi, ob[i, 4 * a])
+            if b >= 0:
+                lo = min(lo, ob[i, 4 * b + 2])
+                hi = max(hi, ob[i, 2])
     return lo, hi, adds, removals
 
 
@@ -465,7 +463,7 @@ class _Pass:
         self.instrument = inst = self.make_instrument(levels)
         book = StreamBook(TICK_SIZE)
         ctr = np.zeros(_N_COUNTERS, np.int64)
-        cur, out = np.zeros(4 * levels, np.int64), np.zeros((8, 4 * self.chunk_rows + 64), np.int64)
+        out = np.zeros((8, 4 * self.chunk_rows + 64), np.int64)
         self.row_log, self.sem_log = AnomalyLog(strict=False), AnomalyLog(strict=False)
         self.first_row_error: InputError | None = None
         self.first_sem_error: InputError | None = None
@@ -486,7 +484,9 @@ class _Pass:
             if self.keep_orderbook:
                 self.sink.rows.append(ob.copy())  # the readers reuse their arrays
                 self.sink.ok.append(ob_ok.copy())
-            self._cover(book, m, m_ok, ob, ob_ok)
+            adds, removals = self._cover(book, m, m_ok, ob, ob_ok)
+            if row0 == 0:  # size the released-id table once for the day (growing it rehashes every id)
+                book.reserve(0, _expected_releases(len(m), adds, removals, mr.estimated_rows()))
             stale = np.zeros(book.grid, np.int64)
             if row0 == 0:
                 side, price, size = _pre_state(Block(0, m, m_ok, [], 0, 0, 0), Block(0, ob, ob_ok, [], 0, 0, 0))
@@ -494,7 +494,7 @@ class _Pass:
             start, skip = 0, False
             while True:
                 st, i, n_out, last_ts, d1, d2 = _rows(
-                    book.lv, book.sc, book.rec, book.ht, book.dk, book.dv, out, n_out, ctr, cur, stale, m, m_ok, ob, ob_ok, row0,
+                    book.lv, book.sc, book.rec, book.ht, book.dk, book.dv, out, n_out, ctr, stale, m, m_ok, ob, ob_ok, row0,
                     start, skip, self.midnight, levels, last_ts)
                 if first_ts is None and last_ts != _PENDING_TS:
                     first_ts = self.midnight + int(m[np.flatnonzero(m_ok)[0], 0])
@@ -550,12 +550,15 @@ class _Pass:
         }
 
     @staticmethod
-    def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray, ob_ok: np.ndarray) -> None:
-        """Room in the book for every price and order the chunk can bring."""
+    def _cover(book: StreamBook, m: np.ndarray, m_ok: np.ndarray, ob: np.ndarray,
+               ob_ok: np.ndarray) -> tuple[int, int]:
+        """Room in the book for every price and order the chunk can bring; returns the chunk's (good ADD rows,
+        good rows of types 2-4)."""
         lo, hi, adds, removals = _chunk_span(m, m_ok, ob, ob_ok)
         if lo <= hi:
             book.cover(int(lo), int(hi))
         book.reserve(int(adds), int(removals))
+        return int(adds), int(removals)
 
     def _flush(self, out: np.ndarray, n: int, inst: Instrument, book: StreamBook) -> int:
         cols = [out[k, :n] for k in range(8)]  # views: a sink that keeps the chunk copies it
@@ -575,6 +578,16 @@ class _Pass:
         kind = "delete_size_mismatch" if int(m[1]) == _DELETE else "size_exceeds_order"
         return InputError(path, row + 1, "size", f"order {oid} has {d1} shares left after its messages, this row "
                           f"removes {size}", kind)
+
+
+def _expected_releases(rows: int, adds: int, removals: int, file_rows: int) -> int:
+    """Orders the day's messages will take out in full, from its first ``rows`` (``adds`` ADD rows,
+    ``removals`` rows of types 2-4) and the message file's estimated ``file_rows``: each release needs an ADD
+    and a removal row of its own, so at most half the rows; the first chunk's share of the scarcer, with a
+    quarter more for the estimate's error."""
+    if rows <= 0:
+        return 0
+    return min(file_rows // 2, min(adds, removals) * file_rows * 5 // (4 * rows))
 
 
 def _instrument_and_meta(message_csv: str | Path, orderbook_csv: str | Path, symbol: str | None,

@@ -238,6 +238,126 @@ _OUTLIERS = 1 << 12  # room for prices outside the dense span per block (more: a
 
 @njit(cache=True)
 def _parse_lines(buf, pos, stop, final, ncols, time_col, base, r, r_cap, vals, ok, starts, ends):
+    """Parse whole lines of ``buf[pos:stop]`` into rows ``r..r_cap - 1`` (what :func:`_parse_lines_checked`
+    does, with the same results): the lines before the last newline of ``buf[:stop]`` that are plainly well
+    formed go through :func:`_plain_lines`, any other line through :func:`_parse_lines_checked`.
+
+    Returns (rows, position, lines not taken, times rounded).
+    """
+    safe = stop  # buf[safe - 1] is a newline: a scan of digits before it cannot run past it
+    while safe > pos and buf[safe - 1] != 10:
+        safe -= 1
+    n_slow = 0
+    n_rnd = 0
+    while r < r_cap and pos < stop:
+        if pos < safe:
+            r, pos, rn = _plain_lines(buf, pos, safe, ncols, time_col, base, r, r_cap, vals, ok, starts, ends)
+            n_rnd += rn
+            if r == r_cap or pos >= stop:
+                break
+        r1, pos, s, rn = _parse_lines_checked(buf, pos, stop, final, ncols, time_col, base, r, r + 1, vals, ok,
+                                              starts, ends)
+        n_slow += s
+        n_rnd += rn
+        if r1 == r:  # a line the buffer does not hold whole
+            break
+        r = r1
+    return r, pos, n_slow, n_rnd
+
+
+@njit(cache=True)
+def _plain_lines(buf, pos, safe, ncols, time_col, base, r, r_cap, vals, ok, starts, ends):
+    """The plainly well formed lines from ``buf[pos]`` on (``buf[safe - 1]`` is a newline, so no read needs a
+    bounds check), as :func:`_parse_lines_checked` reads them; stops at the first other line (or ``safe``).
+
+    Returns (rows, position, times rounded).
+    """
+    n_rnd = 0
+    while r < r_cap and pos < safe:
+        p = pos
+        good = True
+        rnd = False
+        for c in range(ncols):
+            if time_col and c == 0:
+                whole = np.int64(0)
+                nd = 0
+                d = buf[p]
+                while 48 <= d <= 57:
+                    whole = whole * 10 + (d - 48)
+                    nd += 1
+                    p += 1
+                    d = buf[p]
+                if nd == 0 or nd > 9:
+                    good = False
+                    break
+                frac = np.int64(0)
+                if buf[p] == 46:
+                    p += 1
+                    nf = 0
+                    extra_nonzero = False
+                    up = False
+                    d = buf[p]
+                    while 48 <= d <= 57:
+                        if nf < 9:
+                            frac = frac * 10 + (d - 48)
+                        else:
+                            if nf == 9:
+                                up = d >= 53
+                            if d != 48:
+                                extra_nonzero = True
+                        nf += 1
+                        p += 1
+                        d = buf[p]
+                    if nf == 0:
+                        good = False
+                        break
+                    for _ in range(nf, 9):
+                        frac *= 10
+                    if extra_nonzero:
+                        rnd = True
+                        if up:
+                            frac += 1
+                vals[r, 0] = whole * 1_000_000_000 + frac
+            else:
+                neg = buf[p] == 45
+                if neg:
+                    p += 1
+                v = np.int64(0)
+                q0 = p
+                d = buf[p]
+                while 48 <= d <= 57:
+                    v = v * 10 + (d - 48)
+                    p += 1
+                    d = buf[p]
+                nd = p - q0
+                if nd == 0 or nd > 18:
+                    good = False
+                    break
+                vals[r, c] = -v if neg else v
+            if c < ncols - 1:
+                if buf[p] == 44:
+                    p += 1
+                else:
+                    good = False
+                    break
+        if not good:
+            break
+        q = p + 1 if buf[p] == 13 else p
+        if buf[q] != 10:
+            break
+        end = q - 1 if q > pos and buf[q - 1] == 13 else q
+        starts[r] = base + pos
+        ends[r] = base + end
+        ok[r] = True
+        if rnd:
+            n_rnd += 1
+        r += 1
+        pos = q + 1
+    return r, pos, n_rnd
+
+
+@njit(cache=True)
+def _parse_lines_checked(buf, pos, stop, final, ncols, time_col, base, r, r_cap, vals, ok, starts, ends):
     """Parse whole lines of ``buf[pos:stop]`` into rows ``r..r_cap - 1``; a line not plainly well formed gets
     ok False (Python looks at it). ``base``: the file offset of ``buf[0]``; ``starts``/``ends``: each row's
     line as file offsets (trailing CR left out). Time (column 0 when ``time_col``): ns after midnight, digits
@@ -651,6 +771,11 @@ class BlockReader:
     @property
     def width(self) -> int:
         return len(self.fields)
+
+    def estimated_rows(self) -> int:
+        """The file's row count as the rows read so far suggest (their bytes per row over the file's size)."""
+        done = self._base + self._pos
+        return self.rows if done <= 0 or done >= self._size else -(-self.rows * self._size // done)
 
     def close(self) -> None:
         self._unmap()

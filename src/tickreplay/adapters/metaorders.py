@@ -18,7 +18,8 @@ generated day (:class:`~tickreplay.adapters.synthetic.DayGenerator` with
   bias on the smallest parents). What the touch could not give is carried to
   the next slot; a parent ends when filled (or at its last spare slot; then
   ``quantity`` in the truth table, what was filled, is below
-  ``target_quantity``: 0.3 % of parents in the check of docs/generate.md).
+  ``target_quantity``: 0.3 % of parents in the check of docs/generate.md;
+  a parent whose spare slots the session end cuts keeps what it filled).
 
 ``V`` (``adv``) is the regime's expected daily traded volume: the traded size
 (EXECUTE_VISIBLE + EXECUTE_HIDDEN) of the plain full session of seed 0 at the
@@ -40,16 +41,35 @@ reference quotes follow is ``L = m·(1 + A)``: ``m`` the regime's random walk
   ``Y·σ_daily·(Q/V)^δ``.
 * the **planted propagator**: every background market order (also those
   filled by hidden liquidity) adds ``ε·G(ℓ)`` with ``G(ℓ) = G0/(1 + ℓ/lag0)^β``
-  (``G0`` in bps per trade) and ``ℓ`` the trades since it. Trades of limit
-  orders that cross the book because the latent price moved (the book
-  catching up) count on the trade clock but push nothing: they are caused by
-  the price, and pushing with them would feed back on itself without bound.
+  (``G0`` in bps per trade) and ``ℓ`` the trades since it, itself included:
+  ``G(1)`` until the next trade, so the mid before trade ``n`` carries
+  ``G(n − i)`` of trade ``i`` — the convention of ``calibrate propagator``
+  (``x_n = Σ_{i<n} G(n − i)·ε_i``), whose fitted ``G0``, ``lag0`` and ``beta``
+  are then the planted ones.
 
 Trade-count time ``ℓ`` counts every trade of the tape (an aggressor's
 executions at one timestamp are one trade: background market orders, hidden
-prints, crossing limit orders, children). ``G(ℓ)/G0`` is evaluated as a sum of
+prints, children). ``G(ℓ)/G0`` is evaluated as a sum of
 exponentials (a discretised Laplace transform of the power law, relative error
 below 3e-4 up to 1e8·lag0 trades), so each trade costs O(components).
+
+**The book tracks the latent price** (planted days only). Before every event
+each touch is put on its reference quote (``L`` less half the spread, rounded
+to a tick; the ask ``spread_ticks`` above): a level priced through its
+reference — bids above the bid reference, asks below the ask reference: stale
+quotes the latent price has passed — is cancelled (one DELETE per order; the
+last level of a side moves to the reference instead, so no side empties), and
+a touch behind its reference moves up to it (a DELETE and an ADD per order, new
+order ids, the level's queue order kept). So at every trade the book's mid is
+the reference mid, within half a tick of ``L``; no limit order crosses the book
+(without tracking 60 % of the trades of ``liquid_large_cap`` were limit orders
+crossing a book that followed ``L`` over tens of seconds, and their own
+response hid the planted kernel from ``calibrate propagator``); and a market
+order that sweeps the touch leaves no lasting mid move (the next level moves up
+to the reference): every price move of the tape is a move of ``L``. The cost
+is events: a move of ``L`` by a tick cancels one level and moves another, about
+twice the events of a plain day at G0 = 1 bps per trade. Plain days never run
+any of this.
 
 Background signs are independent of the hidden trader, so the propagator adds
 noise but no bias to a parent's measured impact; the hidden children's
@@ -307,8 +327,8 @@ def metaorders_table(parent_ids: list[str], pl: Plan, planted: PlantedImpact, qu
     """The truth per parent: ids, side, filled ``quantity`` and ``target_quantity`` (shares), ``start_ns``
     (arrival) and ``end_ns`` (last fill), the planted Y, delta, G0 (bps/trade), beta, lag0 (trades), ``adv``,
     ``daily_vol``, ``expected_impact_bps`` = Y·σ_daily·(Q/V)^δ and ``latent_impact_bps``: the latent price's
-    own move side·(L_end − L_arr)/L_arr (``latent`` = (L_arr, L_end) per parent, ticks) — what the book's
-    mid would show if it followed the latent price exactly."""
+    own move side·(L_end − L_arr)/L_arr (``latent`` = (L_arr, L_end) per parent, ticks; ``L_end`` just after
+    its latest fill) — what the book's mid shows within half a tick (the book tracks the latent price)."""
     n = len(parent_ids)
     expected = planted.Y * pl.sigma_daily * (quantity / pl.adv) ** planted.delta * 1e4
     with np.errstate(invalid="ignore", divide="ignore"):

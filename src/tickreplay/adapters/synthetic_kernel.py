@@ -23,8 +23,9 @@ packed by :func:`tickreplay.adapters.synthetic._pack`; the state arrays
 Planted impact (``ip[I_PLANTED]`` = 1; model in :mod:`tickreplay.adapters.metaorders`).
 The reference quotes follow ``m·(1 + fs[F_IMPACT])``. ``pk`` (3 × K): per-trade
 decay factors, weights and state of the exponentials that sum to the kernel
-``G(ℓ)/G0``; every trade decays the state by one lag, and a push (a background
-market order's ``±G0``, a parent's peak at its last fill) is added at lag 0.
+``G(ℓ)/G0``; every trade decays the state by one lag; a background market
+order's push ``±G0`` enters at lag 1 (it counts itself), a parent's peak at
+its last fill at lag 0.
 Child slots (``ch_f``: time s, price normal, jump uniform, jump normal;
 ``ch_i``: parent, shares (0 for a spare slot that only takes the carry),
 lead quantity, final slot 0/1) interleave with the arrivals: when one is
@@ -35,7 +36,12 @@ in law and the arrival draws are consumed as before. Per parent ``par_f`` =
 (Y·σ_daily/V^δ, running path, latent price at arrival, latent price after the
 last fill; ticks) and ``par_i`` = (side, filled shares, shares carried to the
 next child, target shares, state 0 waiting / 1 running / 2 done); ``rec`` gets (first row, end row, child) of each child's
-executions in this call's output. With ``I_PLANTED`` = 0 none of this runs.
+executions in this call's output. *Tracking*: before every event (once the
+opening book is seeded) :func:`_track` puts each touch on its reference quote
+(levels through it cancelled, a touch behind it moved up; the rule and why in
+:mod:`tickreplay.adapters.metaorders`), at most two events per resting order,
+so the output check keeps room for three per resting order. With
+``I_PLANTED`` = 0 none of this runs.
 """
 
 from __future__ import annotations
@@ -241,10 +247,54 @@ def _impact(pk, fs):
 
 @njit(cache=True)
 def _trade(pk, fs, push):
-    """One trade on the clock: every earlier push ages one lag, then ``push`` (a fraction) enters at lag 0."""
+    """One trade on the clock: every earlier push ages one lag and ``push`` (a fraction) enters at lag 1, so
+    until the next trade it is worth ``push·G(1)/G0`` (a trade counts itself: the mid before trade n carries
+    ``G(n − i)`` of trade i, the propagator calibration's convention)."""
     for k in range(pk.shape[1]):
-        pk[2, k] = pk[2, k] * pk[0, k] + push
+        pk[2, k] = (pk[2, k] + push) * pk[0, k]
     _impact(pk, fs)
+
+
+@njit(cache=True)
+def _move_level(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, r, p, to):
+    """Every order of level (r, p), front first: a DELETE, then (``to`` ≥ 0) an ADD of the same size at tick
+    ``to`` (a new order id, at the back of that level, the level's own order kept); ``to`` < 0 only cancels."""
+    slot = head[r, p]
+    while slot >= 0:
+        nxt = o_next[slot]
+        have = o_size[slot]
+        o_size[slot] = 0
+        vol[r, p] -= have
+        n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_DELETE, r, p, have, o_oid[slot])
+        _unlink(st, head, tail, vol, o_tick, o_side, o_next, o_prev, o_pos, live, free, slot)
+        if to >= 0:
+            new = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                       r, to, have)
+            n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, to, have, o_oid[new])
+        slot = nxt
+    return n
+
+
+@njit(cache=True)
+def _track(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+           out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, bid_ref, ask_ref):
+    """Planted mode: put each touch on its reference quote (module docstring, *Tracking*). A level through
+    its reference (bids above ``bid_ref``, asks below ``ask_ref``) is cancelled — the last level of a side
+    moves to the reference instead — then a touch behind its reference moves up to it."""
+    for r in range(2):
+        ref = bid_ref if r == 0 else ask_ref
+        step = 1 if r == 0 else -1  # + when a price is through the reference
+        while st[S_NLEV_BID + r] > 0 and (st[S_BEST_BID + r] - ref) * step > 0:
+            to = -1 if st[S_NLEV_BID + r] > 1 else ref
+            n = _move_level(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                            out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, r, st[S_BEST_BID + r], to)
+    for r in range(2):
+        ref = bid_ref if r == 0 else ask_ref
+        if st[S_NLEV_BID + r] > 0 and st[S_BEST_BID + r] != ref:
+            n = _move_level(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                            out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, r, st[S_BEST_BID + r], ref)
+    return n
 
 
 @njit(cache=True)
@@ -291,7 +341,7 @@ def _child(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, l
             pk[2, i] += path
         par_i[j, 4] = 2
     _impact(pk, fs)
-    if done:
+    if taken > 0 or done:  # the latent price after its latest fill (a parent the session cut keeps its last)
         par_f[j, 3] = m * (1.0 + fs[F_IMPACT])
     return n
 
@@ -314,8 +364,8 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
     ln2 = math.log(2.0)
     i = offset
     while i < n_draws:
-        if n + st[S_N_LIVE] + 3 > cap or st[S_N_LIVE] + 2 > len(o_size):
-            return i, n, False
+        if n + (3 if planted else 1) * st[S_N_LIVE] + 3 > cap or st[S_N_LIVE] + 2 > len(o_size):
+            return i, n, False  # (planted: tracking writes at most two events per resting order)
         u = U[i]
         z = Z[i]
         t = fs[F_T]
@@ -325,6 +375,9 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
             quoted = min(max(m * (1.0 + fs[F_IMPACT]), fp[P_M_LO]), fp[P_M_HI])
         bid_ref = int(math.floor(quoted - fp[P_HALF_SPREAD] + 0.5))
         ask_ref = bid_ref + spread
+        if planted and st[S_SEED_LEFT] == 0:
+            n = _track(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
+                       out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(t * 1e9), bid_ref, ask_ref)
         if st[S_SEED_LEFT] > 0:  # the opening book: limit orders at the open, alternating sides
             i += 1
             r = st[S_SEED_LEFT] % 2

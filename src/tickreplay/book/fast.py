@@ -410,11 +410,12 @@ def snapshots_from_checkpoint(checkpoint: np.ndarray, tape: Tape, levels: int, s
 #                   order id -> record index + 1 (0: empty)
 #   dk, dv (2**dbits,): ids released by :func:`sb_release` (an adapter's orders gone for good) -> side * price
 #                   (dv 0: empty); 16 bytes a slot, at most 3/4 full, so that a later event on such an id is
-#                   still recognised exactly
+#                   still recognised exactly; S_DMIN/S_DMAX: the smallest and largest released id, so that an id
+#                   outside them (a new id of a venue that numbers orders in sequence) needs no probe
 
 LV_TOT, LV_UNA, LV_HEAD, LV_TAIL = 0, 1, 2, 3
 (S_PMIN, S_TICK, S_BEST0, S_BEST1, S_CNT0, S_CNT1, S_LO0, S_LO1, S_HI0, S_HI1, S_NREC, S_BITS, S_SHORT, S_NORD,
- S_FREE, S_NFREE, S_NDEAD, S_DBITS) = range(18)
+ S_FREE, S_NFREE, S_NDEAD, S_DBITS, S_DMIN, S_DMAX) = range(20)
 _N_SCALARS = 24
 R_KEY, R_LEFT, R_SIDE, R_PRICE, R_BSIZE, R_PREV, R_NEXT = range(7)
 
@@ -497,6 +498,8 @@ def sb_release(rec, ht, sc, dk, dv, r):
     ht[i] = 0
     _dead_put(dk, dv, sc[S_DBITS], oid, rec[r, R_SIDE] * rec[r, R_PRICE])
     sc[S_NDEAD] += 1
+    sc[S_DMIN] = min(sc[S_DMIN], oid)
+    sc[S_DMAX] = max(sc[S_DMAX], oid)
     rec[r, R_SIDE] = 0
     rec[r, R_NEXT] = sc[S_FREE]
     sc[S_FREE] = r
@@ -516,6 +519,8 @@ def _dead_put(dk, dv, bits, oid, v):
 @njit(cache=True, inline="always")
 def sb_released(dk, dv, sc, oid):
     """side * price of a released id (:func:`sb_release`), 0 if ``oid`` was not released."""
+    if oid > sc[S_DMAX] or oid < sc[S_DMIN]:
+        return 0
     mask = dk.shape[0] - 1
     pos = _home(oid, sc[S_DBITS])
     while dv[pos] != 0:
@@ -644,6 +649,30 @@ def sb_top(lv, sc, levels, row):
             row[off + 4 * k] = 0
             row[off + 4 * k + 1] = 0
             k += 1
+
+
+@njit(cache=True, inline="always")
+def sb_side_equals(lv, sc, levels, row, i, s):
+    """Whether side row ``s`` (0 bid, 1 ask) of the top ``levels`` equals that side of ``row[i]`` (LOBSTER
+    layout, empty levels (0, 0)): what :func:`sb_top` would write there, compared as the book is walked,
+    stopping at the first difference."""
+    off = 2 if s == 0 else 0
+    step = -1 if s == 0 else 1
+    n = min(levels, sc[S_CNT0 + s])
+    j = sc[S_BEST0 + s]
+    k = 0
+    while k < n:
+        q = lv[LV_TOT, s, j]
+        if q > 0:
+            if row[i, off + 4 * k + 1] != q or row[i, off + 4 * k] != sc[S_PMIN] + j * sc[S_TICK]:
+                return False
+            k += 1
+        j += step
+    while k < levels:
+        if row[i, off + 4 * k] != 0 or row[i, off + 4 * k + 1] != 0:
+            return False
+        k += 1
+    return True
 
 
 @njit(cache=True)
@@ -802,6 +831,7 @@ class StreamBook:
         self.sc[[S_BEST0, S_HI0, S_HI1, S_FREE]] = -1  # empty ranges: lo = grid size (0), hi = -1
         self.sc[S_BITS] = 4
         self.sc[S_DBITS] = 4
+        self.sc[S_DMIN], self.sc[S_DMAX] = np.iinfo(np.int64).max, np.iinfo(np.int64).min  # no id released
         self.rec = np.zeros((16, 7), np.int64)
         self.ht = np.zeros(16, np.int64)
         self.dk = np.zeros(16, np.int64)

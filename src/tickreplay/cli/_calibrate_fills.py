@@ -31,7 +31,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                 "spread terciles of the day, or instrument")
         p.add_argument("--bootstrap", type=int, default=500, metavar="B", help="bootstrap resamples (default 500)")
         p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of a by-parent split (default 0)")
-        p.add_argument("--day-hours", type=float, help="trading-day length (default: each tape's span)")
+        p.add_argument("--day-hours", type=float, help="trading-day length, hours (default 6.5: the 390-minute day of the Almgren-Chriss inputs)")
         if name == "sqrt":
             p.add_argument("--figure", metavar="PNG", help="I/sigma vs Q/V log-log with binned means and the fit")
             p.set_defaults(func=_sqrt)

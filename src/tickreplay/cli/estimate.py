@@ -109,9 +109,11 @@ def _calibrated_model(args: argparse.Namespace):
     if cal.kind == "sqrt":
         model = get_model("sqrt", y=cal.params["Y"], exponent=cal.params["delta"])
     else:
+        from tickreplay.impact.calibration import ac_coefficients
         from tickreplay.impact.fit_ac import CalibratedACModel
 
-        model = CalibratedACModel(eta=cal.params["eta"], gamma=cal.params["gamma"])
+        eta, gamma = ac_coefficients(cal, args.calibration)
+        model = CalibratedACModel(eta=eta, gamma=gamma)
     return model, {"file": str(args.calibration), "kind": cal.kind, "params": cal.params,
                    "intervals": {k: list(v) for k, v in cal.intervals.items()}, "oos": cal.oos.get("scores", {})}
 

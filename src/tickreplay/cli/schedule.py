@@ -134,10 +134,11 @@ def _ac_coefficients(args: argparse.Namespace) -> tuple[float, float, dict | Non
     typed = [f for f, v in (("--eta", args.eta), ("--gamma", args.gamma)) if v is not None]
     if typed:
         raise ConfigError(f"{', '.join(typed)} and --calibration both give the coefficients: give one")
-    from tickreplay.impact.calibration import read_calibration
+    from tickreplay.impact.calibration import ac_coefficients, read_calibration
 
     cal = read_calibration(args.calibration, kind="almgren-chriss")
-    return cal.params["eta"], cal.params["gamma"], {"file": str(args.calibration), "params": cal.params,
+    eta, gamma = ac_coefficients(cal, args.calibration)
+    return eta, gamma, {"file": str(args.calibration), "params": cal.params,
                                                     "intervals": {k: list(v) for k, v in cal.intervals.items()}}
 
 

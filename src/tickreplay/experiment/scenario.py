@@ -289,6 +289,33 @@ class OverlaySpec:
 
 
 @dataclass(frozen=True)
+class VenueSpec:
+    """One ``[[venues]]`` entry: a venue of the instrument with its own tape, fees, latency and queue model.
+
+    Its tape is a ``catalog`` key, or (``[data]`` synthetic) a ``share`` of the generated day's orders
+    (:mod:`tickreplay.venues.generate`)."""
+
+    name: str
+    catalog: str | None = None
+    share: float | None = None
+    fees: FeeSchedule = FeeSchedule()
+    latency: LatencySpec = LatencySpec()
+    queue: QueueSpec = QueueSpec()
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """The ``[router]`` table: the routing policy of a multi-venue run (:mod:`tickreplay.venues.router_strategy`)."""
+
+    policy: str
+    venue: str | None = None
+    horizon_s: float = 30.0
+    lambda_under_ticks: float = 4.0
+    lambda_over_ticks: float = 4.0
+    n_windows: int = 40
+
+
+@dataclass(frozen=True)
 class Scenario:
     name: str
     data: DataSpec
@@ -301,6 +328,8 @@ class Scenario:
     overlay: OverlaySpec | None = None
     impact: ImpactModel | None = None  # the impact-adjusted replay; None: model "none", the replay does not react
     seed: int = 0
+    venues: tuple[VenueSpec, ...] = ()  # several venues of the instrument; empty: the one venue of [data]
+    router: RouterSpec | None = None  # how a multi-venue run routes the children (required with venues)
     pnl_step_s: float = 60.0
     description: str = ""
     base_dir: str = "."  # where relative paths resolve (the scenario file's folder)
@@ -330,6 +359,9 @@ class Scenario:
             out["overlay"] = None  # an inactive overlay runs the static run, byte for byte: the same run
         if self.impact is None:
             out.pop("impact")  # no [impact] or model "none": the run (and its id) of a scenario without one
+        if not self.venues:  # a one-venue scenario: its run (and id) as before [[venues]] existed
+            out.pop("venues")
+            out.pop("router")
         return out
 
 
@@ -555,6 +587,12 @@ def _impact(path: str, v: Any, base_dir: str | Path) -> ImpactModel | None:
                 raise ConfigError(f"scenario key '{path}.clock': the propagator calibration {file} counts its lag0 "
                                   f"in tape trades; use clock = \"trades\" (or no calibration file)")
             d["clock"] = "trades"
+            # the calibration's G(l) (l >= 1) is the mid just before the l-th next trade; the replay's G(tau) is
+            # in force tau trades after our own trade: G_replay(tau) = G(tau + 1) exactly, i.e. amplitude
+            # G0 (1 + 1/lag0)^-beta and scale lag0 + 1 (docs/impact_replay.md)
+            lag0 = d["tau0"]
+            d["G0"] = d["G0"] * (1.0 + 1.0 / lag0) ** -d["beta"]
+            d["tau0"] = lag0 + 1.0
     missing = [k for k in _IMPACT_REQUIRED[model] if k not in d]
     if missing:
         raise ConfigError(f"scenario key '{path}.{missing[0]}' is required for impact model '{model}' "
@@ -564,23 +602,96 @@ def _impact(path: str, v: Any, base_dir: str | Path) -> ImpactModel | None:
     return ImpactModel(model=model, **d)
 
 
+def _latency_table(p: str, x: Any) -> LatencySpec:
+    return LatencySpec(**_fields(p, x, {"market_data": parse_latency, "order_entry": parse_latency,
+                                        "response": parse_latency, "allow_overtaking": _bool}))
+
+
+def _queue_table(p: str, x: Any) -> QueueSpec:
+    return QueueSpec(**_fields(p, x, {"model": _one_of(QUEUE_MODELS), "shape": _one_of(QUEUE_SHAPES),
+                                      "exponent": _pos_num}))
+
+
+def _fee_table(p: str, x: Any) -> FeeSchedule:
+    return FeeSchedule(**_fields(p, x, {k: _num for k in ("maker_bps", "taker_bps", "maker_per_unit",
+                                                          "taker_per_unit")}))
+
+
+ROUTER_POLICIES = ("single", "best", "cont-kukanov")
+
+
+def _venues(path: str, v: Any) -> tuple[VenueSpec, ...]:
+    """The ``[[venues]]`` array: names unique, each with exactly one of ``catalog`` / ``share``, all alike."""
+    if not isinstance(v, list) or not v:
+        raise _fail(path, "an array of tables ([[venues]])", v)
+    out = []
+    for k, entry in enumerate(v):
+        p = f"{path}[{k}]"
+        d = _fields(p, entry, {"name": _str, "catalog": _str, "share": _pos_num, "fees": _fee_table,
+                               "latency": _latency_table, "queue": _queue_table})
+        _required(p, d, ("name",))
+        if ("catalog" in d) == ("share" in d):
+            raise ConfigError(f"scenario key '{p}': give exactly one of 'catalog' (the venue's tape) or 'share' (its "
+                              f"share of a generated day's orders)")
+        if any(o.name == d["name"] for o in out):
+            raise ConfigError(f"scenario key '{p}.name': venue {d['name']!r} appears twice")
+        out.append(VenueSpec(**d))
+    if len({o.catalog is None for o in out}) > 1:
+        raise ConfigError(f"scenario key '{path}': either every venue gives 'catalog' or every venue gives 'share'")
+    return tuple(out)
+
+
+def _router(path: str, v: Any) -> RouterSpec:
+    d = _fields(path, v, {"policy": _one_of(ROUTER_POLICIES), "venue": _str, "horizon_s": _pos_num,
+                          "lambda_under_ticks": _nonneg_num, "lambda_over_ticks": _nonneg_num,
+                          "n_windows": _pos_int})
+    _required(path, d, ("policy",))
+    if (d["policy"] == "single") != ("venue" in d):
+        raise ConfigError(f"scenario key '{path}.venue': " + ("required for policy 'single'" if d["policy"] == "single"
+                                                              else f"applies to policy 'single' only"))
+    return RouterSpec(**d)
+
+
+def _check_venues(top: dict) -> None:
+    """[[venues]] and [router] go together; shares need a generated [data] day; a single venue must exist."""
+    venues, router = top.get("venues"), top.get("router")
+    if router is not None and not venues:
+        raise ConfigError("scenario table '[router]' needs '[[venues]]' (several venues of the instrument)")
+    if not venues:
+        return
+    if router is None:
+        raise ConfigError("scenario table '[router]' is required with '[[venues]]' (policy = \"single\", \"best\" or "
+                          "\"cont-kukanov\")")
+    if venues[0].share is not None and top["data"].synthetic is None:
+        raise ConfigError("scenario key 'venues[0].share': venue shares split a generated day: give "
+                          "[data.synthetic] (or a 'catalog' key per venue)")
+    if venues[0].catalog is not None and (top["data"].synthetic is not None or top["data"].lobster is not None):
+        raise ConfigError("scenario key 'venues[0].catalog': venues with catalog keys read the catalog of [data]; "
+                          "[data] then gives the window (start, end, levels, catalog_root) and its own 'catalog' key "
+                          "(the first venue's)")
+    if router.venue is not None and router.venue not in [v.name for v in venues]:
+        raise ConfigError(f"scenario key 'router.venue': unknown venue {router.venue!r} (venues: "
+                          f"{', '.join(v.name for v in venues)})")
+    for key in ("impact", "overlay"):
+        if key in top:
+            raise ConfigError(f"scenario table '[{key}]' runs on one venue only; remove it or the '[[venues]]'")
+    if top["schedule"].kind not in OVERLAY_KINDS:
+        raise ConfigError(f"scenario key 'schedule.kind': a multi-venue run routes a schedule's children "
+                          f"({', '.join(OVERLAY_KINDS)}), not '{top['schedule'].kind}'")
+
+
 def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> Scenario:
     """A :class:`Scenario` from a parsed TOML document (see module docstring)."""
     top = _fields("", doc, {
         "name": _str, "description": _text,
         "seed": _int, "pnl_step_s": _pos_num, "data": _data, "parent": _parent, "schedule": _schedule,
-        "latency": lambda p, x: LatencySpec(**_fields(p, x, {
-            "market_data": parse_latency, "order_entry": parse_latency, "response": parse_latency,
-            "allow_overtaking": _bool})),
-        "queue": lambda p, x: QueueSpec(**_fields(p, x, {
-            "model": _one_of(QUEUE_MODELS), "shape": _one_of(QUEUE_SHAPES), "exponent": _pos_num})),
-        "fees": lambda p, x: FeeSchedule(**_fields(p, x, {k: _num for k in ("maker_bps", "taker_bps", "maker_per_unit",
-                                                                         "taker_per_unit")})),
+        "latency": _latency_table, "queue": _queue_table, "fees": _fee_table,
         "pretrade": lambda p, x: PreTradeSpec(**_fields(p, x, {
             "model": _str, "params": _params, "adv": _pos_num, "daily_vol": _pos_num, "spread_bps": _nonneg_num,
             "shares_outstanding": _pos_num, "participation": _fraction})),
         "overlay": _overlay,
         "impact": lambda p, x: _impact(p, x, base_dir),
+        "venues": _venues, "router": _router,
     })
     for key in ("data", "schedule"):
         if key not in top:
@@ -592,6 +703,7 @@ def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".
                           f"not '{top['schedule'].kind}'")
     if top.get("impact", 0) is None:
         del top["impact"]
+    _check_venues(top)
     top.setdefault("name", name or "scenario")
     if "parent" in top:
         _check_parent_times(top["parent"])

@@ -29,6 +29,11 @@ time ``t`` (the AC formulas are those of
   λ (``almgren_chriss.solve``): child ``k`` at ``t + k × period`` trades
   ``n_k`` shares, rounded to whole shares so that they sum to ``X``
   (children of 0 shares left out). At ``T*`` κT ≈ √3: a moderate front-load.
+* **Ill-posed fits (the η floor).** AC's discrete model needs ``eta − gamma·τ/2 > 0`` (τ = one period, in
+  days): its κ and the whole curve are undefined otherwise. A calibration whose fitted ``eta`` is at or below
+  ``gamma·τ/2`` (a market with little temporary impact: the fit's ``eta`` is clamped at 0) is decided with
+  ``eta = ETA_FLOOR_FACTOR · gamma·τ/2`` (:func:`floor_eta`), i.e. as nearly no temporary impact as the model
+  allows; the decision's record keeps the raised value and the loop flags the hedge (``eta_floored``).
 * **Cap.** When no horizon is feasible, the rest of the session is used and
   the quantity cut to what the cap allows there; the shares left are
   recorded as unhedged. A ``pause`` rule trades nothing and records the whole
@@ -42,7 +47,7 @@ reads it back).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +63,20 @@ from tickreplay.impact.models import MarketInputs
 
 TRADING_DAY_NS = 23_400 * 1_000_000_000  # 6.5 h: the "day" of daily_vol, ADV, eta and gamma
 MINUTE_NS = 60_000_000_000
+ETA_FLOOR_FACTOR = 1.01  # the η floor: eta raised to this × gamma·τ/2 where a fit left it at or below
+
+
+def floor_eta(calibration: Calibration | None, period_ns: int,
+              day_ns: int = TRADING_DAY_NS) -> tuple[Calibration | None, bool]:
+    """(``calibration`` with ``eta`` raised to ``ETA_FLOOR_FACTOR · gamma · τ / 2`` where it is at or below
+    that — τ = ``period_ns`` in days of ``day_ns`` —, whether it was raised): the η floor of the module
+    docstring."""
+    if calibration is None:
+        return None, False
+    low = ETA_FLOOR_FACTOR * calibration.params["gamma"] * period_ns / day_ns / 2
+    if calibration.params["eta"] > low:
+        return calibration, False
+    return replace(calibration, params={**calibration.params, "eta": low}), True
 
 
 @dataclass(frozen=True)

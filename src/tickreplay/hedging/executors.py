@@ -6,13 +6,17 @@
   market's response to our trading.
 * :class:`Executor` — a schedule's children in, fills and the replayed market's mids out.
   :class:`ImpactReplayExecutor` is the impact-adjusted replay (:mod:`tickreplay.impact.replay_impact`): on
-  catalog tapes with the scenario's ``[loop.impact]``; on generated days with the regime's *planted* response
-  as the market's reaction (the reactive market is not used yet). Each hedge is its own run from its
-  requirement: the shift of an earlier hedge of the day is not carried into the next one.
+  catalog tapes with the scenario's ``[loop.impact]``; on generated days of ``market = "impact-replay"`` with
+  the regime's planted propagator as the market's reaction. :class:`ReactiveExecutor` is the reactive market
+  (:mod:`tickreplay.reactive`, generated days of ``market = "reactive"``): the hedge is one more parent of the
+  generated day, its market children take liquidity in the simulated book and the latent price follows the
+  regime's planted law, so the realised cost really contains the planted impact. Each hedge is its own run from
+  its requirement: the response to an earlier hedge of the day is not carried into the next one.
 * :func:`measure_hedge` — TCA (shortfall vs the arrival mid, :func:`tickreplay.tca.summary.measure_parent`)
   and the hedge as a measured parent (the columns :func:`tickreplay.impact.update.update` reads), its mids
-  taken in the *replayed* market (historical mid + the shift our fills left), which a catalog read of the
-  tape (:func:`tickreplay.impact.parents.measure_parents`) cannot see.
+  taken in the market the hedge was executed in (the replay: historical mid + the shift our fills left; the
+  reactive market: the reactive day's own mid), which a catalog read of the tape
+  (:func:`tickreplay.impact.parents.measure_parents`) cannot see.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from tickreplay.schedule.base import ChildOrder, ParentOrder
 class Day:
     """One day of the loop: ``data`` (:class:`tickreplay.experiment.data.MarketData`), its session (ns UTC), the
     regime label, the desk's ``market`` inputs and where they came from, the ``response`` of the replayed market
-    to our fills and, on generated days, the planted AC ``gamma`` ($/share², docs/loop.md)."""
+    to our fills, on generated days the planted AC ``gamma`` ($/share², docs/loop.md; None where the planted law
+    is not AC's), and on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
+    version ``data`` is."""
 
     index: int
     key: str
@@ -47,6 +53,7 @@ class Day:
     inputs_source: str
     response: ImpactModel | None
     planted_gamma: float | None = None
+    reactive: Any = None
 
     @property
     def price_scale(self) -> int:
@@ -73,24 +80,41 @@ def planted_gamma(model: ImpactModel, ref_mid: float) -> float:
     return model.permanent_bps * 1e-4 * ref_mid / float(model.trade_size)
 
 
+def reactive_planted_gamma(planted: Any, adv: float, daily_vol: float, ref_mid: float) -> float | None:
+    """AC's permanent ``gamma`` ($/share²) of the reactive market's planted law ``Y·σ_daily·(Q/V)^δ``: with
+    ``δ = 1`` and no decay (``beta = 0``) the permanent move of ``Q`` shares is ``Y·σ_daily·mid·Q/V``, so
+    ``gamma = Y·σ_daily·mid/V``; None for any other law (not AC's linear permanent impact)."""
+    if planted.delta != 1.0 or planted.beta != 0.0:
+        return None
+    return planted.Y * daily_vol * ref_mid / adv
+
+
 def _generated_days(cfg: LoopConfig) -> list[Day]:
     from tickreplay.adapters import metaorders as M
     from tickreplay.adapters.synthetic import generate_day
     from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, resolve
     from tickreplay.experiment.data import from_tape
+    from tickreplay.reactive import ReactiveDay
 
     g = cfg.generated
     out = []
     for k, date in enumerate(business_dates(g.start_date, g.days)):
         regime = g.regimes[k % len(g.regimes)]
         _, p = resolve(regime)
+        ref = p.start_price / PRICE_SCALE
+        market = MarketInputs(adv=float(M.expected_daily_volume(p)), daily_vol=M.daily_vol(p),
+                              spread_bps=max(1, round(p.spread_ticks)) * p.tick_size / p.start_price * 1e4)
+        if g.market == "reactive":
+            rday = ReactiveDay(regime, g.seed + k, g.planted[regime], g.duration_s, date=date)
+            data = rday.plain()
+            start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
+            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
+                           reactive_planted_gamma(g.planted[regime], market.adv, market.daily_vol, ref), rday))
+            continue
         tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5,
                          day_ns=round(p.session_seconds() * 1e9))
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
-        ref = p.start_price / PRICE_SCALE
-        market = MarketInputs(adv=float(M.expected_daily_volume(p)), daily_vol=M.daily_vol(p),
-                              spread_bps=max(1, round(p.spread_ticks)) * p.tick_size / p.start_price * 1e4)
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref)))
     return out
@@ -127,13 +151,16 @@ def load_days(cfg: LoopConfig) -> list[Day]:
 
 @dataclass(frozen=True, eq=False)
 class Execution:
-    """What an executor returns: the run's ``fills`` and ``orders`` (engine tables) and the shift our trading
-    left on the market (:class:`ShiftState`, None when the market does not respond)."""
+    """What an executor returns: the run's ``fills`` and ``orders`` (engine tables; ``orders`` None where no
+    engine ran: the reactive market), the shift our trading left on the replayed market (:class:`ShiftState`,
+    None when the replay does not respond) and ``market_data``: the market the fills were executed in when it is
+    not the day's replay (the reactive day, :class:`tickreplay.experiment.data.MarketData`)."""
 
     fills: pd.DataFrame
-    orders: pd.DataFrame
+    orders: pd.DataFrame | None
     shift: ShiftState | None
     executor: str
+    market_data: Any = None
 
 
 class Executor(Protocol):
@@ -163,8 +190,40 @@ class ImpactReplayExecutor:
         engine = Engine(day.data.replay, EngineConfig(impact=day.response, seed=self.seed))
         strat = ChildOrderExecutor(side, children, self.replace_after_ns, self.max_replaces, finish_with_market=True)
         res = engine.run(strat, start_ns=start_ns, compiled=day.response is None)
-        # the engine keeps the run's shift state; read only (a public accessor is asked for in the report)
-        return Execution(res.fills, res.orders, getattr(engine, "_impact", None), self.name)
+        return Execution(res.fills, res.orders, engine.impact_state, self.name)
+
+
+@dataclass(frozen=True)
+class ReactiveExecutor:
+    """The reactive market (module docstring): the hedge's market children executed inside the day's generated
+    market by :func:`tickreplay.reactive.reactive_run` (touch only, carry, spare slots; zero latency unless the
+    engine config's default says otherwise). ``period_ns``: the child spacing, the spare-slot step of a hedge of
+    one child. Days must be generated with ``market = "reactive"``; children must be of style ``market``."""
+
+    period_ns: int = 60_000_000_000
+    seed: int = 0
+    name: str = "reactive market"
+
+    def execute(self, day: Day, side: int, children: Sequence[ChildOrder], start_ns: int) -> Execution:
+        from tickreplay.engine import EngineConfig
+        from tickreplay.reactive import reactive_run
+
+        if day.reactive is None:
+            raise ConfigError(f"day {day.index} ({day.key}): the reactive market needs generated days with "
+                              "[loop.generate] market = \"reactive\"")
+        last = max(int(c.time_ns) for c in children)
+        parent = ParentOrder(side, int(sum(c.quantity for c in children)), start_ns, max(last, start_ns) +
+                             self.period_ns, children[0].parent_id)
+        run = reactive_run(day.reactive, parent, children, EngineConfig(seed=self.seed))
+        return Execution(run.fills, None, None, self.name, run.data)
+
+
+def default_executor(cfg: LoopConfig) -> Executor:
+    """The executor of a loop scenario: the reactive market on ``market = "reactive"`` days, else the
+    impact-adjusted replay."""
+    if cfg.generated is not None and cfg.generated.market == "reactive":
+        return ReactiveExecutor(cfg.period_ns, cfg.seed)
+    return ImpactReplayExecutor(cfg.replace_after_ns, cfg.max_replaces, cfg.seed)
 
 
 PARENT_COLUMNS = ("parent_id", "row", "instrument", "date", "regime", "side", "quantity", "arrival_ns", "end_ns",
@@ -172,21 +231,29 @@ PARENT_COLUMNS = ("parent_id", "row", "instrument", "date", "regime", "side", "q
                   "arrival_spread_bps", "duration_days", "multiplier")
 
 
-def replayed_mid(day: Day, shift: ShiftState | None, t_ns: int) -> float:
-    """The replayed market's mid at ``t_ns`` (currency per share): historical + the shift in force."""
+def replayed_mid(day: Day, ex: Execution, t_ns: int) -> float:
+    """The mid (currency per share) at ``t_ns`` of the market ``ex`` executed in: the reactive day's own, or the
+    replay's historical mid + the shift in force."""
+    if ex.market_data is not None:
+        return float(ex.market_data.market.mid_x2_at(t_ns)) / (2.0 * day.price_scale)
     mid = float(day.mid_at(t_ns))
-    if shift is None:
+    if ex.shift is None:
         return mid
     k = day.data.replay.index_at(t_ns)
-    return mid + shift.shift_at(int(t_ns), k) / day.price_scale
+    return mid + ex.shift.shift_at(int(t_ns), k) / day.price_scale
 
 
 def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str, post_ns: int,
                   ) -> tuple[dict, dict | None]:
     """(TCA summary of the hedge, its measured-parent row or None when nothing filled); module docstring."""
+    from tickreplay.tca.shortfall import shortfall
     from tickreplay.tca.summary import measure_parent
 
-    tca, _ = measure_parent(ex.fills, ex.orders, parent, day.data.market)
+    data = day.data if ex.market_data is None else ex.market_data
+    if ex.orders is None:  # no engine order log (the reactive market): the shortfall is the TCA the loop reads
+        tca = {"shortfall": shortfall(ex.fills, parent, data.market).to_dict()}
+    else:
+        tca, _ = measure_parent(ex.fills, ex.orders, parent, data.market)
     f = ex.fills
     if not len(f):
         return tca, None
@@ -194,8 +261,8 @@ def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str,
     price = f["price"].to_numpy(np.float64) / day.price_scale
     last = int(f["exchange_ns"].max())
     t_post = min(last + post_ns, day.session[1])
-    snaps = day.data.snapshots
-    i = max(day.data.replay.index_at(parent.start_ns - 1), 0)
+    snaps = data.snapshots
+    i = max(data.replay.index_at(parent.start_ns - 1), 0)
     two_sided = np.flatnonzero((snaps.ask_size[: i + 1, 0] > 0) & (snaps.bid_size[: i + 1, 0] > 0))
     i = int(two_sided[-1]) if len(two_sided) else i  # the last two-sided book before the arrival
     ask, bid = float(snaps.ask_price[i, 0]), float(snaps.bid_price[i, 0])
@@ -203,8 +270,8 @@ def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str,
            "regime": day.regime or "", "side": parent.side, "quantity": int(size.sum()),
            "arrival_ns": parent.start_ns, "end_ns": last, "avg_price": float((size * price).sum() / size.sum()),
            "adv": day.market.adv, "daily_vol": day.market.daily_vol,
-           "m_arr": float(day.mid_at(parent.start_ns - 1)), "m_end": replayed_mid(day, ex.shift, last),
-           "m_post": replayed_mid(day, ex.shift, t_post), "post_clamped": last + post_ns > day.session[1],
+           "m_arr": float(data.market.mid_x2_at(parent.start_ns - 1)) / (2.0 * day.price_scale), "m_end": replayed_mid(day, ex, last),
+           "m_post": replayed_mid(day, ex, t_post), "post_clamped": last + post_ns > day.session[1],
            "arrival_spread_bps": (ask - bid) / (ask + bid) * 2e4,
            "duration_days": (last - parent.start_ns) / TRADING_DAY_NS, "multiplier": day.multiplier}
     return tca, row

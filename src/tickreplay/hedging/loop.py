@@ -16,20 +16,18 @@ observations (net = exposure − filled hedges, historical mids), and the residu
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
-from tickreplay.hedging.decision import TRADING_DAY_NS, DecisionConfig, decide
-from tickreplay.hedging.executors import (Day, Executor, ImpactReplayExecutor, PARENT_COLUMNS, load_days,
-                                          measure_hedge)
+from tickreplay.hedging.decision import DecisionConfig, decide, floor_eta
+from tickreplay.hedging.executors import Day, Executor, PARENT_COLUMNS, default_executor, load_days, measure_hedge
 from tickreplay.hedging.exposure import ExposurePath, generate_exposure, read_exposure
 from tickreplay.hedging.loop_config import LoopConfig
 from tickreplay.hedging.policies import Policy, make_policy, textbook_prior
 from tickreplay.hedging.requirements import HedgeBook
-from tickreplay.impact.calibration import Calibration
 from tickreplay.impact.update import update
 from tickreplay.schedule.base import ChildOrder, ParentOrder
 
@@ -80,7 +78,7 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     same inputs give the same tables. ``updater``: the calibration update (``impact.update.update``)."""
     days = load_days(cfg) if days is None else days
     path = load_exposure(cfg, days) if exposure is None else exposure
-    executor = executor or ImpactReplayExecutor(cfg.replace_after_ns, cfg.max_replaces, cfg.seed)
+    executor = executor or default_executor(cfg)
     pol = _policy(cfg, policy or cfg.policy, days)
     dcfg = DecisionConfig(cfg.risk_aversion, cfg.period_ns, cfg.n_horizons)
     times, values = path.for_instrument(cfg.instrument)
@@ -118,7 +116,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                 pol.learn(day.regime, pd.DataFrame([row]), cfg.half_life_days, updater, ready, day.index)
             pending = [p for p in pending if p[0] > req.time_ns]
             cal, cid = pol.in_force(day.regime)
-            cal, floored = decidable(cal, cfg.period_ns)
+            eta_fitted = np.nan if cal is None else float(cal.params["eta"])
+            cal, floored = floor_eta(cal, cfg.period_ns)
             ref = float(day.mid_at(req.time_ns))
             dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules)
             d = dec.to_dict()
@@ -128,7 +127,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                    "date": day.date, "regime": day.regime or "", "time_ns": req.time_ns, "side": req.side,
                    "required_shares": req.quantity_shares, "exposure_shares": req.exposure_shares,
                    "traded_shares": dec.traded_shares, "paused": dec.paused, "rule": dec.rule_applied,
-                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta": dec.coefficients["eta"],
+                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta_fitted": eta_fitted,
+                   "eta": dec.coefficients["eta"],
                    "gamma": dec.coefficients["gamma"], "risk_aversion": dec.risk_aversion,
                    "horizon_ns": dec.horizon_ns or 0, "n_children": len(dec.schedule["sizes_shares"]),
                    "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "schedule_expected_cost": 0.0,
@@ -202,17 +202,6 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
         cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))
     return LoopResult(pol.name, hed, pd.DataFrame(day_rows), pd.concat(obs_rows, ignore_index=True), cals,
                       decisions)
-
-
-def decidable(cal: Calibration | None, period_ns: int) -> tuple[Calibration | None, bool]:
-    """``cal`` with ``eta`` raised to ``1.01 · gamma · τ / 2`` (τ = one period, days) where a fit left it below:
-    AC's discrete model needs ``eta − gamma·τ/2 > 0``; whether it was raised."""
-    if cal is None:
-        return None, False
-    low = 1.01 * cal.params["gamma"] * period_ns / TRADING_DAY_NS / 2
-    if cal.params["eta"] > low:
-        return cal, False
-    return replace(cal, params={**cal.params, "eta": low}), True
 
 
 def _mean(values: list[float]) -> float:

@@ -21,6 +21,7 @@ from tickreplay.hedging.regimes import RegimeRules, rules_from_config
 from tickreplay.impact.replay_impact import ImpactModel
 
 POLICIES = ("static", "daily", "regime")
+MARKETS = ("impact-replay", "reactive")  # how a generated day responds to our hedges (docs/loop.md)
 UPDATE_EVERY = ("hedge", "day")
 NS = 1_000_000_000
 
@@ -37,6 +38,18 @@ DEFAULT_PLANTED: dict[str, dict[str, Any]] = {
                    "beta": 0.5, "tau0": 60.0},
 }
 
+#: planted impact per regime in the reactive market (``market = "reactive"``) when the scenario gives none: the
+#: generator's :class:`~tickreplay.adapters.metaorders.PlantedImpact` keys. ``delta = 1`` and ``beta = 0`` make
+#: the planted law exactly Almgren–Chriss's permanent impact, ``gamma = Y·σ_daily·mid/V`` ($/share²), with no
+#: decay and no background propagator (``G0 = 0``); ``Y`` doubles from the calm regime to the others.
+DEFAULT_REACTIVE_PLANTED: dict[str, dict[str, float]] = {
+    "liquid_large_cap": {"Y": 20.0, "delta": 1.0, "G0": 0.0, "beta": 0.0},
+    "high_volatility": {"Y": 40.0, "delta": 1.0, "G0": 0.0, "beta": 0.0},
+    "thin_small_cap": {"Y": 40.0, "delta": 1.0, "G0": 0.0, "beta": 0.0},
+    "news_spike": {"Y": 40.0, "delta": 1.0, "G0": 0.0, "beta": 0.0},
+}
+PLANTED_KEYS = ("Y", "delta", "G0", "beta", "lag0")
+
 
 @dataclass(frozen=True)
 class CatalogDay:
@@ -49,14 +62,18 @@ class CatalogDay:
 @dataclass(frozen=True)
 class GeneratedDays:
     """``days`` consecutive business days from ``start_date``, regime ``regimes[k % len]`` on day ``k``, each
-    ``duration_s`` long from the regime's open, seeded ``seed + k``; ``planted``: the response per regime."""
+    ``duration_s`` long from the regime's open, seeded ``seed + k``; ``market``: how the day responds to our
+    hedges — ``impact-replay`` (``planted``: a propagator per regime, for the impact-adjusted replay) or
+    ``reactive`` (``planted``: a :class:`~tickreplay.adapters.metaorders.PlantedImpact` per regime; each hedge
+    runs inside the generated day, :mod:`tickreplay.reactive`)."""
 
     days: int
     regimes: tuple[str, ...]
     start_date: str = "2024-01-02"
     duration_s: float = 3600.0
     seed: int = 1
-    planted: dict[str, ImpactModel] = field(default_factory=dict)
+    market: str = "impact-replay"
+    planted: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -134,6 +151,7 @@ def _generated(path: str, v: Any, base_dir: str) -> GeneratedDays:
     table = S._table(path, v)
     d = S._fields(path, {k: x for k, x in table.items() if k != "planted"}, {
         "days": S._pos_int, "start_date": S._str, "duration_s": S._pos_num, "seed": S._nonneg_int,
+        "market": S._one_of(MARKETS),
         "regimes": lambda p, x: tuple(_regime(f"{p}[{i}]", r) for i, r in enumerate(
             x if isinstance(x, list) and x else [] if isinstance(x, list) else [x]))})
     if "days" not in d:
@@ -142,8 +160,13 @@ def _generated(path: str, v: Any, base_dir: str) -> GeneratedDays:
         raise ConfigError(f"scenario key '{path}.regimes' is required: a non-empty list of regimes, cycled over "
                           "the days")
     planted_t = S._table(f"{path}.planted", table.get("planted", {}))
-    planted = {}
+    planted: dict[str, Any] = {}
+    reactive = d.get("market") == "reactive"
     for regime in sorted(set(d["regimes"])):
+        if reactive:
+            planted[regime] = _planted_impact(f"{path}.planted.{regime}",
+                                              planted_t.get(regime, DEFAULT_REACTIVE_PLANTED[regime]))
+            continue
         spec = planted_t.get(regime, DEFAULT_PLANTED[regime])
         model = S._impact(f"{path}.planted.{regime}", spec, base_dir)
         if model is None or model.model != "propagator" or model.trade_size is None:
@@ -155,6 +178,21 @@ def _generated(path: str, v: Any, base_dir: str) -> GeneratedDays:
         raise ConfigError(f"scenario key '{path}.planted.{extra[0]}': no generated day has this regime "
                           f"(regimes: {', '.join(d['regimes'])})")
     return GeneratedDays(planted=planted, **d)
+
+
+def _planted_impact(path: str, v: Any):
+    """A reactive regime's planted impact: a table of :data:`PLANTED_KEYS` (``Y`` and ``delta`` required)."""
+    from tickreplay.adapters.metaorders import PlantedImpact
+
+    d = S._fields(path, v, {"Y": S._nonneg_num, "delta": S._pos_num, "G0": S._nonneg_num, "beta": S._nonneg_num,
+                            "lag0": S._pos_num})
+    for key in ("Y", "delta"):
+        if key not in d:
+            raise ConfigError(f"scenario key '{path}.{key}' is required (the planted law Y·σ_daily·(Q/V)^delta)")
+    try:
+        return PlantedImpact(d["Y"], d["delta"], d.get("G0", 0.0), d.get("beta", 0.0), d.get("lag0", 1.0))
+    except ConfigError as err:
+        raise ConfigError(f"scenario key '{path}': {err}") from None
 
 
 def _exposure(path: str, v: Any) -> ExposureSpec:
@@ -200,6 +238,13 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
         raise ConfigError("scenario key 'loop.impact' applies to catalog days; generated days respond with "
                           "'loop.generate.planted.<regime>'")
     rules = rules_from_config(S._table("loop.regimes", t.get("regimes", {})), "loop.regimes")
+    if generated is not None and generated.market == "reactive":
+        for regime in sorted(set(generated.regimes)):
+            _, rule = rules.for_regime(regime)
+            if rule.style != "market" and rule.action != "pause":
+                raise ConfigError(f"scenario key 'loop.regimes.{regime}.style': the reactive market executes market "
+                                  f"children only, the rule for {regime} sends {rule.style!r} children: set "
+                                  f"style = \"market\" (or action = \"pause\") for it")
     upd, ex = d.pop("update", {}), d.pop("execution", {})
     kw: dict[str, Any] = {}
     for key, scale in (("period_s", "period_ns"), ("pause_s", "pause_ns")):

@@ -7,8 +7,13 @@ every Parquet file of a run folder as a view named after it, so ``tickreplay que
 sees every stored loop (``run_id`` = the folder). Everything is written atomically.
 
 :func:`compare` reports, per policy, the total hedge cost, the variance of the daily hedged P&L and the mean
-per-hedge |predicted − realised| cost (bps), and for each learning policy against ``static`` the paired
-bootstrap interval (resampling days, the same days for both policies) of the difference.
+per-hedge |predicted − realised| cost (bps), and for each learning policy against ``static`` (and ``regime``
+against ``daily``) the paired bootstrap interval (resampling days, the same days for both policies) of the
+difference; per policy the mean signed error realised − predicted (bps, the bias learning should remove) and the
+trend of the prediction error over the days (:func:`error_trend`: the least-squares slope of the day's mean
+|error| on the day, bps per day, with a bootstrap interval over days; for a learning policy also the slope of its
+error minus ``static``'s on the same day, which removes how hard each day is); and per regime the planted
+``gamma`` next to the calibrated one (:func:`tracking_summary`). A verdict needs its 95 % interval clear of zero.
 """
 
 from __future__ import annotations
@@ -89,6 +94,85 @@ def tracking(r: LoopResult) -> pd.DataFrame:
     return out
 
 
+def verdict(lo: float, hi: float, other: str) -> str:
+    """The rule every finding uses: ``lower`` / ``higher`` when the interval of the difference is clear of zero,
+    else ``not distinguishable from <other>``."""
+    return "lower" if hi < 0 else "higher" if lo > 0 else f"not distinguishable from {other}"
+
+
+def _slope(day: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of ``y`` on ``day`` (NaN with fewer than two distinct days)."""
+    ok = np.isfinite(y)
+    d, y = day[ok], y[ok]
+    if len(np.unique(d)) < 2:
+        return float("nan")
+    dc = d - d.mean()
+    return float((dc * (y - y.mean())).sum() / (dc * dc).sum())
+
+
+def error_trend(r: LoopResult, against: LoopResult | None = None, seed: int = 0,
+                n: int = BOOTSTRAP) -> dict[str, Any]:
+    """Slope (bps per day) of the day's mean per-hedge |predicted − realised| on the day index, and its
+    percentile bootstrap interval over days (days resampled, the slope refitted); with ``against``, of the
+    paired day difference ``error(r) − error(against)`` (days where both hedged)."""
+    a = error_curve(r).set_index("day")["mean_abs_error_bps"]
+    if against is not None:
+        a = a - error_curve(against).set_index("day")["mean_abs_error_bps"]
+    a = a.dropna()
+    day, y = a.index.to_numpy(np.float64), a.to_numpy(np.float64)
+    rng = np.random.default_rng(seed)
+    draws = np.array([_slope(day[i], y[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(n))])
+    draws = draws[np.isfinite(draws)]
+    q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
+    lo, hi = np.percentile(draws, q).tolist() if len(draws) else [float("nan")] * 2
+    return {"slope_bps_per_day": _slope(day, y), "ci": [lo, hi], "ci_level": CI_LEVEL, "days": int(len(y)),
+            "paired_with": None if against is None else against.policy}
+
+
+def signed_error(r: LoopResult, seed: int = 0, n: int = BOOTSTRAP) -> dict[str, Any]:
+    """Mean realised − predicted cost per hedge (bps; > 0: the model under-predicts), bootstrap over days."""
+    h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
+    e = (h["realised_cost_bps"] - h["predicted_cost_bps"]).to_numpy(np.float64)
+    g = h["day"].to_numpy()
+    days = np.unique(g)
+    by = [e[g == d] for d in days]
+    rng = np.random.default_rng(seed)
+    draws = [np.concatenate([by[i] for i in rng.integers(0, len(by), len(by))]).mean() for _ in range(n)] \
+        if len(by) else []
+    q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
+    lo, hi = np.percentile(draws, q).tolist() if len(draws) else [float("nan")] * 2
+    return {"mean_bps": float(e.mean()) if len(e) else float("nan"), "ci": [lo, hi], "hedges": int(len(e)),
+            "days": int(len(days)), "median_abs_bps": float(np.median(np.abs(e))) if len(e) else float("nan")}
+
+
+def tracking_summary(r: LoopResult) -> dict[str, Any]:
+    """Per calibration key: the planted ``gamma`` ($/share²; for the pooled key ``all``, each regime's), the
+    calibrated ``gamma`` after the key's last update with its interval, the ratio calibrated / planted and
+    whether the planted value is inside the interval; the number of updates."""
+    c = r.calibrations
+    planted = r.days.groupby("regime")["planted_gamma"].first().dropna().to_dict()
+    out: dict[str, Any] = {}
+    for key, g in (c.groupby("key", sort=True) if len(c) else []):
+        last = g.iloc[-1]
+        lo, hi = float(last["gamma_ci_low"]), float(last["gamma_ci_high"])
+        ref = planted if key == "all" else {key: planted.get(key, float("nan"))}
+        out[key] = {"updates": int(len(g)), "gamma": float(last["gamma"]), "gamma_ci": [lo, hi],
+                    "planted_gamma": ref,
+                    "ratio": {k: float(last["gamma"]) / v for k, v in ref.items() if v},
+                    "planted_inside_ci": {k: bool(lo <= v <= hi) for k, v in ref.items()}}
+    return out
+
+
+def _findings(p: str, cmp: dict[str, Any], other: str) -> list[str]:
+    out = []
+    for k, what in (("total_hedge_cost", "total hedge cost"), ("hedged_pnl_variance", "variance of the hedged P&L"),
+                    ("mean_abs_error_bps", "per-hedge prediction error")):
+        lo, hi = cmp[k]["ci"]
+        out.append(f"{p}: {what} {verdict(lo, hi, other)} (difference {cmp[k]['difference']:.4g}, "
+                   f"{CI_LEVEL:.0%} CI [{lo:.4g}, {hi:.4g}] over {cmp[k]['days']} days)")
+    return out
+
+
 def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
     """The three-policy comparison (module docstring), plus where learning does not pay."""
     stats = {p: _day_stats(r) for p, r in results.items()}
@@ -99,13 +183,21 @@ def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
                 continue
             cmp = paired_bootstrap(d, stats["static"], seed)
             out["vs_static"][p] = cmp
-            for k, what in (("total_hedge_cost", "total hedge cost"), ("hedged_pnl_variance",
-                                                                      "variance of the hedged P&L"),
-                            ("mean_abs_error_bps", "per-hedge prediction error")):
-                lo, hi = cmp[k]["ci"]
-                verdict = ("lower" if hi < 0 else "higher" if lo > 0 else "not distinguishable from static")
-                out["findings"].append(f"{p}: {what} {verdict} (difference {cmp[k]['difference']:.4g}, "
-                                       f"{CI_LEVEL:.0%} CI [{lo:.4g}, {hi:.4g}] over {cmp[k]['days']} days)")
+            out["findings"] += _findings(p, cmp, "static")
+    if "regime" in stats and "daily" in stats:
+        out["regime_vs_daily"] = paired_bootstrap(stats["regime"], stats["daily"], seed)
+        out["findings"] += _findings("regime vs daily", out["regime_vs_daily"], "daily")
+    out["signed_error_bps"] = {p: signed_error(r, seed) for p, r in results.items()}
+    out["error_trend"] = {p: error_trend(r, seed=seed) for p, r in results.items()}
+    if "static" in results:
+        out["error_trend_vs_static"] = {p: error_trend(r, results["static"], seed) for p, r in results.items()
+                                        if p != "static"}
+        for p, t in out["error_trend_vs_static"].items():
+            lo, hi = t["ci"]
+            trend = "falls" if hi < 0 else "rises" if lo > 0 else "shows no trend distinguishable from zero"
+            out["findings"].append(f"{p}: its prediction error minus static's {trend} over the days (slope "
+                                   f"{t['slope_bps_per_day']:.3g} bps/day, {CI_LEVEL:.0%} CI [{lo:.3g}, {hi:.3g}])")
+    out["tracking"] = {p: tracking_summary(r) for p, r in results.items() if len(r.calibrations)}
     for p, r in results.items():
         curve = error_curve(r)
         e = curve["mean_abs_error_bps"].dropna().to_numpy()
@@ -125,7 +217,10 @@ def summary(r: LoopResult) -> dict[str, Any]:
             "unhedged_shares_paused": int(h.loc[h["paused"], "unhedged_shares"].sum()) if len(h) else 0,
             **_stats(_day_stats(r)), "updates": int(len(r.calibrations)),
             "route": "single", "executor": sorted(set(done["executor"])) if len(done) else [],
-            "note": "replay: the market responds to our fills through the impact-adjusted replay only (on "
+            "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
+                    "planted law; the response to one hedge is not carried into the next"
+                    if "reactive market" in set(done["executor"] if len(done) else []) else
+                    "replay: the market responds to our fills through the impact-adjusted replay only (on "
                     "generated days: the planted response); historical flow does not react"}
 
 

@@ -85,6 +85,8 @@ class Policy:
         self.updates.append({"key": k, "from": cid, "to": self.ids[k], "time_ns": int(when_ns), "day": day,
                              "n_parents": int(len(parents)), "hedges": [int(x) for x in parents["row"]],
                              "eta": float(new.params["eta"]), "gamma": float(new.params["gamma"]),
+                             "gamma_ci_low": float(new.intervals["gamma"][0]),
+                             "gamma_ci_high": float(new.intervals["gamma"][1]),
                              "previous_eta": None if cal is None else float(cal.params["eta"]),
                              "previous_gamma": None if cal is None else float(cal.params["gamma"])})
 

@@ -137,3 +137,18 @@ def read_calibration(path: str | Path, kind: str | None = None) -> Calibration:
                        ci_level=float(obj.get("ci_level", 0.95)), data=list(obj.get("data", [])),
                        oos=dict(obj.get("oos", {})), fit=dict(obj.get("fit", {})),
                        package_version=str(obj.get("package_version", "")))
+
+
+def ac_coefficients(cal: Calibration, path: str | Path) -> tuple[float, float]:
+    """(η, γ) of an ``almgren-chriss`` calibration read from ``path``, checked usable: the model needs η > 0 (a
+    fit with no cost rising with the trading rate clamps η to 0; fit.clamped says so)."""
+    eta, gamma = cal.params["eta"], cal.params["gamma"]
+    if not eta > 0:
+        raise InputError(str(path), None, "params.eta",
+                         f"the temporary impact eta = {eta!r}: Almgren-Chriss needs eta > 0 (the fit found no cost "
+                         f"rising with the trading rate{'; clamped: ' + str(cal.fit['clamped']) if cal.fit.get('clamped') else ''}); "
+                         "calibrate on more parents spread over trading rates")
+    if gamma < 0:
+        raise InputError(str(path), None, "params.gamma", f"the permanent impact gamma = {gamma!r}: expected >= 0")
+    return eta, gamma
+

@@ -269,6 +269,12 @@ def fills_from_results(root: str | Path) -> tuple[pd.DataFrame, dict]:
         for k in ("side", "start_ns"):
             if k not in parent:
                 raise InputError(where, None, f"tca.json parent.{k}", "missing")
+        if "market_impact_bps" in (tca.get("shortfall") or {}):
+            raise InputError(where, None, "tca.json shortfall.market_impact_bps",
+                             "an impact-adjusted run ([impact]): the mids that measure its impact are the shifted "
+                             "ones, whose path the results store does not keep, and the catalog tape has none of "
+                             "our impact; calibrate from runs without [impact], the reactive market's fills or a "
+                             "desk fills file (--fills)")
         rows.append({"run_id": run_id, "side": int(parent["side"]), "instrument": inst["symbol"],
                      "tape": run.get("data", ""), "arrival_ns": int(parent["start_ns"]),
                      "arrival_mid": float((tca.get("shortfall") or {}).get("arrival_mid", np.nan)),

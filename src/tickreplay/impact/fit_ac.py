@@ -14,7 +14,7 @@ fill, 10 minutes by default: the move that persists once the transient part has 
    ``γ = sum w X·move / sum w X²``;
 2. **temporary** ``η`` ($·day/share²) and the fixed cost ``ε`` ($/share, the half spread and fees the desk pays):
    least squares with intercept of ``shortfall - γX/2`` on the trading rate ``v`` (shares per day; a day is
-   the tape's span unless ``day_ns`` is given to the measurement).
+   390 minutes, ``parents.TRADING_DAY_NS``, unless ``day_ns`` is given to the measurement).
 
 Parents executed in one instant (``T`` = 0: no trading rate) are left out and counted
 (``fit["instant_parents"]``). ``γ`` and ``η`` are kept >= 0 (``fit["clamped"]`` names a clamped one): AC has no

@@ -215,9 +215,16 @@ def bucket_labels(parents: pd.DataFrame, by: str, where: str,
 
 
 def check_one_instrument(parents: pd.DataFrame, where: str, hint: str) -> None:
-    """InputError naming the first parent of a second instrument (a fit is of one instrument unless grouped)."""
+    """InputError naming the first parent of a second instrument (a fit is of one instrument unless grouped;
+    generated days of one :func:`~tickreplay.adapters.synthetic.synthetic_market`, i.e. its seeds, are one)."""
     inst = parents["instrument"].astype(str).to_numpy(object)
-    other = inst != inst[0]
+    symbols, codes = np.unique(inst, return_inverse=True)
+    market = inst
+    if len(symbols) > 1:
+        from tickreplay.adapters.synthetic import synthetic_market
+
+        market = np.array([synthetic_market(s) or s for s in symbols], dtype=object)[codes]
+    other = market != market[0]
     if other.any():
         i = int(np.argmax(other))
         raise InputError(where, int(parents["row"].iat[i]), "instrument",

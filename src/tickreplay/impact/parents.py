@@ -15,8 +15,10 @@ error names the fill row. ``m_post``: the mid ``post_ns`` after the last fill (t
 file, or, where it leaves them out, from the parent's day as
 measures it (:func:`tickreplay.market.inputs.estimate_inputs` of that one day: its traded volume, and the
 realised volatility of 5-minute mid returns scaled to the day).
-``duration_days`` = (last fill - arrival) / ``day_ns``, with ``day_ns`` the tape's span (first to last event)
-unless given. Mids come from the catalog's compiled book: each tape is read once for all its parents, only the
+``duration_days`` = (last fill - arrival) / ``day_ns``, with ``day_ns`` one trading day of 390 minutes (the day
+of :class:`~tickreplay.impact.almgren_chriss.ACParams`, ``impact.canonical.SESSION_SECONDS``: a tape longer or
+shorter than the session — pre/post-market, a short generated day — must not change the units of η) unless
+given. Mids come from the catalog's compiled book: each tape is read once for all its parents, only the
 window from just before the first arrival to the last ``m_post`` time, and every parent's mids are looked up
 at once (``searchsorted``). ``day_spread_bps`` (the day's time-weighted spread) is measured with the day's
 statistics, when they are needed, with ``day_vol`` (the day's own volatility, whatever the fills give).
@@ -31,6 +33,9 @@ import numpy as np
 import pandas as pd
 
 from tickreplay.errors import ConfigError, InputError, TickreplayError
+from tickreplay.impact.canonical import SESSION_SECONDS
+
+TRADING_DAY_NS = round(SESSION_SECONDS * 1e9)  # the ACParams trading day, ns
 
 POST_NS = 10 * 60 * 1_000_000_000  # m_post: 10 minutes after the last fill
 _LOOKBACK_NS = 60 * 1_000_000_000  # first window before the first arrival (grown until it holds an event)
@@ -162,7 +167,7 @@ def measure_parents(fills: pd.DataFrame, catalog, path: str | Path, *, post_ns: 
         i_post = last_ok[np.searchsorted(ts, end + post_ns, side="right") - 1]
         out["m_post"][idx] = mid[i_post]
         out["post_clamped"][idx] = end + post_ns > span1
-        out["day_ns"][idx] = day_ns or (span1 - span0)
+        out["day_ns"][idx] = day_ns or TRADING_DAY_NS
         out["multiplier"][idx] = inst.multiplier
         regime[idx] = str(extra.get("regime", ""))
         date[idx] = inst.date

@@ -29,8 +29,11 @@ sign autocorrelation give the response ``R(ℓ) = Σ_{m<ℓ} S(m)`` with ``S = T
 
 Fits, on the reported lags (:func:`log_lags`: about 10 a decade from 1 to L, so each decade weighs alike):
 
-* ``C(ℓ) ≈ c ℓ^−γ``: least squares of ``log C`` on ``log ℓ`` over the reported lags in
-  ``[c_fit_min, c_fit_max]`` (default 1..L) where ``C > 0`` (lags with ``C ≤ 0`` are left out and counted);
+* ``C_c(ℓ) ≈ c ℓ^−γ`` on the *centred* autocorrelation ``C_c(ℓ) = (C(ℓ) − ε̄²)/(1 − ε̄²)`` (``ε̄`` the day's
+  mean sign; days pooled as above): least squares of ``log C_c`` on ``log ℓ`` over the reported lags in
+  ``[c_fit_min, c_fit_max]`` (default 1..L) where ``C_c > 0`` (lags with ``C_c ≤ 0`` are left out and counted).
+  The uncentred C, right for the Toeplitz identity, has a floor ``ε̄²`` from a day's buy/sell imbalance that
+  would read as long memory (iid signs 55/45 give γ ≈ 0 uncentred, none centred);
 * ``G(ℓ) ≈ G0 / (1 + ℓ/lag0)^β`` (``G0`` bps per trade, ``lag0`` trades): :func:`scipy.optimize.least_squares`
   on the bps residuals at the reported lags;
 * the check of a diffusive price, ``β ≈ (1 − γ)/2``, is reported as ``β − (1 − γ)/2``, never asserted.
@@ -87,6 +90,13 @@ class DayEstimate:
     n_trades: int
     C: np.ndarray
     R: np.ndarray
+    mean_sign: float = 0.0  # ε̄, the day's mean sign (for the centred autocorrelation)
+
+    @property
+    def C_centred(self) -> np.ndarray:
+        """(C(ℓ) − ε̄²)/(1 − ε̄²): the autocorrelation of the signs about their mean (1 at ℓ = 0)."""
+        m2 = self.mean_sign ** 2
+        return (self.C - m2) / (1.0 - m2) if m2 < 1 else np.full_like(self.C, math.nan)
 
     @property
     def max_lag(self) -> int:
@@ -110,7 +120,7 @@ def day_estimate(key: str, sign: np.ndarray, x_bps: np.ndarray, max_lag: int) ->
     ex = np.cumsum(eps * x)  # Σ_{n<N−ℓ} ε_n x_n = ex[N−ℓ−1]
     r = (_lagged_sums(eps, x, max_lag) - ex[n - 1 - np.arange(max_lag + 1)]) / pairs
     r[0] = 0.0
-    return DayEstimate(key, n, c, r)
+    return DayEstimate(key, n, c, r, float(eps.mean()))
 
 
 def trades_bps(trades: SignedTrades) -> np.ndarray:
@@ -134,6 +144,12 @@ def pool(days: Sequence[DayEstimate]) -> tuple[np.ndarray, np.ndarray, int]:
     c = (w * np.array([d.C for d in days])).sum(axis=0) / tot
     r = (w * np.array([d.R for d in days])).sum(axis=0) / tot
     return c, r, int(sum(d.n_trades for d in days))
+
+
+def pool_centred(days: Sequence[DayEstimate]) -> np.ndarray:
+    """The days' centred sign autocorrelations (:attr:`DayEstimate.C_centred`), pooled as :func:`pool` does."""
+    w = np.array([d.pairs for d in days])
+    return (w * np.array([d.C_centred for d in days])).sum(axis=0) / w.sum(axis=0)
 
 
 def solve_kernel(C: np.ndarray, R: np.ndarray) -> np.ndarray:
@@ -194,6 +210,7 @@ class PropagatorFit:
     n_trades: int
     C: np.ndarray  # sign autocorrelation, 0..L
     R: np.ndarray  # response, bps, 0..L
+    C_centred: np.ndarray  # centred sign autocorrelation, 0..L (what γ is fitted on)
     G: np.ndarray  # kernel from the Toeplitz solve, bps per trade, 0..L (G[0] = 0)
     lags: np.ndarray  # reported lags (log-spaced), trades
     c: float
@@ -225,7 +242,8 @@ class PropagatorFit:
                 "c_fit_lags": list(self.c_fit_lags), "c_fit_lags_used": self.c_fit_used, "G0": self.G0,
                 "lag0": self.lag0, "beta": self.beta,
                 "check": {"beta_expected": self.beta_expected, "difference": self.beta - self.beta_expected},
-                "lags": lg, "sign_autocorrelation": self.C[lg], "response": self.R[lg], "kernel": self.G[lg],
+                "lags": lg, "sign_autocorrelation": self.C[lg],
+                "sign_autocorrelation_centred": self.C_centred[lg], "response": self.R[lg], "kernel": self.G[lg],
                 "kernel_fit": self.kernel_fitted(lg)}
 
 
@@ -240,10 +258,11 @@ def fit_propagator(days: Sequence[DayEstimate], c_fit_lags: tuple[int, int] | No
     lo, hi = c_fit_lags or (1, max_lag)
     if not 1 <= lo < hi <= max_lag:
         raise ConfigError(f"parameter 'c_fit_lags' ({lo}, {hi}) must satisfy 1 <= min < max <= max_lag ({max_lag})")
-    c, gamma, used = fit_sign_power_law(lags[(lags >= lo) & (lags <= hi)], C)
+    Cc = pool_centred(days)
+    c, gamma, used = fit_sign_power_law(lags[(lags >= lo) & (lags <= hi)], Cc)
     G = solve_kernel(C, R)
     G0, lag0, beta = fit_kernel_power_law(lags, G)
-    return PropagatorFit(n, C, R, G, lags, c, gamma, (int(lo), int(hi)), used, G0, lag0, beta)
+    return PropagatorFit(n, C, R, Cc, G, lags, c, gamma, (int(lo), int(hi)), used, G0, lag0, beta)
 
 
 def response_scores(actual: np.ndarray, predicted: np.ndarray, lags: np.ndarray) -> dict[str, float]:
@@ -351,7 +370,8 @@ def calibrate(tapes: Sequence[TapeTrades], max_lag: int = DEFAULT_MAX_LAG, hidde
 
 def calibrate_entries(entries: Sequence["Entry"], max_lag: int = DEFAULT_MAX_LAG, hidden: bool = True
                       ) -> tuple[PropagatorFit, "Calibration"]:
-    """:func:`calibrate` on catalog entries (one instrument; each entry one day)."""
+    """:func:`calibrate` on catalog entries (one instrument; each entry one day; generated days of one
+    :func:`~tickreplay.adapters.synthetic.synthetic_market`, i.e. its seeds, are days of one instrument)."""
     from tickreplay.impact.trades import entry_trades
 
     if not entries:
@@ -362,7 +382,10 @@ def calibrate_entries(entries: Sequence["Entry"], max_lag: int = DEFAULT_MAX_LAG
         symbols.add(tape.instrument.symbol)
         tapes.append(TapeTrades(e.key, e.fingerprint, trades, trades.counts()))
     if len(symbols) > 1:
-        raise ConfigError(f"the tapes mix symbols {sorted(symbols)}: calibrate one instrument at a time")
+        from tickreplay.adapters.synthetic import synthetic_market
+
+        if len({synthetic_market(s) or s for s in symbols}) > 1:  # generated days (seeds) of one market are one
+            raise ConfigError(f"the tapes mix symbols {sorted(symbols)}: calibrate one instrument at a time")
     return calibrate(tapes, max_lag, hidden)
 
 
@@ -377,12 +400,12 @@ def plot_propagator(fit: PropagatorFit, path: str | Path, title: str = "Propagat
 
     lg = fit.lags
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
-    c = fit.C[lg]
-    a1.loglog(lg[c > 0], c[c > 0], "o", ms=3, label="C(ℓ) > 0")
+    c = fit.C_centred[lg]
+    a1.loglog(lg[c > 0], c[c > 0], "o", ms=3, label="centred C(ℓ) > 0")
     if math.isfinite(fit.gamma):
         a1.loglog(lg, fit.c * lg.astype(float) ** -fit.gamma, "-", label=f"c ℓ^-γ, γ = {fit.gamma:.3f}")
     a1.set_xlabel("lag ℓ (trades)")
-    a1.set_ylabel("sign autocorrelation C(ℓ)")
+    a1.set_ylabel("sign autocorrelation about the mean sign")
     for y, name, style in ((fit.R[lg], "R(ℓ)", "o"), (fit.G[lg], "G(ℓ) (Toeplitz)", "s")):
         a2.loglog(lg[y > 0], y[y > 0], style, ms=3, label=name + " > 0")
     a2.loglog(lg, fit.kernel_fitted(lg), "-", label=f"G0/(1+ℓ/ℓ0)^β, β = {fit.beta:.3f}")

@@ -11,8 +11,11 @@ in price units, with ``M0`` the reference mid (the historical mid as of the run'
 * ``propagator``: ``A_i = G0 * 1e-4 * M0 * q_i / trade_size`` and ``P_i = permanent_bps * 1e-4 * M0 * q_i /
   trade_size``: ``G0`` is bps of ``M0`` per trade of ``trade_size`` (default: the tape's mean trade size), linear
   in the size, as the propagator model's ``G0`` per tape trade of the calibration (:mod:`.calibration`);
-* ``sqrt``: ``A_i = Y * daily_vol * (q_i / adv) ** delta * M0`` (the square-root law per own trade), no
-  permanent part.
+* ``sqrt``: ``A_i = Y * daily_vol * ((Q_i + q_i) / adv) ** delta * M0 - Y * daily_vol * (Q_i / adv) ** delta * M0``
+  with ``Q_i`` our size traded on that side before trade ``i`` in this run: the increment of the square-root law
+  of the parent's cumulative quantity, so that without decay a parent of ``Q`` ends at the calibrated
+  ``Y * daily_vol * (Q / adv) ** delta`` whatever its child count (a law per child would sum to
+  ``N ** (1 - delta)`` times it); no permanent part.
 
 ``tau_i(t)`` is ``(t - t_i) / 1e9`` seconds (``clock = "seconds"``), or the number of tape trades in tape events
 ``k_i + 1 .. k`` for the market as of tape event ``k`` (``clock = "trades"``; a trade = the executions at one
@@ -79,15 +82,17 @@ class ImpactModel:
             if v is not None and not v > 0:
                 raise ConfigError(f"impact {name} must be positive, got {v}")
 
-    def amplitude(self, size: int, ref_mid: float, trade_size: float) -> tuple[float, float]:
-        """(transient, permanent) amplitude of one own trade of ``size`` size units, price units (unsigned)."""
+    def amplitude(self, size: int, ref_mid: float, trade_size: float, before: int = 0) -> tuple[float, float]:
+        """(transient, permanent) amplitude of one own trade of ``size`` size units, price units (unsigned);
+        ``before``: our size traded on its side earlier in the run (the ``sqrt`` model's ``Q_i``)."""
         if self.model == "propagator":
             scale = 1e-4 * ref_mid * size / trade_size
             return self.G0 * scale, self.permanent_bps * scale
         if self.daily_vol is None or self.adv is None:
             raise ConfigError("impact model 'sqrt' needs daily_vol and adv (give them in [impact] or estimate them "
                               "from the data with tickreplay.impact.replay_impact.for_data)")
-        return self.Y * self.daily_vol * (size / self.adv) ** self.delta * ref_mid, 0.0
+        law = self.Y * self.daily_vol * ref_mid
+        return law * (((before + size) / self.adv) ** self.delta - (before / self.adv) ** self.delta), 0.0
 
     def kernel(self, tau: np.ndarray | float) -> np.ndarray | float:
         """G(tau) = 1 / (1 + tau/tau0)^beta (1 at tau = 0)."""
@@ -187,10 +192,12 @@ class ShiftState:
         self.amp = np.zeros(0, np.float64)  # signed transient amplitudes, price units
         self.perm = np.zeros(0, np.float64)  # signed permanent parts, price units
         self.permanent = 0.0  # their sum
+        self.traded = {1: 0, -1: 0}  # our size traded so far per side (the sqrt model's cumulative quantity)
 
     def add(self, side: int, size: int, t_ns: int, k: int) -> None:
         """Record an own trade of ``size`` size units on ``side`` at ``t_ns`` after tape event ``k``."""
-        a, p = self.model.amplitude(size, self.ref_mid, self.trade_size)
+        a, p = self.model.amplitude(size, self.ref_mid, self.trade_size, self.traded[side])
+        self.traded[side] += size
         self.t_ns = np.append(self.t_ns, np.int64(t_ns))
         self.k = np.append(self.k, np.int64(k))
         self.amp = np.append(self.amp, side * a)

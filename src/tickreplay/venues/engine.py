@@ -1,0 +1,378 @@
+"""The multi-venue event loop: one instrument on several venues, one :class:`~tickreplay.exchange.Exchange` each.
+
+Each :class:`Venue` brings its own tape (:class:`~tickreplay.book.replay.ReplayData`) and its own
+:class:`~tickreplay.engine.EngineConfig`: market-data, order-entry and response latency, queue model and fees.
+Our orders on a venue are matched by that venue's exchange only (nothing on venue A ever fills against venue B's
+book), and each venue's request and answer streams keep their own sending order (one connection per venue).
+
+Clocks (int64 ns UTC on one time line), per venue k as in :mod:`tickreplay.engine`:
+
+* at each wake-up at trader time ``t`` the trader sees venue k's tape up to ``t - md_latency_k`` (one draw per
+  venue per wake-up; a venue's seen index never goes backwards); a subscribed market event of venue k wakes the
+  trader at its exchange time + venue k's market-data latency, and the other venues are seen as of then;
+* an order sent to venue k at ``t`` arrives at ``t + entry_latency_k``; its answers come back
+  ``response_latency_k`` after their exchange time.
+
+The strategy is any :class:`~tickreplay.engine.Strategy`: :attr:`VenueContext.view` is the consolidated view
+(:class:`~tickreplay.venues.consolidated.ConsolidatedView`, the union of the venues' books as the trader sees
+them), ``ctx.send(order, venue=...)`` picks a venue (default: the first), :meth:`VenueContext.venue_view` gives
+one venue's view. With one venue, a run is the single-venue engine's run byte for byte (orders and fills, plus a
+``venue`` column): the same heap order and the same random streams.
+
+Randomness: ``SeedSequence(seed).spawn(3 * K)`` gives venue k the streams ``3k, 3k + 1, 3k + 2`` for its entry,
+response and market-data latency (so venue 0's are the single-venue engine's). The seed is the run's (the
+venues' ``EngineConfig.seed`` are not used). The impact-adjusted replay (``EngineConfig.impact``) is not
+supported on several venues: a venue config with one is refused.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tickreplay.book.replay import ReplayData
+from tickreplay.book.view import BookView
+from tickreplay.engine import (_ARRIVE, _DUE, _FILL_DTYPES, _LIQ_NAMES, _NEW_OUTCOME, _ORDER_DTYPES, _STATUS_NAMES,
+                               _TYPE_NAMES, _WAKE, Context, EngineConfig, MarketEvent, RunResult, Strategy, _Row)
+from tickreplay.errors import ConfigError
+from tickreplay.exchange import Exchange
+from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, Fill, NewOrder, OrderUpdate, OwnOrder,
+                               Status)
+from tickreplay.tape import EventKind
+from tickreplay.venues.consolidated import ConsolidatedView, check_same_instrument
+
+_INT64_MIN = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True, eq=False)
+class Venue:
+    """One venue of the instrument: a ``name``, its replayed tape and its latency / queue / fee configuration."""
+
+    name: str
+    replay: ReplayData
+    config: EngineConfig = EngineConfig()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ConfigError(f"venue name must be a non-empty string, got {self.name!r}")
+        if not isinstance(self.replay, ReplayData):
+            raise ConfigError(f"venue {self.name!r}: replay must be a ReplayData, got {type(self.replay).__name__}")
+        if self.config.impact is not None:
+            raise ConfigError(f"venue {self.name!r}: the impact-adjusted replay (EngineConfig.impact) runs on one "
+                              f"venue only (tickreplay.engine.Engine); give impact=None here")
+
+
+class _Lane:
+    """One venue's state during a run."""
+
+    __slots__ = ("k", "venue", "replay", "config", "exchange", "rng_entry", "rng_resp", "rng_md", "view_idx",
+                 "last_arrival", "last_response", "last_md", "md_list", "md_ptr")
+
+    def __init__(self, k: int, venue: Venue, seeds, subscribe: tuple) -> None:
+        self.k, self.venue, self.replay, self.config = k, venue, venue.replay, venue.config
+        self.exchange = Exchange(venue.replay, venue.config.fees, venue.config.queue_model, None)
+        self.rng_entry, self.rng_resp, self.rng_md = (np.random.default_rng(s) for s in seeds)
+        self.view_idx = -1
+        self.last_arrival = self.last_response = self.last_md = _INT64_MIN
+        self.md_list = venue.replay.indices_of(subscribe) if subscribe else np.zeros(0, np.int64)
+        self.md_ptr = 0
+
+    def see(self, t: int, seen_idx: int | None = None) -> None:
+        """What the trader has seen of this venue at trader time ``t`` (one market-data latency draw)."""
+        if seen_idx is None:
+            lat = self.config.md_latency.sample(t, self.rng_md)
+            seen_idx = self.replay.index_at(t - lat)
+        self.view_idx = max(self.view_idx, seen_idx)
+
+
+class VenueContext(Context):
+    """What a strategy can see and do on several venues (valid only inside a callback).
+
+    ``view``: the consolidated view; ``send(order, venue)``: a new order to one venue (default: the first);
+    cancels and modifies go to the venue the order was sent to.
+    """
+
+    @property
+    def view(self) -> ConsolidatedView:
+        """The union of the venues' books, each as of now minus its market-data latency."""
+        e = self._e
+        return ConsolidatedView(tuple(e.venue_names), tuple(self.venue_view(n) for n in e.venue_names), e._now)
+
+    @property
+    def venues(self) -> tuple[str, ...]:
+        """The venue names, in the run's order."""
+        return tuple(self._e.venue_names)
+
+    def venue_view(self, venue: str) -> BookView:
+        """One venue's market as of now minus its market-data latency."""
+        lane = self._e._lane(venue)
+        return BookView(lane.replay, lane.view_idx, self._e._now)
+
+    def venue_config(self, venue: str) -> EngineConfig:
+        """One venue's configuration (fees, latencies, queue model)."""
+        return self._e._lane(venue).config
+
+    def send(self, order: NewOrder, venue: str | None = None) -> int:
+        """Send a new order to ``venue`` (default: the first); returns its order id."""
+        return self._e._send(order, self._e._lane(venue).k)
+
+    def venue_of(self, order_id: int) -> str:
+        """The venue an order was sent to."""
+        return self._e.venue_names[self._e._order_lane[order_id]]
+
+
+class VenueEngine:
+    """Runs a strategy over several venues of one instrument (see the module docstring)."""
+
+    def __init__(self, venues, seed: int = 0) -> None:
+        vs = tuple(venues)
+        if not vs:
+            raise ConfigError("venues: at least one venue is needed")
+        for k, v in enumerate(vs):
+            if not isinstance(v, Venue):
+                raise ConfigError(f"venues[{k}] must be a tickreplay.venues.Venue, got {type(v).__name__}")
+        names = [v.name for v in vs]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ConfigError(f"venues: the name {dup!r} appears twice")
+        check_same_instrument([(v.name, v.replay.instrument) for v in vs])
+        self.venues = vs
+        self.venue_names = names
+        self.seed = int(seed)
+
+    def _lane(self, venue: str | None) -> _Lane:
+        if venue is None:
+            return self._lanes[0]
+        try:
+            return self._lanes[self.venue_names.index(venue)]
+        except ValueError:
+            raise ConfigError(f"unknown venue {venue!r} (venues: {', '.join(self.venue_names)})") from None
+
+    # -- public --------------------------------------------------------------
+    def run(self, strategy: Strategy, start_ns: int | None = None, end_ns: int | None = None) -> RunResult:
+        """Run ``strategy`` from trader time ``start_ns`` to ``end_ns`` (defaults: the earliest session start and
+        the latest session end of the venues). Orders and fills get a ``venue`` column (last)."""
+        seeds = np.random.SeedSequence(self.seed).spawn(3 * len(self.venues))
+        sub = tuple(strategy.subscribe)
+        self._lanes = [_Lane(k, v, seeds[3 * k:3 * k + 3], sub) for k, v in enumerate(self.venues)]
+        self._heap: list = []
+        self._seq = 0
+        r0 = [v.replay for v in self.venues]
+        self._now = int(min(r.session_start_ns for r in r0) if start_ns is None else start_ns)
+        self._end = int(max(r.session_end_ns for r in r0) if end_ns is None else end_ns)
+        self._position = 0
+        self._orders: dict[int, OwnOrder] = {}
+        self._order_lane: dict[int, int] = {}
+        self._log: list[_Row] = []
+        self._row_lane: list[int] = []
+        self._in_force: dict[int, _Row] = {}
+        self._fills: list[tuple[Fill, int]] = []
+        self._strategy = strategy
+        ctx = self._ctx = VenueContext(self)
+        self._wake(self._now)
+        for lane in self._lanes:
+            lane.md_ptr = int(np.searchsorted(lane.md_list, lane.view_idx, side="right"))
+            self._push_next_md(lane)
+        strategy.on_start(ctx)
+        heap = self._heap
+        while heap:
+            t, prio, _, _, _, item = heapq.heappop(heap)
+            if prio == _DUE:
+                lane, lvl, version = item
+                lane.exchange.level_due(lvl, version)
+                self._drain(lane)
+            elif prio == _ARRIVE:
+                self._arrive(t, item)
+            else:
+                self._deliver(t, item)
+        return self._result()
+
+    # -- clocks and the heap -------------------------------------------------
+    def _push(self, t: int, prio: int, sub1: int, sub2: int, item) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, prio, sub1, sub2, self._seq, item))
+
+    def _wake(self, t: int, lane: _Lane | None = None, seen_idx: int | None = None) -> None:
+        """Set the trader clock to ``t``; ``lane`` has seen ``seen_idx`` (a market event), the others draw."""
+        self._now = t
+        for other in self._lanes:
+            other.see(t, seen_idx if other is lane else None)
+
+    def _push_next_md(self, lane: _Lane) -> None:
+        if lane.md_ptr >= len(lane.md_list):
+            return
+        j = int(lane.md_list[lane.md_ptr])
+        lane.md_ptr += 1
+        ts = int(lane.replay.ts_ns[j])
+        t = max(ts + lane.config.md_latency.sample(ts, lane.rng_md), lane.last_md)
+        lane.last_md = t
+        self._push(t, _WAKE, 0, 0, ("market", (lane, j)))
+
+    def _entry_time(self, lane: _Lane) -> int:
+        t = self._now + lane.config.entry_latency.sample(self._now, lane.rng_entry)
+        if not lane.config.allow_overtaking:
+            t = max(t, lane.last_arrival)
+            lane.last_arrival = t
+        return t
+
+    def _response_time(self, lane: _Lane, exchange_ns: int) -> int:
+        t = exchange_ns + lane.config.response_latency.sample(exchange_ns, lane.rng_resp)
+        if not lane.config.allow_overtaking:
+            t = max(t, lane.last_response)
+            lane.last_response = t
+        return t
+
+    # -- strategy requests ---------------------------------------------------
+    def _send(self, req: NewOrder, k: int) -> int:
+        lane = self._lanes[k]
+        order = OwnOrder(len(self._log) + 1, req, self._now)
+        self._orders[order.order_id] = order
+        self._order_lane[order.order_id] = k
+        row = _Row(order.order_id, order, order.order_id, "new", order.quantity, order.price, self._now,
+                   lane.view_idx)
+        self._log.append(row)
+        self._row_lane.append(k)
+        self._push(self._entry_time(lane), _ARRIVE, 0, 0, row)
+        return order.order_id
+
+    def _request(self, action: str, order_id: int, quantity: int | None, price: int | None) -> int:
+        k = self._order_lane.get(int(order_id), 0)  # an id never sent: answered (rejected) by the first venue
+        lane = self._lanes[k]
+        row = _Row(len(self._log) + 1, self._orders.get(order_id), int(order_id), action, quantity, price,
+                   self._now, lane.view_idx)
+        self._log.append(row)
+        self._row_lane.append(k)
+        self._push(self._entry_time(lane), _ARRIVE, 0, 0, row)
+        return row.request_id
+
+    # -- exchange side -------------------------------------------------------
+    def _arrive(self, t: int, row: _Row) -> None:
+        """A request reaches its venue's exchange at ``t`` (as :meth:`tickreplay.engine.Engine._arrive`)."""
+        lane = self._lanes[self._row_lane[row.request_id - 1]]
+        ex, order = lane.exchange, row.order
+        if row.action == "new":
+            self._in_force[order.order_id] = row
+            ex.new_order(row.request_id, order, t)
+            row.arrival_ns, row.arrival_idx = order.arrival_ns, order.arrival_idx
+            if order.status == Status.REJECTED:
+                row.status, row.reject_reason = ActionStatus.REJECTED, order.reason
+            else:
+                row.status, row.open_quantity = _NEW_OUTCOME[order.status], order.quantity
+        else:
+            row.arrival_ns, row.arrival_idx = t, lane.replay.index_at(t)
+            filled_before, open_before = (order.filled, order.remaining) if order is not None else (0, 0)
+            if row.action == "cancel":
+                reason = ex.cancel(row.request_id, order, t)
+            else:
+                if row.quantity is None:
+                    row.quantity = order.quantity if order is not None else 0
+                if row.price is None and order is not None:
+                    row.price = order.price
+                reason = ex.modify(row.request_id, order, row.quantity, row.price, t)
+            if reason:
+                row.status, row.reject_reason = ActionStatus.REJECTED, reason
+            else:
+                self._in_force[order.order_id] = row
+                if row.action == "cancel":
+                    row.status, row.open_quantity = ActionStatus.CANCELLED, open_before
+                else:
+                    row.status = ActionStatus.MODIFIED
+                    row.open_quantity = max(row.quantity - filled_before, 0)
+        if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
+            row.rested, row.queue_ahead = True, ex.queue_ahead(order)
+        self._drain(lane)
+
+    def _drain(self, lane: _Lane) -> None:
+        """Turn a venue exchange's reports into deliveries (fills, answers) and wake-ups."""
+        reports = lane.exchange.reports
+        ts = lane.replay.ts_ns
+        for rep in reports:
+            tag = rep[0]
+            if tag == "due":
+                _, j, lvl, version = rep
+                pkey = -lvl.price if lvl.side == 1 else lvl.price  # better price first
+                self._push(int(ts[j]), _DUE, j, pkey, (lane, lvl, version))
+            elif tag == "fill":
+                _, order, price, size, liq, fee, t_ex, j, how, _shift = rep
+                self._in_force[order.order_id].add_fill(price, size, liq, fee)
+                resp = self._response_time(lane, t_ex)
+                fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
+                            fee, order.decision_ns, order.arrival_ns, t_ex, resp, j, how)
+                self._fills.append((fill, lane.k))
+                self._push(resp, _WAKE, 0, 0, ("fill", fill))
+            elif tag == "done":
+                _, request_id, order, status, reason, t_ex = rep
+                resp = self._response_time(lane, t_ex)
+                rec = self._log[request_id - 1]
+                rec.response_ns = resp
+                filled = order.filled if order is not None else 0
+                remaining = order.remaining if order is not None else 0
+                upd = OrderUpdate(request_id, rec.order_id, rec.action, status, reason, filled, remaining, t_ex,
+                                  resp)
+                self._push(resp, _WAKE, 0, 0, ("update", upd))
+            else:  # pragma: no cover - "shift" reports need an impact model, refused in Venue
+                raise AssertionError(f"unexpected exchange report {tag!r}")
+        reports.clear()
+
+    # -- strategy side -------------------------------------------------------
+    def _deliver(self, t: int, item) -> None:
+        tag, obj = item
+        s, ctx = self._strategy, self._ctx
+        if tag == "market":
+            lane, j = obj
+            r = lane.replay
+            self._wake(t, lane, r.index_at(int(r.ts_ns[j])))
+            self._push_next_md(lane)
+            s.on_market(ctx, MarketEvent(EventKind(int(r.kind[j])), int(r.side[j]), int(r.price[j]),
+                                         int(r.size[j]), int(r.order_id[j]), int(r.ts_ns[j])))
+            return
+        self._wake(t)
+        if tag == "timer":
+            s.on_timer(ctx, obj)
+        elif tag == "fill":
+            self._position += obj.side * obj.size
+            s.on_fill(ctx, obj)
+        else:
+            s.on_order_update(ctx, obj)
+
+    # -- output --------------------------------------------------------------
+    @staticmethod
+    def _touch(lane: _Lane, i: int) -> tuple[int, int, float]:
+        if i < 0:
+            return 0, 0, np.nan
+        s = lane.replay.snapshots
+        b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
+        return b, a, ((b + a) / 2.0 if b > 0 and a > 0 else np.nan)
+
+    def _result(self) -> RunResult:
+        rows = []
+        for q, k in zip(self._log, self._row_lane):
+            o, lane = q.order, self._lanes[k]
+            if o is None:
+                head, end_state = (q.order_id, 0, 0, ""), ("", 0, -1, -1, 0, "", False, -1)
+            else:
+                head = (o.order_id, o.parent_id, o.side, _TYPE_NAMES[o.type])
+                end_state = (_STATUS_NAMES[o.status], o.filled, -1 if o.price is None else o.price, o.quantity,
+                             o.quantity - o.filled, o.reason, o.queue_unknown, o.queue_unknown_ns)
+            rows.append((
+                q.request_id, head[0], head[1], q.action, head[2], head[3],
+                -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
+                q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
+                q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
+                *end_state, q.decision_ns, q.arrival_ns, q.response_ns,
+                *self._touch(lane, q.decision_idx), *self._touch(lane, q.arrival_idx),
+                q.decision_idx, q.arrival_idx,
+            ))
+        orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS)).astype(_ORDER_DTYPES)
+        fills = pd.DataFrame.from_records(
+            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
+              f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f, _ in self._fills],
+            columns=list(FILL_COLUMNS)).astype(_FILL_DTYPES)
+        names = np.array(self.venue_names, dtype=object)
+        orders["venue"] = pd.array(names[np.array(self._row_lane, np.int64)] if self._log else [], dtype="string")
+        fills["venue"] = pd.array(names[np.array([k for _, k in self._fills], np.int64)] if self._fills else [],
+                                  dtype="string")
+        return RunResult(orders, fills)
