@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tickreplay.engine import RunResult
 from tickreplay.experiment.data import load_data
 from tickreplay.experiment.run import FillsWithTca, _arrow, compute_run, execute, measure
 from tickreplay.experiment.sweep import read_grid
@@ -115,7 +116,7 @@ def test_an_empty_fills_table_converts_as_pandas_does(grid):
     fills = result.fills.iloc[:0]
     want = pa.Table.from_pandas(fill_table(fills, plan.parent, data.market), preserve_index=False)
     for _ in range(2):  # learnt, then from the learnt schema
-        tca, _tables = measure(scenarios[0], plan, type(result)(result.orders.iloc[:0], fills), data)
+        tca, _tables = measure(scenarios[0], plan, RunResult(result.orders.iloc[:0], fills), data)
         got = _arrow(_tables["fills"])
         assert got.equals(want) and got.schema.equals(want.schema, check_metadata=True)
     assert tca["counts"] == {"fills": 0, "orders": 0}
