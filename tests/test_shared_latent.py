@@ -10,12 +10,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tickreplay.adapters.latent import LatentPath
+from tickreplay.adapters.latent import LatentPath, VenueFlow, generate_venues
 from tickreplay.adapters.metaorders import PlantedImpact
 from tickreplay.adapters.synthetic import REGIMES, DayGenerator, generate_day, synthetic_key, synthetic_market
 from tickreplay.book.fast import compute_snapshots
 from tickreplay.errors import ConfigError
-from tickreplay.tape import EventKind, Tape
+from tickreplay.tape import COLUMNS, EventKind, Tape
+from tickreplay.venues.consolidated import check_same_instrument
 
 BASE = REGIMES["liquid_large_cap"]
 # another venue of the same instrument: wider, shallower, bigger orders, a quarter of the activity, faster cancels
@@ -170,3 +171,16 @@ def test_refused_inputs_name_the_problem():
         LatentPath(BASE, -1)
     with pytest.raises(ConfigError, match="no latent path"):
         DayGenerator(BASE, 1, duration_s=60).latent_price(0)
+
+
+def test_generate_venues_gives_one_instrument_on_one_path(venues):
+    path, days = venues
+    tapes = generate_venues(path, {"A": VenueFlow(BASE, 1), "B": VenueFlow(THIN, 2)}, duration_s=DUR)
+    check_same_instrument([(n, t.instrument) for n, t in tapes.items()])  # raises if they are two instruments
+    assert tapes["A"].instrument.symbol == f"liquid_large_cap-s7-l{path.tag()}-{DUR}s"
+    assert [t.instrument.venue for t in tapes.values()] == ["A", "B"]
+    for (day, tape), name in zip(days, ("A", "B")):
+        assert tapes[name].extra_meta["generated_symbol"] == day.instrument.symbol
+        assert all(np.array_equal(getattr(tapes[name], c), getattr(tape, c)) for c in COLUMNS)
+    with pytest.raises(ConfigError, match="expected a VenueFlow"):
+        generate_venues(path, {"A": (BASE, 1)}, duration_s=60)

@@ -16,22 +16,25 @@ and an added parent use the first draws, ``spawn(1)[0]`` and ``spawn(2)[1]``), d
 :data:`BLOCK_STEPS` steps, so a shorter day's path is the prefix of the whole session's. The path is drawn on
 first use and kept (one path object serves every venue). Pass it as
 ``DayGenerator(params, flow_seed, latent=path)``; each venue keeps its own ``MarketParams`` (spread, depth,
-sizes, activity, cancels…) and its own order-flow seed.
+sizes, activity, cancels…) and its own order-flow seed. :func:`generate_venues` makes the venues' tapes as
+one instrument (one symbol, the venue in ``instrument.venue``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from tickreplay.adapters import synthetic_kernel as K
 from tickreplay.adapters.synthetic_regimes import MarketParams, resolve
 from tickreplay.errors import ConfigError
+from tickreplay.tape import COLUMNS, Tape
 
-__all__ = ["BLOCK_STEPS", "DEFAULT_STEP_NS", "SHARED_FIELDS", "LatentPath"]
+__all__ = ["BLOCK_STEPS", "DEFAULT_STEP_NS", "SHARED_FIELDS", "LatentPath", "VenueFlow", "generate_venues"]
 
 DEFAULT_STEP_NS = 10_000_000  # 10 ms grid: 2.34 M steps (18.7 MB of float64) for a 6.5 h session
 BLOCK_STEPS = 1 << 16  # grid steps drawn from the generator at a time
@@ -126,3 +129,41 @@ class LatentPath:
             raise ConfigError(f"LatentPath.price_at: time {int(t.min())} ns is before the open")
         k = t // self.step_ns
         return self.ticks(int(k.max()) + 1 if k.size else 1)[k] * self.params.tick_size
+
+
+@dataclass(frozen=True)
+class VenueFlow:
+    """One generated venue's own order flow: ``params`` (a regime name or MarketParams: spread, depth, sizes,
+    activity_eps, cancels…), its flow ``seed`` and an ``activity`` multiplier (None: 1)."""
+
+    params: MarketParams | str
+    seed: int
+    activity: float | None = None
+
+
+def generate_venues(latent: LatentPath, venues: Mapping[str, VenueFlow], date: str = "2024-01-02",
+                    duration_s: float | None = None) -> dict[str, Tape]:
+    """Each venue's day (``DayGenerator(flow.params, flow.seed, latent=latent)``) as a tape of one instrument.
+
+    The tapes share the instrument symbol ``synthetic_symbol(latent.params, latent.seed, duration_s,
+    latent=latent)`` (the path's market; the day's seed is the path's) and carry the venue name in
+    ``instrument.venue``; each tape's metadata keeps its venue's own generated symbol (``generated_symbol``).
+    """
+    from tickreplay.adapters.synthetic import DayGenerator, synthetic_symbol
+
+    if not isinstance(venues, Mapping) or not venues:
+        raise ConfigError("venues: expected a non-empty {venue name: VenueFlow(params, seed)} mapping")
+    symbol = synthetic_symbol(latent.params, latent.seed, duration_s, latent=latent)
+    out = {}
+    for name, flow in venues.items():
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"venues: venue names must be non-empty strings, got {name!r}")
+        if not isinstance(flow, VenueFlow):
+            raise ConfigError(f"venues[{name!r}] = {flow!r}: expected a VenueFlow(params, seed, activity)")
+        day = DayGenerator(flow.params, flow.seed, date=date, duration_s=duration_s, activity=flow.activity,
+                           latent=latent)
+        tape = day.tape(progress=False)
+        meta = {**tape.extra_meta, "generated_symbol": day.instrument.symbol, "venue": name}
+        out[name] = Tape(instrument=replace(tape.instrument, symbol=symbol, venue=name), extra_meta=meta,
+                         **{c: getattr(tape, c) for c in COLUMNS})
+    return out
