@@ -40,16 +40,15 @@ DEFAULT_STEP_NS = 10_000_000  # 10 ms grid: 2.34 M steps (18.7 MB of float64) fo
 BLOCK_STEPS = 1 << 16  # grid steps drawn from the generator at a time
 #: MarketParams fields every venue of a latent path must share with the path's params (the instrument's)
 SHARED_FIELDS = ("tick_size", "start_price", "session_start", "session_end", "timezone", "news_time")
-#: fields of the path's params that drive the price (a venue's own values of them are not used)
-PRICE_FIELDS = ("volatility_annual", "jump_rate_per_hour", "jump_bps", "news_jump_bps", "news_activity_mult",
-                "news_half_life_s")
 
 
 class LatentPath:
     """The latent price of one instrument's day on a time grid (module docstring: the sampling rule).
 
-    ``params``: a regime name or :class:`MarketParams` whose price fields (:data:`PRICE_FIELDS`, with
-    ``start_price``, ``tick_size``, the session and ``news_time``) define the path; ``seed``: its seed (a
+    ``params``: a regime name or :class:`MarketParams` whose price fields (``volatility_annual``,
+    ``jump_rate_per_hour``, ``jump_bps``, ``news_jump_bps``, ``news_activity_mult`` and ``news_half_life_s`` for
+    the variance after the news, with :data:`SHARED_FIELDS`) define the path (a venue's own values of the price
+    fields are not used); ``seed``: its seed (a
     non-negative integer); ``step_ns``: the grid step, ns (default 10 ms).
     """
 
@@ -84,7 +83,8 @@ class LatentPath:
             mine, theirs = getattr(self.params, name), getattr(params, name)
             if mine != theirs:
                 raise ConfigError(f"MarketParams.{name} = {theirs!r}, but the latent path's is {mine!r}: venues "
-                                  f"sharing a latent price are one instrument and must agree on {', '.join(SHARED_FIELDS)}")
+                                  "sharing a latent price are one instrument and must agree on "
+                                  f"{', '.join(SHARED_FIELDS)}")
 
     def _draw_block(self) -> None:
         from tickreplay.adapters.synthetic import _pack  # the generator's parameter packing (imports this module)

@@ -77,8 +77,8 @@ from tickreplay.clock import parse_hms, resolve_time, trading_date
 from tickreplay.errors import ConfigError
 from tickreplay.tape import Instrument, Tape
 
-__all__ = ["DayGenerator", "LatentPath", "MarketParams", "REGIMES", "generate_day", "session_bounds_ns", "synthetic_key",
-           "synthetic_symbol"]
+__all__ = ["DayGenerator", "LatentPath", "MarketParams", "REGIMES", "generate_day", "session_bounds_ns",
+           "synthetic_key", "synthetic_symbol"]
 
 SECONDS_PER_YEAR_OF_TRADING = 252 * 23_400  # annualisation of volatility_annual
 DRAWS_PER_CHUNK = 1 << 16  # arrivals drawn from the generator at a time
@@ -436,7 +436,8 @@ class DayGenerator:
         """The shared latent price (price units, float) in force at tape timestamps ``ts_ns`` (ns since the
         epoch, at or after the open): what this day's events at those times quoted around."""
         if self.latent is None:
-            raise ConfigError("this day has no latent path: latent_price needs DayGenerator(..., latent=LatentPath(...))")
+            raise ConfigError("this day has no latent path: latent_price needs "
+                              "DayGenerator(..., latent=LatentPath(...))")
         return self.latent.price_at(np.asarray(ts_ns, dtype=np.int64) - self.open_ns)
 
     def _planted_arrays(self) -> tuple[np.ndarray, ...]:
