@@ -42,6 +42,11 @@ The model, per trading session:
   refills too) and the cancel hazard — so the tape has about ``activity``
   times the events per second with the same book shape (the equilibrium
   number of resting orders is unchanged). Prices move in real time as before.
+* **Shared latent price** (``latent``, a :class:`~tickreplay.adapters.latent.LatentPath`): the efficient
+  price is not drawn event by event but read from a path drawn on a time grid from its own seed; an event
+  quotes around the price in force at its timestamp. Several venues (own ``MarketParams``, own seed) given one
+  path are correlated venues of one instrument. Off by default (the day is then byte-identical to before);
+  not combined with planted impact.
 
 Time advances event by event (intensities are held constant between
 events). Every random number comes from one ``numpy.random.Generator`` made
@@ -66,13 +71,14 @@ from tqdm import tqdm
 
 from tickreplay.adapters import metaorders as M
 from tickreplay.adapters import synthetic_kernel as K
+from tickreplay.adapters.latent import LatentPath
 from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, REGIMES, MarketParams, resolve
 from tickreplay.clock import parse_hms, resolve_time, trading_date
 from tickreplay.errors import ConfigError
 from tickreplay.tape import Instrument, Tape
 
-__all__ = ["DayGenerator", "MarketParams", "REGIMES", "generate_day", "session_bounds_ns", "synthetic_key",
-           "synthetic_symbol"]
+__all__ = ["DayGenerator", "LatentPath", "MarketParams", "REGIMES", "generate_day", "session_bounds_ns",
+           "synthetic_key", "synthetic_symbol"]
 
 SECONDS_PER_YEAR_OF_TRADING = 252 * 23_400  # annualisation of volatility_annual
 DRAWS_PER_CHUNK = 1 << 16  # arrivals drawn from the generator at a time
@@ -90,7 +96,7 @@ _SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGIME_RE = re.compile(r"[a-z0-9_]+")
 _GENERATED_SYMBOL_RE = re.compile(
     r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+(?:-x[0-9.e+-]+)?(?:-m\d+-p[0-9a-f]{8})?)"
-    r"-s\d+(?:-[0-9.e+-]+s)?")
+    r"-s\d+(?:-l[0-9a-f]{8})?(?:-[0-9.e+-]+s)?")
 
 
 def _number_text(x: float) -> str:
@@ -132,8 +138,9 @@ def _hidden(planted: M.PlantedImpact | None, metaorders: int | M.HiddenTrader | 
 def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | None = None,
                      symbol: str | None = None, activity: float | None = None,
                      planted: M.PlantedImpact | None = None,
-                     metaorders: int | M.HiddenTrader | None = None) -> str:
-    """The instrument symbol of a generated day: ``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]-sSEED[-DURATIONs]``.
+                     metaorders: int | M.HiddenTrader | None = None, latent: LatentPath | None = None) -> str:
+    """The instrument symbol of a generated day:
+    ``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]-sSEED[-lTAG][-DURATIONs]``.
 
     ``REGIME`` is the regime name, or ``custom_<16 hex>`` (a hash of every
     parameter) for params that are no named regime; ``ACTIVITY`` the
@@ -142,7 +149,9 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
     (numbers as an integer when whole, else Python's shortest exact float
     text); ``SYMBOL`` the user's symbol, only if one is given; ``-mN-pHASH``
     only on a day with planted impact: ``N`` metaorders, ``HASH`` 8 hex of the
-    planted impact and the hidden trader (:func:`~tickreplay.adapters.metaorders.planted_tag`). Every input
+    planted impact and the hidden trader (:func:`~tickreplay.adapters.metaorders.planted_tag`); ``-lTAG`` only
+    on a day quoting around a shared latent price (:meth:`~tickreplay.adapters.latent.LatentPath.tag`: like
+    the seed, part of the day, not of the market). Every input
     that changes the generated tape is in the name, and the name can be read
     back uniquely, so two different generated days never share a name (nor,
     with the date, a catalog key). Examples: ``liquid_large_cap-s2``,
@@ -160,6 +169,8 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
     if trader is not None:
         out += f"-{M.planted_tag(planted, trader)}"
     out += f"-s{int(seed)}"
+    if latent is not None:
+        out += f"-l{_latent(latent, p, planted).tag()}"
     if dur != p.session_seconds():
         out += f"-{_number_text(dur)}s"
     if symbol is not None:
@@ -171,7 +182,7 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
 
 
 def synthetic_market(symbol: str) -> str | None:
-    """The market a generated day's symbol names, without the day's seed and duration
+    """The market a generated day's symbol names, without the day's seed, latent path and duration
     (``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]``); None when ``symbol`` is not of :func:`synthetic_symbol`'s form. Two seeds
     of one market are two of its days; another activity is another market."""
     m = _GENERATED_SYMBOL_RE.fullmatch(symbol)
@@ -180,15 +191,28 @@ def synthetic_market(symbol: str) -> str | None:
 
 def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,
                   symbol: str | None = None, activity: float | None = None,
-                  planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None) -> str:
+                  planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None,
+                  latent: LatentPath | None = None) -> str:
     """The catalog key ``synthetic/<synthetic_symbol(...)>/<date>`` of a generated day.
 
     It is the key :func:`generate_day` with the same arguments produces when
     stored with ``Catalog.write("synthetic", tape)``: the tape's instrument
     symbol and date are these parts. See :func:`synthetic_symbol` for the rule.
     """
-    name = synthetic_symbol(regime, seed, duration_s, symbol, activity, planted, metaorders)
+    name = synthetic_symbol(regime, seed, duration_s, symbol, activity, planted, metaorders, latent)
     return f"synthetic/{name}/{trading_date(date).isoformat()}"
+
+
+def _latent(latent: LatentPath, p: MarketParams, planted: M.PlantedImpact | None) -> LatentPath:
+    """``latent`` after checking that a day with ``p`` (and ``planted``) can quote around it."""
+    if not isinstance(latent, LatentPath):
+        raise ConfigError(f"latent = {latent!r}: expected a LatentPath or None")
+    if planted is not None:
+        raise ConfigError("latent= with planted impact is not supported: the planted impact moves the latent price "
+                          "of one day, a shared path cannot respond to one venue's trades; generate the planted "
+                          "day without latent=")
+    latent.check_venue(p)
+    return latent
 
 
 def _pack(p: MarketParams, duration_s: float, news_sign: float, activity: float = 1.0,
@@ -270,12 +294,19 @@ class DayGenerator:
     trader's parents, so the market reacts to it (how :mod:`tickreplay.reactive` runs our schedule); its
     slots' draws come from ``SeedSequence(seed).spawn(2)[1]``, so every other draw of the day is unchanged. Its
     fills and truth are the last parent's rows of :meth:`desk_fills` and :meth:`metaorders`.
+
+    ``latent``: a :class:`~tickreplay.adapters.latent.LatentPath` (None: the price is drawn from the day's own
+    stream, event by event). The day's events quote around the path's price in force at their timestamps; the
+    order flow's draws are those of the plain day of ``seed``. ``params`` must agree with the path's on
+    :data:`~tickreplay.adapters.latent.SHARED_FIELDS`; its price fields are the path's. :meth:`latent_price`
+    reads the path back at tape timestamps. Not with ``planted`` (a ConfigError).
     """
 
     def __init__(self, params: MarketParams | str, seed: int, date: str = "2024-01-02", symbol: str | None = None,
                  duration_s: float | None = None, activity: float | None = None,
                  planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None,
-                 added_parent: tuple[int, Sequence[float], Sequence[int]] | None = None) -> None:
+                 added_parent: tuple[int, Sequence[float], Sequence[int]] | None = None,
+                 latent: LatentPath | None = None) -> None:
         name, self.params, self.duration_s, self.activity = _checked(params, seed, duration_s, activity)
         self.regime = name
         self.seed = int(seed)
@@ -284,7 +315,9 @@ class DayGenerator:
         p = self.params
         self.planted = planted
         self.trader = _hidden(planted, metaorders)
-        self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity, planted, metaorders),
+        self.latent = None if latent is None else _latent(latent, p, planted)
+        self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity, planted, metaorders,
+                                                             latent),
                                      venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
                                      timezone=p.timezone, source="synthetic")
         self.key = f"synthetic/{self.instrument.symbol}/{date}"
@@ -293,6 +326,8 @@ class DayGenerator:
                      "session_end_ns": int(self.open_ns + round(self.duration_s * 1e9))}
         if self.activity != 1.0:  # the default day's metadata stays as it always was
             self.meta["activity"] = self.activity
+        if self.latent is not None:
+            self.meta["latent"] = self.latent.meta()
         self.plan: M.Plan | None = None
         self._planted_out: dict[str, np.ndarray] | None = None
         if self.trader is not None:
@@ -341,6 +376,7 @@ class DayGenerator:
         state = K.new_state(grid, 1 << 16)
         fs = np.zeros(K.N_FS)
         fs[K.F_MID] = p.start_price / p.tick_size
+        lat = self._latent_ticks(fp, ip)
         st = np.zeros(K.N_ST, np.int64)
         st[K.S_NEXT_OID] = 1
         st[K.S_BEST_BID] = st[K.S_BEST_ASK] = -1
@@ -363,7 +399,7 @@ class DayGenerator:
                 out = (np.empty(cap, np.int64), np.empty(cap, np.int8), np.empty(cap, np.int8),
                        np.empty(cap, np.int64), np.empty(cap, np.int64), np.empty(cap, np.int64))
                 offset, n, done = K.run(U, Z, offset, fp, ip, fs, st, state["head"], state["tail"], state["vol"],
-                                        *(state[k] for k in K.ORDER_ARRAYS), *out, *planted)
+                                        *(state[k] for k in K.ORDER_ARRAYS), *out, *planted, lat)
                 ts, kind, side, tick, size, oid = (a[:n] for a in out)
                 if st[K.S_N_REC]:
                     fills.append(self._child_fills(rec[: st[K.S_N_REC]], ch_i, ts, tick, size))
@@ -379,6 +415,30 @@ class DayGenerator:
                                       else [np.zeros(0, np.int64)] * 4)
             self._planted_out = {"parent": parent, "ts_ns": ts + self.open_ns, "price": tick * p.tick_size,
                                  "size": size, "latent": par_f[:, 2:4] * p.tick_size, "filled": par_i[:, 1].copy()}
+
+    def _latent_ticks(self, fp: np.ndarray, ip: np.ndarray) -> np.ndarray:
+        """The kernel's latent price array (ticks; empty on a plain day), after switching ``ip`` to it."""
+        if self.latent is None:
+            return np.zeros(0)
+        lat = self.latent.ticks(self.latent.steps_for(self.duration_s))
+        lo, hi = float(lat.min()), float(lat.max())
+        if lo < fp[K.P_M_LO] or hi > fp[K.P_M_HI]:
+            tick = self.params.tick_size
+            raise ConfigError(f"latent path {self.latent.tag()} reaches {lo * tick:.0f}..{hi * tick:.0f} (price "
+                              f"units), outside this venue's price grid {fp[K.P_M_LO] * tick:.0f}.."
+                              f"{fp[K.P_M_HI] * tick:.0f} (depth_levels and spread_ticks set its margins); use "
+                              "shallower depth or another latent seed")
+        ip[K.I_LATENT] = 1
+        ip[K.I_LAT_STEP_NS] = self.latent.step_ns
+        return lat
+
+    def latent_price(self, ts_ns: np.ndarray | int) -> np.ndarray:
+        """The shared latent price (price units, float) in force at tape timestamps ``ts_ns`` (ns since the
+        epoch, at or after the open): what this day's events at those times quoted around."""
+        if self.latent is None:
+            raise ConfigError("this day has no latent path: latent_price needs "
+                              "DayGenerator(..., latent=LatentPath(...))")
+        return self.latent.price_at(np.asarray(ts_ns, dtype=np.int64) - self.open_ns)
 
     def _planted_arrays(self) -> tuple[np.ndarray, ...]:
         """The kernel's planted arrays (module docstring of :mod:`~tickreplay.adapters.synthetic_kernel`);
@@ -450,6 +510,7 @@ def generate_day(
     activity: float | None = None,
     planted: M.PlantedImpact | None = None,
     metaorders: int | M.HiddenTrader | None = None,
+    latent: LatentPath | None = None,
 ) -> Tape:
     """Generate one session of L3 order flow as a tape.
 
@@ -460,8 +521,10 @@ def generate_day(
     tape's catalog key is :func:`synthetic_key`). ``activity``: a positive
     multiplier of every event rate of the regime (default 1). ``progress``:
     show a tqdm bar (default: only for large days). ``planted``/``metaorders``: a
-    day with planted impact (:class:`DayGenerator`; use it to get the fills too).
+    day with planted impact (:class:`DayGenerator`; use it to get the fills too). ``latent``: quote around a
+    shared :class:`~tickreplay.adapters.latent.LatentPath` (correlated venues of one instrument).
     Kinds used: ADD, PARTIAL_CANCEL, DELETE, EXECUTE_VISIBLE, EXECUTE_HIDDEN.
     For days too large to hold, use :class:`DayGenerator` and its chunks.
     """
-    return DayGenerator(params, seed, date, symbol, duration_s, activity, planted, metaorders).tape(progress)
+    return DayGenerator(params, seed, date, symbol, duration_s, activity, planted, metaorders,
+                        latent=latent).tape(progress)

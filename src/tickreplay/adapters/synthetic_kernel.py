@@ -42,6 +42,13 @@ opening book is seeded) :func:`_track` puts each touch on its reference quote
 :mod:`tickreplay.adapters.metaorders`), at most two events per resting order,
 so the output check keeps room for three per resting order. With
 ``I_PLANTED`` = 0 none of this runs.
+
+Shared latent price (``ip[I_LATENT]`` = 1; :mod:`tickreplay.adapters.latent`). ``lat`` holds the latent price
+in ticks on a grid of ``ip[I_LAT_STEP_NS]`` ns from the open; an event stamped ``ts`` ns after the open quotes
+around ``lat[ts // step]`` (its reference quotes are set from that price, not from the price at the previous
+event), so venues with different event times see one price at any time. The arrival draws that move the
+price on a plain day (``z[0]``, ``u[7]``, ``z[2]``) are drawn and left unused, so the order flow consumes the
+plain day's random numbers. Not combined with planted impact. With ``I_LATENT`` = 0 ``lat`` is empty and unread.
 """
 
 from __future__ import annotations
@@ -60,7 +67,8 @@ P_DELTA, P_G0 = range(27, 29)  # planted impact: square-root exponent; propagato
 N_FP = 29
 # int parameters
 I_DEPTH, I_LOT, I_SPREAD, I_PLANTED = range(4)
-N_IP = 4
+I_LATENT, I_LAT_STEP_NS = range(4, 6)  # shared latent price: on (1) / off (0); its grid step, ns
+N_IP = 6
 # float state
 F_T, F_MID, F_EXCITE, F_REFILL_BID, F_REFILL_ASK, F_NEWS_DONE = range(6)
 F_IMPACT, F_SQRT, F_WAIT = range(6, 9)  # planted: impact offset A, Σ running parents' paths, pending wait
@@ -215,14 +223,20 @@ def _behind(u, decay, depth):
 
 
 @njit(cache=True)
-def _step(fs, fp, m, dt, news, z_price, u_jump, z_jump, t_new):
-    """Move the decaying intensities and the efficient price ``m`` (ticks) on by ``dt`` seconds to ``t_new``."""
+def _decay(fs, fp, dt):
+    """Move the decaying intensities (self-excitation, refills) on by ``dt`` seconds."""
     ln2 = math.log(2.0)
     fs[F_EXCITE] *= math.exp(-dt / fp[P_BURST_TAU])
     if fp[P_REFILL_HL] > 0.0:
         decay = math.exp(-ln2 * dt / fp[P_REFILL_HL])
         fs[F_REFILL_BID] *= decay
         fs[F_REFILL_ASK] *= decay
+
+
+@njit(cache=True)
+def _step(fs, fp, m, dt, news, z_price, u_jump, z_jump, t_new):
+    """Move the decaying intensities and the efficient price ``m`` (ticks) on by ``dt`` seconds to ``t_new``."""
+    _decay(fs, fp, dt)
     m *= math.exp(fp[P_SIGMA] * math.sqrt(dt * news) * z_price)
     if u_jump < fp[P_JUMP_RATE] * dt:
         m *= math.exp(fp[P_JUMP_SD] * z_jump)
@@ -348,8 +362,9 @@ def _child(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, l
 
 @njit(cache=True)
 def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live,
-        o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid, pk, ch_f, ch_i, par_f, par_i, rec):
-    """Generate events from arrival ``offset`` of the draws ``U``/``Z`` (planted arrays: module docstring).
+        o_oid, free, out_ts, out_kind, out_side, out_px, out_sz, out_oid, pk, ch_f, ch_i, par_f, par_i, rec, lat):
+    """Generate events from arrival ``offset`` of the draws ``U``/``Z`` (planted arrays and the shared latent
+    price ``lat``: module docstring).
 
     Returns (next offset, events written, session finished).
     """
@@ -360,6 +375,9 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
     lot = ip[I_LOT]
     spread = ip[I_SPREAD]
     planted = ip[I_PLANTED] != 0
+    latent = ip[I_LATENT] != 0
+    lat_step = ip[I_LAT_STEP_NS]
+    n_lat = len(lat)
     n_children = ch_f.shape[0]
     ln2 = math.log(2.0)
     i = offset
@@ -424,9 +442,15 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
             return i, n, True
         # state moves on to t_new
         fs[F_T] = t_new
-        m = _step(fs, fp, m, dt, news, z[0], u[7], z[2], t_new)
-        fs[F_MID] = m
         ts = int(t_new * 1e9)
+        if latent:  # the shared price in force at the event's own timestamp; the event quotes around it
+            _decay(fs, fp, dt)
+            m = lat[min(ts // lat_step, n_lat - 1)]
+            bid_ref = int(math.floor(m - fp[P_HALF_SPREAD] + 0.5))
+            ask_ref = bid_ref + spread
+        else:
+            m = _step(fs, fp, m, dt, news, z[0], u[7], z[2], t_new)
+        fs[F_MID] = m
         x = u[1] * total
         if x < lam_cancel:
             slot = live[min(int(u[4] * st[S_N_LIVE]), st[S_N_LIVE] - 1)]
@@ -499,6 +523,23 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
         slot = _add(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free, r, p, sz)
         n = _emit(out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, ts, K_ADD, r, p, sz, o_oid[slot])
     return i, n, False
+
+
+@njit(cache=True)
+def latent_steps(fp, fs, m, k0, step_s, z, u_jump, z_jump, out):
+    """The latent price (ticks) at grid steps ``k0 + 1 .. k0 + len(out)`` of ``step_s`` seconds from ``m`` at step
+    ``k0``: the generator's own price rule (:func:`_step`: the variance raised after the news as it stands at the
+    start of the step, a Poisson jump, the news jump at the first step at or after the news time, reflection at
+    the grid margins), one normal ``z``, one uniform and one normal for the jump per step. Returns the last."""
+    ln2 = math.log(2.0)
+    for j in range(len(out)):
+        t = (k0 + j) * step_s
+        news = 1.0
+        if fp[P_NEWS_T] >= 0.0 and t >= fp[P_NEWS_T]:
+            news = 1.0 + (fp[P_NEWS_MULT] - 1.0) * math.exp(-ln2 * (t - fp[P_NEWS_T]) / fp[P_NEWS_HL])
+        m = _step(fs, fp, m, step_s, news, z[j], u_jump[j], z_jump[j], (k0 + j + 1) * step_s)
+        out[j] = m
+    return m
 
 
 def new_state(grid: int, capacity: int) -> dict[str, np.ndarray]:
