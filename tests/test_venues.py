@@ -479,7 +479,7 @@ def test_venue_scenario_is_stored_like_any_run_and_queryable(tmp_path):
 def test_catalog_venue_run_id_follows_every_venues_tape(tmp_path):
     from tickreplay.catalog import Catalog
     from tickreplay.experiment.data import load_data
-    from tickreplay.experiment.run import run_id_for
+    from tickreplay.experiment.run import run_id_for, run_scenario
 
     cat = Catalog(tmp_path / "replay")
     day = generate_day("liquid_large_cap", seed=2, duration_s=300)
@@ -495,6 +495,10 @@ def test_catalog_venue_run_id_follows_every_venues_tape(tmp_path):
     scn = parse_scenario(doc, base_dir=tmp_path)
     first = run_id_for(scn, load_data(scn))
     assert run_id_for(scn, load_data(scn)) == first
+    o = run_scenario(scn, tmp_path / "results")
+    fills = pd.read_parquet(o.path / "fills.parquet")
+    assert o.run_id == first and set(fills["venue"]) == {"A", "B"} and fills["size"].sum() == 3000
+    assert o.tca["venues"]["A"]["filled"] + o.tca["venues"]["B"]["filled"] == 3000
     t = split_tape(day, {"A": 0.6, "B": 0.4}, seed=9)
     cat.write("B", t["B"], compute_snapshots(t["B"], 5), force=True)  # venue B's tape changes, A's does not
     assert run_id_for(scn, load_data(scn)) != first
