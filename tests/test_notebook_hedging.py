@@ -22,6 +22,44 @@ def rule(lo: float, hi: float, other: str) -> str:
     return "lower" if hi < 0 else "higher" if lo > 0 else f"not distinguishable from {other}"
 
 
+def router_rule(lo: float, hi: float, baseline: str) -> str:
+    """A routing policy's verdict from the 95 % interval of its saving (positive: cheaper than the baseline)."""
+    return f"cheaper than {baseline}" if lo > 0 else f"dearer than {baseline}" if hi < 0 else \
+        f"not distinguishable from {baseline}"
+
+
+def check_router(r: dict, text: str) -> None:
+    """The router section: paired figures consistent, verdicts and caveat from them by the stated rules, today's
+    figures (generated venues and the replay are deterministic)."""
+    base, cmp = r["baseline"], r["comparison"]
+    assert base == "single:A" and cmp[base]["baseline"] and r["days"] == cmp[base]["n"] == 12
+    assert set(cmp) == {"single:A", "single:B", "best", "cont-kukanov"}
+    for p, c in cmp.items():
+        if p == base:
+            continue
+        lo, hi = c["ci95_bps"]
+        assert c["n"] == 12 and all(math.isfinite(v) for v in (lo, hi, c["mean_bps"])), p
+        assert lo <= c["mean_bps"] <= hi and 0 <= c["win_rate"] <= 1, p
+        # every day ran every policy: the mean paired saving is the difference of the mean costs
+        assert c["mean_bps"] == pytest.approx(cmp[base]["mean_cost_bps"] - c["mean_cost_bps"], abs=1e-9), p
+        assert r["verdicts"][p] == router_rule(lo, hi, base), p
+        assert f"{r['verdicts'][p]}" in text
+    assert r["upper_bound"] == [p for p, share in r["passive_share"].items() if share > 0.5]
+    for p in r["upper_bound"]:
+        assert f"{p}: {r['passive_share'][p]:.0%} of its size filled passively" in text and "upper bound" in text
+    assert r["pays"] == [p for p, v in r["verdicts"].items() if v.startswith("cheaper")]
+    assert ("Routing beats single:A measurably with: " + (", ".join(
+        p + (" (upper bound)" if p in r["upper_bound"] else "") for p in r["pays"]) or "nothing")) in text
+    # today's figures (docs/venues.md, Figures; python -m tickreplay.venues.compare)
+    assert cmp["best"]["mean_bps"] == pytest.approx(0.24, abs=0.01)
+    assert cmp["cont-kukanov"]["mean_bps"] == pytest.approx(1.24, abs=0.01)
+    assert cmp["single:B"]["mean_bps"] == pytest.approx(-0.17, abs=0.01)
+    assert r["verdicts"] == {"best": "cheaper than single:A", "cont-kukanov": "cheaper than single:A",
+                             "single:B": "dearer than single:A"}
+    assert r["upper_bound"] == ["cont-kukanov"] and r["passive_share"]["cont-kukanov"] > 0.9
+    assert r["cpu_s"] < 30
+
+
 def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     _, text, s = run_notebook(NOTEBOOKS / "hedging_loop.ipynb")
@@ -49,7 +87,7 @@ def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, mon
             if s["verdicts"][p][k] == "lower"]
     assert s["pays"] == pays
     assert ("Learning pays measurably in: " + (", ".join(pays) if pays else "nothing")) in text
-    assert "router" not in "".join(k for k in s)  # the router part is a marked placeholder, no figures
+    check_router(s["router"], text)
     # (c) today's figures
     assert s["hedges"] == {"static": 88, "daily": 88, "regime": 87}
     assert set(s["tracking"]) == {"liquid_large_cap", "high_volatility"}

@@ -413,3 +413,96 @@ def test_catalog_venues_of_different_instruments_name_the_key(tmp_path):
     scn = dataclasses.replace(parse_scenario(doc), source="two.toml")
     with pytest.raises(ConfigError, match=rf"two\.toml: venues\[1\]\.symbol: venue 'B' \(catalog key '{kb}'\)"):
         venue_data(scn)
+
+
+# -- the results store: tickreplay run / compare / query ---------------------------------------------------------
+
+def _write_scenario(path, doc):
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(doc))
+    return path
+
+
+def test_venue_scenario_is_stored_like_any_run_and_queryable(tmp_path):
+    import json
+
+    from tickreplay.experiment.run import run_file
+    from tickreplay.experiment.scenario import load_scenario
+    from tickreplay.experiment.sweep import compare, read_grid
+    from tickreplay.results import query
+    from tickreplay.venues.scenario_run import run_venues
+
+    two = _write_scenario(tmp_path / "two.toml", {**BASE, "name": "two", "seed": 4,
+                                                  "router": {"policy": "cont-kukanov", "horizon_s": 20}})
+    one = _write_scenario(tmp_path / "one.toml", {k: v for k, v in BASE.items() if k not in ("venues", "router")})
+    out = tmp_path / "results"
+    o = run_file(two, out)
+    run_file(one, out)
+    assert run_file(two, out).skipped  # the same content is the same run id
+    stored = pd.read_parquet(o.path / "fills.parquet")
+    orders = pd.read_parquet(o.path / "orders.parquet")
+    # the stored tables are the venue engine's (oracle: run_venues, the multi-venue run without the store)
+    result, vt, _ = run_venues(load_scenario(two))
+    pd.testing.assert_frame_equal(stored[list(result.fills.columns)], result.fills, check_dtype=False)
+    assert list(orders["venue"]) == list(result.orders["venue"])
+    tca = json.loads((o.path / "tca.json").read_text())
+    sf = tca["shortfall"]
+    assert sf["total_bps"] == pytest.approx(vt["total"]["shortfall"]["total_bps"], abs=1e-12)
+    assert tca["venues"].keys() == vt["venues"].keys()
+    for name in ("A", "B"):
+        for k in ("fills", "filled", "maker", "taker", "orders"):
+            assert tca["venues"][name][k] == vt["venues"][name][k]
+        assert tca["venues"][name]["cost_bps"] == pytest.approx(vt["venues"][name]["cost_bps"], abs=1e-12)
+    assert sum(v["filled"] for v in tca["venues"].values()) == sf["filled"] == 3000
+    assert sum(v["cost_bps"] for v in tca["venues"].values()) == pytest.approx(
+        sf["total_bps"] - sf["opportunity_bps"], abs=1e-9)
+    assert tca["router"]["policy"] == "cont-kukanov" and tca["router"]["horizon_s"] == 20
+    assert sum(tca["router"]["sent"].values()) >= 3000
+    meta = json.loads((o.path / "run.json").read_text())
+    assert meta["venues"] == {"A": {"share": 0.6}, "B": {"share": 0.4}}
+    # a grid over router.policy, stored in a batch, next to the folder runs
+    grid = tmp_path / "grid.toml"
+    grid.write_text('base = "two.toml"\n[sweep]\n"router.policy" = ["best", "cont-kukanov"]\n')
+    table = compare(read_grid(grid).scenarios, out, progress=False, batch_size=10)
+    assert list(table["skipped"]) == [False, False] and table["total_bps"].notna().all()
+    per = query("SELECT run_id, venue, sum(size) AS filled FROM fills GROUP BY ALL ORDER BY ALL", out)
+    plain = per[per["venue"].isna()]
+    assert len(plain) == 1 and plain["filled"].iloc[0] == 3000  # the one-venue run: venue is null
+    runs = query("SELECT run_id, router_label, venues_A_filled + venues_B_filled AS filled FROM runs "
+                 "WHERE router_label IS NOT NULL ORDER BY router_label", out)
+    assert list(runs["router_label"]) == ["best", "cont-kukanov", "cont-kukanov"] and set(runs["filled"]) == {3000}
+    for rid, f in zip(runs["run_id"], runs["filled"]):
+        assert per[(per["run_id"] == rid) & per["venue"].notna()]["filled"].sum() == f
+
+
+def test_catalog_venue_run_id_follows_every_venues_tape(tmp_path):
+    from tickreplay.catalog import Catalog
+    from tickreplay.experiment.data import load_data
+    from tickreplay.experiment.run import run_id_for, run_scenario
+
+    cat = Catalog(tmp_path / "replay")
+    day = generate_day("liquid_large_cap", seed=2, duration_s=300)
+
+    def write(split_seed):
+        t = split_tape(day, {"A": 0.6, "B": 0.4}, seed=split_seed)
+        return [cat.write(n, t[n], compute_snapshots(t[n], 5), force=True).key for n in ("A", "B")]
+
+    ka, kb = write(1)
+    doc = {**BASE, "data": {"catalog": ka, "catalog_root": str(tmp_path / "replay")},
+           "parent": {**BASE["parent"], "start": "09:31:00", "end": "09:33:00"},
+           "venues": [{"name": "A", "catalog": ka}, {"name": "B", "catalog": kb}]}
+    scn = parse_scenario(doc, base_dir=tmp_path)
+    first = run_id_for(scn, load_data(scn))
+    assert run_id_for(scn, load_data(scn)) == first
+    o = run_scenario(scn, tmp_path / "results")
+    fills = pd.read_parquet(o.path / "fills.parquet")
+    assert o.run_id == first and set(fills["venue"]) == {"A", "B"} and fills["size"].sum() == 3000
+    assert o.tca["venues"]["A"]["filled"] + o.tca["venues"]["B"]["filled"] == 3000
+    t = split_tape(day, {"A": 0.6, "B": 0.4}, seed=9)
+    cat.write("B", t["B"], compute_snapshots(t["B"], 5), force=True)  # venue B's tape changes, A's does not
+    assert run_id_for(scn, load_data(scn)) != first
+    bad = parse_scenario({**doc, "venues": [{"name": "A", "catalog": ka}, {"name": "B", "catalog": "B/X/2024-01-02"}]},
+                         base_dir=tmp_path)
+    with pytest.raises(ConfigError, match=r"'venues\[1\]\.catalog' \('B/X/2024-01-02'\)"):
+        run_id_for(bad, load_data(bad))

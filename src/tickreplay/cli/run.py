@@ -71,6 +71,16 @@ def tca_lines(tca: dict) -> list[str]:
         by = sorted(ov["delay_counts"].items(), key=lambda kv: float(kv[0]))
         lines.append(f"  overlay: delayed {ov['n_delayed']:,} of {ov['n_children']:,} children, mean delay "
                      f"{ov['mean_delay_s']:.1f} s; by delay: " + ", ".join(f"{d} s {n:,}" for d, n in by))
+    venues = tca.get("venues")
+    if venues:
+        r = tca.get("router") or {}
+        lines.append(f"  router {r.get('label')}: {r.get('decisions', 0):,} routing decisions "
+                     f"({r.get('sweeps', 0):,} end sweeps); per venue (cost: bps of the arrival notional, + = cost):")
+        for name, v in venues.items():
+            rate = (v.get("passive") or {}).get("fill_rate")
+            lines.append(f"    {name}: filled {v['filled']:,} in {v['fills']:,} fills (maker {v['maker']:,}, taker "
+                         f"{v['taker']:,}), fees {v['fees']:,.2f}, cost {v['cost_bps']:.2f} bps"
+                         + (f", passive fill rate {rate:.0%}" if rate is not None else ""))
     pnl = tca.get("pnl")
     if pnl:
         lines.append(f"  PnL {pnl['total_pnl']:,.2f} (realised {pnl['realised_pnl']:,.2f}, unrealised "

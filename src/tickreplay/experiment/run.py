@@ -101,8 +101,12 @@ def run_id_for(scn: Scenario, data: MarketData) -> str:
 
 def run_id_from(scn: Scenario, market: dict) -> str:
     """:func:`run_id_for` from the data's :func:`market_identity` (no data needed)."""
-    content = json_text({"scenario": scn.spec(), "data": market, "inputs": input_fingerprints(scn),
-                         "version": __version__}, sort_keys=True)
+    content = {"scenario": scn.spec(), "data": market, "inputs": input_fingerprints(scn), "version": __version__}
+    if scn.venues:  # several venues: each catalog venue's tape decides the run too ([data] is the first's)
+        from tickreplay.venues.scenario_run import venue_fingerprints
+
+        content["venues_data"] = venue_fingerprints(scn)
+    content = json_text(content, sort_keys=True)
     safe = re.sub(r"[^A-Za-z0-9_.=+-]+", "-", scn.name).strip("-._") or "run"  # '.', '_': not runs to the store
     return f"{safe[:80]}_{hashlib.sha256(content.encode()).hexdigest()[:16]}"
 
@@ -356,17 +360,28 @@ def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None =
     written). ``seconds`` in the record: ``plan``, ``engine``, ``measure`` (TCA and tables) and ``convert`` (to
     Arrow)."""
     t0 = time.perf_counter()
-    plan = build_plan(scn, data)
-    t1 = time.perf_counter()
-    result = Engine(data.replay, engine_config(scn, data)).run(plan.strategy, start_ns=plan.start_ns)
-    t2 = time.perf_counter()
-    tca, tables = measure(scn, plan, result, data)
+    if scn.venues:  # several venues of the instrument: the schedule routed across them (docs/venues.md)
+        from tickreplay.venues.scenario_run import measure_venues, plan_venues, run_planned
+
+        plan, venues = plan_venues(scn, data)
+        t1 = time.perf_counter()
+        vrun = run_planned(plan, venues, scn.seed)
+        t2 = time.perf_counter()
+        tca, tables = measure_venues(scn, vrun, data)
+    else:
+        plan = build_plan(scn, data)
+        t1 = time.perf_counter()
+        result = Engine(data.replay, engine_config(scn, data)).run(plan.strategy, start_ns=plan.start_ns)
+        t2 = time.perf_counter()
+        tca, tables = measure(scn, plan, result, data)
     t3 = time.perf_counter()
     meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "data_fingerprint": data.fingerprint,
             "version": __version__, "base_dir": str(Path(scn.base_dir).resolve()), "sweep": scn.sweep,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "instrument": data.tape.instrument.to_dict(), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
+    if scn.venues:
+        meta["venues"] = {v.name: {"catalog": v.catalog} if v.catalog else {"share": v.share} for v in scn.venues}
     record = RunRecord(run_id, text if text is not None else tomli_w.dumps(scn.raw), json_text(meta, indent=2),
                        json_text(tca, indent=2), {name: _arrow(df) for name, df in tables.items()},
                        runs_row(run_id, tca, scn.raw))

@@ -5,22 +5,27 @@ The venues' tapes: with ``share`` keys, the ``[data.synthetic]`` day split acros
 (:func:`~tickreplay.venues.generate.split_tape`, seeded by the day's seed); with ``catalog`` keys, each venue's
 catalog entry read with ``[data]``'s window, levels and catalog root. Venues of different instruments or tick
 sizes are refused, naming the scenario file and the venue's key. The schedule's children are those
-:func:`~tickreplay.experiment.plan.build_plan` makes on the first venue's data.
+:func:`~tickreplay.experiment.plan.build_plan` makes on ``[data]``'s data (the generated day of all the venues, or
+the first venue's catalog tape). ``tickreplay run`` stores such a run like any other
+(:func:`tickreplay.experiment.run.compute_run` calls :func:`plan_venues`, :func:`run_planned` and
+:func:`measure_venues`).
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from tickreplay.engine import EngineConfig
-from tickreplay.errors import ConfigError
+from tickreplay.engine import EngineConfig, RunResult
+from tickreplay.errors import ConfigError, TickreplayError
 from tickreplay.exchange import QueueModel
-from tickreplay.experiment.data import MarketData, from_tape, load_data_spec
+from tickreplay.experiment.data import MarketData, from_tape, load_data, load_data_spec
+from tickreplay.experiment.plan import Plan
 from tickreplay.experiment.scenario import Scenario, VenueSpec
+from tickreplay.tca.market import MarketSeries
 from tickreplay.venues.consolidated import check_same_instrument
 from tickreplay.venues.engine import Venue, VenueEngine
-from tickreplay.venues.router_strategy import RoutedExecutor, RouterPolicy
-from tickreplay.venues.tca import consolidated_market, venue_tca
+from tickreplay.venues.router_strategy import RoutedExecutor, RouterPolicy, check_policy_venues
+from tickreplay.venues.tca import consolidated_market, consolidated_path, venue_figures, venue_tca
 
 NS = 1_000_000_000
 
@@ -33,29 +38,48 @@ def _config(v: VenueSpec, seed: int) -> EngineConfig:
                         fees=v.fees, seed=seed)
 
 
-def venue_data(scn: Scenario) -> list[MarketData]:
-    """Each venue's data, in ``[[venues]]`` order (errors name the scenario file and the venue's key)."""
+def venue_data(scn: Scenario, data: MarketData | None = None) -> list[MarketData]:
+    """Each venue's data, in ``[[venues]]`` order (errors name the scenario file and the venue's key). ``data``:
+    the scenario's ``[data]`` as loaded (:func:`~tickreplay.experiment.data.load_data`); with ``share`` keys its
+    tape (the generated day, in ``[data]``'s window) is the one split, else it is generated here."""
     where = scn.where()
     if scn.venues[0].share is not None:
-        from tickreplay.adapters.synthetic import generate_day
         from tickreplay.venues.generate import split_tape
 
-        syn = scn.data.synthetic
-        day = generate_day(syn.regime, syn.seed, date=syn.date, duration_s=syn.duration_s, progress=False)
-        tapes = split_tape(day, {v.name: v.share for v in scn.venues}, syn.seed)
-        return [from_tape(tapes[v.name], f"{v.name}:synthetic/{day.instrument.symbol}/{day.instrument.date}",
-                          scn.data.levels) for v in scn.venues]
+        if data is None:
+            data = load_data(scn)
+        day = data.tape
+        tapes = split_tape(day, {v.name: v.share for v in scn.venues}, scn.data.synthetic.seed)
+        return [from_tape(tapes[v.name], f"{v.name}:{data.key}", scn.data.levels, data.day_ns) for v in scn.venues]
     out = []
     for k, v in enumerate(scn.venues):
         try:
             out.append(load_data_spec(replace(scn.data, catalog=v.catalog), scn.base_dir))
-        except ConfigError as err:
+        except TickreplayError as err:
             raise ConfigError(f"{where}: scenario key 'venues[{k}].catalog' ({v.catalog!r}): {err}") from None
     try:
         check_same_instrument([(v.name, d.tape.instrument, f"catalog key {v.catalog!r}")
                                for v, d in zip(scn.venues, out)])
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from None
+    return out
+
+
+def venue_fingerprints(scn: Scenario) -> list[str]:
+    """What of the venues' data a run id hashes beyond ``[data]``'s: each catalog venue's tape fingerprint (as its
+    entry records it; no tape read). Shared venues: none (their tapes are a seeded split of ``[data]``'s day, which
+    the scenario's spec and ``[data]``'s fingerprint decide)."""
+    if not scn.venues or scn.venues[0].catalog is None:
+        return []
+    from tickreplay.catalog import Catalog, default_root
+
+    root = default_root() if scn.data.catalog_root is None else scn.path(scn.data.catalog_root)
+    out = []
+    for k, v in enumerate(scn.venues):
+        try:
+            out.append(Catalog(root).find(v.catalog).fingerprint)
+        except TickreplayError as err:
+            raise ConfigError(f"{scn.where()}: scenario key 'venues[{k}].catalog' ({v.catalog!r}): {err}") from None
     return out
 
 
@@ -66,20 +90,101 @@ def policy_of(scn: Scenario) -> RouterPolicy:
                         r.n_windows)
 
 
-def run_venues(scn: Scenario, policy: RouterPolicy | None = None):
-    """Run the scenario on its venues: ``(result, tca, venues)`` — the engine's orders and fills (``venue``
-    column), :func:`~tickreplay.venues.tca.venue_tca` of the parent, and the :class:`Venue` list. ``policy``
-    overrides ``[router]`` (the router comparison runs one scenario under several policies)."""
+@dataclass(frozen=True)
+class VenueRun:
+    """A multi-venue run: the plan (its strategy the :class:`RoutedExecutor`), the engine's result (orders and fills
+    with their ``venue``), the venues and their consolidated market (TCA's benchmark and markouts)."""
+
+    plan: Plan
+    result: RunResult
+    venues: list[Venue]
+    market: MarketSeries
+
+
+def plan_venues(scn: Scenario, data: MarketData | None = None) -> tuple[Plan, list[Venue]]:
+    """The routed plan and the venues of a scenario with ``[[venues]]``. The schedule's children are made by
+    :func:`~tickreplay.experiment.plan.build_plan` on ``data`` (``[data]``'s: the generated day of all the venues,
+    or the first venue's catalog tape); its strategy is replaced by a :class:`RoutedExecutor` of the ``[router]``
+    policy."""
     if not scn.venues:
         raise ConfigError(f"{scn.where()}: no [[venues]]: run it with tickreplay.experiment.run_file")
     from tickreplay.experiment.plan import build_plan
 
-    data = venue_data(scn)
-    venues = [Venue(v.name, d.replay, _config(v, scn.seed)) for v, d in zip(scn.venues, data)]
-    plan = build_plan(replace(scn, venues=(), router=None), data[0])
-    policy = policy or policy_of(scn)
-    ex = RoutedExecutor(plan.parent.side, plan.strategy.children, policy, plan.parent.quantity)
-    result = VenueEngine(venues, seed=scn.seed).run(ex, start_ns=plan.start_ns)
-    market = consolidated_market({v.name: v.replay for v in venues})
-    fills = result.fills[result.fills["parent_id"] == plan.parent.parent_id]
-    return result, venue_tca(result.orders, fills, plan.parent, market, [v.name for v in venues]), venues
+    data = data if data is not None else load_data(scn)
+    vdata = venue_data(scn, data)
+    venues = [Venue(v.name, d.replay, _config(v, scn.seed)) for v, d in zip(scn.venues, vdata)]
+    plan = build_plan(replace(scn, venues=(), router=None), data)
+    ex = RoutedExecutor(plan.parent.side, plan.strategy.children, policy_of(scn), plan.parent.quantity)
+    return replace(plan, strategy=ex), venues
+
+
+def execute_venues(scn: Scenario, data: MarketData | None = None, policy: RouterPolicy | None = None) -> VenueRun:
+    """Plan and run the scenario on its venues (no files); ``policy`` overrides ``[router]``."""
+    plan, venues = plan_venues(scn, data)
+    if policy is not None:
+        check_policy_venues(policy, [v.name for v in venues])
+        ex = plan.strategy
+        plan = replace(plan, strategy=RoutedExecutor(ex.side, ex.children, policy, ex.quantity))
+    return run_planned(plan, venues, scn.seed)
+
+
+def run_planned(plan: Plan, venues: list[Venue], seed: int) -> VenueRun:
+    """Run a routed plan on its venues with the engine seed ``seed``."""
+    result = VenueEngine(venues, seed=seed).run(plan.strategy, start_ns=plan.start_ns)
+    return VenueRun(plan, result, venues, consolidated_market({v.name: v.replay for v in venues}))
+
+
+def router_summary(ex: RoutedExecutor) -> dict:
+    """``tca.json``'s ``router``: the policy's settings and what it routed (decisions, size sent per leg)."""
+    p = ex.policy
+    legs: dict[str, int] = {}
+    for r in ex.routes:
+        for leg, size in r["legs"].items():
+            legs[leg] = legs.get(leg, 0) + int(size)
+    out = {"policy": p.kind, "label": p.label, "decisions": len(ex.routes),
+           "sweeps": sum(r["what"] == "sweep" for r in ex.routes), "sent": legs}
+    if p.kind == "single":
+        out["venue"] = p.venue
+    if p.kind == "cont-kukanov":
+        out.update(horizon_s=p.horizon_ns / NS, lambda_under_ticks=p.lambda_under_ticks,
+                   lambda_over_ticks=p.lambda_over_ticks, n_windows=p.n_windows)
+    return out
+
+
+def measure_venues(scn: Scenario, run: VenueRun, data: MarketData) -> tuple[dict, dict]:
+    """``tca.json``'s content and the tables of a multi-venue run's results folder: the parent's TCA against the
+    consolidated market (as a one-venue run's: shortfall, window, passive, markouts; pre-trade inputs and the
+    schedule's risk from ``data``), ``venues`` (per-venue figures, :func:`venue_figures`) and ``router``
+    (:func:`router_summary`); tables ``orders`` and ``fills`` (their ``venue`` column; the fills with the per-fill
+    TCA columns), ``schedule`` and ``market`` (the consolidated touch, :func:`consolidated_path`)."""
+    from tickreplay.experiment.plan import pretrade_inputs, schedule_risk
+    from tickreplay.experiment.run import MARKET_TAIL_NS, FillsWithTca
+    from tickreplay.tca.summary import measure_parent
+
+    plan, res = run.plan, run.result
+    parent = plan.parent
+    pre = pretrade_inputs(scn, data, parent) if scn.pretrade is not None else None
+    fills = res.fills
+    end_ns = max(v.replay.session_end_ns for v in run.venues)
+    tca, columns = measure_parent(fills, res.orders, parent, run.market, pre, schedule=plan.planned,
+                                  run_end_ns=end_ns)
+    if plan.planned is not None and len(plan.planned):
+        tca["risk"] = schedule_risk(scn, data, parent, plan.planned)
+    own = fills[fills["parent_id"] == parent.parent_id]
+    tca["venues"] = venue_figures(res.orders, own, parent, run.market, [v.name for v in run.venues],
+                                  tca["shortfall"]["arrival_notional"])
+    tca["router"] = router_summary(plan.strategy)
+    tables = {"orders": res.orders, "fills": FillsWithTca(fills, columns), "schedule": plan.planned,
+              "market": consolidated_path(run.market, min(parent.start_ns, plan.start_ns),
+                                          parent.end_ns + MARKET_TAIL_NS)}
+    return tca, tables
+
+
+def run_venues(scn: Scenario, policy: RouterPolicy | None = None):
+    """Run the scenario on its venues: ``(result, tca, venues)`` — the engine's orders and fills (``venue``
+    column), :func:`~tickreplay.venues.tca.venue_tca` of the parent, and the :class:`Venue` list. ``policy``
+    overrides ``[router]`` (the router comparison runs one scenario under several policies)."""
+    run = execute_venues(scn, policy=policy)
+    result, parent = run.result, run.plan.parent
+    fills = result.fills[result.fills["parent_id"] == parent.parent_id]
+    return result, venue_tca(result.orders, fills, parent, run.market, [v.name for v in run.venues]), run.venues

@@ -72,10 +72,16 @@ def venue_tca(orders: pd.DataFrame, fills: pd.DataFrame, parent: ParentOrder, ma
               venues, horizons_ns: dict[str, int] = HORIZONS_NS) -> dict:
     """``{"total": tca_summary, "venues": {name: figures}}`` of one parent's multi-venue run (module docstring)."""
     total = tca_summary(fills, orders, parent, market, horizons_ns=horizons_ns)
-    sf = total["shortfall"]
+    return {"total": total, "venues": venue_figures(orders, fills, parent, market, venues,
+                                                    total["shortfall"]["arrival_notional"], horizons_ns)}
+
+
+def venue_figures(orders: pd.DataFrame, fills: pd.DataFrame, parent: ParentOrder, market: MarketSeries, venues,
+                  arrival_notional: float, horizons_ns: dict[str, int] = HORIZONS_NS) -> dict[str, dict]:
+    """Per venue: fills, sizes, fees, average price, its part of the cost (bps of ``arrival_notional``, the
+    parent's arrival notional in currency), passive fill rate and markouts (module docstring)."""
     m0_x2 = int(market.mid_x2_at(parent.start_ns))
     uv = market.instrument.unit_value
-    notional = sf["arrival_notional"]
     per = {}
     for name in venues:
         f = fills[fills["venue"] == name]
@@ -90,10 +96,23 @@ def venue_tca(orders: pd.DataFrame, fills: pd.DataFrame, parent: ParentOrder, ma
             "fills": int(len(f)), "filled": int(size.sum()),
             "maker": int(size[liq == "maker"].sum()), "taker": int(size[liq == "taker"].sum()),
             "fees": fee, "avg_price": float(price @ size / size.sum()) if len(f) else None,
-            "cost_bps": (price_cost + fee) / notional * 1e4, "orders": int(len(o)),
+            "cost_bps": (price_cost + fee) / arrival_notional * 1e4, "orders": int(len(o)),
             "passive": passive_summary(o, f), "markouts": markout_summary(f, marks, horizons_ns),
         }
-    return {"total": total, "venues": per}
+    return per
+
+
+def consolidated_path(market: MarketSeries, t0: int, t1: int) -> pd.DataFrame:
+    """Touch, mid (×2) and cumulative volume of the consolidated market on a time grid over ``[t0, t1]`` (ns; the
+    columns of :func:`tickreplay.experiment.data.market_path`, the ``market.parquet`` of a multi-venue run)."""
+    from tickreplay.experiment.data import time_grid
+
+    t = time_grid(t0, min(t1, int(market.ts_ns[-1])))
+    i = np.searchsorted(market.ts_ns, t, side="right") - 1  # -1: before the first event (no book, no volume)
+    j = np.maximum(i, 0)
+    return pd.DataFrame({"ts_ns": t, "bid": np.where(i >= 0, market.bid[j], 0),
+                         "ask": np.where(i >= 0, market.ask[j], 0),
+                         "mid_x2": market.mid_x2_at(t), "cum_volume": market.cum_volume[i + 1]})
 
 
 def paired_comparison(costs: pd.DataFrame, baseline: str, seed: int = 0, n_boot: int = DEFAULT_N_BOOT) -> dict:
