@@ -289,6 +289,16 @@ def test_route_cont_kukanov_derives_the_model_from_quotes():
                            0.05, 0.05)
 
 
+def test_a_crossed_consolidated_view_takes_the_market_order():
+    """Venue A bids 100.20 while venue B offers 100.10: a buy is cheaper by market order than by any limit, and the
+    model's half spread would come out positive from |ask - bid| / 2; the route takes it all."""
+    a = quote("A", asks=[(100_300, 50)], bids=[(100_200, 40)], queue_ahead=5, outflow_samples=[0, 5, 10])
+    b = quote("B", asks=[(100_100, 150)], bids=[(100_000, 10)], queue_ahead=2, outflow_samples=[3, 3, 8])
+    r = route_cont_kukanov([a, b], 1, 100, lambda_u=0.05, lambda_o=0.05)
+    assert (r.market, r.market_venue, sum(r.limits.values())) == (100, "B", 0)
+    assert r.half_spread < 0
+
+
 # ------------------------------------------------------------------------------------------------ bad input
 
 

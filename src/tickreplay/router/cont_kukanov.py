@@ -242,6 +242,11 @@ def route_cont_kukanov(venues, side: int, size: int, lambda_u: float, lambda_o: 
     fees = [v.fee_per_size_unit(Liquidity.TAKER, opp) if len(px) and px[0] == opp else math.inf
             for v, px in zip(vs, take)]
     mk = int(np.argmin(fees))
+    if side * (opp - own) < 0:  # a crossed consolidated view: the market order is through our
+        # own best price, no limit can do better, and the model's half spread would be negative: take it all
+        return KukanovRoute(side, int(size), vs[mk].venue, int(size), {v.venue: 0 for v in vs}, -abs(opp - own) / 2
+                            * uv, float(fees[mk]), {v.venue: 0.0 for v in vs}, float((fees[mk] - abs(opp - own) / 2
+                                                                                        * uv) * size))
     rebates = np.array([-v.fee_per_size_unit(Liquidity.MAKER, int(px[0])) + side * (own - int(px[0])) * uv
                         for v, px in zip(vs, rest)])
     outflows = np.stack([v.outflow_samples for v in vs], axis=1)

@@ -271,10 +271,15 @@ class RoutedExecutor(Strategy):
         room = self.quantity - self.filled - self.outstanding  # never book beyond the parent
         market = min(route.market * unit, room)
         sent = {}
-        if market > 0:
-            self._send(ctx, route.market_venue, market)
-            sent["market@" + route.market_venue] = market
-            room -= market
+        if market > 0:  # the model prices the market leg at the touch; its venues and depth are `best`'s job
+            legs = route_best(quotes, side, market, split=True)
+            if not legs.fillable:
+                shown = sum(int(q.levels(-side)[1].sum()) for q in quotes)
+                legs = route_best(quotes, side, min(market, shown), split=True) if shown > 0 else None
+            for leg in (legs.legs if legs is not None else ()):
+                self._send(ctx, leg.venue, leg.size)
+                sent["market@" + leg.venue] = sent.get("market@" + leg.venue, 0) + leg.size
+                room -= leg.size
         placed = []
         for q in quotes:
             lim = min(route.limits.get(q.venue, 0) * unit, room)
