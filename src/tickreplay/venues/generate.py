@@ -1,10 +1,10 @@
 """Correlated venues of one instrument from the generator: one latent price, venue-specific books and flow.
 
-The generator (:class:`~tickreplay.adapters.synthetic.DayGenerator`) draws the latent price and the order flow
-from one random stream, event by event, so two venues with their own ``MarketParams`` and seeds cannot share a
-latent path without a change to its kernel (see docs/venues.md, *Generated venues*). What is built here instead
-shares the latent price *exactly*: one day of L3 order flow is generated and its resting orders are **split
-across the venues**. Each order (by order id) is put on venue k with probability ``share_k`` (seeded), and every
+Two ways. Venues with their own ``MarketParams`` (spread, depth, activity) and order-flow seeds on one shared
+latent price path: :func:`tickreplay.adapters.latent.generate_venues` (a :class:`~tickreplay.adapters.latent.LatentPath`
+drawn on a time grid, every venue quoting around the price in force at its own event times; docs/generate.md).
+The mode built here, which ``[[venues]]`` scenarios with ``share`` use, shares the latent price *exactly*: one day
+of L3 order flow is generated and its resting orders are **split across the venues**. Each order (by order id) is put on venue k with probability ``share_k`` (seeded), and every
 event of that order (its add, cancels and the executions that hit it) goes to that venue's tape; a hidden
 execution (no order id) is drawn the same way. So:
 
@@ -16,7 +16,8 @@ execution (no order id) is drawn the same way. So:
   venue the executions of its own orders keep their FIFO order and prices.
 
 What it does not give: venue-specific order-flow parameters (depth shape, order sizes, cancel rates) — the
-venues differ only by their share of one flow. Every draw comes from ``SeedSequence([seed, split_seed])``, so a
+venues differ only by their share of one flow (the latent-path mode above gives them; scenarios do not reach it
+yet). Every draw comes from ``SeedSequence([seed, split_seed])``, so a
 seed gives byte-identical venue tapes.
 """
 
