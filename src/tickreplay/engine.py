@@ -156,6 +156,113 @@ class _Row:
         return "maker" if self.maker_qty else ("taker" if self.taker_qty else "")
 
 
+# -- the request / report / output steps shared with the multi-venue loop (tickreplay.venues.engine) ----------
+def _apply_request(ex: Exchange, replay: ReplayData, in_force: dict[int, _Row], row: _Row, t: int) -> None:
+    """A request reaches exchange ``ex`` (over ``replay``) at ``t``: apply it and record on its row what it did;
+    ``in_force`` (order id → row of its action in force) gains the row when the exchange takes it."""
+    order = row.order
+    if row.action == "new":
+        in_force[order.order_id] = row
+        ex.new_order(row.request_id, order, t)
+        row.arrival_ns, row.arrival_idx = order.arrival_ns, order.arrival_idx
+        if order.status == Status.REJECTED:
+            row.status, row.reject_reason = ActionStatus.REJECTED, order.reason
+        else:
+            row.status, row.open_quantity = _NEW_OUTCOME[order.status], order.quantity
+    else:
+        row.arrival_ns, row.arrival_idx = t, replay.index_at(t)
+        filled_before, open_before = (order.filled, order.remaining) if order is not None else (0, 0)
+        if row.action == "cancel":
+            reason = ex.cancel(row.request_id, order, t)
+        else:
+            if row.quantity is None:
+                row.quantity = order.quantity if order is not None else 0
+            if row.price is None and order is not None:
+                row.price = order.price
+            reason = ex.modify(row.request_id, order, row.quantity, row.price, t)
+        if reason:
+            row.status, row.reject_reason = ActionStatus.REJECTED, reason
+        else:
+            in_force[order.order_id] = row
+            if row.action == "cancel":
+                row.status, row.open_quantity = ActionStatus.CANCELLED, open_before
+            else:
+                row.status = ActionStatus.MODIFIED
+                row.open_quantity = max(row.quantity - filled_before, 0)
+    if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
+        row.rested, row.queue_ahead = True, ex.queue_ahead(order)
+
+
+def _record_fill(in_force: dict[int, _Row], fill_id: int, rep: tuple, response_ns: int) -> Fill:
+    """An exchange "fill" report → the :class:`Fill` the strategy hears of at ``response_ns`` (trader time),
+    counted on the row of the order's action in force."""
+    _, order, price, size, liq, fee, t_ex, j, how, _shift = rep
+    in_force[order.order_id].add_fill(price, size, liq, fee)
+    return Fill(fill_id, order.order_id, order.parent_id, order.side, price, size, liq, fee, order.decision_ns,
+                order.arrival_ns, t_ex, response_ns, j, how)
+
+
+def _answer(log: list[_Row], rep: tuple, response_ns: int) -> OrderUpdate:
+    """An exchange "done" report → the :class:`OrderUpdate` the strategy hears of at ``response_ns`` (trader
+    time); the request's row records that time."""
+    _, request_id, order, status, reason, t_ex = rep
+    rec = log[request_id - 1]
+    rec.response_ns = response_ns
+    filled = order.filled if order is not None else 0
+    remaining = order.remaining if order is not None else 0
+    return OrderUpdate(request_id, rec.order_id, rec.action, status, reason, filled, remaining, t_ex, response_ns)
+
+
+def _call_strategy(engine, tag: str, obj) -> None:
+    """Deliver a timer, fill or order update to ``engine``'s strategy (a fill moves its position first)."""
+    s, ctx = engine._strategy, engine._ctx
+    if tag == "timer":
+        s.on_timer(ctx, obj)
+    elif tag == "fill":
+        engine._position += obj.side * obj.size
+        s.on_fill(ctx, obj)
+    else:
+        s.on_order_update(ctx, obj)
+
+
+def _touch(replay: ReplayData, i: int, shift: int = 0) -> tuple[int, int, float]:
+    """Best bid, best ask and mid (price units, each + ``shift`` where the side has a price) after tape event
+    ``i``; ``(0, 0, nan)`` before the first event."""
+    if i < 0:
+        return 0, 0, np.nan
+    s = replay.snapshots
+    b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
+    mid = (b + a) / 2.0 + shift if b > 0 and a > 0 else np.nan
+    return (b + shift if b > 0 else b), (a + shift if a > 0 else a), mid
+
+
+def _frames(log: list[_Row], touches: list[tuple], fills: list[Fill]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The order log and fills frames (:mod:`tickreplay.orders` columns); ``touches[n]`` is request ``n``'s
+    decision and arrival :func:`_touch` (six values)."""
+    rows = []
+    for q, touch in zip(log, touches):
+        o = q.order
+        if o is None:  # a request naming an order id we never sent
+            head, end_state = (q.order_id, 0, 0, ""), ("", 0, -1, -1, 0, "", False, -1)
+        else:
+            head = (o.order_id, o.parent_id, o.side, _TYPE_NAMES[o.type])
+            end_state = (_STATUS_NAMES[o.status], o.filled, -1 if o.price is None else o.price, o.quantity,
+                         o.quantity - o.filled, o.reason, o.queue_unknown, o.queue_unknown_ns)
+        rows.append((
+            q.request_id, head[0], head[1], q.action, head[2], head[3],
+            -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
+            q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
+            q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
+            *end_state, q.decision_ns, q.arrival_ns, q.response_ns, *touch, q.decision_idx, q.arrival_idx,
+        ))
+    orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
+    fills_df = pd.DataFrame.from_records(
+        [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
+          f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f in fills],
+        columns=list(FILL_COLUMNS))
+    return orders.astype(_ORDER_DTYPES), fills_df.astype(_FILL_DTYPES)
+
+
 class Context:
     """What a strategy can see and do. Valid only inside a callback."""
 
@@ -406,39 +513,9 @@ class Engine:
     # -- exchange side -------------------------------------------------------
     def _arrive(self, t: int, row: _Row) -> None:
         """A request reaches the exchange at ``t``: apply it and record on its row what it did."""
-        ex, order = self._exchange, row.order
         if self._impact is not None:  # the shift in force when the request arrives, before its own fills
             self._arrival_shift = self._impact.shift_at(t, self.replay.index_at(t))
-        if row.action == "new":
-            self._in_force[order.order_id] = row
-            ex.new_order(row.request_id, order, t)
-            row.arrival_ns, row.arrival_idx = order.arrival_ns, order.arrival_idx
-            if order.status == Status.REJECTED:
-                row.status, row.reject_reason = ActionStatus.REJECTED, order.reason
-            else:
-                row.status, row.open_quantity = _NEW_OUTCOME[order.status], order.quantity
-        else:
-            row.arrival_ns, row.arrival_idx = t, self.replay.index_at(t)
-            filled_before, open_before = (order.filled, order.remaining) if order is not None else (0, 0)
-            if row.action == "cancel":
-                reason = ex.cancel(row.request_id, order, t)
-            else:
-                if row.quantity is None:
-                    row.quantity = order.quantity if order is not None else 0
-                if row.price is None and order is not None:
-                    row.price = order.price
-                reason = ex.modify(row.request_id, order, row.quantity, row.price, t)
-            if reason:
-                row.status, row.reject_reason = ActionStatus.REJECTED, reason
-            else:
-                self._in_force[order.order_id] = row
-                if row.action == "cancel":
-                    row.status, row.open_quantity = ActionStatus.CANCELLED, open_before
-                else:
-                    row.status = ActionStatus.MODIFIED
-                    row.open_quantity = max(row.quantity - filled_before, 0)
-        if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
-            row.rested, row.queue_ahead = True, ex.queue_ahead(order)
+        _apply_request(self._exchange, self.replay, self._in_force, row, t)
         row.arrival_shift = self._arrival_shift
         self._drain()
 
@@ -456,24 +533,13 @@ class Engine:
                 _, j, version = rep
                 self._push(int(ts[j]), _DUE, j, -(2**62), (None, version))
             elif tag == "fill":
-                _, order, price, size, liq, fee, t_ex, j, how, shift = rep
-                self._fill_shifts.append(shift)
-                self._in_force[order.order_id].add_fill(price, size, liq, fee)
-                resp = self._response_time(t_ex)
-                fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
-                            fee, order.decision_ns, order.arrival_ns, t_ex, resp, j, how)
+                self._fill_shifts.append(rep[9])
+                fill = _record_fill(self._in_force, len(self._fills) + 1, rep, self._response_time(rep[6]))
                 self._fills.append(fill)
-                self._push(resp, _WAKE, 0, 0, ("fill", fill))
+                self._push(fill.response_ns, _WAKE, 0, 0, ("fill", fill))
             else:
-                _, request_id, order, status, reason, t_ex = rep
-                resp = self._response_time(t_ex)
-                rec = self._log[request_id - 1]
-                rec.response_ns = resp
-                filled = order.filled if order is not None else 0
-                remaining = order.remaining if order is not None else 0
-                upd = OrderUpdate(request_id, rec.order_id, rec.action, status, reason, filled, remaining, t_ex,
-                                  resp)
-                self._push(resp, _WAKE, 0, 0, ("update", upd))
+                upd = _answer(self._log, rep, self._response_time(rep[5]))
+                self._push(upd.response_ns, _WAKE, 0, 0, ("update", upd))
         reports.clear()
 
     # -- strategy side -------------------------------------------------------
@@ -491,48 +557,14 @@ class Engine:
                                          int(r.size[obj]), int(r.order_id[obj]), int(r.ts_ns[obj])))
             return
         self._wake(t)
-        if tag == "timer":
-            s.on_timer(ctx, obj)
-        elif tag == "fill":
-            self._position += obj.side * obj.size
-            s.on_fill(ctx, obj)
-        else:
-            s.on_order_update(ctx, obj)
+        _call_strategy(self, tag, obj)
 
     # -- output --------------------------------------------------------------
-    def _touch(self, i: int, shift: int = 0) -> tuple[int, int, float]:
-        if i < 0:
-            return 0, 0, np.nan
-        s = self.replay.snapshots
-        b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
-        mid = (b + a) / 2.0 + shift if b > 0 and a > 0 else np.nan
-        return (b + shift if b > 0 else b), (a + shift if a > 0 else a), mid
-
     def _result(self) -> RunResult:
-        rows = []
-        for q in self._log:
-            o = q.order
-            if o is None:  # a request naming an order id we never sent
-                head, end_state = (q.order_id, 0, 0, ""), ("", 0, -1, -1, 0, "", False, -1)
-            else:
-                head = (o.order_id, o.parent_id, o.side, _TYPE_NAMES[o.type])
-                end_state = (_STATUS_NAMES[o.status], o.filled, -1 if o.price is None else o.price, o.quantity,
-                             o.quantity - o.filled, o.reason, o.queue_unknown, o.queue_unknown_ns)
-            rows.append((
-                q.request_id, head[0], head[1], q.action, head[2], head[3],
-                -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
-                q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
-                q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
-                *end_state, q.decision_ns, q.arrival_ns, q.response_ns,
-                *self._touch(q.decision_idx, q.decision_shift), *self._touch(q.arrival_idx, q.arrival_shift),
-                q.decision_idx, q.arrival_idx,
-            ))
-        orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS))
-        fills = pd.DataFrame.from_records(
-            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
-              f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f in self._fills],
-            columns=list(FILL_COLUMNS))
-        orders, fills = orders.astype(_ORDER_DTYPES), fills.astype(_FILL_DTYPES)
+        r = self.replay
+        touches = [(*_touch(r, q.decision_idx, q.decision_shift), *_touch(r, q.arrival_idx, q.arrival_shift))
+                   for q in self._log]
+        orders, fills = _frames(self._log, touches, self._fills)
         if self._impact is not None:  # the shift in force at each request's arrival and at each fill
             orders["impact_shift"] = np.array([q.arrival_shift for q in self._log], np.int64)
             fills["impact_shift"] = np.array(self._fill_shifts, np.int64)

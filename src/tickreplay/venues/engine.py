@@ -35,12 +35,11 @@ import pandas as pd
 
 from tickreplay.book.replay import ReplayData
 from tickreplay.book.view import BookView
-from tickreplay.engine import (_ARRIVE, _DUE, _FILL_DTYPES, _LIQ_NAMES, _NEW_OUTCOME, _ORDER_DTYPES, _STATUS_NAMES,
-                               _TYPE_NAMES, _WAKE, Context, EngineConfig, MarketEvent, RunResult, Strategy, _Row)
+from tickreplay.engine import (_ARRIVE, _DUE, _WAKE, Context, EngineConfig, MarketEvent, RunResult, Strategy, _answer,
+                               _apply_request, _call_strategy, _frames, _record_fill, _Row, _touch)
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import Exchange
-from tickreplay.orders import (FILL_COLUMNS, ORDER_LOG_COLUMNS, ActionStatus, Fill, NewOrder, OrderUpdate, OwnOrder,
-                               Status)
+from tickreplay.orders import Fill, NewOrder, OwnOrder
 from tickreplay.tape import EventKind
 from tickreplay.venues.consolidated import ConsolidatedView, check_same_instrument
 
@@ -169,7 +168,8 @@ class VenueEngine:
         self._log: list[_Row] = []
         self._row_lane: list[int] = []
         self._in_force: dict[int, _Row] = {}
-        self._fills: list[tuple[Fill, int]] = []
+        self._fills: list[Fill] = []
+        self._fill_lane: list[int] = []
         self._strategy = strategy
         ctx = self._ctx = VenueContext(self)
         self._wake(self._now)
@@ -252,37 +252,7 @@ class VenueEngine:
     def _arrive(self, t: int, row: _Row) -> None:
         """A request reaches its venue's exchange at ``t`` (as :meth:`tickreplay.engine.Engine._arrive`)."""
         lane = self._lanes[self._row_lane[row.request_id - 1]]
-        ex, order = lane.exchange, row.order
-        if row.action == "new":
-            self._in_force[order.order_id] = row
-            ex.new_order(row.request_id, order, t)
-            row.arrival_ns, row.arrival_idx = order.arrival_ns, order.arrival_idx
-            if order.status == Status.REJECTED:
-                row.status, row.reject_reason = ActionStatus.REJECTED, order.reason
-            else:
-                row.status, row.open_quantity = _NEW_OUTCOME[order.status], order.quantity
-        else:
-            row.arrival_ns, row.arrival_idx = t, lane.replay.index_at(t)
-            filled_before, open_before = (order.filled, order.remaining) if order is not None else (0, 0)
-            if row.action == "cancel":
-                reason = ex.cancel(row.request_id, order, t)
-            else:
-                if row.quantity is None:
-                    row.quantity = order.quantity if order is not None else 0
-                if row.price is None and order is not None:
-                    row.price = order.price
-                reason = ex.modify(row.request_id, order, row.quantity, row.price, t)
-            if reason:
-                row.status, row.reject_reason = ActionStatus.REJECTED, reason
-            else:
-                self._in_force[order.order_id] = row
-                if row.action == "cancel":
-                    row.status, row.open_quantity = ActionStatus.CANCELLED, open_before
-                else:
-                    row.status = ActionStatus.MODIFIED
-                    row.open_quantity = max(row.quantity - filled_before, 0)
-        if row.status != ActionStatus.REJECTED and row.action != "cancel" and order.status == Status.OPEN:
-            row.rested, row.queue_ahead = True, ex.queue_ahead(order)
+        _apply_request(lane.exchange, lane.replay, self._in_force, row, t)
         self._drain(lane)
 
     def _drain(self, lane: _Lane) -> None:
@@ -296,23 +266,13 @@ class VenueEngine:
                 pkey = -lvl.price if lvl.side == 1 else lvl.price  # better price first
                 self._push(int(ts[j]), _DUE, j, pkey, (lane, lvl, version))
             elif tag == "fill":
-                _, order, price, size, liq, fee, t_ex, j, how, _shift = rep
-                self._in_force[order.order_id].add_fill(price, size, liq, fee)
-                resp = self._response_time(lane, t_ex)
-                fill = Fill(len(self._fills) + 1, order.order_id, order.parent_id, order.side, price, size, liq,
-                            fee, order.decision_ns, order.arrival_ns, t_ex, resp, j, how)
-                self._fills.append((fill, lane.k))
-                self._push(resp, _WAKE, 0, 0, ("fill", fill))
+                fill = _record_fill(self._in_force, len(self._fills) + 1, rep, self._response_time(lane, rep[6]))
+                self._fills.append(fill)
+                self._fill_lane.append(lane.k)
+                self._push(fill.response_ns, _WAKE, 0, 0, ("fill", fill))
             elif tag == "done":
-                _, request_id, order, status, reason, t_ex = rep
-                resp = self._response_time(lane, t_ex)
-                rec = self._log[request_id - 1]
-                rec.response_ns = resp
-                filled = order.filled if order is not None else 0
-                remaining = order.remaining if order is not None else 0
-                upd = OrderUpdate(request_id, rec.order_id, rec.action, status, reason, filled, remaining, t_ex,
-                                  resp)
-                self._push(resp, _WAKE, 0, 0, ("update", upd))
+                upd = _answer(self._log, rep, self._response_time(lane, rep[5]))
+                self._push(upd.response_ns, _WAKE, 0, 0, ("update", upd))
             else:  # pragma: no cover - "shift" reports need an impact model, refused in Venue
                 raise AssertionError(f"unexpected exchange report {tag!r}")
         reports.clear()
@@ -330,49 +290,16 @@ class VenueEngine:
                                          int(r.size[j]), int(r.order_id[j]), int(r.ts_ns[j])))
             return
         self._wake(t)
-        if tag == "timer":
-            s.on_timer(ctx, obj)
-        elif tag == "fill":
-            self._position += obj.side * obj.size
-            s.on_fill(ctx, obj)
-        else:
-            s.on_order_update(ctx, obj)
+        _call_strategy(self, tag, obj)
 
     # -- output --------------------------------------------------------------
-    @staticmethod
-    def _touch(lane: _Lane, i: int) -> tuple[int, int, float]:
-        if i < 0:
-            return 0, 0, np.nan
-        s = lane.replay.snapshots
-        b, a = int(s.bid_price[i, 0]), int(s.ask_price[i, 0])
-        return b, a, ((b + a) / 2.0 if b > 0 and a > 0 else np.nan)
-
     def _result(self) -> RunResult:
-        rows = []
+        touches = []
         for q, k in zip(self._log, self._row_lane):
-            o, lane = q.order, self._lanes[k]
-            if o is None:
-                head, end_state = (q.order_id, 0, 0, ""), ("", 0, -1, -1, 0, "", False, -1)
-            else:
-                head = (o.order_id, o.parent_id, o.side, _TYPE_NAMES[o.type])
-                end_state = (_STATUS_NAMES[o.status], o.filled, -1 if o.price is None else o.price, o.quantity,
-                             o.quantity - o.filled, o.reason, o.queue_unknown, o.queue_unknown_ns)
-            rows.append((
-                q.request_id, head[0], head[1], q.action, head[2], head[3],
-                -1 if q.price is None else q.price, -1 if q.quantity is None else q.quantity,
-                q.status, q.reject_reason, q.open_quantity, q.filled, q.liquidity, q.fees,
-                q.notional / q.filled if q.filled else np.nan, q.rested, q.queue_ahead,
-                *end_state, q.decision_ns, q.arrival_ns, q.response_ns,
-                *self._touch(lane, q.decision_idx), *self._touch(lane, q.arrival_idx),
-                q.decision_idx, q.arrival_idx,
-            ))
-        orders = pd.DataFrame.from_records(rows, columns=list(ORDER_LOG_COLUMNS)).astype(_ORDER_DTYPES)
-        fills = pd.DataFrame.from_records(
-            [(f.fill_id, f.order_id, f.parent_id, f.side, f.price, f.size, _LIQ_NAMES[f.liquidity], f.fee,
-              f.decision_ns, f.arrival_ns, f.exchange_ns, f.response_ns, f.tape_index, f.how) for f, _ in self._fills],
-            columns=list(FILL_COLUMNS)).astype(_FILL_DTYPES)
+            r = self._lanes[k].replay
+            touches.append((*_touch(r, q.decision_idx), *_touch(r, q.arrival_idx)))
+        orders, fills = _frames(self._log, touches, self._fills)
         names = np.array(self.venue_names, dtype=object)
         orders["venue"] = pd.array(names[np.array(self._row_lane, np.int64)] if self._log else [], dtype="string")
-        fills["venue"] = pd.array(names[np.array([k for _, k in self._fills], np.int64)] if self._fills else [],
-                                  dtype="string")
+        fills["venue"] = pd.array(names[np.array(self._fill_lane, np.int64)] if self._fills else [], dtype="string")
         return RunResult(orders, fills)
