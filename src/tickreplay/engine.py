@@ -382,7 +382,33 @@ class _CompiledResult(RunResult):
         return RunResult, self._built()  # pickles as the plain result
 
 
-class Engine:
+class _HeapLoop:
+    """The heap both Python loops (:class:`Engine`, :class:`~tickreplay.venues.VenueEngine`) run on: entries
+    ``(t_ns, priority, sub-key, sub-key, sequence, item)`` popped in that order; a subclass sets ``_heap`` and
+    ``_seq`` and handles a due level (``_due``), an arrival (``_arrive``) and a delivery (``_deliver``)."""
+
+    _heap: list
+    _seq: int
+
+    def _push(self, t: int, prio: int, sub1: int, sub2: int, item) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (t, prio, sub1, sub2, self._seq, item))
+
+    def _loop(self) -> RunResult:
+        """Pop the heap until it is empty; the run's result."""
+        heap = self._heap
+        while heap:
+            t, prio, _, _, _, item = heapq.heappop(heap)
+            if prio == _DUE:
+                self._due(item)
+            elif prio == _ARRIVE:
+                self._arrive(t, item)
+            else:
+                self._deliver(t, item)
+        return self._result()
+
+
+class Engine(_HeapLoop):
     """Runs strategies over one :class:`ReplayData` (reuse it across runs)."""
 
     def __init__(self, replay: ReplayData, config: EngineConfig | None = None) -> None:
@@ -437,25 +463,15 @@ class Engine:
         self._md_ptr = int(np.searchsorted(self._md_list, self._view_idx, side="right"))
         self._push_next_md()
         strategy.on_start(ctx)
-        heap = self._heap
-        while heap:
-            t, prio, _, _, _, item = heapq.heappop(heap)
-            if prio == _DUE:
-                if item[0] is None:
-                    self._exchange.shift_due(item[1])
-                else:
-                    self._exchange.level_due(item[0], item[1])
-                self._drain()
-            elif prio == _ARRIVE:
-                self._arrive(t, item)
-            else:
-                self._deliver(t, item)
-        return self._result()
+        return self._loop()
 
     # -- clocks and the heap -------------------------------------------------
-    def _push(self, t: int, prio: int, sub1: int, sub2: int, item) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (t, prio, sub1, sub2, self._seq, item))
+    def _due(self, item: tuple) -> None:
+        if item[0] is None:
+            self._exchange.shift_due(item[1])
+        else:
+            self._exchange.level_due(item[0], item[1])
+        self._drain()
 
     def _wake(self, t: int, seen_idx: int | None = None) -> None:
         """Set the trader clock to ``t`` and what the trader has seen."""

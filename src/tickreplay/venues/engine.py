@@ -27,7 +27,6 @@ supported on several venues: a venue config with one is refused.
 
 from __future__ import annotations
 
-import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +35,7 @@ import pandas as pd
 from tickreplay.book.replay import ReplayData
 from tickreplay.book.view import BookView
 from tickreplay.engine import (_ARRIVE, _DUE, _WAKE, Context, EngineConfig, MarketEvent, RunResult, Strategy, _answer,
-                               _apply_request, _call_strategy, _frames, _record_fill, _Row, _touch)
+                               _apply_request, _HeapLoop, _call_strategy, _frames, _record_fill, _Row, _touch)
 from tickreplay.errors import ConfigError
 from tickreplay.exchange import Exchange
 from tickreplay.orders import Fill, NewOrder, OwnOrder
@@ -123,7 +122,7 @@ class VenueContext(Context):
         return self._e.venue_names[self._e._order_lane[order_id]]
 
 
-class VenueEngine:
+class VenueEngine(_HeapLoop):
     """Runs a strategy over several venues of one instrument (see the module docstring)."""
 
     def __init__(self, venues, seed: int = 0) -> None:
@@ -177,23 +176,13 @@ class VenueEngine:
             lane.md_ptr = int(np.searchsorted(lane.md_list, lane.view_idx, side="right"))
             self._push_next_md(lane)
         strategy.on_start(ctx)
-        heap = self._heap
-        while heap:
-            t, prio, _, _, _, item = heapq.heappop(heap)
-            if prio == _DUE:
-                lane, lvl, version = item
-                lane.exchange.level_due(lvl, version)
-                self._drain(lane)
-            elif prio == _ARRIVE:
-                self._arrive(t, item)
-            else:
-                self._deliver(t, item)
-        return self._result()
+        return self._loop()
 
     # -- clocks and the heap -------------------------------------------------
-    def _push(self, t: int, prio: int, sub1: int, sub2: int, item) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (t, prio, sub1, sub2, self._seq, item))
+    def _due(self, item: tuple) -> None:
+        lane, lvl, version = item
+        lane.exchange.level_due(lvl, version)
+        self._drain(lane)
 
     def _wake(self, t: int, lane: _Lane | None = None, seen_idx: int | None = None) -> None:
         """Set the trader clock to ``t``; ``lane`` has seen ``seen_idx`` (a market event), the others draw."""
