@@ -16,7 +16,7 @@ import numbers
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, ClassVar
+from typing import Any, Callable, ClassVar, TypeVar
 
 from tickreplay.clock import TimeSpec, parse_local, resolve_time
 from tickreplay.errors import ConfigError
@@ -730,13 +730,22 @@ def check_order(path: str, first: str, a: TimeSpec, second: str, b: TimeSpec, st
 
 def load_scenario(path: str | Path) -> Scenario:
     """Read and check a scenario file; its name defaults to the file name."""
+    return load_toml(path, parse_scenario)
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def load_toml(path: str | Path, parse: Callable[[dict, str, Path], _Parsed]) -> _Parsed:
+    """Read the TOML file ``path`` and check it with ``parse(document, file name stem, folder)``; the result (a
+    dataclass with a ``source`` field) gets ``source=str(path)``. Errors start with the file's name."""
     path = Path(path)
     try:
         doc = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML ({err})") from None
     try:
-        return replace(parse_scenario(doc, path.stem, path.parent), source=str(path))
+        return replace(parse(doc, path.stem, path.parent), source=str(path))
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
 

@@ -10,7 +10,6 @@ as a run's ``[impact]``.
 from __future__ import annotations
 
 import math
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -273,14 +272,4 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
 
 def load_loop(path: str | Path) -> LoopConfig:
     """Read and check a loop scenario file; errors start with the file's name."""
-    from dataclasses import replace
-
-    path = Path(path)
-    try:
-        doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"{path}: not valid TOML ({err})") from None
-    try:
-        return replace(parse_loop(doc, path.stem, path.parent), source=str(path))
-    except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+    return S.load_toml(path, parse_loop)
