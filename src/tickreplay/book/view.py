@@ -70,7 +70,29 @@ def _flow_arrays(replay) -> tuple[np.ndarray, ...]:
     return out
 
 
-class BookView:
+class Quotes:
+    """Touch, mid and spread from a view's ``best_bid()`` / ``best_ask()`` ((price, size) or None): shared by
+    :class:`BookView` and :class:`~tickreplay.venues.consolidated.ConsolidatedView`."""
+
+    __slots__ = ()
+
+    def touch(self, side: int) -> int | None:
+        """Best price on ``side`` (+1 bid, -1 ask), or None."""
+        b = self.best_bid() if side == 1 else self.best_ask()
+        return None if b is None else b[0]
+
+    def mid(self) -> float:
+        """Mid price in price units; NaN when a side is empty."""
+        b, a = self.best_bid(), self.best_ask()
+        return (b[0] + a[0]) / 2.0 if b and a else math.nan
+
+    def spread(self) -> int | None:
+        """Best ask minus best bid in price units, or None."""
+        b, a = self.best_bid(), self.best_ask()
+        return a[0] - b[0] if b and a else None
+
+
+class BookView(Quotes):
     """The visible market after the last event the trader has received (``index``; -1: nothing yet)."""
 
     __slots__ = ("_r", "_i", "now_ns")
@@ -108,21 +130,6 @@ class BookView:
         """(price, size) of the best ask, or None."""
         s = self._r.snapshots
         return self._best(s.ask_price, s.ask_size)
-
-    def touch(self, side: int) -> int | None:
-        """Best price on ``side`` (+1 bid, -1 ask), or None."""
-        b = self.best_bid() if side == 1 else self.best_ask()
-        return None if b is None else b[0]
-
-    def mid(self) -> float:
-        """Mid price in price units; NaN when a side is empty."""
-        b, a = self.best_bid(), self.best_ask()
-        return (b[0] + a[0]) / 2.0 if b and a else math.nan
-
-    def spread(self) -> int | None:
-        """Best ask minus best bid in price units, or None."""
-        b, a = self.best_bid(), self.best_ask()
-        return a[0] - b[0] if b and a else None
 
     def top(self, n: int | None = None) -> TopN:
         """Top ``n`` levels per side (copies; empty slots (0, 0))."""

@@ -14,12 +14,10 @@ has no consolidated meaning (``flow``: running totals of one tape) is asked per 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from tickreplay.book.base import TopN
-from tickreplay.book.view import BookView
+from tickreplay.book.view import BookView, Quotes
 from tickreplay.errors import ConfigError
 from tickreplay.tape import Instrument
 
@@ -42,8 +40,9 @@ def check_same_instrument(named, where: str = "venues") -> None:
                                   f"quote one instrument on one price grid")
 
 
-class ConsolidatedView:
-    """The union of the venues' views at trader time ``now_ns`` (see the module docstring)."""
+class ConsolidatedView(Quotes):
+    """The union of the venues' views at trader time ``now_ns`` (see the module docstring); ``touch``, ``mid``
+    (NaN when a side is empty everywhere) and ``spread`` as a :class:`~tickreplay.book.view.BookView`'s."""
 
     __slots__ = ("names", "views", "now_ns")
 
@@ -93,19 +92,6 @@ class ConsolidatedView:
         if b is None:
             return ()
         return tuple(n for n, v in zip(self.names, self.views) if v.touch(side) == b[0])
-
-    def touch(self, side: int) -> int | None:
-        b = self._best(side)
-        return None if b is None else b[0]
-
-    def mid(self) -> float:
-        """(best bid + best ask) / 2, price units; NaN when a side is empty everywhere."""
-        b, a = self.best_bid(), self.best_ask()
-        return (b[0] + a[0]) / 2.0 if b and a else math.nan
-
-    def spread(self) -> int | None:
-        b, a = self.best_bid(), self.best_ask()
-        return a[0] - b[0] if b and a else None
 
     def crossed(self) -> bool:
         """The consolidated best bid is at or above the best ask (venues seen with different delays)."""
