@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -231,28 +231,37 @@ def check_one_instrument(parents: pd.DataFrame, where: str, hint: str) -> None:
                          f"{inst[i]!r}, but the fit started with {inst[0]!r}: one fit is of one instrument; {hint}")
 
 
+def fit_buckets(sample: pd.DataFrame, fit_group: Callable[..., dict[str, Any]], weights: np.ndarray | None,
+                bootstrap: int, seed: int, test: np.ndarray | None, split: dict | None, where: str,
+                flag: str) -> dict[str, Any]:
+    """One fit per label of ``sample["bucket"]`` (sorted): ``fit_group(sample, weights, bootstrap, seed, test,
+    split, where, label)``'s params, intervals, n_parents, ``flag`` (its bound / clamp flag) and oos; a bucket of
+    fewer than MIN_PARENTS parents is skipped (saying so), and one with too few test or train parents of ``test``
+    gets its own split."""
+    buckets: dict[str, Any] = {}
+    for label in sorted(set(sample["bucket"])):
+        sel = (sample["bucket"] == label).to_numpy()
+        if sel.sum() < MIN_PARENTS:
+            buckets[label] = {"n_parents": int(sel.sum()), "skipped": f"needs at least {MIN_PARENTS} parents"}
+            continue
+        sub_test = None if test is None else test[sel]
+        if sub_test is not None and (sub_test.sum() < 1 or (~sub_test).sum() < MIN_TRAIN):
+            sub_test = None  # too few new parents in this bucket: its own split
+        g = fit_group(sample[sel].reset_index(drop=True), None if weights is None else weights[sel], bootstrap,
+                      seed, sub_test, split if sub_test is not None else None, where, f"bucket {label!r}")
+        buckets[label] = {"params": g["params"], "intervals": {k: list(v) for k, v in g["intervals"].items()},
+                          "n_parents": g["n_parents"], flag: g[flag], "oos": g["oos"]}
+    return buckets
+
+
 def calibrate_sample(sample: pd.DataFrame, *, by: str | None = None, weights: np.ndarray | None = None,
                      bootstrap: int = BOOTSTRAP, seed: int = SEED, data: list[dict] | None = None,
                      source: dict | None = None, test: np.ndarray | None = None, split: dict | None = None,
                      extra_fit: dict | None = None, where: str = "<parents>") -> Calibration:
     """The ``sqrt`` :class:`Calibration` of a sample (pooled fit, then one per bucket when ``by``)."""
     pooled = fit_group(sample, weights, bootstrap, seed, test, split, where, "all parents")
-    buckets: dict[str, Any] = {}
-    if by is not None:
-        for label in sorted(set(sample["bucket"])):
-            sel = (sample["bucket"] == label).to_numpy()
-            if sel.sum() < MIN_PARENTS:
-                buckets[label] = {"n_parents": int(sel.sum()),
-                                  "skipped": f"needs at least {MIN_PARENTS} parents"}
-                continue
-            sub_test = None if test is None else test[sel]
-            if sub_test is not None and (sub_test.sum() < 1 or (~sub_test).sum() < MIN_TRAIN):
-                sub_test = None  # too few new parents in this bucket: its own split
-            g = fit_group(sample[sel].reset_index(drop=True), None if weights is None else weights[sel],
-                          bootstrap, seed, sub_test, split if sub_test is not None else None, where,
-                          f"bucket {label!r}")
-            buckets[label] = {"params": g["params"], "intervals": {k: list(v) for k, v in g["intervals"].items()},
-                              "n_parents": g["n_parents"], "delta_at_bound": g["delta_at_bound"], "oos": g["oos"]}
+    buckets = {} if by is None else fit_buckets(sample, fit_group, weights, bootstrap, seed, test, split, where,
+                                                "delta_at_bound")
     fit = {"method": "weighted nonlinear least squares on I/sigma_daily, profiled over delta (grid + golden "
                      "section)", "delta_bounds": list(DELTA_BOUNDS), "bootstrap": int(bootstrap), "seed": int(seed),
            "n_parents": pooled["n_parents"], "delta_at_bound": pooled["delta_at_bound"], "by": by,
@@ -321,13 +330,9 @@ def plot_sqrt(cal: Calibration, path: str | Path) -> Path:
     """I/σ_daily vs Q/V, log-log: each parent, binned means, the fit and the default law (PNG, Agg backend).
 
     Bins whose mean impact is not positive cannot be drawn on a log axis; the legend counts them."""
-    import matplotlib
+    from tickreplay.impact.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tickreplay.io import atomic_path
-
+    plt = pyplot()
     s = cal.fit["sample"]
     x = np.asarray(s["x"], np.float64)
     y = np.asarray(s["impact"], np.float64) / np.asarray(s["daily_vol"], np.float64)
@@ -353,9 +358,4 @@ def plot_sqrt(cal: Calibration, path: str | Path) -> Path:
                  f"MAE {sc['mae_bps']:.3g} bps", fontsize=9)
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

@@ -61,13 +61,9 @@ def efficient_frontier(order: PreTradeOrder, market: MarketInputs, model: Canoni
 
 def plot_frontier(front: Frontier, path: str | Path, title: str = "Efficient frontier") -> Path:
     """Write the frontier as a PNG (matplotlib, Agg backend), the chosen point marked."""
-    import matplotlib
+    from tickreplay.impact.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tickreplay.io import atomic_path
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.2))
     ax.plot(front.std_bps, front.expected_bps, "-o", ms=3, label="optimal trajectories (λ grid)")
     c = front.chosen
@@ -78,9 +74,4 @@ def plot_frontier(front: Frontier, path: str | Path, title: str = "Efficient fro
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)

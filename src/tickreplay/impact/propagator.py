@@ -391,13 +391,9 @@ def calibrate_entries(entries: Sequence["Entry"], max_lag: int = DEFAULT_MAX_LAG
 
 def plot_propagator(fit: PropagatorFit, path: str | Path, title: str = "Propagator model") -> Path:
     """Write C(ℓ) and R(ℓ) (with G) log-log, each with its power-law fit, as a PNG (matplotlib, Agg)."""
-    import matplotlib
+    from tickreplay.impact.figures import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from tickreplay.io import atomic_path
-
+    plt = pyplot()
     lg = fit.lags
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 4.2))
     c = fit.C_centred[lg]
@@ -415,9 +411,4 @@ def plot_propagator(fit: PropagatorFit, path: str | Path, title: str = "Propagat
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
     fig.suptitle(f"{title}: β − (1−γ)/2 = {fit.beta - fit.beta_expected:+.3f}")
-    fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
