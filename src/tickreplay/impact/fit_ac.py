@@ -44,7 +44,7 @@ from tickreplay.impact import almgren_chriss as ac
 from tickreplay.impact.calibration import Calibration, new_calibration
 from tickreplay.impact.canonical import SESSION_MINUTES, canonical_breakdown
 from tickreplay.impact.fit_sqrt import (BOOTSTRAP, CI_LEVEL, MIN_PARENTS, MIN_TRAIN, SEED, bucket_labels,
-                                        check_one_instrument, oos_split, scores)
+                                        check_one_instrument, fit_buckets, oos_split, scores)
 from tickreplay.impact.frontier import PERIOD_MINUTES, Frontier
 from tickreplay.impact.models import MarketInputs, PreTradeOrder
 
@@ -152,20 +152,8 @@ def calibrate_ac_sample(s: pd.DataFrame, *, by: str | None = None, weights: np.n
                         extra_fit: dict | None = None, where: str = "<parents>") -> Calibration:
     """The ``almgren-chriss`` :class:`Calibration` of a sample (pooled, then per bucket with ``by``)."""
     pooled = fit_ac_group(s, weights, bootstrap, seed, test, split, where, "all parents")
-    buckets: dict[str, Any] = {}
-    if by is not None:
-        for label in sorted(set(s["bucket"])):
-            sel = (s["bucket"] == label).to_numpy()
-            if sel.sum() < MIN_PARENTS:
-                buckets[label] = {"n_parents": int(sel.sum()), "skipped": f"needs at least {MIN_PARENTS} parents"}
-                continue
-            sub_test = None if test is None else test[sel]
-            if sub_test is not None and (sub_test.sum() < 1 or (~sub_test).sum() < MIN_TRAIN):
-                sub_test = None
-            g = fit_ac_group(s[sel].reset_index(drop=True), None if weights is None else weights[sel], bootstrap,
-                             seed, sub_test, split if sub_test is not None else None, where, f"bucket {label!r}")
-            buckets[label] = {"params": g["params"], "intervals": {k: list(v) for k, v in g["intervals"].items()},
-                              "n_parents": g["n_parents"], "clamped": g["clamped"], "oos": g["oos"]}
+    buckets = {} if by is None else fit_buckets(s, fit_ac_group, weights, bootstrap, seed, test, split, where,
+                                                "clamped")
     fit = {"method": "permanent: LS through 0 of the persisting mid move on X; temporary: LS of shortfall - "
                      "gamma X/2 on v = X/T with intercept epsilon", "units": "ACParams: gamma $/share^2, "
                      "eta $ day/share^2, epsilon $/share", "bootstrap": int(bootstrap), "seed": int(seed),
