@@ -318,3 +318,39 @@ def test_a_clamped_fit_is_decided_with_the_last_unclamped_eta_and_counted(tiny):
     assert counts["fallback"] == len(learnt) and counts["fit"] == len(h) - len(learnt)
     assert summary(res)["eta_sources"] == counts
     assert compare({"regime": res})["policies"]["regime"]["eta_sources"] == counts
+
+
+def test_comparison_json_keeps_the_tracking_summary_and_the_per_update_table(tmp_path):
+    import json
+
+    from tickreplay.cli import main
+
+    g = TINY["loop"]["generate"]
+    (tmp_path / "tiny.toml").write_text(f"""name = "tiny"
+seed = 3
+[loop]
+instrument = "SYN"
+threshold_shares = 4000
+risk_aversion = 1e-4
+period_s = 30
+n_horizons = 10
+pause_s = 300
+[loop.update]
+half_life_days = 2.0
+every = "hedge"
+[loop.generate]
+days = 2
+regimes = ["liquid_large_cap", "liquid_large_cap"]
+duration_s = 900
+seed = {g["seed"]}
+[loop.exposure]
+seed = 2
+jump_rate_per_hour = 12.0
+jump_median_shares = 6000
+""")
+    assert main(["loop", str(tmp_path / "tiny.toml"), "--compare", "--no-figures", "--out", str(tmp_path)]) == 0
+    cmp = json.loads((tmp_path / "_loop_tiny" / "comparison.json").read_text())
+    summary = cmp["tracking"]["regime"]["liquid_large_cap"]  # tracking_summary, as docs/loop.md says
+    assert {"updates", "gamma", "gamma_ci", "planted_gamma", "ratio", "planted_inside_ci"} <= set(summary)
+    rows = cmp["tracking_updates"]["regime"]
+    assert len(rows) == summary["updates"] and {"key", "day", "gamma", "planted_gamma", "gap"} <= set(rows[0])
