@@ -369,3 +369,60 @@ def test_decision_records_round_trip_through_json(regime):
         assert Requirement.from_dict(back.requirement) == req()
         assert back.risk_aversion == DecisionConfig().risk_aversion and back.regime == regime
         assert (back.calibration is None) == (c is None)
+
+
+def _fitted(multiplier: float, market: MarketInputs, price: float):
+    """An AC fit on parents costed by the textbook model at ``price`` (price units) with ``multiplier``."""
+    from tickreplay.hedging.decision import ac_coefficients
+    from tickreplay.impact.fit_ac import ac_sample, calibrate_ac_sample
+
+    coef = ac_coefficients(None, market, price)  # price units per share: the cost per contract before × multiplier
+    n = 30
+    X = np.geomspace(1e3, 2e4, n)
+    T = np.geomspace(5, 120, n)[np.argsort(np.arange(n) * 7 % n)] * 60e9 / TRADING_DAY_NS
+    parents = pd.DataFrame({"parent_id": [str(i) for i in range(n)], "side": 1, "quantity": X, "duration_days": T,
+                            "m_arr": price, "m_post": price, "avg_price": price + coef["epsilon"] + coef["eta"] * X / T,
+                            "adv": market.adv, "daily_vol": market.daily_vol, "arrival_spread_bps": market.spread_bps,
+                            "date": [f"2024-01-{2 + i % 20:02d}" for i in range(n)], "instrument": "ES",
+                            "multiplier": multiplier})
+    return calibrate_ac_sample(ac_sample(parents)[0], bootstrap=20)
+
+
+def test_a_futures_fit_in_currency_decides_as_the_same_market_without_multiplier():
+    market, price = MarketInputs(adv=1e6, daily_vol=0.01, spread_bps=1.0), 5000.0
+    req = Requirement(0, 0, "ES", -1, 20000, 20000, 0)
+    cfg = DecisionConfig(1e-6 / 50, 60_000_000_000, 60)  # λ per currency: 50× the notional, the same aversion
+    one = decide(req, market, price, TRADING_DAY_NS, replace(cfg, risk_aversion=1e-6), _fitted(1.0, market, price))
+    es = _fitted(50.0, market, price)
+    assert es.params["eta"] == pytest.approx(50 * one.coefficients["eta"], rel=1e-6)  # the fit is in currency
+    fut = decide(req, market, price, TRADING_DAY_NS, cfg, es, multiplier=50.0)
+    assert fut.horizon_ns == one.horizon_ns
+    assert fut.curve[fut.chosen]["expected_cost_bps"] == pytest.approx(one.curve[one.chosen]["expected_cost_bps"])
+    assert fut.schedule["sizes_shares"] == one.schedule["sizes_shares"]
+    assert fut.market["unit_value"] == 50 * price and fut.market["ref_price"] == price
+
+
+def test_usable_eta_keeps_a_fit_falls_back_then_floors():
+    from tickreplay.hedging.decision import ETA_FLOOR_FACTOR, usable_eta
+
+    period = 10_000_000_000
+    low = ETA_FLOOR_FACTOR * 1e-5 * period / TRADING_DAY_NS / 2
+    ok = new_calibration("almgren-chriss", {"eta": 1e-6, "gamma": 1e-5})
+    assert usable_eta(ok, period, 5e-7) == (ok, "fit")
+    clamped = new_calibration("almgren-chriss", {"eta": 0.0, "gamma": 1e-5})
+    cal, how = usable_eta(clamped, period, 5e-7)
+    assert how == "fallback" and cal.params["eta"] == 5e-7 and cal.params["gamma"] == 1e-5
+    for fallback in (None, low / 2):  # none, or one that is itself ill-posed at this gamma: the floor
+        cal, how = usable_eta(clamped, period, fallback)
+        assert how == "floor" and cal.params["eta"] == pytest.approx(low)
+    assert usable_eta(None, period, 5e-7) == (None, "fit")
+
+
+def test_a_pause_rule_applies_only_inside_the_event_window():
+    market = MarketInputs(adv=1e6, daily_vol=0.02, spread_bps=2.0)
+    req = Requirement(0, 0, "X", 1, 5000, 5000, 0)
+    inside = decide(req, market, 100.0, TRADING_DAY_NS, regime="news_spike")
+    outside = decide(req, market, 100.0, TRADING_DAY_NS, regime="news_spike", in_event_window=False)
+    assert inside.paused and inside.traded_shares == 0
+    assert not outside.paused and outside.traded_shares == 5000
+    assert outside.rule_applied == "news_spike (outside the event window)"

@@ -22,7 +22,7 @@ SCENARIO = Path(__file__).parent.parent / "scenarios" / "hedging_loop.toml"
 TINY = {"name": "tiny", "seed": 3, "loop": {
     "instrument": "SYN", "threshold_shares": 4000, "risk_aversion": 1e-4, "period_s": 30, "n_horizons": 10,
     "pause_s": 300, "update": {"half_life_days": 2.0, "every": "hedge"},
-    "generate": {"days": 3, "regimes": ["liquid_large_cap", "news_spike", "liquid_large_cap"], "duration_s": 900,
+    "generate": {"days": 3, "regimes": ["liquid_large_cap", "news_spike", "liquid_large_cap"], "duration_s": 4200,
                  "seed": 40},
     "exposure": {"seed": 2, "jump_rate_per_hour": 12.0, "jump_median_shares": 6000}}}
 
@@ -50,6 +50,12 @@ def test_every_breach_is_hedged_or_recorded_as_paused_with_its_unhedged_exposure
     assert h["paused"].any() and (~h["paused"]).any()
     paused = h[h["paused"]]
     assert (paused["regime"] == "news_spike").all()
+    news = days[1].news_ns  # 10:30 on a 09:30-10:40 day: the pause applies 300 s either side of it
+    assert news is not None and days[1].session[0] < news < days[1].session[1]
+    assert ((paused["time_ns"] >= news - cfg.pause_ns) & (paused["time_ns"] < news + cfg.pause_ns)).all()
+    outside = h[(h["regime"] == "news_spike") & ((h["time_ns"] < news - cfg.pause_ns) |
+                                                (h["time_ns"] >= news + cfg.pause_ns))]
+    assert len(outside) and not outside["paused"].any()
     assert (paused["filled_shares"] == 0).all() and (paused["unhedged_shares"] == paused["required_shares"]).all()
     done = h[~h["paused"]]
     assert (done["filled_shares"] > 0).all()
@@ -63,27 +69,32 @@ def test_the_calibration_in_force_at_hedge_k_is_the_update_of_the_one_before(tin
     def spy(cal, parents, half_life, **kw):
         new = update(cal, parents, half_life, **kw)
         calls.append((cal, new, list(parents["row"])))
+        regimes.append(parents["regime"].iat[0])
         return new
 
+    regimes: list[str] = []
     res = run_loop(cfg, "regime", days=days, exposure=path, updater=spy)
     liquid = res.hedges[(res.hedges["regime"] == "liquid_large_cap") & (res.hedges["filled_shares"] > 0)]
     assert len(calls) >= 2
-    for (_, prev_out, _), (nxt_in, _, _) in zip(calls, calls[1:]):  # each update starts from the previous result
-        assert nxt_in is prev_out
+    for key in set(regimes):  # each update of a regime's calibration starts from its previous result
+        chain = [c for c, r in zip(calls, regimes) if r == key]
+        for (_, prev_out, _), (nxt_in, _, _) in zip(chain, chain[1:]):
+            assert nxt_in is prev_out
+    calls = [c for c, r in zip(calls, regimes) if r == "liquid_large_cap"]
+    upd = res.calibrations[res.calibrations["key"] == "liquid_large_cap"]
     ids = liquid["calibration_id"].tolist()
     assert ids[0] == "liquid_large_cap:0"
-    upd = res.calibrations
     for row in liquid.itertuples():  # in force: the last update applied before the hedge, made from the one before
         n = int(row.calibration_id.split(":")[1])
         assert n == int((upd["time_ns"] <= row.time_ns).sum())
         if n:
             assert row.gamma == calls[n - 1][1].params["gamma"]
             assert set(calls[n - 1][2]) <= set(range(row.hedge))  # learnt from earlier hedges only
-    for (_, new, rows), upd in zip(calls, res.calibrations.itertuples()):
-        assert new.params["gamma"] == upd.gamma and ",".join(map(str, rows)) == upd.hedges
+    for (_, new, rows), u in zip(calls, upd.itertuples()):
+        assert new.params["gamma"] == u.gamma and ",".join(map(str, rows)) == u.hedges
 
 
-def test_the_predicted_cost_of_each_hedge_is_the_curve_point_of_the_chosen_horizon(tiny):
+def test_the_predicted_cost_of_each_hedge_is_the_executed_schedules_and_the_curve_point_is_kept(tiny):
     cfg, days, path = tiny
     res = run_loop(cfg, "daily", days=days, exposure=path)
     for row, dec in zip(res.hedges.itertuples(), res.decisions):
@@ -91,7 +102,9 @@ def test_the_predicted_cost_of_each_hedge_is_the_curve_point_of_the_chosen_horiz
             assert row.predicted_cost == 0.0 and row.paused
             continue
         point = dec["curve"][dec["chosen"]]
-        assert row.predicted_cost == point["expected_cost"]
+        assert row.predicted_cost == dec["schedule"]["expected_cost"]  # AC's schedule of the traded quantity
+        assert row.predicted_cost_bps == dec["schedule"]["expected_cost_bps"]
+        assert row.curve_cost == point["expected_cost"]
         assert row.horizon_ns == point["horizon_ns"]
         assert dec["route"] == "single" and dec["calibration_id"] == row.calibration_id
 
@@ -230,3 +243,114 @@ def test_the_reactive_scenario_generates_its_regimes_with_their_planted_gamma():
     assert cfg.generated.market == "reactive" and cfg.generated.days >= 20
     y = {r: cfg.generated.planted[r].Y for r in set(cfg.generated.regimes)}
     assert y == {"liquid_large_cap": 30.0, "high_volatility": 60.0}
+
+
+def test_the_hedge_position_is_carried_across_days(tiny):
+    cfg, days, path = tiny
+    res = run_loop(cfg, "static", days=days, exposure=path)
+    h, ex = res.hedges, res.exposure
+    signed = (h["side"] * h["filled_shares"]).groupby(h["day"]).sum()
+    assert (signed != 0).any()
+    for d in range(1, len(days)):
+        first = ex[ex["day"] == d].iloc[0]  # before any hedge of day d: every hedge of the earlier days
+        earlier = int(signed[signed.index < d].sum())
+        assert first["hedge_position_shares"] == earlier
+        assert first["net_shares"] == first["exposure_shares"] + earlier
+    for d in range(len(days)):  # the day's P&L is computed on that carried net
+        o = ex[ex["day"] == d]
+        mid = days[d].mid_at(o["time_ns"].to_numpy()) * days[d].multiplier
+        pnl = float((o["net_shares"].to_numpy()[:-1] * (mid[1:] - mid[:-1])).sum())
+        assert res.days["exposure_pnl"].iat[d] == pytest.approx(pnl, rel=1e-12, abs=1e-9)
+
+
+class _HalfFilled:
+    """An executor keeping the first half (by time) of another's fills: a hedge with unfilled shares."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def execute(self, day, side, kids, start_ns):
+        ex = self.inner.execute(day, side, kids, start_ns)
+        f = ex.fills.sort_values("exchange_ns", kind="stable")
+        return replace(ex, fills=f.iloc[: max(len(f) // 2, 1)].reset_index(drop=True), shift=None)
+
+
+def test_the_hedge_cost_is_the_filled_shares_shortfall_without_the_opportunity_part(tiny):
+    from tickreplay.hedging.executors import default_executor
+
+    cfg, days, path = tiny
+    res = run_loop(cfg, "static", days=days, exposure=path, executor=_HalfFilled(default_executor(cfg)))
+    h = res.hedges[res.hedges["filled_shares"] > 0]
+    part = h[h["filled_shares"] < h["traded_shares"]]
+    assert len(part) and (part["opportunity_cost"] != 0).any()
+    for x in part.itertuples():  # execution shortfall on the filled shares: s·Σq·(p − M0)·mult, vs arrival mid
+        d = days[x.day]
+        m0 = float(d.data.market.mid_x2_at(x.time_ns)) / (2.0 * d.price_scale)
+        end = min(x.time_ns + x.horizon_ns, d.session[1])
+        m1 = float(d.data.market.mid_x2_at(end)) / (2.0 * d.price_scale)
+        opp = x.side * (x.traded_shares - x.filled_shares) * (m1 - m0) * d.multiplier
+        assert x.opportunity_cost == pytest.approx(opp, rel=1e-9, abs=1e-6)
+        assert x.realised_cost_bps == pytest.approx(x.realised_cost / (x.filled_shares * m0 * d.multiplier) * 1e4,
+                                                    rel=1e-9)
+    cost = h.groupby("day")["realised_cost"].sum().reindex(res.days["day"], fill_value=0.0).to_numpy()
+    assert res.days["hedge_cost"].to_numpy() == pytest.approx(cost)
+    assert (res.days["hedged_pnl"] - res.days["exposure_pnl"]).to_numpy() == pytest.approx(-cost)
+
+
+def test_a_clamped_fit_is_decided_with_the_last_unclamped_eta_and_counted(tiny):
+    from tickreplay.hedging.loop_report import compare, eta_sources, summary
+
+    cfg, days, path = tiny
+
+    def clamping(cal, parents, half_life, **kw):  # every update clamps eta at 0, as a fit on a speedless market
+        new = update(cal, parents, half_life, **kw)
+        return replace(new, params={**new.params, "eta": 0.0})
+
+    res = run_loop(cfg, "regime", days=days, exposure=path, updater=clamping)
+    h = res.hedges[res.hedges["filled_shares"] > 0]
+    learnt = h[h["calibration_id"].str.split(":").str[1].astype(int) > 0]
+    assert len(learnt) and (learnt["eta_fitted"] == 0).all()
+    assert (learnt["eta_source"] == "fallback").all() and not learnt["eta_floored"].any()
+    first = h[h["calibration_id"] == "liquid_large_cap:0"]["eta"].iat[0]  # the prior's eta, scale 1 in this regime
+    liquid = learnt[learnt["regime"] == "liquid_large_cap"]
+    assert len(liquid) and (liquid["eta"] == first).all()
+    counts = eta_sources(res)
+    assert counts["fallback"] == len(learnt) and counts["fit"] == len(h) - len(learnt)
+    assert summary(res)["eta_sources"] == counts
+    assert compare({"regime": res})["policies"]["regime"]["eta_sources"] == counts
+
+
+def test_comparison_json_keeps_the_tracking_summary_and_the_per_update_table(tmp_path):
+    import json
+
+    from tickreplay.cli import main
+
+    g = TINY["loop"]["generate"]
+    (tmp_path / "tiny.toml").write_text(f"""name = "tiny"
+seed = 3
+[loop]
+instrument = "SYN"
+threshold_shares = 4000
+risk_aversion = 1e-4
+period_s = 30
+n_horizons = 10
+pause_s = 300
+[loop.update]
+half_life_days = 2.0
+every = "hedge"
+[loop.generate]
+days = 2
+regimes = ["liquid_large_cap", "liquid_large_cap"]
+duration_s = 900
+seed = {g["seed"]}
+[loop.exposure]
+seed = 2
+jump_rate_per_hour = 12.0
+jump_median_shares = 6000
+""")
+    assert main(["loop", str(tmp_path / "tiny.toml"), "--compare", "--no-figures", "--out", str(tmp_path)]) == 0
+    cmp = json.loads((tmp_path / "_loop_tiny" / "comparison.json").read_text())
+    summary = cmp["tracking"]["regime"]["liquid_large_cap"]  # tracking_summary, as docs/loop.md says
+    assert {"updates", "gamma", "gamma_ci", "planted_gamma", "ratio", "planted_inside_ci"} <= set(summary)
+    rows = cmp["tracking_updates"]["regime"]
+    assert len(rows) == summary["updates"] and {"key", "day", "gamma", "planted_gamma", "gap"} <= set(rows[0])

@@ -42,7 +42,7 @@ def _loop(args: argparse.Namespace) -> int:
     extra = out / f"_loop_{cfg.name}"
     if args.compare:
         cmp = compare(results, cfg.seed)
-        cmp["tracking"] = {p: tracking(r).to_dict("records") for p, r in results.items()}
+        cmp["tracking_updates"] = {p: tracking(r).to_dict("records") for p, r in results.items()}
         print(f"comparison: {write_json(extra / 'comparison.json', cmp)}")
         for line in cmp["findings"]:
             print(" ", line)

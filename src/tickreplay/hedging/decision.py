@@ -4,10 +4,10 @@ For a :class:`~tickreplay.hedging.requirements.Requirement` of ``X`` shares at
 time ``t`` (the AC formulas are those of
 :mod:`tickreplay.impact.almgren_chriss`; nothing is re-derived here):
 
-* **Coefficients.** ``sigma = daily_vol × ref_price`` ($/share/day^½);
+* **Coefficients.** ``sigma = daily_vol × unit value`` ($/share/day^½);
   ``eta``, ``gamma`` from an ``almgren-chriss`` calibration, or, with no
   calibration, the defaults: the canonical model's temporary term mapped onto
-  AC, ``eta = canonical.ETA × daily_vol × ref_price / ADV`` (as in
+  AC, ``eta = canonical.ETA × daily_vol × unit value / ADV`` (as in
   :func:`tickreplay.impact.frontier.canonical_ac_params`) and ``gamma = 0``;
   ``epsilon`` = half the spread ($/share). A "day" is ``day_ns`` of trading
   (6.5 h), the day of ``daily_vol`` and ADV. The regime rule then scales
@@ -16,7 +16,7 @@ time ``t`` (the AC formulas are those of
   (one minute by default) to the whole periods left in the session
   (geometric, integer ``N``; the rest of the session when it is shorter than
   one period). At each horizon the order trades at a constant rate (AC's
-  trajectory at κ = 0): E (currency, and bps of ``X × ref_price``) and V
+  trajectory at κ = 0): E (currency, and bps of ``X × unit value``) and V
   (variance of the cost, currency²) from AC's closed forms. Participation
   ``X / (ADV × T_days)``; a point is feasible when it is at most the
   participation cap (the rule's, else 100 %).
@@ -29,11 +29,19 @@ time ``t`` (the AC formulas are those of
   λ (``almgren_chriss.solve``): child ``k`` at ``t + k × period`` trades
   ``n_k`` shares, rounded to whole shares so that they sum to ``X``
   (children of 0 shares left out). At ``T*`` κT ≈ √3: a moderate front-load.
-* **Ill-posed fits (the η floor).** AC's discrete model needs ``eta − gamma·τ/2 > 0`` (τ = one period, in
-  days): its κ and the whole curve are undefined otherwise. A calibration whose fitted ``eta`` is at or below
-  ``gamma·τ/2`` (a market with little temporary impact: the fit's ``eta`` is clamped at 0) is decided with
-  ``eta = ETA_FLOOR_FACTOR · gamma·τ/2`` (:func:`floor_eta`), i.e. as nearly no temporary impact as the model
-  allows; the decision's record keeps the raised value and the loop flags the hedge (``eta_floored``).
+* **Units.** Everything is in currency per share (or contract): ``ref_price`` is in price units and
+  ``multiplier`` (currency per price unit per share, the contract multiplier; 1 for equities) turns it into
+  the unit value ``ref_price × multiplier`` on which ``sigma``, ``epsilon``, the default ``eta`` and the bps
+  notional are built — the unit of a fitted calibration (:mod:`tickreplay.impact.fit_ac` multiplies prices by
+  the multiplier), so a fit and the defaults describe the same market in the same unit.
+* **Ill-posed fits (fallback, then the η floor).** AC's discrete model needs ``eta − gamma·τ/2 > 0`` (τ = one
+  period, in days): its κ and the whole curve are undefined otherwise. A calibration whose fitted ``eta`` is at
+  or below ``gamma·τ/2`` (the fit clamped ``eta`` at 0) is decided with a **fallback** ``eta``
+  (:func:`usable_eta`): the last ``eta`` of the same calibration key that was not clamped (the prior's, until a
+  fit succeeds), when it is above ``gamma·τ/2``; only when there is none is ``eta`` raised to the **floor**
+  ``ETA_FLOOR_FACTOR · gamma·τ/2`` (:func:`floor_eta`), i.e. as nearly no temporary impact as the model
+  allows (a floored hedge picks the shortest horizon). The decision's record keeps the value used and the loop
+  records which (``eta_source``: ``fit``, ``fallback`` or ``floor``).
 * **Cap.** When no horizon is feasible, the rest of the session is used and
   the quantity cut to what the cap allows there; the shares left are
   recorded as unhedged. A ``pause`` rule trades nothing and records the whole
@@ -54,7 +62,7 @@ import numpy as np
 
 from tickreplay.checks import non_negative, positive, positive_int
 from tickreplay.errors import ConfigError
-from tickreplay.hedging.regimes import RegimeRules
+from tickreplay.hedging.regimes import NEUTRAL, RegimeRules
 from tickreplay.hedging.requirements import Requirement
 from tickreplay.impact import almgren_chriss as ac
 from tickreplay.impact.calibration import Calibration
@@ -77,6 +85,21 @@ def floor_eta(calibration: Calibration | None, period_ns: int,
     if calibration.params["eta"] > low:
         return calibration, False
     return replace(calibration, params={**calibration.params, "eta": low}), True
+
+
+def usable_eta(calibration: Calibration | None, period_ns: int, fallback_eta: float | None = None,
+               day_ns: int = TRADING_DAY_NS) -> tuple[Calibration | None, str]:
+    """(the calibration to decide with, ``eta``'s source: ``"fit"``, ``"fallback"`` or ``"floor"``): the fitted
+    ``eta`` when AC is well posed with it, else ``fallback_eta`` ($·day/share², the last unclamped ``eta`` of the
+    key) when that is, else the η floor (module docstring)."""
+    if calibration is None:
+        return None, "fit"
+    low = ETA_FLOOR_FACTOR * calibration.params["gamma"] * period_ns / day_ns / 2
+    if calibration.params["eta"] > low:
+        return calibration, "fit"
+    if fallback_eta is not None and fallback_eta > low:
+        return replace(calibration, params={**calibration.params, "eta": float(fallback_eta)}), "fallback"
+    return floor_eta(calibration, period_ns, day_ns)[0], "floor"
 
 
 @dataclass(frozen=True)
@@ -201,11 +224,18 @@ def ac_schedule(shares: int, start_ns: int, periods: int, period_ns: int, coef: 
 
 def decide(req: Requirement, market: MarketInputs, ref_price: float, session_end_ns: int,
            config: DecisionConfig = DecisionConfig(), calibration: Calibration | None = None,
-           regime: str | None = None, rules: RegimeRules = RegimeRules(), day_ns: int = TRADING_DAY_NS) -> Decision:
-    """The decision for ``req`` (module docstring): ``market`` and ``ref_price`` (currency per share) as the trader
-    knows them at ``req.time_ns``; ``session_end_ns`` ends the horizons; ``regime`` selects the rule."""
+           regime: str | None = None, rules: RegimeRules = RegimeRules(), day_ns: int = TRADING_DAY_NS,
+           multiplier: float = 1.0, in_event_window: bool = True) -> Decision:
+    """The decision for ``req`` (module docstring): ``market`` and ``ref_price`` (price units per share, × the
+    contract ``multiplier`` = currency) as the trader knows them at ``req.time_ns``; ``session_end_ns`` ends the
+    horizons; ``regime`` selects the rule; a ``pause`` rule applies only ``in_event_window`` (outside it the
+    neutral rule does)."""
     day_ns = positive_int("day_ns", day_ns)
+    multiplier = positive("multiplier", multiplier)
     rule_name, rule = rules.for_regime(regime)
+    if rule.action == "pause" and not in_event_window:
+        rule_name, rule = f"{rule_name} (outside the event window)", NEUTRAL
+    ref_price = positive("ref_price", ref_price) * multiplier  # currency per share from here on
     coef = ac_coefficients(calibration, market, ref_price)
     changes: dict[str, Any] = {}
     if rule.eta_scale != 1.0:
@@ -244,7 +274,8 @@ def decide(req: Requirement, market: MarketInputs, ref_price: float, session_end
         requirement=req.to_dict(), regime=regime, rule_applied=rule_name, rule=rule.to_dict(), rule_changes=changes,
         risk_aversion=lam, calibration=None if calibration is None else calibration.to_dict(), coefficients=coef,
         market={"adv": market.adv, "daily_vol": market.daily_vol, "spread_bps": market.spread_bps,
-                "ref_price": float(ref_price), "session_end_ns": int(session_end_ns), "day_ns": day_ns},
+                "ref_price": float(ref_price / multiplier), "multiplier": float(multiplier),
+                "unit_value": float(ref_price), "session_end_ns": int(session_end_ns), "day_ns": day_ns},
         curve=curve, chosen=chosen, schedule=schedule, traded_shares=int(quantity),
         unhedged_shares=int(req.quantity_shares - quantity), paused=rule.action == "pause",
         config={"risk_aversion": lam, "period_ns": config.period_ns, "n_horizons": config.n_horizons})

@@ -40,8 +40,9 @@ class Day:
     """One day of the loop: ``data`` (:class:`tickreplay.experiment.data.MarketData`), its session (ns UTC), the
     regime label, the desk's ``market`` inputs and where they came from, the ``response`` of the replayed market
     to our fills, on generated days the planted AC ``gamma`` ($/share², docs/loop.md; None where the planted law
-    is not AC's), and on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
-    version ``data`` is."""
+    is not AC's), on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
+    version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
+    no known event)."""
 
     index: int
     key: str
@@ -54,6 +55,7 @@ class Day:
     response: ImpactModel | None
     planted_gamma: float | None = None
     reactive: Any = None
+    news_ns: int | None = None
 
     @property
     def price_scale(self) -> int:
@@ -93,6 +95,7 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
     from tickreplay.adapters import metaorders as M
     from tickreplay.adapters.synthetic import generate_day
     from tickreplay.adapters.synthetic_regimes import PRICE_SCALE, resolve
+    from tickreplay.clock import parse_hms
     from tickreplay.experiment.data import from_tape
     from tickreplay.reactive import ReactiveDay
 
@@ -104,19 +107,23 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
         ref = p.start_price / PRICE_SCALE
         market = MarketInputs(adv=float(M.expected_daily_volume(p)), daily_vol=M.daily_vol(p),
                               spread_bps=max(1, round(p.spread_ticks)) * p.tick_size / p.start_price * 1e4)
+        news = None if p.news_time is None else \
+            parse_hms(p.news_time, "news_time") - parse_hms(p.session_start, "session_start")  # s after the open
         if g.market == "reactive":
             rday = ReactiveDay(regime, g.seed + k, g.planted[regime], g.duration_s, date=date)
             data = rday.plain()
             start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
             out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
-                           reactive_planted_gamma(g.planted[regime], market.adv, market.daily_vol, ref), rday))
+                           reactive_planted_gamma(g.planted[regime], market.adv, market.daily_vol, ref), rday,
+                           None if news is None else start + round(news * 1e9)))
             continue
         tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5,
                          day_ns=round(p.session_seconds() * 1e9))
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
-                       g.planted[regime], planted_gamma(g.planted[regime], ref)))
+                       g.planted[regime], planted_gamma(g.planted[regime], ref),
+                       news_ns=None if news is None else start + round(news * 1e9)))
     return out
 
 

@@ -11,7 +11,23 @@ last fill, else at the day's end) or at the day's end (``every = "day"``).
 A hedge stays in flight until its last fill (its unfilled rest is then released); a paused requirement (the
 news-spike rule) is closed with nothing filled, recorded with its unhedged exposure, and the next look is
 ``pause_ns`` later. Per day the hedged P&L is ``Σ net_i · (mid_{i+1} − mid_i) − hedge costs`` over the exposure
-observations (net = exposure − filled hedges, historical mids), and the residual risk ``|net| · σ_daily · mid``.
+observations (net = exposure + the hedge position: every hedge filled so far, on this day or an earlier one —
+the position is carried across days; historical mids, currency), and the residual risk ``|net| · σ_daily · mid``.
+A hedge's cost in that P&L is its **execution shortfall**: the shortfall vs the arrival mid on the filled shares,
+without the opportunity part ``s·U·(M1 − M0)`` of the unfilled ones (their price move is already in the exposure
+P&L through ``net``); the opportunity part is recorded apart (``opportunity_cost``).
+
+Per hedge, ``predicted_cost`` is the expected cost of the schedule that was executed (AC's trajectory for the
+traded quantity, after any participation cap) and ``realised_cost_bps`` the execution shortfall in bps of the
+filled notional, so the two compare the same shares; the curve point of the chosen horizon for the required
+quantity (constant rate) is kept as ``curve_cost``. ``eta_source`` says whether the fitted ``eta`` was used
+(``fit``), replaced by the key's last unclamped one (``fallback``) or floored (``floor``):
+:func:`~tickreplay.hedging.decision.usable_eta`.
+
+A ``pause`` rule (news spike) applies around the day's scheduled news event, when it is known: to requirements
+from ``pause_ns`` before the event to ``pause_ns`` after it; the next look after a paused requirement is at the
+window's end. Outside the window the day is hedged with the neutral rule. A day of that regime with no known
+event time (catalog days) is paused throughout, each paused look followed by the next ``pause_ns`` later.
 """
 
 from __future__ import annotations
@@ -22,7 +38,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from tickreplay.hedging.decision import DecisionConfig, decide, floor_eta
+from tickreplay.hedging.decision import DecisionConfig, decide, usable_eta
 from tickreplay.hedging.executors import Day, Executor, PARENT_COLUMNS, default_executor, load_days, measure_hedge
 from tickreplay.hedging.exposure import ExposurePath, generate_exposure, read_exposure
 from tickreplay.hedging.loop_config import LoopConfig
@@ -66,7 +82,8 @@ def _policy(cfg: LoopConfig, name: str, days: list[Day]) -> Policy:
 
     def prior(key: str):
         day = next((d for d in days if (d.regime or "unlabelled") == key), first)  # the key's inputs
-        return textbook_prior(day.market, float(day.mid_at(day.session[0] + 1)), cfg.instrument, before)
+        unit = float(day.mid_at(day.session[0] + 1)) * day.multiplier  # currency per share, as fits are
+        return textbook_prior(day.market, unit, cfg.instrument, before)
 
     return make_policy(name, cfg.update_every, file_cal, prior)
 
@@ -87,13 +104,13 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     decisions: list[dict] = []
     day_rows: list[dict] = []
     obs_rows: list[pd.DataFrame] = []
+    fill_t: list[np.ndarray] = []  # every hedge fill so far (ns): the hedge position is carried across days
+    fill_q: list[np.ndarray] = []  # signed hedge shares (+ bought)
     for day in days:
         s0, s1 = day.session
         first, hi, last = np.searchsorted(times, [s0, s1, s1 + 1])  # no hedge starts at the close itself
         lo = int(np.searchsorted(times, s0, side="right"))  # nor at the open, before the book is there
         t, e = times[:hi], values[:hi]
-        fill_t: list[np.ndarray] = []
-        fill_q: list[np.ndarray] = []  # signed hedge shares (+ bought)
         pending: list[tuple[int, dict]] = []  # (time the parent is measured, its row)
         day_parents: list[dict] = []
         in_flight: list[tuple[int, int]] = []  # (end_ns, req_id)
@@ -117,28 +134,34 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
             pending = [p for p in pending if p[0] > req.time_ns]
             cal, cid = pol.in_force(day.regime)
             eta_fitted = np.nan if cal is None else float(cal.params["eta"])
-            cal, floored = floor_eta(cal, cfg.period_ns)
+            cal, eta_source = usable_eta(cal, cfg.period_ns, pol.fallback_eta(day.regime))
+            floored = eta_source == "floor"
             ref = float(day.mid_at(req.time_ns))
-            dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules)
+            window = _event_window(day, cfg.pause_ns)
+            dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules, multiplier=day.multiplier,
+                         in_event_window=window is None or window[0] <= req.time_ns < window[1])
             d = dec.to_dict()
-            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index, eta_floored=floored)
+            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index, eta_floored=floored,
+                     eta_source=eta_source)
             decisions.append(d)
             row = {"hedge": len(hedges), "req_id": req.req_id, "policy": pol.name, "day": day.index,
                    "date": day.date, "regime": day.regime or "", "time_ns": req.time_ns, "side": req.side,
                    "required_shares": req.quantity_shares, "exposure_shares": req.exposure_shares,
                    "traded_shares": dec.traded_shares, "paused": dec.paused, "rule": dec.rule_applied,
-                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta_fitted": eta_fitted,
+                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta_source": eta_source,
+                   "eta_fitted": eta_fitted,
                    "eta": dec.coefficients["eta"],
                    "gamma": dec.coefficients["gamma"], "risk_aversion": dec.risk_aversion,
                    "horizon_ns": dec.horizon_ns or 0, "n_children": len(dec.schedule["sizes_shares"]),
-                   "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "schedule_expected_cost": 0.0,
-                   "filled_shares": 0, "realised_cost": 0.0, "realised_cost_bps": np.nan,
+                   "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "curve_cost": 0.0, "curve_cost_bps": 0.0,
+                   "filled_shares": 0, "realised_cost": 0.0, "realised_cost_bps": np.nan, "opportunity_cost": 0.0,
                    "market_impact_bps": np.nan, "end_ns": req.time_ns, "executor": "",
                    "planted_gamma": np.nan if day.planted_gamma is None else day.planted_gamma}
             if dec.chosen is not None:
                 point = dec.curve[dec.chosen]
-                row.update(predicted_cost=point["expected_cost"], predicted_cost_bps=point["expected_cost_bps"],
-                           schedule_expected_cost=dec.schedule["expected_cost"])
+                row.update(predicted_cost=dec.schedule["expected_cost"],
+                           predicted_cost_bps=dec.schedule["expected_cost_bps"],
+                           curve_cost=point["expected_cost"], curve_cost_bps=point["expected_cost_bps"])
                 pid = req.req_id + 1
                 kids = [ChildOrder(int(ts), int(q), dec.schedule["style"], parent_id=pid, index=k)
                         for k, (ts, q) in enumerate(zip(dec.schedule["times_ns"], dec.schedule["sizes_shares"]))]
@@ -148,8 +171,11 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                 tca, prow = measure_hedge(day, ex, parent, cfg.instrument, cfg.post_ns)
                 filled = int(ex.fills["size"].sum()) if len(ex.fills) else 0
                 sf = tca["shortfall"]
-                row.update(filled_shares=filled, executor=ex.executor, realised_cost=float(sf["total_currency"]),
-                           realised_cost_bps=float(sf["total_bps"]) if filled else np.nan,
+                opp = float(sf.get("opportunity_currency", 0.0))
+                executed = float(sf["total_currency"]) - opp  # the filled shares' shortfall
+                filled_notional = float(sf["arrival_notional"]) * filled / max(int(sf["quantity"]), 1)
+                row.update(filled_shares=filled, executor=ex.executor, realised_cost=executed, opportunity_cost=opp,
+                           realised_cost_bps=executed / filled_notional * 1e4 if filled else np.nan,
                            market_impact_bps=float(sf.get("market_impact_bps", 0.0)))
                 if filled:
                     ft = ex.fills["exchange_ns"].to_numpy(np.int64)
@@ -167,7 +193,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
             else:
                 book.close(req.req_id)
                 if dec.paused:  # look again after the pause
-                    i = int(np.searchsorted(t, req.time_ns + cfg.pause_ns, side="left")) - 1
+                    until = req.time_ns + cfg.pause_ns if window is None else window[1]
+                    i = int(np.searchsorted(t, until, side="left")) - 1
             row["unhedged_shares"] = req.quantity_shares - row["filled_shares"]
             hedges.append(row)
             i += 1
@@ -202,6 +229,11 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
         cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))
     return LoopResult(pol.name, hed, pd.DataFrame(day_rows), pd.concat(obs_rows, ignore_index=True), cals,
                       decisions)
+
+
+def _event_window(day: Day, pause_ns: int) -> tuple[int, int] | None:
+    """[start, end) ns of the pause around ``day``'s scheduled news event (module docstring); None: no event."""
+    return None if day.news_ns is None else (day.news_ns - pause_ns, day.news_ns + pause_ns)
 
 
 def _mean(values: list[float]) -> float:

@@ -13,7 +13,8 @@ difference; per policy the mean signed error realised − predicted (bps, the bi
 trend of the prediction error over the days (:func:`error_trend`: the least-squares slope of the day's mean
 |error| on the day, bps per day, with a bootstrap interval over days; for a learning policy also the slope of its
 error minus ``static``'s on the same day, which removes how hard each day is); and per regime the planted
-``gamma`` next to the calibrated one (:func:`tracking_summary`). A verdict needs its 95 % interval clear of zero.
+``gamma`` next to the calibrated one (:func:`tracking_summary`); per policy how many hedges decided with a fallback
+or a floored ``eta`` (:func:`eta_sources`). A verdict needs its 95 % interval clear of zero.
 """
 
 from __future__ import annotations
@@ -163,6 +164,15 @@ def tracking_summary(r: LoopResult) -> dict[str, Any]:
     return out
 
 
+def eta_sources(r: LoopResult) -> dict[str, int]:
+    """Hedges traded by the source of the ``eta`` they were decided with: ``fit``, ``fallback`` (the fit clamped
+    ``eta``, the key's last unclamped one used) and ``floor`` (no usable fallback: the η floor)."""
+    h = r.hedges
+    done = h[h["filled_shares"] > 0] if len(h) else h
+    counts = done["eta_source"].value_counts() if len(done) else {}
+    return {k: int(counts.get(k, 0)) for k in ("fit", "fallback", "floor")}
+
+
 def _findings(p: str, cmp: dict[str, Any], other: str) -> list[str]:
     out = []
     for k, what in (("total_hedge_cost", "total hedge cost"), ("hedged_pnl_variance", "variance of the hedged P&L"),
@@ -176,7 +186,8 @@ def _findings(p: str, cmp: dict[str, Any], other: str) -> list[str]:
 def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
     """The three-policy comparison (module docstring), plus where learning does not pay."""
     stats = {p: _day_stats(r) for p, r in results.items()}
-    out: dict[str, Any] = {"policies": {p: _stats(d) for p, d in stats.items()}, "vs_static": {}, "findings": []}
+    out: dict[str, Any] = {"policies": {p: {**_stats(d), "eta_sources": eta_sources(results[p])}
+                                        for p, d in stats.items()}, "vs_static": {}, "findings": []}
     if "static" in stats:
         for p, d in stats.items():
             if p == "static":
@@ -215,7 +226,7 @@ def summary(r: LoopResult) -> dict[str, Any]:
     return {"policy": r.policy, "days": int(len(r.days)), "requirements": int(len(h)),
             "hedges": int(len(done)), "paused": int(h["paused"].sum()) if len(h) else 0,
             "unhedged_shares_paused": int(h.loc[h["paused"], "unhedged_shares"].sum()) if len(h) else 0,
-            **_stats(_day_stats(r)), "updates": int(len(r.calibrations)),
+            **_stats(_day_stats(r)), "eta_sources": eta_sources(r), "updates": int(len(r.calibrations)),
             "route": "single", "executor": sorted(set(done["executor"])) if len(done) else [],
             "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
                     "planted law; the response to one hedge is not carried into the next"

@@ -59,6 +59,7 @@ class Policy:
     calibrations: dict[str, Calibration | None] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     updates: list[dict[str, Any]] = field(default_factory=list)
+    unclamped_eta: dict[str, float] = field(default_factory=dict)  # per key, the last eta > 0 ($·day/share²)
 
     def key(self, regime: str | None) -> str:
         return (regime or "unlabelled") if self.per_regime else "all"
@@ -69,7 +70,18 @@ class Policy:
         if k not in self.calibrations:
             self.calibrations[k] = self.start(k)
             self.ids[k] = f"{k}:0"
+            self._remember(k)
         return self.calibrations[k], self.ids[k]
+
+    def _remember(self, key: str) -> None:
+        """Keep ``key``'s ``eta`` as the fallback of later clamped fits when the fit did not clamp it at 0."""
+        cal = self.calibrations[key]
+        if cal is not None and cal.params["eta"] > 0:
+            self.unclamped_eta[key] = float(cal.params["eta"])
+
+    def fallback_eta(self, regime: str | None) -> float | None:
+        """The last ``eta`` of ``regime``'s key that a fit did not clamp at 0 (the prior's until one does)."""
+        return self.unclamped_eta.get(self.key(regime))
 
     def learn(self, regime: str | None, parents: pd.DataFrame, half_life_days: float, updater: Updater,
               when_ns: int, day: int) -> None:
@@ -82,6 +94,7 @@ class Policy:
         new = updater(cal, parents, half_life_days, where=f"loop hedges {list(parents['parent_id'])}")
         n = int(cid.split(":")[1]) + 1
         self.calibrations[k], self.ids[k] = new, f"{k}:{n}"
+        self._remember(k)
         self.updates.append({"key": k, "from": cid, "to": self.ids[k], "time_ns": int(when_ns), "day": day,
                              "n_parents": int(len(parents)), "hedges": [int(x) for x in parents["row"]],
                              "eta": float(new.params["eta"]), "gamma": float(new.params["gamma"]),
