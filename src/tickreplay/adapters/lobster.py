@@ -138,11 +138,11 @@ def _set_level(lv, sc, rec, out, n, ctr, ts, row, side, price, target):
 
 
 @njit(cache=True)
-def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, stale):
-    """Emit implied events until the top N equals orderbook row ``i``; False if stuck. A side whose top N
-    equals the row's already is left alone (it would get no event)."""
+def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, stale, same_ask, same_bid):
+    """Emit implied events until the top N equals orderbook row ``i``; False if stuck. ``same_ask``,
+    ``same_bid``: whether that side's top N equals the row's already; such a side is left alone (it would get
+    no event), and a side's events leave the other side as it is, so only a corrected side is compared again."""
     while True:
-        same_ask, same_bid = sb_side_equals(lv, sc, levels, ob, i, 1), sb_side_equals(lv, sc, levels, ob, i, 0)
         if same_ask and same_bid:
             return n, True
         before = n
@@ -186,6 +186,8 @@ def _correct(lv, sc, rec, out, n, ctr, ts, row, ob, i, levels, stale):
                         n = _set_level(lv, sc, rec, out, n, ctr, ts, row, side, p, q)
         if n == before:
             return n, False
+        same_ask = same_ask or sb_side_equals(lv, sc, levels, ob, i, 1)
+        same_bid = same_bid or sb_side_equals(lv, sc, levels, ob, i, 0)
 
 
 @njit(cache=True, inline="always")
@@ -277,12 +279,15 @@ def _rows(lv, sc, rec, ht, dk, dv, out, n, ctr, stale, m, m_ok, ob, ob_ok, row0,
                                      m[i, 5])
             if st != _ST_DONE:
                 return st, i, n, last_ts, d1, d2
-        if ob_ok[i] and not (sb_side_equals(lv, sc, levels, ob, i, 1)
-                             and sb_side_equals(lv, sc, levels, ob, i, 0)):
-            ctr[_C_ROWS_CORR] += 1
-            n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, stale)
-            if not good:
-                return _ST_STUCK, i, n, last_ts, 0, 0
+        if ob_ok[i]:
+            same_ask = sb_side_equals(lv, sc, levels, ob, i, 1)
+            same_bid = sb_side_equals(lv, sc, levels, ob, i, 0)
+            if not (same_ask and same_bid):
+                ctr[_C_ROWS_CORR] += 1
+                n, good = _correct(lv, sc, rec, out, n, ctr, last_ts, row, ob, i, levels, stale, same_ask,
+                                   same_bid)
+                if not good:
+                    return _ST_STUCK, i, n, last_ts, 0, 0
     return _ST_DONE, m.shape[0], n, last_ts, 0, 0
 
 
