@@ -54,6 +54,8 @@ def percent(name: str, value: float) -> float:
 
 def positive_int(name: str, value: int) -> int:
     """An integer >= 1, else ConfigError naming ``name``."""
+    if type(value) is int and value >= 1:  # the common case, without the ABC check (bool is not exactly int)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"parameter '{name}' must be an integer, got {value!r}")
     v = int(value)
