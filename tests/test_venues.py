@@ -367,7 +367,7 @@ BASE = {"data": {"synthetic": {"regime": "liquid_large_cap", "seed": 3, "duratio
 
 
 def test_scenario_venues_table_parses_and_runs():
-    from tickreplay.venues.scenario_run import run_venues
+    from tickreplay.experiment.venues_run import run_venues
 
     scn = parse_scenario(BASE)
     assert [v.name for v in scn.venues] == ["A", "B"] and scn.venues[0].fees.taker_bps == 0.3
@@ -401,7 +401,7 @@ def test_bad_venues_tables(change, message):
 
 def test_catalog_venues_of_different_instruments_name_the_key(tmp_path):
     from tickreplay.catalog import Catalog
-    from tickreplay.venues.scenario_run import venue_data
+    from tickreplay.experiment.venues_run import venue_data
 
     cat = Catalog(tmp_path / "replay")
     a = generate_day("liquid_large_cap", seed=1, duration_s=60)
@@ -431,7 +431,7 @@ def test_venue_scenario_is_stored_like_any_run_and_queryable(tmp_path):
     from tickreplay.experiment.scenario import load_scenario
     from tickreplay.experiment.sweep import compare, read_grid
     from tickreplay.results import query
-    from tickreplay.venues.scenario_run import run_venues
+    from tickreplay.experiment.venues_run import run_venues
 
     two = _write_scenario(tmp_path / "two.toml", {**BASE, "name": "two", "seed": 4,
                                                   "router": {"policy": "cont-kukanov", "horizon_s": 20}})

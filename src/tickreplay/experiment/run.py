@@ -103,7 +103,7 @@ def run_id_from(scn: Scenario, market: dict) -> str:
     """:func:`run_id_for` from the data's :func:`market_identity` (no data needed)."""
     content = {"scenario": scn.spec(), "data": market, "inputs": input_fingerprints(scn), "version": __version__}
     if scn.venues:  # several venues: each catalog venue's tape decides the run too ([data] is the first's)
-        from tickreplay.venues.scenario_run import venue_fingerprints
+        from tickreplay.experiment.venues_run import venue_fingerprints
 
         content["venues_data"] = venue_fingerprints(scn)
     content = json_text(content, sort_keys=True)
@@ -361,7 +361,7 @@ def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None =
     Arrow)."""
     t0 = time.perf_counter()
     if scn.venues:  # several venues of the instrument: the schedule routed across them (docs/venues.md)
-        from tickreplay.venues.scenario_run import measure_venues, plan_venues, run_planned
+        from tickreplay.experiment.venues_run import measure_venues, plan_venues, run_planned
 
         plan, venues = plan_venues(scn, data)
         t1 = time.perf_counter()

@@ -102,19 +102,6 @@ def venue_figures(orders: pd.DataFrame, fills: pd.DataFrame, parent: ParentOrder
     return per
 
 
-def consolidated_path(market: MarketSeries, t0: int, t1: int) -> pd.DataFrame:
-    """Touch, mid (×2) and cumulative volume of the consolidated market on a time grid over ``[t0, t1]`` (ns; the
-    columns of :func:`tickreplay.experiment.data.market_path`, the ``market.parquet`` of a multi-venue run)."""
-    from tickreplay.experiment.data import time_grid
-
-    t = time_grid(t0, min(t1, int(market.ts_ns[-1])))
-    i = np.searchsorted(market.ts_ns, t, side="right") - 1  # -1: before the first event (no book, no volume)
-    j = np.maximum(i, 0)
-    return pd.DataFrame({"ts_ns": t, "bid": np.where(i >= 0, market.bid[j], 0),
-                         "ask": np.where(i >= 0, market.ask[j], 0),
-                         "mid_x2": market.mid_x2_at(t), "cum_volume": market.cum_volume[i + 1]})
-
-
 def paired_comparison(costs: pd.DataFrame, baseline: str, seed: int = 0, n_boot: int = DEFAULT_N_BOOT) -> dict:
     """Per policy, the paired saving against ``baseline`` over the days both ran (module docstring).
 

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import numpy as np
+import pandas as pd
+
 from tickreplay.engine import EngineConfig, RunResult
 from tickreplay.errors import ConfigError, TickreplayError
 from tickreplay.exchange import QueueModel
-from tickreplay.experiment.data import MarketData, from_tape, load_data, load_data_spec
+from tickreplay.experiment.data import MarketData, from_tape, load_data, load_data_spec, time_grid
 from tickreplay.experiment.plan import Plan
 from tickreplay.experiment.scenario import Scenario, VenueSpec
 from tickreplay.tca.market import MarketSeries
 from tickreplay.venues.consolidated import check_same_instrument
 from tickreplay.venues.engine import Venue, VenueEngine
 from tickreplay.venues.router_strategy import RoutedExecutor, RouterPolicy, check_policy_venues
-from tickreplay.venues.tca import consolidated_market, consolidated_path, venue_figures, venue_tca
+from tickreplay.venues.tca import consolidated_market, venue_figures, venue_tca
 
 NS = 1_000_000_000
 
@@ -188,3 +191,14 @@ def run_venues(scn: Scenario, policy: RouterPolicy | None = None):
     result, parent = run.result, run.plan.parent
     fills = result.fills[result.fills["parent_id"] == parent.parent_id]
     return result, venue_tca(result.orders, fills, parent, run.market, [v.name for v in run.venues]), run.venues
+
+
+def consolidated_path(market: MarketSeries, t0: int, t1: int) -> pd.DataFrame:
+    """Touch, mid (×2) and cumulative volume of the consolidated market on a time grid over ``[t0, t1]`` (ns; the
+    columns of :func:`tickreplay.experiment.data.market_path`, the ``market.parquet`` of a multi-venue run)."""
+    t = time_grid(t0, min(t1, int(market.ts_ns[-1])))
+    i = np.searchsorted(market.ts_ns, t, side="right") - 1  # -1: before the first event (no book, no volume)
+    j = np.maximum(i, 0)
+    return pd.DataFrame({"ts_ns": t, "bid": np.where(i >= 0, market.bid[j], 0),
+                         "ask": np.where(i >= 0, market.ask[j], 0),
+                         "mid_x2": market.mid_x2_at(t), "cum_volume": market.cum_volume[i + 1]})
