@@ -5,6 +5,7 @@ calibration toward the planted values."""
 from __future__ import annotations
 
 import copy
+import re
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -354,3 +355,74 @@ jump_median_shares = 6000
     assert {"updates", "gamma", "gamma_ci", "planted_gamma", "ratio", "planted_inside_ci"} <= set(summary)
     rows = cmp["tracking_updates"]["regime"]
     assert len(rows) == summary["updates"] and {"key", "day", "gamma", "planted_gamma", "gap"} <= set(rows[0])
+
+
+ROUTED = {"name": "routed", "seed": 3, "loop": {
+    "instrument": "SYN", "threshold_shares": 4000, "risk_aversion": 1e-4, "period_s": 30, "n_horizons": 10,
+    "generate": {"days": 2, "regimes": ["liquid_large_cap"], "duration_s": 2400, "seed": 40},
+    "exposure": {"seed": 2, "jump_rate_per_hour": 8.0, "jump_median_shares": 6000},
+    "router": {"policy": "best"},
+    "venues": [{"name": "A", "share": 0.7, "fees": {"taker_bps": 0.3}},
+               {"name": "B", "share": 0.3, "fees": {"taker_bps": 0.1}}]}}  # B: thinner (30 % of the orders)
+
+
+def _routed(router: dict) -> dict:
+    doc = copy.deepcopy(ROUTED)
+    doc["loop"]["router"] = router
+    return doc
+
+
+@pytest.fixture(scope="module")
+def routed():
+    cfg = parse_loop(_routed({"policy": "best"}))
+    days = load_days(cfg)
+    return days, load_exposure(cfg, days)
+
+
+@pytest.mark.parametrize("router, label", [({"policy": "single", "venue": "A"}, "single:A"),
+                                           ({"policy": "best"}, "best")])
+def test_a_routed_loop_routes_every_hedge_across_the_venues(routed, router, label):
+    import json
+
+    days, path = routed
+    assert all([v.name for v in d.venues] == ["A", "B"] for d in days)
+    r = run_loop(parse_loop(_routed(router)), "static", days=days, exposure=path)
+    h = r.hedges[r.hedges["traded_shares"] > 0]
+    assert len(h) >= 4 and set(h["day"]) == {0, 1}
+    assert (h["route"] == label).all() and (h["filled_shares"] <= h["traded_shares"]).all()
+    close = h["day"].map({d.index: d.session[1] for d in days})
+    early = h[h["time_ns"] + h["horizon_ns"] + 60 * 10**9 < close]  # not cut by the close (the last may be)
+    assert len(early) >= 3 and (early["filled_shares"] == early["traded_shares"]).all()
+    filled = [json.loads(x) for x in h["route_filled"]]
+    assert [f["A"] + f["B"] for f in filled] == list(h["filled_shares"])  # the legs add up to the traded quantity
+    vf = r.venue_fills
+    assert vf.groupby("hedge")["filled_shares"].sum().to_dict() == dict(zip(h["hedge"], h["filled_shares"]))
+    if label == "single:A":
+        assert all(f["B"] == 0 for f in filled) and (vf.loc[vf["venue"] == "B", "sent_shares"] == 0).all()
+    else:  # the thinner venue B does not show a hedge's size at once: best splits, and uses both venues
+        assert sum(f["B"] for f in filled) > 0 and sum(f["A"] for f in filled) > 0
+        assert any(f["A"] > 0 and f["B"] > 0 for f in filled)
+    for row in h.itertuples():  # the decision record holds the route
+        dec = r.decisions[row.hedge]
+        assert dec["route"] == label and dec["route_detail"]["policy"] == label
+        assert dec["route_detail"]["filled"] == json.loads(row.route_filled)
+        assert sum(d["size"] for d in dec["route_detail"]["decisions"] if d["what"] == "child") > 0
+
+
+@pytest.mark.parametrize("change, key", [
+    (lambda t: t.pop("venues"), "loop.router"),
+    (lambda t: t.pop("router"), "loop.venues"),
+    (lambda t: t["generate"].update(market="reactive"), "loop.generate.market"),
+    (lambda t: t["generate"].update(market="impact-replay"), "loop.generate.market"),
+    (lambda t: t.update(venues=[{"name": "A", "catalog": "X"}, {"name": "B", "catalog": "Y"}]),
+     "loop.venues[0].catalog"),
+    (lambda t: t.update(router={"policy": "single", "venue": "C"}), "loop.router.venue"),
+    (lambda t: t.update(router={"policy": "fastest"}), "loop.router.policy"),
+    (lambda t: t["venues"][1].update(share=-1), "loop.venues[1].share"),
+    (lambda t: (t.pop("generate"), t.update(days=["SYN/2024-01-02"])), "loop.router"),
+])
+def test_routed_scenario_errors_name_the_key(change, key):
+    doc = copy.deepcopy(ROUTED)
+    change(doc["loop"])
+    with pytest.raises(ConfigError, match=re.escape(f"'{key}")):
+        parse_loop(doc)

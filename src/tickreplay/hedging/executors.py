@@ -42,7 +42,8 @@ class Day:
     to our fills, on generated days the planted AC ``gamma`` ($/share², docs/loop.md; None where the planted law
     is not AC's), on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
-    no known event)."""
+    no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
+    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books)."""
 
     index: int
     key: str
@@ -56,6 +57,7 @@ class Day:
     planted_gamma: float | None = None
     reactive: Any = None
     news_ns: int | None = None
+    venues: tuple = ()  # routed loops: the day's venues (tickreplay.venues.Venue), its tape split across them
 
     @property
     def price_scale(self) -> int:
@@ -118,13 +120,31 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
                            None if news is None else start + round(news * 1e9)))
             continue
         tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
-        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5,
-                         day_ns=round(p.session_seconds() * 1e9))
+        day_ns = round(p.session_seconds() * 1e9)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
+        if cfg.router is not None:
+            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
+                           news_ns=None if news is None else start + round(news * 1e9),
+                           venues=_split_venues(cfg, tape, g.seed + k, data.key, day_ns)))
+            continue
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref),
                        news_ns=None if news is None else start + round(news * 1e9)))
     return out
+
+
+def _split_venues(cfg: LoopConfig, tape: Any, seed: int, key: str, day_ns: int) -> tuple:
+    """The day's ``tape`` split across ``cfg.venues`` by their shares (seeded ``seed``, the day's), each venue with
+    its fees, latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction)."""
+    from tickreplay.experiment.data import from_tape
+    from tickreplay.experiment.venues_run import _config
+    from tickreplay.venues.engine import Venue
+    from tickreplay.venues.generate import split_tape
+
+    tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
+    return tuple(Venue(v.name, from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns).replay, _config(v, cfg.seed))
+                 for v in cfg.venues)
 
 
 def _catalog_days(cfg: LoopConfig) -> list[Day]:
@@ -161,13 +181,15 @@ class Execution:
     """What an executor returns: the run's ``fills`` and ``orders`` (engine tables; ``orders`` None where no
     engine ran: the reactive market), the shift our trading left on the replayed market (:class:`ShiftState`,
     None when the replay does not respond) and ``market_data``: the market the fills were executed in when it is
-    not the day's replay (the reactive day, :class:`tickreplay.experiment.data.MarketData`)."""
+    not the day's replay (the reactive day, :class:`tickreplay.experiment.data.MarketData`); ``route``: what a
+    router did (:func:`route_record`; None: one venue, no router)."""
 
     fills: pd.DataFrame
     orders: pd.DataFrame | None
     shift: ShiftState | None
     executor: str
     market_data: Any = None
+    route: dict | None = None
 
 
 class Executor(Protocol):
@@ -225,9 +247,55 @@ class ReactiveExecutor:
         return Execution(run.fills, None, None, self.name, run.data)
 
 
+@dataclass(frozen=True)
+class RoutedExecutor:
+    """The smart order router on the day's venues (``[loop.router]``): the hedge's children through
+    :class:`tickreplay.venues.router_strategy.RoutedExecutor` of ``policy`` on
+    :class:`~tickreplay.venues.engine.VenueEngine` (each venue's own exchange, latency, queue model and fees; the
+    venues' tapes replay plain: historical flow does not react). The children's style is not used: the policy
+    decides market or limit orders. ``seed``: the engine's."""
+
+    policy: Any  # tickreplay.venues.router_strategy.RouterPolicy
+    seed: int = 0
+    name: str = "routed replay"
+
+    def execute(self, day: Day, side: int, children: Sequence[ChildOrder], start_ns: int) -> Execution:
+        from tickreplay.venues.engine import VenueEngine
+        from tickreplay.venues.router_strategy import RoutedExecutor as Router
+
+        if not day.venues:
+            raise ConfigError(f"day {day.index} ({day.key}): the router needs the day split across venues "
+                              "([loop.router] with [[loop.venues]])")
+        router = Router(side, children, self.policy, int(sum(c.quantity for c in children)))
+        res = VenueEngine(list(day.venues), seed=self.seed).run(router, start_ns=start_ns)
+        return Execution(res.fills, res.orders, None, f"{self.name} ({self.policy.label})",
+                         route=route_record(router, res.fills, [v.name for v in day.venues]))
+
+
+def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str]) -> dict:
+    """A hedge's route: the policy (``label``), the routing decisions (time, child or sweep, size and legs as the
+    router sent them), per venue the shares sent (market and limit legs) and filled, and the fills' fees."""
+    sent = {v: 0 for v in venues}
+    for r in router.routes:
+        for leg, size in r["legs"].items():
+            sent[leg.split("@")[-1]] += int(size)
+    by = fills.groupby("venue") if len(fills) else None
+    filled = {v: int(by["size"].sum().get(v, 0)) if by is not None else 0 for v in venues}
+    fees = {v: float(by["fee"].sum().get(v, 0.0)) if by is not None else 0.0 for v in venues}
+    return {"policy": router.policy.label, "sent": sent, "filled": filled, "fees": fees,
+            "decisions": [{"time_ns": int(r["time_ns"]), "what": r["what"], "size": int(r["size"]),
+                           "legs": {k: int(x) for k, x in r["legs"].items()}} for r in router.routes]}
+
+
 def default_executor(cfg: LoopConfig) -> Executor:
-    """The executor of a loop scenario: the reactive market on ``market = "reactive"`` days, else the
-    impact-adjusted replay."""
+    """The executor of a loop scenario: the router on the day's venues with ``[loop.router]``, the reactive market
+    on ``market = "reactive"`` days, else the impact-adjusted replay."""
+    if cfg.router is not None:
+        from tickreplay.venues.router_strategy import RouterPolicy
+
+        r = cfg.router
+        return RoutedExecutor(RouterPolicy(r.policy, r.venue, round(r.horizon_s * 1e9), r.lambda_under_ticks,
+                                           r.lambda_over_ticks, r.n_windows), cfg.seed)
     if cfg.generated is not None and cfg.generated.market == "reactive":
         return ReactiveExecutor(cfg.period_ns, cfg.seed)
     return ImpactReplayExecutor(cfg.replace_after_ns, cfg.max_replaces, cfg.seed)

@@ -3,7 +3,11 @@
 For each day, observation by observation of the exposure: a breach raises a requirement
 (:class:`~tickreplay.hedging.requirements.HedgeBook`); :func:`~tickreplay.hedging.decision.decide` picks the
 horizon on the cost-risk curve of the calibration in force (the policy's, :mod:`.policies`) and the AC schedule;
-the route is ``single`` (one venue); an :class:`~tickreplay.hedging.executors.Executor` replays the children; TCA
+the route is ``single`` (one venue), or with ``[loop.router]`` the router's policy splitting the children across
+the day's venues (:class:`~tickreplay.hedging.executors.RoutedExecutor`; the hedge row keeps the shares sent and
+filled per venue as JSON, ``route_sent`` / ``route_filled``, the decision record the whole route, and
+:attr:`LoopResult.venue_fills` the per-venue fills); an :class:`~tickreplay.hedging.executors.Executor` replays the
+children; TCA
 measures the shortfall vs the arrival mid; the hedge becomes a measured parent and the calibration is updated
 before the next requirement (``every = "hedge"``: once the parent's post-trade mid is known, ``post_ns`` after its
 last fill, else at the day's end) or at the day's end (``every = "day"``).
@@ -32,6 +36,7 @@ event time (catalog days) is paused throughout, each paused look followed by the
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -53,7 +58,9 @@ ROUTE = "single"
 @dataclass
 class LoopResult:
     """One policy's loop: ``hedges`` (one row per requirement), ``days`` (one row per day), ``exposure`` (per
-    observation), ``calibrations`` (per update), ``decisions`` (the full :class:`Decision` records)."""
+    observation), ``calibrations`` (per update), ``decisions`` (the full :class:`Decision` records) and, on routed
+    loops, ``venue_fills`` (per hedge and venue: shares sent and filled, fills, fees in currency, average price in
+    currency per share; empty otherwise)."""
 
     policy: str
     hedges: pd.DataFrame
@@ -61,6 +68,7 @@ class LoopResult:
     exposure: pd.DataFrame
     calibrations: pd.DataFrame
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    venue_fills: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def load_exposure(cfg: LoopConfig, days: list[Day]) -> ExposurePath:
@@ -103,6 +111,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     hedges: list[dict] = []
     decisions: list[dict] = []
     day_rows: list[dict] = []
+    venue_rows: list[dict] = []
+    route = ROUTE if cfg.router is None else executor.policy.label
     obs_rows: list[pd.DataFrame] = []
     fill_t: list[np.ndarray] = []  # every hedge fill so far (ns): the hedge position is carried across days
     fill_q: list[np.ndarray] = []  # signed hedge shares (+ bought)
@@ -141,14 +151,14 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
             dec = decide(req, day.market, ref, s1, dcfg, cal, day.regime, cfg.rules, multiplier=day.multiplier,
                          in_event_window=window is None or window[0] <= req.time_ns < window[1])
             d = dec.to_dict()
-            d.update(route=ROUTE, calibration_id=cid, policy=pol.name, day=day.index, eta_floored=floored,
+            d.update(route=route, calibration_id=cid, policy=pol.name, day=day.index, eta_floored=floored,
                      eta_source=eta_source)
             decisions.append(d)
             row = {"hedge": len(hedges), "req_id": req.req_id, "policy": pol.name, "day": day.index,
                    "date": day.date, "regime": day.regime or "", "time_ns": req.time_ns, "side": req.side,
                    "required_shares": req.quantity_shares, "exposure_shares": req.exposure_shares,
                    "traded_shares": dec.traded_shares, "paused": dec.paused, "rule": dec.rule_applied,
-                   "route": ROUTE, "calibration_id": cid, "eta_floored": floored, "eta_source": eta_source,
+                   "route": route, "calibration_id": cid, "eta_floored": floored, "eta_source": eta_source,
                    "eta_fitted": eta_fitted,
                    "eta": dec.coefficients["eta"],
                    "gamma": dec.coefficients["gamma"], "risk_aversion": dec.risk_aversion,
@@ -157,6 +167,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                    "filled_shares": 0, "realised_cost": 0.0, "realised_cost_bps": np.nan, "opportunity_cost": 0.0,
                    "market_impact_bps": np.nan, "end_ns": req.time_ns, "executor": "",
                    "planted_gamma": np.nan if day.planted_gamma is None else day.planted_gamma}
+            if cfg.router is not None:
+                row.update(route_sent="{}", route_filled="{}")
             if dec.chosen is not None:
                 point = dec.curve[dec.chosen]
                 row.update(predicted_cost=dec.schedule["expected_cost"],
@@ -177,6 +189,10 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                 row.update(filled_shares=filled, executor=ex.executor, realised_cost=executed, opportunity_cost=opp,
                            realised_cost_bps=executed / filled_notional * 1e4 if filled else np.nan,
                            market_impact_bps=float(sf.get("market_impact_bps", 0.0)))
+                if ex.route is not None:
+                    d["route_detail"] = ex.route
+                    row.update(route_sent=json.dumps(ex.route["sent"]), route_filled=json.dumps(ex.route["filled"]))
+                    venue_rows += _venue_rows(len(hedges), day.index, ex, day.price_scale)
                 if filled:
                     ft = ex.fills["exchange_ns"].to_numpy(np.int64)
                     fill_t.append(ft)
@@ -228,7 +244,22 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     if len(cals):
         cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))
     return LoopResult(pol.name, hed, pd.DataFrame(day_rows), pd.concat(obs_rows, ignore_index=True), cals,
-                      decisions)
+                      decisions, pd.DataFrame(venue_rows))
+
+
+def _venue_rows(hedge: int, day: int, ex, price_scale: int) -> list[dict]:
+    """Per venue of a routed hedge: shares sent and filled, fills, fees (currency), average fill price (currency
+    per share; NaN without fills)."""
+    f = ex.fills
+    out = []
+    for venue, sent in ex.route["sent"].items():
+        v = f[f["venue"] == venue] if len(f) else f
+        size = int(v["size"].sum()) if len(v) else 0
+        notional = float((v["price"].to_numpy(np.float64) * v["size"].to_numpy(np.float64)).sum()) if size else 0.0
+        out.append({"hedge": hedge, "day": day, "venue": venue, "sent_shares": int(sent), "filled_shares": size,
+                    "fills": int(len(v)), "fees": float(v["fee"].sum()) if len(v) else 0.0,
+                    "avg_price": notional / size / price_scale if size else np.nan})
+    return out
 
 
 def _event_window(day: Day, pause_ns: int) -> tuple[int, int] | None:

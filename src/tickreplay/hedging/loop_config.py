@@ -108,6 +108,8 @@ class LoopConfig:
     replace_after_ns: int = 20 * NS
     max_replaces: int = 2
     post_ns: int = 600 * NS
+    router: S.RouterSpec | None = None  # [loop.router]: each generated day split across `venues` and routed
+    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share, fees, latency, queue
     seed: int = 0
     base_dir: str = "."
     source: str | None = None
@@ -216,7 +218,8 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
     if "loop" not in top:
         raise ConfigError("scenario table '[loop]' is required")
     t = top["loop"]
-    d = S._fields("loop", {k: x for k, x in t.items() if k not in ("generate", "regimes", "impact")}, {
+    d = S._fields("loop", {k: x for k, x in t.items() if k not in ("generate", "regimes", "impact", "router",
+                                                                  "venues")}, {
         "instrument": S._str, "days": _catalog_days, "catalog_root": S._str, "exposure": _exposure,
         "threshold_shares": S._pos_int, "target_shares": S._nonneg_int, "risk_aversion": S._nonneg_num,
         "period_s": S._pos_num, "n_horizons": S._pos_int, "pause_s": S._pos_num,
@@ -245,7 +248,7 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
                                   f"children only, the rule for {regime} sends {rule.style!r} children: set "
                                   f"style = \"market\" (or action = \"pause\") for it")
     upd, ex = d.pop("update", {}), d.pop("execution", {})
-    kw: dict[str, Any] = {}
+    kw: dict[str, Any] = _routing(t)
     for key, scale in (("period_s", "period_ns"), ("pause_s", "pause_ns")):
         if key in d:
             kw[scale] = round(d.pop(key) * NS)
@@ -268,6 +271,36 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
         raise ConfigError("scenario key 'loop.update.half_life_days': expected a finite number of days")
     return LoopConfig(name=top.get("name", name or "loop"), catalog_days=days, generated=generated, impact=impact,
                       rules=rules, seed=top.get("seed", 0), base_dir=base, raw=doc, **d, **kw)
+
+
+def _routing(t: dict) -> dict[str, Any]:
+    """``router`` and ``venues`` of ``[loop.router]`` / ``[[loop.venues]]`` (parsed as a run's ``[router]`` and
+    ``[[venues]]``): both or neither; venues by ``share`` of generated days, which replay plain on every venue —
+    the impact-adjusted replay and the reactive market run on one venue only."""
+    if "router" not in t and "venues" not in t:
+        return {}
+    if "router" not in t or "venues" not in t:
+        have, missing = ("loop.router", "[[loop.venues]]") if "router" in t else ("loop.venues", "[loop.router]")
+        raise ConfigError(f"scenario key '{have}' needs '{missing}': the router splits each hedge across the "
+                          "venues (give both, or neither for the one-venue loop)")
+    venues = S._venues("loop.venues", t["venues"])
+    router = S._router("loop.router", t["router"])
+    if venues[0].catalog is not None:
+        raise ConfigError("scenario key 'loop.venues[0].catalog': the loop splits each generated day across its "
+                          "venues; give each venue a 'share' of the day's orders")
+    if "generate" not in t:
+        raise ConfigError("scenario key 'loop.router': routing runs on generated days ('[loop.generate]'), each "
+                          "day split across '[[loop.venues]]'; catalog days replay on one venue")
+    for key in ("market", "planted"):
+        if key in t["generate"]:
+            raise ConfigError(f"scenario key 'loop.generate.{key}': with '[loop.router]' each day replays on its "
+                              "venues without a planted response — the impact-adjusted replay and the reactive "
+                              f"market run on one venue only; remove 'loop.generate.{key}' or '[loop.router]'")
+    names = [v.name for v in venues]
+    if router.venue is not None and router.venue not in names:
+        raise ConfigError(f"scenario key 'loop.router.venue': unknown venue {router.venue!r} (venues: "
+                          f"{', '.join(names)})")
+    return {"router": router, "venues": venues}
 
 
 def load_loop(path: str | Path) -> LoopConfig:

@@ -250,6 +250,8 @@ def write_loop(root: str | Path, name: str, r: LoopResult, scenario_text: str | 
               "loop_calibrations": r.calibrations,
               "loop_decisions": pd.DataFrame({"hedge": range(len(r.decisions)),
                                               "decision_json": [json.dumps(d) for d in r.decisions]})}
+    if len(r.venue_fills):  # routed loops: per hedge and venue
+        tables["loop_venue_fills"] = r.venue_fills
     for tname, df in tables.items():
         pq.write_table(pa.Table.from_pandas(df, preserve_index=False), tmp / f"{tname}.parquet")
     (tmp / "summary.json").write_text(json.dumps(summary(r), indent=2, default=float))
