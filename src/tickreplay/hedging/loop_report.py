@@ -223,16 +223,25 @@ def summary(r: LoopResult) -> dict[str, Any]:
     """The JSON summary of one policy's loop."""
     h = r.hedges
     done = h[h["filled_shares"] > 0] if len(h) else h
-    return {"policy": r.policy, "days": int(len(r.days)), "requirements": int(len(h)),
-            "hedges": int(len(done)), "paused": int(h["paused"].sum()) if len(h) else 0,
-            "unhedged_shares_paused": int(h.loc[h["paused"], "unhedged_shares"].sum()) if len(h) else 0,
-            **_stats(_day_stats(r)), "eta_sources": eta_sources(r), "updates": int(len(r.calibrations)),
-            "route": "single", "executor": sorted(set(done["executor"])) if len(done) else [],
-            "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
-                    "planted law; the response to one hedge is not carried into the next"
-                    if "reactive market" in set(done["executor"] if len(done) else []) else
-                    "replay: the market responds to our fills through the impact-adjusted replay only (on "
-                    "generated days: the planted response); historical flow does not react"}
+    routed = len(r.venue_fills) > 0
+    out = {"policy": r.policy, "days": int(len(r.days)), "requirements": int(len(h)),
+           "hedges": int(len(done)), "paused": int(h["paused"].sum()) if len(h) else 0,
+           "unhedged_shares_paused": int(h.loc[h["paused"], "unhedged_shares"].sum()) if len(h) else 0,
+           **_stats(_day_stats(r)), "eta_sources": eta_sources(r), "updates": int(len(r.calibrations)),
+           "route": sorted(set(h["route"])) if routed else "single",
+           "executor": sorted(set(done["executor"])) if len(done) else [],
+           "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
+                   "planted law; the response to one hedge is not carried into the next"
+                   if "reactive market" in set(done["executor"] if len(done) else []) else
+                   "routed replay: each day split across the venues, which replay plain (no planted response); "
+                   "historical flow does not react" if routed else
+                   "replay: the market responds to our fills through the impact-adjusted replay only (on "
+                   "generated days: the planted response); historical flow does not react"}
+    if routed:  # per venue over the loop: shares sent and filled, fills, fees (currency)
+        v = r.venue_fills.groupby("venue")[["sent_shares", "filled_shares", "fills", "fees"]].sum()
+        out["venues"] = {name: {k: (float(x) if k == "fees" else int(x)) for k, x in row.items()}
+                         for name, row in v.iterrows()}
+    return out
 
 
 def write_loop(root: str | Path, name: str, r: LoopResult, scenario_text: str | None = None) -> Path:
