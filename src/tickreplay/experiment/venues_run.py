@@ -33,7 +33,7 @@ from tickreplay.venues.tca import consolidated_market, venue_figures, venue_tca
 NS = 1_000_000_000
 
 
-def _config(v: VenueSpec, seed: int) -> EngineConfig:
+def venue_engine_config(v: VenueSpec, seed: int) -> EngineConfig:
     lat, q = v.latency, v.queue
     return EngineConfig(md_latency=lat.market_data, entry_latency=lat.order_entry, response_latency=lat.response,
                         allow_overtaking=lat.allow_overtaking,
@@ -115,7 +115,7 @@ def plan_venues(scn: Scenario, data: MarketData | None = None) -> tuple[Plan, li
 
     data = data if data is not None else load_data(scn)
     vdata = venue_data(scn, data)
-    venues = [Venue(v.name, d.replay, _config(v, scn.seed)) for v, d in zip(scn.venues, vdata)]
+    venues = [Venue(v.name, d.replay, venue_engine_config(v, scn.seed)) for v, d in zip(scn.venues, vdata)]
     plan = build_plan(replace(scn, venues=(), router=None), data)
     ex = RoutedExecutor(plan.parent.side, plan.strategy.children, policy_of(scn), plan.parent.quantity)
     return replace(plan, strategy=ex), venues

@@ -138,12 +138,13 @@ def _split_venues(cfg: LoopConfig, tape: Any, seed: int, key: str, day_ns: int) 
     """The day's ``tape`` split across ``cfg.venues`` by their shares (seeded ``seed``, the day's), each venue with
     its fees, latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction)."""
     from tickreplay.experiment.data import from_tape
-    from tickreplay.experiment.venues_run import _config
+    from tickreplay.experiment.venues_run import venue_engine_config
     from tickreplay.venues.engine import Venue
     from tickreplay.venues.generate import split_tape
 
     tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
-    return tuple(Venue(v.name, from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns).replay, _config(v, cfg.seed))
+    return tuple(Venue(v.name, from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns).replay,
+                        venue_engine_config(v, cfg.seed))
                  for v in cfg.venues)
 
 
