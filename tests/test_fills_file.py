@@ -228,3 +228,20 @@ def test_several_fills_files_are_one_sample_and_a_parent_in_two_files_is_an_erro
     args = p.parse_args(["sqrt", "--fills", str(a), str(a), "--catalog", str(cat.root)])
     with pytest.raises(InputError, match="parent 'b1' is also in"):
         _parents(args)
+
+
+def test_with_several_fills_files_an_error_names_the_file_its_row_is_in(tmp_path):
+    """A fill outside its tape in the second file: the error names the second file and that file's row."""
+    cat = hand_catalog(tmp_path / "cat")
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    GOOD[GOOD.parent_id == "b1"].to_csv(a, index=False)
+    late = GOOD[GOOD.parent_id == "s1"].copy()
+    late["ts_ns"] = T0 + 10_000 * S  # after the tape's end
+    late.to_csv(b, index=False)
+    p = argparse.ArgumentParser()
+    add_parsers(p.add_subparsers())
+    from tickreplay.cli._calibrate_fills import _parents
+
+    with pytest.raises(InputError) as err:
+        _parents(p.parse_args(["sqrt", "--fills", str(a), str(b), "--catalog", str(cat.root)]))
+    assert err.value.path == str(b) and err.value.row == 2 and err.value.field == "ts_ns"

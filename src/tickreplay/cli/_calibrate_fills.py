@@ -54,22 +54,34 @@ def _parents(args: argparse.Namespace, post_ns: int | None = None):
 
     positive_int("bootstrap", args.bootstrap)
     day_ns = None if args.day_hours is None else round(positive("day_hours", args.day_hours) * 3600e9)
+    catalog = Catalog(args.catalog)
+
+    def measure(fills, where: str):
+        return measure_parents(fills, catalog, where, post_ns=POST_NS if post_ns is None else post_ns,
+                               day_ns=day_ns, day_stats_needed=args.by == "vol-spread",
+                               day_inputs=lambda e, d: estimate_inputs([e], day_ns=d).market)
+
     if args.fills is not None:
         import pandas as pd
 
         from tickreplay.errors import InputError
 
         files = [str(Path(f)) for f in args.fills]
-        frames, seen = [], {}
-        for f in files:
+        seen: dict[str, str] = {}
+        parts, data, n_fills = [], [], 0
+        for f in files:  # each file measured on its own, so an error names the file its row is in
             one = read_fills(f)
             for pid in one["parent_id"].unique().tolist():
                 if pid in seen:
                     raise InputError(f, None, "parent_id", f"parent {pid!r} is also in {seen[pid]}: parent ids "
                                      "must be unique across the fills files")
                 seen[pid] = f
-            frames.append(one)
-        fills = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            p, d = measure(one, f)
+            p.insert(0, "file", f)
+            parts.append(p)
+            data += [x for x in d if x not in data]
+            n_fills += len(one)
+        parents = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
         where = files[0] if len(files) == 1 else f"{files[0]} (+{len(files) - 1} more fills files)"
         source = ({"fills": files[0], "fingerprint": file_fingerprint(files[0])} if len(files) == 1 else
                   {"fills": [{"file": f, "fingerprint": file_fingerprint(f)} for f in files]})
@@ -77,10 +89,9 @@ def _parents(args: argparse.Namespace, post_ns: int | None = None):
         where = str(Path(args.results))
         fills, counts = fills_from_results(where)
         source = {"results": where, **counts}
-    parents, data = measure_parents(fills, Catalog(args.catalog), where, post_ns=POST_NS if post_ns is None else
-                                    post_ns, day_ns=day_ns, day_stats_needed=args.by == "vol-spread",
-                                    day_inputs=lambda e, d: estimate_inputs([e], day_ns=d).market)
-    source["n_fills"] = int(len(fills))
+        parents, data = measure(fills, where)
+        n_fills = len(fills)
+    source["n_fills"] = int(n_fills)
     return parents, data, source, where
 
 

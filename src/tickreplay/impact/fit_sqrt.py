@@ -186,6 +186,12 @@ def sqrt_sample(parents: pd.DataFrame) -> pd.DataFrame:
                          "instrument": parents["instrument"].astype(str).to_numpy(object)})
 
 
+def file_of(parents: pd.DataFrame, i: int, where: str) -> str:
+    """The fills file parent ``i`` came from (column ``file`` when several files were read), else ``where``: an
+    error names the file its row number is in."""
+    return str(parents["file"].iat[i]) if "file" in parents else where
+
+
 def bucket_labels(parents: pd.DataFrame, by: str, where: str,
                   edges: dict[str, list[float]] | None = None) -> tuple[np.ndarray, dict[str, list[float]]]:
     """Each parent's bucket under ``by`` (module docstring) and the tercile edges used (``vol-spread``;
@@ -196,7 +202,7 @@ def bucket_labels(parents: pd.DataFrame, by: str, where: str,
         lab = parents["regime"].astype(str).to_numpy(object)
         if (lab == "").any():
             i = int(np.argmax(lab == ""))
-            raise InputError(where, int(parents["row"].iat[i]), "tape",
+            raise InputError(file_of(parents, i, where), int(parents["row"].iat[i]), "tape",
                              f"tape {parents['tape'].iat[i]} has no regime label in its metadata (generated days "
                              "have one); bucket by vol-spread instead")
         return lab, {}
@@ -227,7 +233,7 @@ def check_one_instrument(parents: pd.DataFrame, where: str, hint: str) -> None:
     other = market != market[0]
     if other.any():
         i = int(np.argmax(other))
-        raise InputError(where, int(parents["row"].iat[i]), "instrument",
+        raise InputError(file_of(parents, i, where), int(parents["row"].iat[i]), "instrument",
                          f"{inst[i]!r}, but the fit started with {inst[0]!r}: one fit is of one instrument; {hint}")
 
 
@@ -283,7 +289,7 @@ def fit_sqrt(parents: pd.DataFrame, *, by: str | None = None, bootstrap: int = B
     bad = ~(np.isfinite(parents["adv"].to_numpy(np.float64)) & np.isfinite(parents["daily_vol"].to_numpy(np.float64)))
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(where, int(parents["row"].iat[i]), "adv" if not np.isfinite(parents["adv"].iat[i])
+        raise InputError(file_of(parents, i, where), int(parents["row"].iat[i]), "adv" if not np.isfinite(parents["adv"].iat[i])
                          else "daily_vol", "not known for this parent")
     sample = sqrt_sample(parents)
     extra: dict[str, Any] = {}
