@@ -12,8 +12,8 @@
   generated day, its market children take liquidity in the simulated book and the latent price follows the
   regime's planted law, so the realised cost really contains the planted impact. Each hedge is its own run from
   its requirement: the response to an earlier hedge of the day is not carried into the next one.
-* :func:`measure_hedge` — TCA (shortfall vs the arrival mid, :func:`tickreplay.tca.summary.measure_parent`)
-  and the hedge as a measured parent (the columns :func:`tickreplay.impact.update.update` reads), its mids
+* :func:`measure_hedge` — TCA (shortfall vs the arrival mid, :func:`tickreplay.tca.summary.measure_parent`;
+  on days with a known counterfactual also the caused cost, :mod:`.oracle`) and the hedge as a measured parent (the columns :func:`tickreplay.impact.update.update` reads), its mids
   taken in the market the hedge was executed in (the replay: historical mid + the shift our fills left; the
   reactive market: the reactive day's own mid), which a catalog read of the tape
   (:func:`tickreplay.impact.parents.measure_parents`) cannot see.
@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -30,6 +30,7 @@ import pandas as pd
 from tickreplay.errors import ConfigError
 from tickreplay.hedging.decision import TRADING_DAY_NS
 from tickreplay.hedging.loop_config import LoopConfig
+from tickreplay.hedging.oracle import caused_cost
 from tickreplay.impact.models import MarketInputs
 from tickreplay.impact.replay_impact import ImpactModel, ShiftState
 from tickreplay.schedule.base import ChildOrder, ParentOrder
@@ -43,7 +44,10 @@ class Day:
     is not AC's), on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
     no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
-    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books)."""
+    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books); ``counterfactual``: what
+    ``data`` is to a hedge when it is the day without that hedge (generated days under the reactive market or the
+    impact-adjusted replay; :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical
+    market would have reacted; routed days: not measured)."""
 
     index: int
     key: str
@@ -58,6 +62,7 @@ class Day:
     reactive: Any = None
     news_ns: int | None = None
     venues: tuple = ()  # routed loops: the day's venues (tickreplay.venues.Venue), its tape split across them
+    counterfactual: str | None = None
 
     @property
     def price_scale(self) -> int:
@@ -70,6 +75,12 @@ class Day:
     def mid_at(self, t_ns: np.ndarray | int) -> np.ndarray:
         """Historical mid (currency per share) as of ``t_ns``."""
         return self.data.market.mid_x2_at(t_ns) / (2.0 * self.price_scale)
+
+
+#: :attr:`Day.counterfactual` of a reactive day (its ``data`` is the plain day) and of a generated day replayed
+#: with its planted response (its ``data`` is the tape without our shift)
+COUNTERFACTUAL_PLAIN_DAY = "plain day (reactive market without the hedge)"
+COUNTERFACTUAL_GENERATED_TAPE = "generated tape (the impact-adjusted replay without our shift)"
 
 
 def business_dates(start: str, n: int) -> list[str]:
@@ -117,7 +128,8 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
             start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
             out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
                            reactive_planted_gamma(g.planted[regime], market.adv, market.daily_vol, ref), rday,
-                           None if news is None else start + round(news * 1e9)))
+                           None if news is None else start + round(news * 1e9),
+                           counterfactual=COUNTERFACTUAL_PLAIN_DAY))
             continue
         tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         day_ns = round(p.session_seconds() * 1e9)
@@ -130,7 +142,8 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
             continue
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref),
-                       news_ns=None if news is None else start + round(news * 1e9)))
+                       news_ns=None if news is None else start + round(news * 1e9),
+                       counterfactual=COUNTERFACTUAL_GENERATED_TAPE))
     return out
 
 
@@ -321,15 +334,21 @@ def replayed_mid(day: Day, ex: Execution, t_ns: int) -> float:
 
 def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str, post_ns: int,
                   ) -> tuple[dict, dict | None]:
-    """(TCA summary of the hedge, its measured-parent row or None when nothing filled); module docstring."""
+    """(TCA summary of the hedge — with ``caused_cost`` (currency, :mod:`.oracle`) where the day has a
+    counterfactual —, its measured-parent row or None when nothing filled); module docstring."""
     from tickreplay.tca.shortfall import shortfall
     from tickreplay.tca.summary import measure_parent
 
     data = day.data if ex.market_data is None else ex.market_data
     if ex.orders is None:  # no engine order log (the reactive market): the shortfall is the TCA the loop reads
-        tca = {"shortfall": shortfall(ex.fills, parent, data.market).to_dict()}
+        # our fills are events of that tape and the first child reaches it at the parent's start: the arrival mid is
+        # the one just before (as of start_ns it would already carry our first child's execution and impact)
+        before = replace(parent, start_ns=parent.start_ns - 1) if ex.market_data is not None else parent
+        tca = {"shortfall": shortfall(ex.fills, before, data.market).to_dict()}
     else:
         tca, _ = measure_parent(ex.fills, ex.orders, parent, data.market)
+    if day.counterfactual is not None:  # the oracle: never in the parent row the calibration reads
+        tca["caused_cost"] = caused_cost(ex.fills, parent.side, day.data.market, day.data.tape.instrument.unit_value)
     f = ex.fills
     if not len(f):
         return tca, None

@@ -47,7 +47,7 @@ from tickreplay.hedging.decision import DecisionConfig, decide, usable_eta
 from tickreplay.hedging.executors import Day, Executor, PARENT_COLUMNS, default_executor, load_days, measure_hedge
 from tickreplay.hedging.exposure import ExposurePath, generate_exposure, read_exposure
 from tickreplay.hedging.loop_config import LoopConfig
-from tickreplay.hedging.policies import Policy, make_policy, textbook_prior
+from tickreplay.hedging.policies import Policy, make_policy, prior_date, textbook_prior
 from tickreplay.hedging.requirements import HedgeBook
 from tickreplay.impact.update import update
 from tickreplay.schedule.base import ChildOrder, ParentOrder
@@ -86,7 +86,7 @@ def _policy(cfg: LoopConfig, name: str, days: list[Day]) -> Policy:
 
     file_cal = None if cfg.calibration is None else read_calibration(cfg.path(cfg.calibration), "almgren-chriss")
     first = days[0]
-    before = str(np.datetime64(first.date, "D") - np.timedelta64(1, "D"))
+    before = prior_date(first.date, cfg.half_life_days, cfg.prior_weight)
 
     def prior(key: str):
         day = next((d for d in days if (d.regime or "unlabelled") == key), first)  # the key's inputs
@@ -165,6 +165,7 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                    "horizon_ns": dec.horizon_ns or 0, "n_children": len(dec.schedule["sizes_shares"]),
                    "predicted_cost": 0.0, "predicted_cost_bps": 0.0, "curve_cost": 0.0, "curve_cost_bps": 0.0,
                    "filled_shares": 0, "realised_cost": 0.0, "realised_cost_bps": np.nan, "opportunity_cost": 0.0,
+                   "caused_cost": np.nan, "caused_cost_bps": np.nan,
                    "market_impact_bps": np.nan, "end_ns": req.time_ns, "executor": "",
                    "planted_gamma": np.nan if day.planted_gamma is None else day.planted_gamma}
             if cfg.router is not None:
@@ -189,6 +190,9 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                 row.update(filled_shares=filled, executor=ex.executor, realised_cost=executed, opportunity_cost=opp,
                            realised_cost_bps=executed / filled_notional * 1e4 if filled else np.nan,
                            market_impact_bps=float(sf.get("market_impact_bps", 0.0)))
+                if "caused_cost" in tca:
+                    caused = float(tca["caused_cost"])
+                    row.update(caused_cost=caused, caused_cost_bps=caused / filled_notional * 1e4 if filled else np.nan)
                 if ex.route is not None:
                     d["route_detail"] = ex.route
                     row.update(route_sent=json.dumps(ex.route["sent"]), route_filled=json.dumps(ex.route["filled"]))
@@ -233,6 +237,8 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
                          "exposure_pnl": pnl, "hedged_pnl": pnl - cost,
                          "abs_error_bps": _mean([abs(h["predicted_cost_bps"] - h["realised_cost_bps"])
                                                  for h in dh if h["filled_shares"] > 0]),
+                         "abs_caused_error_bps": _mean([abs(h["predicted_cost_bps"] - h["caused_cost_bps"])
+                                                        for h in dh if h["filled_shares"] > 0]),
                          "residual_risk_end": float(obs["residual_risk"].iat[-1]) if len(obs) else 0.0,
                          "calibration_id": cid, "eta": np.nan if cal is None else cal.params["eta"],
                          "gamma": np.nan if cal is None else cal.params["gamma"],
@@ -240,6 +246,7 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
     hed = pd.DataFrame(hedges)
     if len(hed):
         hed["abs_error_bps"] = (hed["predicted_cost_bps"] - hed["realised_cost_bps"]).abs()
+        hed["abs_caused_error_bps"] = (hed["predicted_cost_bps"] - hed["caused_cost_bps"]).abs()
     cals = pd.DataFrame(pol.updates).assign(policy=pol.name)
     if len(cals):
         cals["hedges"] = cals["hedges"].map(lambda v: ",".join(map(str, v)))

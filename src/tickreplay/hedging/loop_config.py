@@ -103,6 +103,7 @@ class LoopConfig:
     policy: str = "regime"
     calibration: str | None = None  # an almgren-chriss file; None: textbook default
     half_life_days: float = 5.0
+    prior_weight: float = 1.0  # each textbook pseudo-parent's weight relative to a first-day hedge (at most)
     update_every: str = "hedge"
     rules: RegimeRules = field(default_factory=RegimeRules)
     replace_after_ns: int = 20 * NS
@@ -224,7 +225,8 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
         "threshold_shares": S._pos_int, "target_shares": S._nonneg_int, "risk_aversion": S._nonneg_num,
         "period_s": S._pos_num, "n_horizons": S._pos_int, "pause_s": S._pos_num,
         "policy": S._one_of(POLICIES), "calibration": S._str,
-        "update": lambda p, x: S._fields(p, x, {"half_life_days": S._pos_num, "every": S._one_of(UPDATE_EVERY)}),
+        "update": lambda p, x: S._fields(p, x, {"half_life_days": S._pos_num, "every": S._one_of(UPDATE_EVERY),
+                                                "prior_weight": S._pos_num}),
         "execution": lambda p, x: S._fields(p, x, {"replace_after_s": S._pos_num, "max_replaces": S._nonneg_int,
                                                    "post_s": S._pos_num})})
     for key in ("instrument", "threshold_shares", "exposure"):
@@ -258,6 +260,11 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
         kw["half_life_days"] = upd["half_life_days"]
     if "every" in upd:
         kw["update_every"] = upd["every"]
+    if "prior_weight" in upd:
+        if upd["prior_weight"] > 1:
+            raise ConfigError(f"scenario key 'loop.update.prior_weight': expected a weight in (0, 1] (each textbook "
+                              f"pseudo-parent relative to a first-day hedge), got {upd['prior_weight']!r}")
+        kw["prior_weight"] = upd["prior_weight"]
     if "replace_after_s" in ex:
         kw["replace_after_ns"] = round(ex["replace_after_s"] * NS)
     if "max_replaces" in ex:

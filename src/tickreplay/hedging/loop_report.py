@@ -34,22 +34,30 @@ BOOTSTRAP = 2000
 CI_LEVEL = 0.95
 
 
+#: the two prediction errors, per hedge |predicted − measure| (bps): the column of ``loop_hedges`` and the prefix
+#: of the per-day sums; ``caused`` is NaN where the day has no counterfactual (catalog days, routed days)
+ERRORS = {"realised": ("abs_error_bps", "err"), "caused": ("abs_caused_error_bps", "cerr")}
+
+
 def _day_stats(r: LoopResult) -> pd.DataFrame:
-    """Per day: hedge cost, hedged P&L, sum and count of per-hedge |error| (bps)."""
+    """Per day: regime, hedge cost, hedged P&L, sum and count of per-hedge |error| (bps) of each of
+    :data:`ERRORS` (the count: hedges with a finite error)."""
     h = r.hedges
     filled = h[h["filled_shares"] > 0] if len(h) else h
-    err = filled.groupby("day")["abs_error_bps"].agg(["sum", "count"]) if len(filled) else None
-    d = r.days.set_index("day")[["hedge_cost", "hedged_pnl"]].copy()
-    d["err_sum"] = 0.0 if err is None else err["sum"].reindex(d.index).fillna(0.0)
-    d["err_n"] = 0 if err is None else err["count"].reindex(d.index).fillna(0).astype(int)
+    d = r.days.set_index("day")[["regime", "hedge_cost", "hedged_pnl"]].copy()
+    for col, pre in ERRORS.values():
+        err = filled.groupby("day")[col].agg(["sum", "count"]) if col in filled and len(filled) else None
+        d[f"{pre}_sum"] = 0.0 if err is None else err["sum"].reindex(d.index).fillna(0.0)
+        d[f"{pre}_n"] = 0 if err is None else err["count"].reindex(d.index).fillna(0).astype(int)
     return d
 
 
 def _stats(d: pd.DataFrame) -> dict[str, float]:
-    n = d["err_n"].sum()
+    n, cn = d["err_n"].sum(), d["cerr_n"].sum()
     return {"total_hedge_cost": float(d["hedge_cost"].sum()),
             "hedged_pnl_variance": float(d["hedged_pnl"].var(ddof=1)) if len(d) > 1 else float("nan"),
-            "mean_abs_error_bps": float(d["err_sum"].sum() / n) if n else float("nan")}
+            "mean_abs_error_bps": float(d["err_sum"].sum() / n) if n else float("nan"),
+            "mean_abs_caused_error_bps": float(d["cerr_sum"].sum() / cn) if cn else float("nan")}
 
 
 def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0, n: int = BOOTSTRAP) -> dict[str, Any]:
@@ -75,12 +83,48 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0, n: int = B
 
 
 def error_curve(r: LoopResult) -> pd.DataFrame:
-    """Mean per-hedge |predicted − realised| (bps) per day and its running mean over the days so far."""
+    """Per day: regime, hedges with an error, and for each of :data:`ERRORS` the mean per-hedge |error| (bps;
+    NaN on a day without one) and its running mean over the days so far (``mean_abs_error_bps``,
+    ``running_mean_abs_error_bps``: vs realised; ``mean_abs_caused_error_bps``, ...: vs caused)."""
     d = _day_stats(r)
-    out = pd.DataFrame({"day": d.index, "mean_abs_error_bps": np.where(d["err_n"] > 0, d["err_sum"] /
-                                                                       d["err_n"].clip(lower=1), np.nan)})
-    out["running_mean_abs_error_bps"] = d["err_sum"].cumsum().to_numpy() / d["err_n"].cumsum().clip(lower=1)
+    out = pd.DataFrame({"day": d.index, "regime": d["regime"].to_numpy(), "hedges": d["err_n"].to_numpy()})
+    for col, pre in ERRORS.values():
+        s, n = d[f"{pre}_sum"].to_numpy(np.float64), d[f"{pre}_n"].to_numpy()
+        out[f"mean_{col}"] = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+        cum_n = np.cumsum(n)
+        out[f"running_mean_{col}"] = np.where(cum_n > 0, np.cumsum(s) / np.maximum(cum_n, 1), np.nan)
     return out.reset_index(drop=True)
+
+
+def hedges_learned(r: LoopResult) -> pd.Series:
+    """Per traded hedge (index of ``r.hedges``): how many hedges the calibration it was decided with had learned
+    from (the sum of ``n_parents`` over its key's updates up to its ``calibration_id``; 0 for the prior, the file
+    calibration and ``static``)."""
+    h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
+    c = r.calibrations
+    learned = dict(zip(c["to"], c.groupby("key")["n_parents"].cumsum())) if len(c) else {}
+    return h["calibration_id"].map(learned).fillna(0).astype(int)
+
+
+def experience_curve(r: LoopResult, edges: tuple[int, ...] = (0, 1, 3, 6, 11, 21, 41)) -> pd.DataFrame:
+    """Per regime and bin of :func:`hedges_learned` (``[edges[k], edges[k+1])``, the last open): hedges, mean
+    |predicted − caused| and |predicted − realised| (bps), and the mean signed caused error (caused − predicted,
+    bps: > 0 the model under-predicts)."""
+    h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
+    if not len(h):
+        return pd.DataFrame(columns=["regime", "learned_from", "learned_to", "hedges", "mean_abs_caused_error_bps",
+                                     "mean_abs_error_bps", "mean_caused_minus_predicted_bps"])
+    n = hedges_learned(r).to_numpy()
+    k = np.searchsorted(np.asarray(edges), n, side="right") - 1
+    x = pd.DataFrame({"regime": h["regime"].to_numpy(), "bin": k, "ce": h["abs_caused_error_bps"].to_numpy(),
+                      "re": h["abs_error_bps"].to_numpy(),
+                      "signed": (h["caused_cost_bps"] - h["predicted_cost_bps"]).to_numpy()})
+    g = x.groupby(["regime", "bin"], sort=True).agg(hedges=("ce", "size"), mean_abs_caused_error_bps=("ce", "mean"),
+                                                     mean_abs_error_bps=("re", "mean"),
+                                                     mean_caused_minus_predicted_bps=("signed", "mean")).reset_index()
+    g.insert(1, "learned_from", [edges[b] for b in g["bin"]])
+    g.insert(2, "learned_to", [edges[b + 1] if b + 1 < len(edges) else None for b in g["bin"]])
+    return g.drop(columns="bin")
 
 
 def tracking(r: LoopResult) -> pd.DataFrame:
@@ -101,49 +145,129 @@ def verdict(lo: float, hi: float, other: str) -> str:
     return "lower" if hi < 0 else "higher" if lo > 0 else f"not distinguishable from {other}"
 
 
-def _slope(day: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of ``y`` on ``day`` (NaN with fewer than two distinct days)."""
+def _slope(day: np.ndarray, y: np.ndarray, group: np.ndarray | None = None) -> float:
+    """Least-squares slope of ``y`` on ``day`` (NaN with fewer than two distinct days); with ``group``, within
+    groups (a separate intercept per group: both centred on their group's mean)."""
     ok = np.isfinite(y)
-    d, y = day[ok], y[ok]
+    d, y = day[ok].astype(np.float64), y[ok].astype(np.float64)
     if len(np.unique(d)) < 2:
         return float("nan")
-    dc = d - d.mean()
-    return float((dc * (y - y.mean())).sum() / (dc * dc).sum())
+    g = np.zeros(len(d)) if group is None else np.asarray(group)[ok]
+    dc, yc = d.copy(), y.copy()
+    for k in np.unique(g):
+        m = g == k
+        dc[m] -= d[m].mean()
+        yc[m] -= y[m].mean()
+    den = (dc * dc).sum()
+    return float((dc * yc).sum() / den) if den > 0 else float("nan")
 
 
-def error_trend(r: LoopResult, against: LoopResult | None = None, seed: int = 0,
-                n: int = BOOTSTRAP) -> dict[str, Any]:
-    """Slope (bps per day) of the day's mean per-hedge |predicted − realised| on the day index, and its
-    percentile bootstrap interval over days (days resampled, the slope refitted); with ``against``, of the
-    paired day difference ``error(r) − error(against)`` (days where both hedged)."""
-    a = error_curve(r).set_index("day")["mean_abs_error_bps"]
-    if against is not None:
-        a = a - error_curve(against).set_index("day")["mean_abs_error_bps"]
-    a = a.dropna()
-    day, y = a.index.to_numpy(np.float64), a.to_numpy(np.float64)
-    rng = np.random.default_rng(seed)
-    draws = np.array([_slope(day[i], y[i]) for i in (rng.integers(0, len(y), len(y)) for _ in range(n))])
-    draws = draws[np.isfinite(draws)]
+def _resample(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one bootstrap draw: within each stratum, as many draws with replacement as it has members."""
+    return np.concatenate([rng.choice(np.flatnonzero(strata == s), int((strata == s).sum()))
+                           for s in np.unique(strata)])
+
+
+def _interval(draws: list[float] | np.ndarray) -> list[float]:
+    v = np.asarray(draws, dtype=np.float64)
+    v = v[np.isfinite(v)]
     q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
-    lo, hi = np.percentile(draws, q).tolist() if len(draws) else [float("nan")] * 2
-    return {"slope_bps_per_day": _slope(day, y), "ci": [lo, hi], "ci_level": CI_LEVEL, "days": int(len(y)),
-            "paired_with": None if against is None else against.policy}
+    return np.percentile(v, q).tolist() if len(v) else [float("nan")] * 2
 
 
-def signed_error(r: LoopResult, seed: int = 0, n: int = BOOTSTRAP) -> dict[str, Any]:
-    """Mean realised − predicted cost per hedge (bps; > 0: the model under-predicts), bootstrap over days."""
+def _day_errors(r: LoopResult, against: LoopResult | None, measure: str) -> pd.DataFrame:
+    """Per day with an error: regime and the day's mean |error| of ``measure`` (``realised``/``caused``), or its
+    paired difference ``error(r) − error(against)``."""
+    col = f"mean_{ERRORS[measure][0]}"
+    c = error_curve(r).set_index("day")
+    y = c[col]
+    if against is not None:
+        y = y - error_curve(against).set_index("day")[col]
+    return pd.DataFrame({"regime": c["regime"], "y": y}).dropna().reset_index()
+
+
+def error_trend(r: LoopResult, against: LoopResult | None = None, seed: int = 0, n: int = BOOTSTRAP,
+                measure: str = "realised", within_regime: bool = False) -> dict[str, Any]:
+    """Slope (bps per day) of the day's mean per-hedge |error| (``measure``: vs ``realised`` or ``caused`` cost)
+    on the day index, and its percentile bootstrap interval over days (days resampled, the slope refitted); with
+    ``against``, of the paired day difference ``error(r) − error(against)`` (days where both hedged). With
+    ``within_regime``, the slope within regimes (an intercept per regime; days resampled within their regime),
+    so that a regime's error level does not count as a trend when the regimes' days are not spread evenly."""
+    a = _day_errors(r, against, measure)
+    day, y = a["day"].to_numpy(np.float64), a["y"].to_numpy(np.float64)
+    g = a["regime"].to_numpy() if within_regime else None
+    strata = a["regime"].to_numpy() if within_regime else np.zeros(len(a))
+    rng = np.random.default_rng(seed)
+    draws = [_slope(day[i], y[i], None if g is None else g[i]) for i in (_resample(strata, rng) for _ in range(n))] \
+        if len(a) else []
+    lo, hi = _interval(draws)
+    return {"slope_bps_per_day": _slope(day, y, g), "ci": [lo, hi], "ci_level": CI_LEVEL, "days": int(len(y)),
+            "paired_with": None if against is None else against.policy, "measure": measure,
+            "within_regime": within_regime}
+
+
+def error_halves(r: LoopResult, against: LoopResult | None = None, seed: int = 0, n: int = BOOTSTRAP,
+                 measure: str = "caused") -> dict[str, Any]:
+    """The day's mean |error| (``measure``; with ``against`` the paired day difference) averaged over the first
+    and the second half of the days (by day index; an odd middle day goes to the second), and the difference
+    second − first with its bootstrap interval (days resampled within their half and regime)."""
+    a = _day_errors(r, against, measure)
+    days = np.sort(a["day"].unique())
+    first = a["day"].isin(days[: len(days) // 2]).to_numpy()
+    y = a["y"].to_numpy(np.float64)
+    strata = np.char.add(np.where(first, "1:", "2:"), a["regime"].to_numpy().astype(str))
+
+    def diff(i: np.ndarray) -> float:
+        f = first[i]
+        return float(y[i][~f].mean() - y[i][f].mean()) if f.any() and (~f).any() else float("nan")
+
+    rng = np.random.default_rng(seed)
+    lo, hi = _interval([diff(_resample(strata, rng)) for _ in range(n)] if len(a) else [])
+    return {"first_half_bps": float(y[first].mean()) if first.any() else float("nan"),
+            "second_half_bps": float(y[~first].mean()) if (~first).any() else float("nan"),
+            "difference": diff(np.arange(len(y))), "ci": [lo, hi], "ci_level": CI_LEVEL,
+            "days": [int(first.sum()), int((~first).sum())], "paired_with": None if against is None else
+            against.policy, "measure": measure}
+
+
+def experience_trend(r: LoopResult, seed: int = 0, n: int = BOOTSTRAP) -> dict[str, Any]:
+    """Slope of the per-hedge |predicted − caused| (bps) on ``log2(1 + hedges learned)`` (:func:`hedges_learned`)
+    within regimes — bps per doubling of what the calibration learned from —, with its bootstrap interval (days
+    resampled within their regime, each with all its hedges); NaN for a policy that never learns."""
     h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
-    e = (h["realised_cost_bps"] - h["predicted_cost_bps"]).to_numpy(np.float64)
-    g = h["day"].to_numpy()
+    x = np.log2(1.0 + hedges_learned(r).to_numpy(np.float64))
+    y = h["abs_caused_error_bps"].to_numpy(np.float64) if len(h) else np.zeros(0)
+    g, day = h["regime"].to_numpy(), h["day"].to_numpy()
+    days = np.unique(day)
+    regime = np.array([g[day == d][0] for d in days])
+    rows = [np.flatnonzero(day == d) for d in days]
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n if len(days) else 0):
+        i = np.concatenate([rows[k] for k in _resample(regime, rng)])
+        draws.append(_slope(x[i], y[i], g[i]))
+    lo, hi = _interval(draws)
+    return {"slope_bps_per_doubling": _slope(x, y, g) if len(x) else float("nan"), "ci": [lo, hi],
+            "ci_level": CI_LEVEL, "hedges": int(np.isfinite(y).sum()), "days": int(len(days)),
+            "max_learned": int(hedges_learned(r).max()) if len(h) else 0}
+
+
+def signed_error(r: LoopResult, seed: int = 0, n: int = BOOTSTRAP, measure: str = "realised") -> dict[str, Any]:
+    """Mean measured − predicted cost per hedge (bps; > 0: the model under-predicts), ``measure`` the realised or
+    the caused cost (hedges with a finite one), bootstrap over days."""
+    h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
+    e = (h[f"{measure}_cost_bps"] - h["predicted_cost_bps"]).to_numpy(np.float64) if len(h) else np.zeros(0)
+    g = h["day"].to_numpy()[np.isfinite(e)]
+    e = e[np.isfinite(e)]
     days = np.unique(g)
     by = [e[g == d] for d in days]
     rng = np.random.default_rng(seed)
     draws = [np.concatenate([by[i] for i in rng.integers(0, len(by), len(by))]).mean() for _ in range(n)] \
         if len(by) else []
-    q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
-    lo, hi = np.percentile(draws, q).tolist() if len(draws) else [float("nan")] * 2
+    lo, hi = _interval(draws)
     return {"mean_bps": float(e.mean()) if len(e) else float("nan"), "ci": [lo, hi], "hedges": int(len(e)),
-            "days": int(len(days)), "median_abs_bps": float(np.median(np.abs(e))) if len(e) else float("nan")}
+            "days": int(len(days)), "median_abs_bps": float(np.median(np.abs(e))) if len(e) else float("nan"),
+            "measure": measure}
 
 
 def tracking_summary(r: LoopResult) -> dict[str, Any]:
@@ -173,14 +297,51 @@ def eta_sources(r: LoopResult) -> dict[str, int]:
     return {k: int(counts.get(k, 0)) for k in ("fit", "fallback", "floor")}
 
 
+STAT_NAMES = {"total_hedge_cost": "total hedge cost", "hedged_pnl_variance": "variance of the hedged P&L",
+              "mean_abs_error_bps": "per-hedge prediction error",
+              "mean_abs_caused_error_bps": "per-hedge prediction error of the caused cost"}
+
+
 def _findings(p: str, cmp: dict[str, Any], other: str) -> list[str]:
     out = []
-    for k, what in (("total_hedge_cost", "total hedge cost"), ("hedged_pnl_variance", "variance of the hedged P&L"),
-                    ("mean_abs_error_bps", "per-hedge prediction error")):
+    for k, what in STAT_NAMES.items():
         lo, hi = cmp[k]["ci"]
+        if not np.isfinite(cmp[k]["difference"]):
+            out.append(f"{p}: {what} not measured (no day with a counterfactual)")
+            continue
         out.append(f"{p}: {what} {verdict(lo, hi, other)} (difference {cmp[k]['difference']:.4g}, "
                    f"{CI_LEVEL:.0%} CI [{lo:.4g}, {hi:.4g}] over {cmp[k]['days']} days)")
     return out
+
+
+def trend_words(lo: float, hi: float) -> str:
+    """The trend rule: ``falls`` / ``rises`` when the interval of the slope is clear of zero."""
+    return "falls" if hi < 0 else "rises" if lo > 0 else "shows no trend distinguishable from zero"
+
+
+def _caused_findings(out: dict[str, Any]) -> list[str]:
+    """Plain-words findings of the caused-cost statistics of :func:`compare` (docs/loop.md, "The oracle")."""
+    lines = []
+    for p, t in out["caused_error_trend"].items():
+        lo, hi = t["ci"]
+        lines.append(f"{p}: its caused-cost prediction error {trend_words(lo, hi)} over the days within regimes "
+                     f"(slope {t['slope_bps_per_day']:.3g} bps/day, {CI_LEVEL:.0%} CI [{lo:.3g}, {hi:.3g}])")
+    for p, t in out.get("caused_error_trend_vs_static", {}).items():
+        lo, hi = t["ci"]
+        lines.append(f"{p}: its caused-cost prediction error minus static's {trend_words(lo, hi)} over the days "
+                     f"within regimes (slope {t['slope_bps_per_day']:.3g} bps/day, {CI_LEVEL:.0%} CI "
+                     f"[{lo:.3g}, {hi:.3g}])")
+    for p, t in out.get("caused_error_halves_vs_static", {}).items():
+        lo, hi = t["ci"]
+        lines.append(f"{p}: its caused-cost prediction error minus static's {trend_words(lo, hi)} from the first "
+                     f"half of the days to the second ({t['first_half_bps']:.3g} → {t['second_half_bps']:.3g} bps, "
+                     f"difference {t['difference']:.3g}, {CI_LEVEL:.0%} CI [{lo:.3g}, {hi:.3g}])")
+    for p, t in out.get("experience_trend", {}).items():
+        lo, hi = t["ci"]
+        lines.append(f"{p}: its caused-cost prediction error {trend_words(lo, hi)} with the hedges its calibration "
+                     f"learned from ({t['slope_bps_per_doubling']:.3g} bps per doubling, {CI_LEVEL:.0%} CI "
+                     f"[{lo:.3g}, {hi:.3g}], up to {t['max_learned']} hedges)")
+    return lines
 
 
 def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
@@ -200,14 +361,28 @@ def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
         out["findings"] += _findings("regime vs daily", out["regime_vs_daily"], "daily")
     out["signed_error_bps"] = {p: signed_error(r, seed) for p, r in results.items()}
     out["error_trend"] = {p: error_trend(r, seed=seed) for p, r in results.items()}
-    if "static" in results:
-        out["error_trend_vs_static"] = {p: error_trend(r, results["static"], seed) for p, r in results.items()
-                                        if p != "static"}
+    static = results.get("static")
+    learning = {p: r for p, r in results.items() if p != "static"}
+    if static is not None:
+        out["error_trend_vs_static"] = {p: error_trend(r, static, seed) for p, r in learning.items()}
         for p, t in out["error_trend_vs_static"].items():
             lo, hi = t["ci"]
-            trend = "falls" if hi < 0 else "rises" if lo > 0 else "shows no trend distinguishable from zero"
-            out["findings"].append(f"{p}: its prediction error minus static's {trend} over the days (slope "
-                                   f"{t['slope_bps_per_day']:.3g} bps/day, {CI_LEVEL:.0%} CI [{lo:.3g}, {hi:.3g}])")
+            out["findings"].append(f"{p}: its prediction error minus static's {trend_words(lo, hi)} over the days "
+                                   f"(slope {t['slope_bps_per_day']:.3g} bps/day, {CI_LEVEL:.0%} CI "
+                                   f"[{lo:.3g}, {hi:.3g}])")
+    if any(np.isfinite(v["mean_abs_caused_error_bps"]) for v in out["policies"].values()):
+        out["signed_caused_error_bps"] = {p: signed_error(r, seed, measure="caused") for p, r in results.items()}
+        out["caused_error_trend"] = {p: error_trend(r, seed=seed, measure="caused", within_regime=True)
+                                     for p, r in results.items()}
+        if static is not None:
+            out["caused_error_trend_vs_static"] = {p: error_trend(r, static, seed, measure="caused",
+                                                                  within_regime=True) for p, r in learning.items()}
+            out["caused_error_halves_vs_static"] = {p: error_halves(r, static, seed) for p, r in learning.items()}
+        out["experience_trend"] = {p: experience_trend(r, seed) for p, r in learning.items()
+                                   if len(r.calibrations)}
+        out["experience_curve"] = {p: experience_curve(r).to_dict("records") for p, r in results.items()}
+        out["findings"] += _caused_findings(out)
+    out["error_curve"] = {p: error_curve(r).to_dict("records") for p, r in results.items()}
     out["tracking"] = {p: tracking_summary(r) for p, r in results.items() if len(r.calibrations)}
     for p, r in results.items():
         curve = error_curve(r)
@@ -284,7 +459,8 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 def figures(results: dict[str, LoopResult], folder: str | Path) -> list[Path]:
     """PNG figures: exposure and hedges over time, predicted vs realised cost per hedge, calibration parameters
-    over days (planted gamma marked), cumulative hedge cost and residual risk, prediction error over days."""
+    over days (planted gamma marked), cumulative hedge cost and residual risk, prediction error over days, and
+    the learning curves (:func:`error_figure`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -342,7 +518,50 @@ def figures(results: dict[str, LoopResult], folder: str | Path) -> list[Path]:
         a.set_xlabel("day")
         a.legend()
     out.append(_save(fig, folder / "cost_risk_error.png"))
+    out.append(error_figure(results, folder / "error_over_days.png"))
     return out
+
+
+def error_figure(results: dict[str, LoopResult], path: str | Path) -> Path:
+    """The learning curves: per policy the day's mean |predicted − realised| and |predicted − caused| (bps) over
+    the days, the regimes' days shaded; and the caused-cost error against the hedges the calibration learned from
+    (:func:`experience_curve`, per regime; ``static``'s mean per regime dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    first = next(iter(results.values()))
+    regimes = first.days["regime"].to_numpy()
+    shades = {g: c for g, c in zip(sorted(set(regimes)), ("#f2f2f2", "#dde8f5", "#f5e6dd", "#e4f2dd"))}
+    for ax in axes[:2]:
+        for k, g in enumerate(regimes):
+            ax.axvspan(k - 0.5, k + 0.5, color=shades[g], lw=0)
+    for p, r in results.items():
+        c = error_curve(r)
+        axes[0].plot(c["day"], c["mean_abs_error_bps"], marker=".", label=p)
+        axes[1].plot(c["day"], c["mean_abs_caused_error_bps"], marker=".", label=p)
+    axes[0].set_title("|predicted − realised| (vs the arrival mid), bps")
+    axes[1].set_title("|predicted − caused| (vs the day without the hedge), bps")
+    for ax in axes[:2]:
+        ax.set_xlabel("day (shading: regime)")
+        ax.set_ylim(bottom=0)
+    handles = [matplotlib.patches.Patch(color=c, label=g) for g, c in shades.items()]
+    axes[0].legend(handles=axes[0].get_legend_handles_labels()[0] + handles, fontsize=7)
+    for k, (p, r) in enumerate(results.items()):
+        e = experience_curve(r)
+        for j, (g, x) in enumerate(e.groupby("regime")):
+            if p == "static":
+                axes[2].axhline(x["mean_abs_caused_error_bps"].mean(), ls="--", lw=0.8, color=f"C{k}")
+                continue
+            axes[2].plot(x["learned_from"] + 1, x["mean_abs_caused_error_bps"], marker="os^v"[j % 4], color=f"C{k}",
+                         label=f"{p}: {g}")
+    axes[2].set_xscale("log")
+    axes[2].set_xlabel("1 + hedges the calibration learned from (bin start)")
+    axes[2].set_title("|predicted − caused| by experience, bps (dashed: static)")
+    axes[2].legend(fontsize=7)
+    return _save(fig, Path(path))
 
 
 def _save(fig, path: Path) -> Path:

@@ -10,11 +10,14 @@
 ``update`` needs a calibration that keeps its sample of parents; the **textbook prior** is one: an
 ``almgren-chriss`` fit (:func:`tickreplay.impact.fit_ac.calibrate_ac_sample`) on 20 pseudo-parents whose costs
 are exactly the textbook model's (``eps + eta·X/T``, no permanent move) at the day's market inputs, dated the day
-before the first day — so the update's age weights (half-life) let real hedges take over day by day.
+before the first day — so the update's age weights (half-life) let real hedges take over day by day — or earlier
+(:func:`prior_date`): ``prior_weight`` ``w`` < 1 dates it ``ceil(H·log2(1/w))`` days before the first day, so that
+each pseudo-parent weighs at most ``w`` of a first-day hedge at every update (the age weights are relative).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,6 +30,13 @@ from tickreplay.impact.models import MarketInputs
 
 PRIOR_PARENTS = 20  # fit_sqrt.MIN_PARENTS: what an Almgren–Chriss fit needs
 PRIOR_BOOTSTRAP = 100
+
+
+def prior_date(first_date: str, half_life_days: float, prior_weight: float = 1.0) -> str:
+    """The date of the textbook prior (module docstring): ``max(1, ceil(H·log2(1/w)))`` days before
+    ``first_date`` (ISO text), ``H`` the half-life in days, ``w`` the prior weight in (0, 1]."""
+    age = max(1, math.ceil(half_life_days * math.log2(1.0 / prior_weight) - 1e-9))
+    return str(np.datetime64(first_date, "D") - np.timedelta64(age, "D"))
 
 
 def textbook_prior(market: MarketInputs, ref_price: float, instrument: str, date: str) -> Calibration:
