@@ -15,7 +15,9 @@ import pytest
 
 from test_notebooks import NOTEBOOKS, run_notebook
 
-STATS = ("total_hedge_cost", "hedged_pnl_variance", "mean_abs_error_bps")
+STATS = ("total_hedge_cost", "hedged_pnl_variance", "mean_abs_error_bps", "mean_abs_caused_error_bps")
+STAT_NAMES = ("total hedge cost", "variance of the hedged P&L", "per-hedge prediction error",
+              "per-hedge prediction error of the caused cost")
 
 
 def rule(lo: float, hi: float, other: str) -> str:
@@ -60,6 +62,38 @@ def check_router(r: dict, text: str) -> None:
     assert r["cpu_s"] < 30
 
 
+def check_learning_curve(s: dict, text: str) -> None:
+    """The caused-cost statistics: every verdict from its interval by the rule, the printed lists from the verdicts,
+    the block means and the before/after figures from the printed error curve."""
+    for key, verdicts in (("caused_error_trend", "caused_trend_verdicts"),
+                          ("caused_error_trend_vs_static", "caused_trend_vs_static_verdicts"),
+                          ("caused_error_halves_vs_static", "halves_verdicts"),
+                          ("experience_trend", "experience_verdicts")):
+        for p, t in s[key].items():
+            assert all(math.isfinite(v) for v in t["ci"]), (key, p)
+            assert s[verdicts][p] == rule(*t["ci"], "zero"), (key, p)
+    for p, t in s["caused_error_trend"].items():
+        assert t["within_regime"] and t["measure"] == "caused" and t["days"] == 20, p
+    for p, t in s["caused_error_halves_vs_static"].items():
+        assert t["difference"] == pytest.approx(t["second_half_bps"] - t["first_half_bps"]) and t["days"] == [10, 10]
+    falling = [p for p in ("daily", "regime") if s["caused_trend_vs_static_verdicts"][p] == "lower"]
+    flat = [p for p in ("daily", "regime") if s["caused_trend_verdicts"][p] != "lower"]
+    assert s["falling"] == falling and s["flat"] == flat
+    assert ("The caused-cost error falls over the days relative to static (within regimes) for: "
+            + (", ".join(falling) or "no loop") + "; its own within-regime trend is not a fall for: "
+            + (", ".join(flat) or "no loop") + ".") in text
+    curves = {p: {r["day"]: r for r in c} for p, c in s["error_curve"].items()}
+    assert [b["days"] for b in s["blocks"]] == [[0, 4], [5, 9], [10, 14], [15, 19]]
+    for b in s["blocks"]:
+        for p, c in curves.items():
+            days = range(b["days"][0], b["days"][1] + 1)
+            assert all(c[d]["regime"] == b["regime"] for d in days)
+            assert b["caused_error_bps"][p] == pytest.approx(sum(c[d]["mean_abs_caused_error_bps"] for d in days)
+                                                             / len(days))
+    for g, (before, after) in s["before_after"].items():
+        assert after < before, g  # the hedges decided before any learning were the worst predicted
+
+
 def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     _, text, s = run_notebook(NOTEBOOKS / "hedging_loop.ipynb")
@@ -82,19 +116,34 @@ def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, mon
         assert v["ratio"][key] == pytest.approx(v["gamma"] / v["planted_gamma"][key])
         assert s["tracks"][key] is (lo <= v["planted_gamma"][key] <= hi)
         assert f"{'tracks' if s['tracks'][key] else 'does not track'} the planted value" in text
-    pays = [f"{p} {name}" for p in ("daily", "regime") for k, name in
-            zip(STATS, ("total hedge cost", "variance of the hedged P&L", "per-hedge prediction error"))
+    pays = [f"{p} {name}" for p in ("daily", "regime") for k, name in zip(STATS, STAT_NAMES)
             if s["verdicts"][p][k] == "lower"]
     assert s["pays"] == pays
     assert ("Learning pays measurably in: " + (", ".join(pays) if pays else "nothing")) in text
+    check_learning_curve(s, text)
     check_router(s["router"], text)
     # (c) today's figures
-    assert s["hedges"] == {"static": 88, "daily": 88, "regime": 85}
+    assert s["hedges"] == {"static": 88, "daily": 88, "regime": 87}
     for p, v in s["policies"].items():  # every traded hedge has one eta source; the loops fall back, never floor here
         assert sum(v["eta_sources"].values()) == s["hedges"][p], p
     assert s["policies"]["static"]["eta_sources"]["fit"] == 88 and s["policies"]["regime"]["eta_sources"] == \
-        {"fit": 40, "fallback": 45, "floor": 0}
+        {"fit": 43, "fallback": 44, "floor": 0}
     assert set(s["tracking"]) == {"liquid_large_cap", "high_volatility"}
     assert s["tracking"]["liquid_large_cap"]["ratio"]["liquid_large_cap"] == pytest.approx(0.94, abs=0.01)
-    assert s["tracking"]["high_volatility"]["ratio"]["high_volatility"] == pytest.approx(1.08, abs=0.01)
+    assert s["tracking"]["high_volatility"]["ratio"]["high_volatility"] == pytest.approx(0.76, abs=0.01)
     assert s["tracks"] == {"liquid_large_cap": True, "high_volatility": True}
+    # the caused-cost error: learning cuts it to a third (regime) and the gap to static grows over the days, but the
+    # loops' own error does not keep falling after the first day of each regime (docs/loop.md, "The learning curve")
+    caused = {p: v["mean_abs_caused_error_bps"] for p, v in s["policies"].items()}
+    assert caused == pytest.approx({"static": 68.3, "daily": 31.1, "regime": 19.9}, abs=0.1)
+    assert s["verdicts"]["regime"]["mean_abs_caused_error_bps"] == "lower"
+    assert s["verdicts"]["regime_vs_daily"]["mean_abs_caused_error_bps"] == "lower"
+    assert s["caused_trend_vs_static_verdicts"] == {"daily": "lower", "regime": "lower"}
+    assert s["caused_error_trend_vs_static"]["regime"]["slope_bps_per_day"] == pytest.approx(-1.64, abs=0.01)
+    assert s["caused_trend_verdicts"] == {"static": "higher", "daily": "not distinguishable from zero",
+                                          "regime": "not distinguishable from zero"}
+    assert s["halves_verdicts"] == {"daily": "lower", "regime": "not distinguishable from zero"}
+    assert s["experience_verdicts"] == {"daily": "not distinguishable from zero",
+                                        "regime": "not distinguishable from zero"}
+    assert s["before_after"]["liquid_large_cap"] == pytest.approx([39.3, 5.3], abs=0.1)
+    assert s["before_after"]["high_volatility"] == pytest.approx([63.5, 30.1], abs=0.1)

@@ -15,6 +15,12 @@ trend of the prediction error over the days (:func:`error_trend`: the least-squa
 error minus ``static``'s on the same day, which removes how hard each day is); and per regime the planted
 ``gamma`` next to the calibrated one (:func:`tracking_summary`); per policy how many hedges decided with a fallback
 or a floored ``eta`` (:func:`eta_sources`). A verdict needs its 95 % interval clear of zero.
+
+Where the days have a counterfactual (:mod:`tickreplay.hedging.oracle`) the same comparison is made for the error
+against the **caused** cost, |predicted − caused|, which the price's own move does not swamp, with the learning-curve
+statistics of docs/loop.md ("The learning curve"): its trend within regimes (:func:`error_trend`), against
+``static``'s, the first vs the second half of the days (:func:`error_halves`) and against the hedges the
+calibration learned from (:func:`experience_trend`, :func:`experience_curve`); :func:`error_figure` draws them.
 """
 
 from __future__ import annotations
@@ -523,18 +529,27 @@ def figures(results: dict[str, LoopResult], folder: str | Path) -> list[Path]:
 
 
 def error_figure(results: dict[str, LoopResult], path: str | Path) -> Path:
-    """The learning curves: per policy the day's mean |predicted − realised| and |predicted − caused| (bps) over
-    the days, the regimes' days shaded; and the caused-cost error against the hedges the calibration learned from
-    (:func:`experience_curve`, per regime; ``static``'s mean per regime dashed)."""
+    """``error_over_days.png``: :func:`draw_learning_curves` on one row of three panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    draw_learning_curves(results, axes)
+    return _save(fig, Path(path))
+
+
+def draw_learning_curves(results: dict[str, LoopResult], axes) -> None:
+    """The learning curves on three matplotlib axes: per policy the day's mean |predicted − realised| and
+    |predicted − caused| (bps) over the days, the regimes' days shaded; and the caused-cost error against the
+    hedges the calibration learned from (:func:`experience_curve`, per regime; ``static``'s mean per regime
+    dashed)."""
+    from matplotlib.patches import Patch
+
     first = next(iter(results.values()))
     regimes = first.days["regime"].to_numpy()
-    shades = {g: c for g, c in zip(sorted(set(regimes)), ("#f2f2f2", "#dde8f5", "#f5e6dd", "#e4f2dd"))}
+    shades = {g: c for g, c in zip(sorted(set(regimes)), ("#dde8f5", "#f2f2f2", "#f5e6dd", "#e4f2dd"))}
     for ax in axes[:2]:
         for k, g in enumerate(regimes):
             ax.axvspan(k - 0.5, k + 0.5, color=shades[g], lw=0)
@@ -547,11 +562,10 @@ def error_figure(results: dict[str, LoopResult], path: str | Path) -> Path:
     for ax in axes[:2]:
         ax.set_xlabel("day (shading: regime)")
         ax.set_ylim(bottom=0)
-    handles = [matplotlib.patches.Patch(color=c, label=g) for g, c in shades.items()]
-    axes[0].legend(handles=axes[0].get_legend_handles_labels()[0] + handles, fontsize=7)
+    lines = axes[0].get_legend_handles_labels()[0]
+    axes[0].legend(handles=lines + [Patch(color=c, label=g) for g, c in shades.items()], fontsize=7)
     for k, (p, r) in enumerate(results.items()):
-        e = experience_curve(r)
-        for j, (g, x) in enumerate(e.groupby("regime")):
+        for j, (g, x) in enumerate(experience_curve(r).groupby("regime")):
             if p == "static":
                 axes[2].axhline(x["mean_abs_caused_error_bps"].mean(), ls="--", lw=0.8, color=f"C{k}")
                 continue
@@ -561,7 +575,6 @@ def error_figure(results: dict[str, LoopResult], path: str | Path) -> Path:
     axes[2].set_xlabel("1 + hedges the calibration learned from (bin start)")
     axes[2].set_title("|predicted − caused| by experience, bps (dashed: static)")
     axes[2].legend(fontsize=7)
-    return _save(fig, Path(path))
 
 
 def _save(fig, path: Path) -> Path:
