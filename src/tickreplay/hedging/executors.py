@@ -123,8 +123,9 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
         day_ns = round(p.session_seconds() * 1e9)
         data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
-        if cfg.router is not None:
-            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
+        if cfg.router is not None:  # the planted response moves every venue: one shift (venues.impact)
+            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
+                           g.planted[regime], planted_gamma(g.planted[regime], ref),
                            news_ns=None if news is None else start + round(news * 1e9),
                            venues=_split_venues(cfg, tape, g.seed + k, data.key, day_ns)))
             continue
@@ -252,9 +253,11 @@ class ReactiveExecutor:
 class RoutedExecutor:
     """The smart order router on the day's venues (``[loop.router]``): the hedge's children through
     :class:`tickreplay.venues.router_strategy.RoutedExecutor` of ``policy`` on
-    :class:`~tickreplay.venues.engine.VenueEngine` (each venue's own exchange, latency, queue model and fees; the
-    venues' tapes replay plain: historical flow does not react). The children's style is not used: the policy
-    decides market or limit orders. ``seed``: the engine's."""
+    :class:`~tickreplay.venues.engine.VenueEngine` (each venue's own exchange, latency, queue model and fees) with
+    the day's ``response`` as the impact-adjusted replay across the venues: one shift for the instrument, moved by
+    the hedge's fills on every venue and applied to every venue's book (:mod:`tickreplay.venues.impact`; None:
+    the venues replay plain). Historical flow does not react. The children's style is not used: the policy decides
+    market or limit orders. ``seed``: the engine's."""
 
     policy: Any  # tickreplay.venues.router_strategy.RouterPolicy
     seed: int = 0
@@ -267,15 +270,31 @@ class RoutedExecutor:
         if not day.venues:
             raise ConfigError(f"day {day.index} ({day.key}): the router needs the day split across venues "
                               "([loop.router] with [[loop.venues]])")
-        router = Router(side, children, self.policy, int(sum(c.quantity for c in children)))
-        res = VenueEngine(list(day.venues), seed=self.seed).run(router, start_ns=start_ns)
-        return Execution(res.fills, res.orders, None, f"{self.name} ({self.policy.label})",
-                         route=route_record(router, res.fills, [v.name for v in day.venues]))
+        quantity = int(sum(c.quantity for c in children))
+        router = Router(side, children, self.policy, quantity)
+        engine = VenueEngine(list(day.venues), seed=self.seed, impact=day.response)
+        res = engine.run(router, start_ns=start_ns)
+        end = max(max(int(c.time_ns) for c in children), start_ns + 1)
+        parent = ParentOrder(side, quantity, start_ns, end, children[0].parent_id)
+        return Execution(res.fills, res.orders, engine.impact_state, f"{self.name} ({self.policy.label})",
+                         route=route_record(router, res.fills, [v.name for v in day.venues], res.orders, parent,
+                                            day.data.market))
 
 
-def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str]) -> dict:
+#: the per-venue TCA figures a route keeps (:func:`tickreplay.venues.tca.venue_figures`), flat
+VENUE_TCA_KEYS = ("fills", "filled", "maker", "taker", "fees", "cost_bps", "orders")
+
+
+def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str], orders: pd.DataFrame | None = None,
+                 parent: ParentOrder | None = None, market: Any = None) -> dict:
     """A hedge's route: the policy (``label``), the routing decisions (time, child or sweep, size and legs as the
-    router sent them), per venue the shares sent (market and limit legs) and filled, and the fills' fees."""
+    router sent them), per venue the shares sent (market and limit legs) and filled, and the fills' fees; with
+    ``orders``, ``parent`` and ``market`` (the consolidated market of the venues) also ``tca``: per venue
+    :func:`~tickreplay.venues.tca.venue_figures` flattened — fills, filled, maker and taker shares, fees,
+    ``cost_bps`` (that venue's part of the execution cost, bps of the parent's arrival notional), passive orders,
+    their quantity and maker-filled shares, passive fill rate (``passive_fill_rate``, None without passive orders)
+    and markouts
+    (``markout_<horizon>_bps``: size-weighted, historical fill price against the historical mid)."""
     sent = {v: 0 for v in venues}
     for r in router.routes:
         for leg, size in r["legs"].items():
@@ -283,9 +302,23 @@ def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str]) -> dic
     by = fills.groupby("venue") if len(fills) else None
     filled = {v: int(by["size"].sum().get(v, 0)) if by is not None else 0 for v in venues}
     fees = {v: float(by["fee"].sum().get(v, 0.0)) if by is not None else 0.0 for v in venues}
-    return {"policy": router.policy.label, "sent": sent, "filled": filled, "fees": fees,
-            "decisions": [{"time_ns": int(r["time_ns"]), "what": r["what"], "size": int(r["size"]),
-                           "legs": {k: int(x) for k, x in r["legs"].items()}} for r in router.routes]}
+    out = {"policy": router.policy.label, "sent": sent, "filled": filled, "fees": fees,
+           "decisions": [{"time_ns": int(r["time_ns"]), "what": r["what"], "size": int(r["size"]),
+                          "legs": {k: int(x) for k, x in r["legs"].items()}} for r in router.routes]}
+    if orders is not None and parent is not None and market is not None:
+        from tickreplay.venues.tca import venue_figures
+
+        m0 = float(market.mid_x2_at(parent.start_ns)) / 2.0
+        notional = parent.quantity * m0 * market.instrument.unit_value
+        per = venue_figures(orders, fills, parent, market, venues, notional)
+        out["tca"] = {v: {**{k: per[v][k] for k in VENUE_TCA_KEYS},
+                          "passive_orders": per[v]["passive"]["orders"],
+                          "passive_quantity": per[v]["passive"]["quantity"],
+                          "passive_filled": per[v]["passive"]["filled"],
+                          "passive_fill_rate": per[v]["passive"]["fill_rate"],
+                          **{f"markout_{h}_bps": m["all_bps"] for h, m in per[v]["markouts"].items()}}
+                      for v in venues}
+    return out
 
 
 def default_executor(cfg: LoopConfig) -> Executor:
