@@ -282,3 +282,26 @@ def test_a_shifted_views_top_levels_are_the_books_plus_the_shift(day):
         size = getattr(plain, f"{side}_size")
         assert (size > 0).sum() == 5 and np.array_equal(getattr(shifted, f"{side}_size"), size)
         assert np.array_equal(getattr(shifted, f"{side}_price"), getattr(plain, f"{side}_price") + 300)
+
+
+@pytest.mark.parametrize("action", ["cancel", "modify"])
+def test_a_request_whose_sync_re_pegs_its_order_into_a_fill_is_rejected_as_done(action):
+    # one venue (the engine): our market buy of 10 at 4 ms pushes the market up 2 ticks (2.02); a buy of 30 resting at
+    # 103 sits at historical 101. The tape is silent until 5 s, so the decay's crossing to 1 tick is first seen by
+    # our own request at 1 s: its sync re-pegs the buy to historical 102, the ask, where it fills all 30 (40 left
+    # after our 10) at its own 103 — the cancel / modify then finds the order done and is rejected (it crashed)
+    from test_exchange import run
+
+    model = ImpactModel("propagator", beta=0.5, tau0=0.05, G0=200.0, trade_size=10.0)
+    r = make_replay(BOOK + [(5 * S, K.ADD, BUY, 97, 1, 100)], session_end_ns=10 * S)
+    t_cross = 4 * MS + crossing_tau(200 * 1e-4 * 101, 1, 1, model) * S
+    assert t_cross < 1 * S
+    late = (1 * S, "cancel", "buy") if action == "cancel" else (1 * S, "modify", "buy", 20, 103)
+    res, script = run(r, [(4 * MS, "send", NewOrder(BUY, 10, MKT, None), "mkt"),
+                          (4 * MS + 1, "send", NewOrder(BUY, 30, LIM, 103), "buy"), late], impact=model)
+    f = res.fills
+    assert f[["price", "size", "liquidity", "how", "exchange_ns"]].values.tolist() == [
+        [102, 10, "taker", "walk", 4 * MS], [103, 30, "maker", "trade_through", 1 * S]]
+    last = res.orders.iloc[-1]
+    assert (last.action, last.status, last.reject_reason) == (action, "rejected", "order_already_done")
+    assert res.orders.iloc[1].order_status == "filled"
