@@ -10,8 +10,12 @@ that is the comparison of the whole loop. With ``static`` only the execution dif
 diverge through the hedge position the fills leave).
 
 :func:`compare_routers` reports per router the total hedge cost (currency), the variance of the daily hedged P&L
-(currency²), the mean per-hedge |predicted − realised| (bps), the fees (currency), the share filled passively and
-per venue the loop's hedges' TCA (fills, shares, fees, passive fill rate, size-weighted markouts), and against the
+(currency²), the mean per-hedge |predicted − realised| (bps), the fees (currency), the shares filled and left
+unfilled (a router that fills less pays less execution shortfall — the hedge cost counts filled shares only — and
+leaves more exposure, which the hedged P&L carries; ``opportunity_cost`` records the unfilled part), the share
+filled passively, the mean ``market_impact_bps`` per hedge, the calibrations' end state against the planted
+``gamma`` (:func:`~tickreplay.hedging.loop_report.tracking_summary`: with learning, what each router's loop learned),
+and per venue the loop's hedges' TCA (fills, shares, fees, passive fill rate, size-weighted markouts), and against the
 baseline the paired bootstrap intervals over days of the difference — :func:`~tickreplay.hedging.loop_report.
 paired_bootstrap` (the three-policy comparison's statistics) and, for the fees, the same day resamples (same seed,
 same draws) of the fees' total — each with :func:`~tickreplay.hedging.loop_report.verdict`'s rule (lower / higher
@@ -32,7 +36,7 @@ from tickreplay.hedging.exposure import ExposurePath
 from tickreplay.hedging.loop import LoopResult, load_exposure, run_loop
 from tickreplay.hedging.loop_config import LoopConfig
 from tickreplay.hedging.loop_report import (BOOTSTRAP, CI_LEVEL, _day_stats, _stats, paired_bootstrap, signed_error,
-                                            verdict)
+                                            tracking_summary, verdict)
 
 NS = 1_000_000_000
 STATS = {"total_hedge_cost": "total hedge cost", "hedged_pnl_variance": "variance of the hedged P&L",
@@ -127,12 +131,15 @@ def _router_stats(r: LoopResult, d: pd.DataFrame, seed: int) -> dict[str, Any]:
     vf = r.venue_fills
     filled = int(vf["filled_shares"].sum()) if len(vf) else 0
     maker = int(vf["maker_shares"].sum()) if len(vf) and "maker_shares" in vf.columns else 0
+    traded = h[h["traded_shares"] > 0] if len(h) else h
     return {**_stats(d), "fees": float(d["fees"].sum()), "hedges": int(len(done)),
             "filled_shares": int(done["filled_shares"].sum()) if len(done) else 0,
+            "unfilled_shares": int((traded["traded_shares"] - traded["filled_shares"]).sum()) if len(traded) else 0,
+            "opportunity_cost": float(traded["opportunity_cost"].sum()) if len(traded) else 0.0,
             "passive_share": maker / filled if filled else None,
             "market_impact_bps": float(np.nanmean(done["market_impact_bps"])) if len(done) else None,
             "signed_error_bps": signed_error(r, seed), "updates": int(len(r.calibrations)),
-            "venues": venue_summary(r)}
+            "tracking": tracking_summary(r) if len(r.calibrations) else {}, "venues": venue_summary(r)}
 
 
 def compare_routers(results: dict[str, LoopResult], baseline: str | None = None, seed: int = 0,
