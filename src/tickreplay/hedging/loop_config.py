@@ -109,7 +109,7 @@ class LoopConfig:
     max_replaces: int = 2
     post_ns: int = 600 * NS
     router: S.RouterSpec | None = None  # [loop.router]: each generated day split across `venues` and routed
-    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share, fees, latency, queue
+    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share or generator, fees, latency, queue
     seed: int = 0
     base_dir: str = "."
     source: str | None = None
@@ -248,7 +248,7 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
                                   f"children only, the rule for {regime} sends {rule.style!r} children: set "
                                   f"style = \"market\" (or action = \"pause\") for it")
     upd, ex = d.pop("update", {}), d.pop("execution", {})
-    kw: dict[str, Any] = _routing(t)
+    kw: dict[str, Any] = _routing(t, generated)
     for key, scale in (("period_s", "period_ns"), ("pause_s", "pause_ns")):
         if key in d:
             kw[scale] = round(d.pop(key) * NS)
@@ -273,10 +273,11 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
                       rules=rules, seed=top.get("seed", 0), base_dir=base, raw=doc, **d, **kw)
 
 
-def _routing(t: dict) -> dict[str, Any]:
+def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
     """``router`` and ``venues`` of ``[loop.router]`` / ``[[loop.venues]]`` (parsed as a run's ``[router]`` and
-    ``[[venues]]``): both or neither; venues by ``share`` of generated days, which replay plain on every venue —
-    the impact-adjusted replay and the reactive market run on one venue only."""
+    ``[[venues]]``): both or neither; venues by ``share`` of generated days, or generated venues (a flow ``seed``,
+    regime, activity, MarketParams overrides) on each day's latent path — checked on every regime of the days;
+    they replay plain on every venue — the impact-adjusted replay and the reactive market run on one venue only."""
     if "router" not in t and "venues" not in t:
         return {}
     if "router" not in t or "venues" not in t:
@@ -287,7 +288,7 @@ def _routing(t: dict) -> dict[str, Any]:
     router = S._router("loop.router", t["router"])
     if venues[0].catalog is not None:
         raise ConfigError("scenario key 'loop.venues[0].catalog': the loop splits each generated day across its "
-                          "venues; give each venue a 'share' of the day's orders")
+                          "venues; give each venue a 'share' of the day's orders (or its generator: 'seed', ...)")
     if "generate" not in t:
         raise ConfigError("scenario key 'loop.router': routing runs on generated days ('[loop.generate]'), each "
                           "day split across '[[loop.venues]]'; catalog days replay on one venue")
@@ -297,6 +298,15 @@ def _routing(t: dict) -> dict[str, Any]:
                               "venues without a planted response — the impact-adjusted replay and the reactive "
                               f"market run on one venue only; remove 'loop.generate.{key}' or '[loop.router]'")
     names = [v.name for v in venues]
+    if venues[0].generator is not None and generated is not None:
+        from tickreplay.venues.generate import check_generators
+
+        for regime in dict.fromkeys(generated.regimes):
+            def key(name: str, k: str | None, regime: str = regime) -> str:
+                return (f"scenario key 'loop.venues[{names.index(name)}]" + (f".{k}'" if k else "'") +
+                        f" (on the {regime} days of loop.generate.regimes)")
+
+            check_generators({v.name: v.generator for v in venues}, regime, key)
     if router.venue is not None and router.venue not in names:
         raise ConfigError(f"scenario key 'loop.router.venue': unknown venue {router.venue!r} (venues: "
                           f"{', '.join(names)})")
