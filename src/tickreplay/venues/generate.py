@@ -161,15 +161,15 @@ def venue_generator(table: Mapping[str, Any], key: Callable[[str], str]) -> Venu
                               "the instrument's regime")
         if k not in GENERATOR_KEYS:
             raise ConfigError(f"{key(k)}: unknown key (a generated venue takes {', '.join(GENERATOR_KEYS)})")
+    regime = table.get("regime")
+    if regime is not None and regime not in REGIMES:
+        raise fail("regime", "one of " + ", ".join(repr(r) for r in REGIMES))
     if "seed" not in table:
         raise ConfigError(f"{key('seed')} is required: the venue's order-flow seed (a generated venue gives its "
                           "own seed; regime, activity and MarketParams fields are optional)")
     seed = table["seed"]
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise fail("seed", "a non-negative integer")
-    regime = table.get("regime")
-    if regime is not None and regime not in REGIMES:
-        raise fail("regime", "one of " + ", ".join(repr(r) for r in REGIMES))
     activity = None
     if "activity" in table:
         activity = number("activity")
