@@ -89,12 +89,11 @@ def _generated_data(spec: DataSpec, venues: tuple) -> tuple[MarketData, ...]:
     from tickreplay.venues.generate import generated_venues
 
     syn = spec.synthetic
+    index = {name: k for k, (name, _) in enumerate(venues)}
+    tapes = generated_venues(syn.regime, syn.seed, dict(venues), syn.date, syn.duration_s,
+                             lambda name: f"scenario key 'venues[{index[name]}]'")
     out = []
-    for k, (name, gen) in enumerate(venues):
-        try:
-            tape = generated_venues(syn.regime, syn.seed, {name: gen}, syn.date, syn.duration_s)[name]
-        except TickreplayError as err:
-            raise ConfigError(f"scenario key 'venues[{k}]': {err}") from None
+    for name, tape in tapes.items():
         fingerprint = tape.fingerprint()
         tape, snaps = _window(tape, compute_snapshots(tape, spec.levels), spec)
         key = f"{name}:synthetic/{tape.instrument.symbol}/{tape.instrument.date}"
@@ -215,8 +214,8 @@ def router_summary(ex: RoutedExecutor) -> dict:
 def measure_venues(scn: Scenario, run: VenueRun, data: MarketData) -> tuple[dict, dict]:
     """``tca.json``'s content and the tables of a multi-venue run's results folder: the parent's TCA against the
     consolidated market (as a one-venue run's: shortfall, window, passive, markouts; pre-trade inputs and the
-    schedule's risk from :func:`planning_data` of ``data``), ``venues`` (per-venue figures, :func:`venue_figures`) and ``router``
-    (:func:`router_summary`); tables ``orders`` and ``fills`` (their ``venue`` column; the fills with the per-fill
+    schedule's risk from :func:`planning_data` of ``data``), ``venues`` (per-venue figures, :func:`venue_figures`)
+    and ``router`` (:func:`router_summary`); tables ``orders`` and ``fills`` (their ``venue`` column; the fills with the per-fill
     TCA columns), ``schedule`` and ``market`` (the consolidated touch, :func:`consolidated_path`)."""
     from tickreplay.experiment.plan import pretrade_inputs, schedule_risk
     from tickreplay.experiment.run import MARKET_TAIL_NS, FillsWithTca

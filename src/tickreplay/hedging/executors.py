@@ -151,11 +151,10 @@ def _split_venues(cfg: LoopConfig, regime: str, seed: int, date: str, day_ns: in
 
     g = cfg.generated
     if cfg.venues[0].generator is not None:
-        try:
-            tapes = generated_venues(regime, seed, {v.name: v.generator for v in cfg.venues}, date, g.duration_s)
-        except ConfigError as err:
-            raise ConfigError(f"{cfg.where()}: [[loop.venues]] on day of {date} ({regime}, seed {seed}): "
-                              f"{err}") from None
+        names = [v.name for v in cfg.venues]
+        tapes = generated_venues(regime, seed, {v.name: v.generator for v in cfg.venues}, date, g.duration_s,
+                                 lambda name: f"{cfg.where()}: scenario key 'loop.venues[{names.index(name)}]' "
+                                              f"(the {regime} day of {date}, seed {seed})")
         inst = tapes[cfg.venues[0].name].instrument
         key = f"synthetic/{inst.symbol}/{date}"
         vdata = [from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns) for v in cfg.venues]

@@ -298,7 +298,7 @@ def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
                               "venues without a planted response — the impact-adjusted replay and the reactive "
                               f"market run on one venue only; remove 'loop.generate.{key}' or '[loop.router]'")
     names = [v.name for v in venues]
-    if venues[0].generator is not None and generated is not None:
+    if venues[0].generator is not None:  # generated is set: '[loop.generate]' is there (checked above)
         from tickreplay.venues.generate import check_generators
 
         for regime in dict.fromkeys(generated.regimes):

@@ -211,17 +211,17 @@ def check_generators(venues: Mapping[str, VenueGenerator], instrument: MarketPar
 
 def generated_venues(regime: MarketParams | str, seed: int, venues: Mapping[str, VenueGenerator],
                      date: str = "2024-01-02", duration_s: float | None = None,
-                     step_ns: int | None = None) -> dict[str, Tape]:
-    """The venues' tapes on the latent path of the instrument ``regime`` (its price and instrument fields) drawn
-    from ``seed`` (:class:`~tickreplay.adapters.latent.LatentPath`; ``step_ns``: its grid, default 10 ms): one
-    instrument symbol, the venue in ``instrument.venue``. A venue's error names it."""
-    path = LatentPath(regime, seed) if step_ns is None else LatentPath(regime, seed, step_ns)
+                     where: Callable[[str], str] = lambda name: f"venue {name!r}") -> dict[str, Tape]:
+    """The venues' tapes on one latent path of the instrument ``regime`` (its price and instrument fields) drawn
+    from ``seed`` (:class:`~tickreplay.adapters.latent.LatentPath`, 10 ms grid): one instrument symbol, the venue
+    in ``instrument.venue``. A venue's error starts with ``where(name)``."""
+    path = LatentPath(regime, seed)
     out = {}
     for name, g in venues.items():
         try:
             day, instrument, meta = venue_day(path, name, g.flow(regime), date, duration_s)
             tape = day.tape(progress=False)
         except ConfigError as err:
-            raise ConfigError(f"venue {name!r}: {err}") from None
+            raise ConfigError(f"{where(name)}: {err}") from None
         out[name] = Tape(instrument=instrument, extra_meta=meta, **{c: getattr(tape, c) for c in COLUMNS})
     return out
