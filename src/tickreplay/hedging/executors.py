@@ -21,7 +21,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, Sequence
 
 import numpy as np
@@ -43,7 +43,8 @@ class Day:
     is not AC's), on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
     no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
-    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books)."""
+    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books), or generated venues on the
+    day's latent path (``data``: the first venue's day)."""
 
     index: int
     key: str
@@ -119,34 +120,52 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
                            reactive_planted_gamma(g.planted[regime], market.adv, market.daily_vol, ref), rday,
                            None if news is None else start + round(news * 1e9)))
             continue
-        tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         day_ns = round(p.session_seconds() * 1e9)
-        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
-        start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
         if cfg.router is not None:  # the planted response moves every venue: one shift (venues.impact)
+            data, venues = _split_venues(cfg, regime, g.seed + k, date, day_ns)
+            start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
             out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                            g.planted[regime], planted_gamma(g.planted[regime], ref),
-                           news_ns=None if news is None else start + round(news * 1e9),
-                           venues=_split_venues(cfg, tape, g.seed + k, data.key, day_ns)))
+                           news_ns=None if news is None else start + round(news * 1e9), venues=venues))
             continue
+        tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
+        start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref),
                        news_ns=None if news is None else start + round(news * 1e9)))
     return out
 
 
-def _split_venues(cfg: LoopConfig, tape: Any, seed: int, key: str, day_ns: int) -> tuple:
-    """The day's ``tape`` split across ``cfg.venues`` by their shares (seeded ``seed``, the day's), each venue with
-    its fees, latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction)."""
+def _split_venues(cfg: LoopConfig, regime: str, seed: int, date: str, day_ns: int) -> tuple[Any, tuple]:
+    """``(data, venues)`` of a routed day of ``regime`` seeded ``seed`` (the day's), each venue with its fees,
+    latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction). ``share``
+    venues: the generated day split by their shares, ``data`` the whole day (the union of the venues' books).
+    Generated venues: each venue's own flow on the latent path of ``regime`` and ``seed``
+    (:func:`tickreplay.venues.generate.generated_venues`); ``data`` is the first venue's day (the price the
+    desk sees and measures its hedges on; no plain day is generated)."""
+    from tickreplay.adapters.synthetic import generate_day
     from tickreplay.experiment.data import from_tape
     from tickreplay.experiment.venues_run import venue_engine_config
     from tickreplay.venues.engine import Venue
-    from tickreplay.venues.generate import split_tape
+    from tickreplay.venues.generate import generated_venues, split_tape
 
-    tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
-    return tuple(Venue(v.name, from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns).replay,
-                        venue_engine_config(v, cfg.seed))
-                 for v in cfg.venues)
+    g = cfg.generated
+    if cfg.venues[0].generator is not None:
+        names = [v.name for v in cfg.venues]
+        tapes = generated_venues(regime, seed, {v.name: v.generator for v in cfg.venues}, date, g.duration_s,
+                                 lambda name: f"{cfg.where()}: scenario key 'loop.venues[{names.index(name)}]' "
+                                              f"(the {regime} day of {date}, seed {seed})")
+        inst = tapes[cfg.venues[0].name].instrument
+        key = f"synthetic/{inst.symbol}/{date}"
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns) for v in cfg.venues]
+        data = replace(vdata[0], key=key)
+    else:
+        tape = generate_day(regime, seed, date=date, duration_s=g.duration_s, progress=False)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
+        tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{data.key}", 5, day_ns) for v in cfg.venues]
+    return data, tuple(Venue(v.name, d.replay, venue_engine_config(v, cfg.seed)) for v, d in zip(cfg.venues, vdata))
 
 
 def _catalog_days(cfg: LoopConfig) -> list[Day]:

@@ -109,7 +109,7 @@ class LoopConfig:
     max_replaces: int = 2
     post_ns: int = 600 * NS
     router: S.RouterSpec | None = None  # [loop.router]: each generated day split across `venues` and routed
-    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share, fees, latency, queue
+    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share or generator, fees, latency, queue
     router_compare: tuple[S.RouterSpec, ...] = ()  # [loop.router] compare: the routers of --compare-routers
     seed: int = 0
     base_dir: str = "."
@@ -277,8 +277,10 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
 def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
     """``router``, ``venues`` and ``router_compare`` of ``[loop.router]`` / ``[[loop.venues]]`` (parsed as a run's
     ``[router]`` and ``[[venues]]``; ``compare``: :func:`_router_compare`): both or neither; venues by ``share`` of
-    generated days of the impact-adjusted replay (the planted response, one shift across the venues; its decay in
-    seconds: a kernel in tape trades has no single clock across venues) — the reactive market runs on one venue."""
+    generated days, or generated venues (a flow ``seed``, regime, activity, MarketParams overrides) on each day's
+    latent path — checked on every regime of the days; the days are the impact-adjusted replay (the planted
+    response, one shift across the venues; its decay in seconds: a kernel in tape trades has no single clock across
+    venues) — the reactive market runs on one venue."""
     if "router" not in t and "venues" not in t:
         return {}
     if "router" not in t or "venues" not in t:
@@ -290,7 +292,7 @@ def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
     router = S._router("loop.router", {k: x for k, x in table.items() if k != "compare"})
     if venues[0].catalog is not None:
         raise ConfigError("scenario key 'loop.venues[0].catalog': the loop splits each generated day across its "
-                          "venues; give each venue a 'share' of the day's orders")
+                          "venues; give each venue a 'share' of the day's orders (or its generator: 'seed', ...)")
     if "generate" not in t:
         raise ConfigError("scenario key 'loop.router': routing runs on generated days ('[loop.generate]'), each "
                           "day split across '[[loop.venues]]'; catalog days replay on one venue")
@@ -304,6 +306,15 @@ def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
                               "moves every venue and a kernel in tape trades has no single clock across venues; give "
                               "the decay in seconds (clock = \"seconds\")")
     names = [v.name for v in venues]
+    if venues[0].generator is not None:  # generated is set: '[loop.generate]' is there (checked above)
+        from tickreplay.venues.generate import check_generators
+
+        for regime in dict.fromkeys(generated.regimes):
+            def key(name: str, k: str | None, regime: str = regime) -> str:
+                return (f"scenario key 'loop.venues[{names.index(name)}]" + (f".{k}'" if k else "'") +
+                        f" (on the {regime} days of loop.generate.regimes)")
+
+            check_generators({v.name: v.generator for v in venues}, regime, key)
     if router.venue is not None and router.venue not in names:
         raise ConfigError(f"scenario key 'loop.router.venue': unknown venue {router.venue!r} (venues: "
                           f"{', '.join(names)})")
