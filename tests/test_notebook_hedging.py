@@ -94,6 +94,58 @@ def check_learning_curve(s: dict, text: str) -> None:
         assert after < before, g  # the hedges decided before any learning were the worst predicted
 
 
+LOOP_ROUTER_MARKER = "NOTEBOOK_LOOP_ROUTER "
+LOOP_ROUTER_STATS = {"total_hedge_cost": "total hedge cost", "hedged_pnl_variance": "variance of the hedged P&L",
+                     "mean_abs_error_bps": "per-hedge prediction error", "fees": "fees"}
+
+
+def check_loop_router(text: str) -> None:
+    """The router comparison inside the loop (its own summary line): differences are the routers' statistics
+    minus the baseline's, verdicts follow from the intervals by the loop's rule and the text says them, the
+    conclusions and caveats are recomputed from the numbers, and today's figures hold."""
+    import json
+
+    lines = [ln for ln in text.splitlines() if ln.startswith(LOOP_ROUTER_MARKER)]
+    assert len(lines) == 1, f"expected one {LOOP_ROUTER_MARKER.strip()} line, got {len(lines)}"
+    lr = json.loads(lines[0][len(LOOP_ROUTER_MARKER):])
+    assert lr["days"] == 20 and set(lr["policies"]) == {"regime", "static"}
+    pays, worse, fills_more, upper = [], [], [], []
+    for lp, c in lr["policies"].items():
+        base, st = c["baseline"], c["stats"]
+        assert base == "single:A" and c["routers"] == ["single:A", "best", "cont-kukanov"] and c["policy"] == lp
+        assert st[base]["venues"]["B"]["filled_shares"] == 0  # single:A never trades on B
+        for p in ("best", "cont-kukanov"):
+            for k, what in LOOP_ROUTER_STATS.items():
+                cmp = c["vs_baseline"][p][k]
+                lo, hi = cmp["ci"]
+                assert cmp["days"] == 20 and all(math.isfinite(v) for v in (lo, hi)), (lp, p, k)
+                assert cmp["difference"] == pytest.approx(st[p][k] - st[base][k], rel=1e-9, abs=1e-9), (lp, p, k)
+                v = rule(lo, hi, base)
+                assert c["verdicts"][p][k] == v and f"{p} vs {base} ({lp}): {what} {v}" in text, (lp, p, k)
+                if v == "lower":
+                    pays.append(f"{p} ({lp}) {what}")
+                elif v == "higher":
+                    worse.append(f"{p} ({lp}) {what}")
+            if st[p]["unfilled_shares"] < st[base]["unfilled_shares"]:
+                fills_more.append(f"{p} ({lp})")
+            if (st[p]["passive_share"] or 0) > 0.5:
+                upper.append(f"{p} ({lp})")
+    assert (lr["pays"], lr["costs_more"], lr["fills_more"], lr["upper_bound"]) == (pays, worse, fills_more, upper)
+    assert "Inside the loop, routing beats single:A measurably in: " + (", ".join(pays) or "nothing") in text
+    assert "and is measurably worse in: " + (", ".join(worse) or "nothing") in text
+    # today's figures (docs/loop.md, Router comparison; tickreplay loop scenarios/hedging_loop_venues.toml
+    # --compare-routers, bootstrap seed 11): both routers' fees lower on both policies; best's total cost higher
+    # with static (it fills every share, single:A leaves some unfilled, and pays more planted impact)
+    for lp in ("regime", "static"):
+        assert {p: lr["policies"][lp]["verdicts"][p]["fees"] for p in ("best", "cont-kukanov")} == \
+            {"best": "lower", "cont-kukanov": "lower"}
+    static = lr["policies"]["static"]
+    assert static["verdicts"]["best"]["total_hedge_cost"] == "higher"
+    assert static["vs_baseline"]["best"]["total_hedge_cost"]["difference"] == pytest.approx(5518, abs=5)
+    assert static["stats"]["best"]["unfilled_shares"] == 0 < static["stats"]["single:A"]["unfilled_shares"]
+    assert static["stats"]["best"]["market_impact_bps"] > static["stats"]["single:A"]["market_impact_bps"]
+
+
 def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     _, text, s = run_notebook(NOTEBOOKS / "hedging_loop.ipynb")
@@ -122,6 +174,7 @@ def test_hedging_loop_notebook_conclusions_follow_from_its_numbers(tmp_path, mon
     assert ("Learning pays measurably in: " + (", ".join(pays) if pays else "nothing")) in text
     check_learning_curve(s, text)
     check_router(s["router"], text)
+    check_loop_router(text)  # the router comparison inside the loop (its own summary line)
     # (c) today's figures
     assert s["hedges"] == {"static": 88, "daily": 88, "regime": 87}
     for p, v in s["policies"].items():  # every traded hedge has one eta source; the loops fall back, never floor here

@@ -330,8 +330,8 @@ class ShiftedView(BookView):
         t = super().top(n)
         if self._i < 0:
             return t
-        return type(t)(np.where(t[1] > 0, t[0] + self.shift, t[0]), t[1],
-                       np.where(t[3] > 0, t[2] + self.shift, t[2]), t[3])
+        return type(t)(np.where(t.ask_size > 0, t.ask_price + self.shift, t.ask_price), t.ask_size,
+                       np.where(t.bid_size > 0, t.bid_price + self.shift, t.bid_price), t.bid_size)
 
     def last_trade(self) -> tuple[int, int, int] | None:
         t = super().last_trade()

@@ -353,6 +353,10 @@ class Exchange:
             return reason
         if self.impact is not None:
             self._sync_shift(t_ns, self.r.index_at(t_ns))
+            reason = self._check_live(order)  # the re-peg at the shift now in force filled it first
+            if reason:
+                self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
+                return reason
         self._leave(order, self.r.index_at(t_ns))
         order.status, order.reason = _CANCELLED, DoneReason.CANCEL_REQUEST
         self.reports.append(("done", request_id, order, _CANCELLED, "", t_ns))
@@ -374,6 +378,10 @@ class Exchange:
             return reason
         if self.impact is not None:
             self._sync_shift(t_ns, i)
+            reason = self._check_live(order)  # the re-peg at the shift now in force filled it first
+            if reason:
+                self.reports.append(("done", request_id, order, _REJECTED, reason, t_ns))
+                return reason
         if quantity <= order.filled:
             self._leave(order, i)
             order.quantity = order.filled

@@ -17,7 +17,9 @@ and an added parent use the first draws, ``spawn(1)[0]`` and ``spawn(2)[1]``), d
 first use and kept (one path object serves every venue). Pass it as
 ``DayGenerator(params, flow_seed, latent=path)``; each venue keeps its own ``MarketParams`` (spread, depth,
 sizes, activity, cancels…) and its own order-flow seed. :func:`generate_venues` makes the venues' tapes as
-one instrument (one symbol, the venue in ``instrument.venue``).
+one instrument (one symbol, the venue in ``instrument.venue``; :func:`venue_day` streams one venue's day).
+A venue may also *track* the path (``VenueFlow(track=True)``): its touches are put on the reference quotes
+before every event, so its mid stays within about half a tick of the path (docs/generate.md).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from tickreplay.adapters.synthetic_regimes import MarketParams, resolve
 from tickreplay.errors import ConfigError
 from tickreplay.tape import COLUMNS, Tape
 
-__all__ = ["BLOCK_STEPS", "DEFAULT_STEP_NS", "SHARED_FIELDS", "LatentPath", "VenueFlow", "generate_venues"]
+__all__ = ["BLOCK_STEPS", "DEFAULT_STEP_NS", "SHARED_FIELDS", "LatentPath", "VenueFlow", "generate_venues",
+           "venue_day"]
 
 DEFAULT_STEP_NS = 10_000_000  # 10 ms grid: 2.34 M steps (18.7 MB of float64) for a 6.5 h session
 BLOCK_STEPS = 1 << 16  # grid steps drawn from the generator at a time
@@ -134,11 +137,39 @@ class LatentPath:
 @dataclass(frozen=True)
 class VenueFlow:
     """One generated venue's own order flow: ``params`` (a regime name or MarketParams: spread, depth, sizes,
-    activity_eps, cancels…), its flow ``seed`` and an ``activity`` multiplier (None: 1)."""
+    activity_eps, cancels…), its flow ``seed``, an ``activity`` multiplier (None: 1) and whether its book
+    ``track`` s the path (``DayGenerator(track=...)``)."""
 
     params: MarketParams | str
     seed: int
     activity: float | None = None
+    track: bool = False
+
+    def tag(self) -> str:
+        """8 hex digits naming the flow (params, seed, activity, track): ``tickreplay generate --venue`` puts it
+        in a venue's catalog source, as the venues share the instrument's symbol."""
+        act = 1.0 if self.activity is None else float(self.activity)
+        text = json.dumps({"params": asdict(resolve(self.params)[1]), "seed": int(self.seed), "activity": act,
+                           "track": bool(self.track)}, sort_keys=True)
+        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+
+
+def venue_day(latent: LatentPath, name: str, flow: VenueFlow, date: str = "2024-01-02",
+              duration_s: float | None = None):
+    """``(day, instrument, meta)`` of one venue: its :class:`~tickreplay.adapters.synthetic.DayGenerator` on
+    ``latent`` and the instrument and metadata its tape carries as a venue of the path's instrument (the
+    path's symbol, ``venue`` = ``name``; ``generated_symbol``: the venue's own day symbol)."""
+    from tickreplay.adapters.synthetic import DayGenerator, synthetic_symbol
+
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"venues: venue names must be non-empty strings, got {name!r}")
+    if not isinstance(flow, VenueFlow):
+        raise ConfigError(f"venues[{name!r}] = {flow!r}: expected a VenueFlow(params, seed, activity)")
+    symbol = synthetic_symbol(latent.params, latent.seed, duration_s, latent=latent)
+    day = DayGenerator(flow.params, flow.seed, date=date, duration_s=duration_s, activity=flow.activity,
+                       latent=latent, track=flow.track)
+    meta = {**day.meta, "generated_symbol": day.instrument.symbol, "venue": name}
+    return day, replace(day.instrument, symbol=symbol, venue=name), meta
 
 
 def generate_venues(latent: LatentPath, venues: Mapping[str, VenueFlow], date: str = "2024-01-02",
@@ -149,21 +180,11 @@ def generate_venues(latent: LatentPath, venues: Mapping[str, VenueFlow], date: s
     latent=latent)`` (the path's market; the day's seed is the path's) and carry the venue name in
     ``instrument.venue``; each tape's metadata keeps its venue's own generated symbol (``generated_symbol``).
     """
-    from tickreplay.adapters.synthetic import DayGenerator, synthetic_symbol
-
     if not isinstance(venues, Mapping) or not venues:
         raise ConfigError("venues: expected a non-empty {venue name: VenueFlow(params, seed)} mapping")
-    symbol = synthetic_symbol(latent.params, latent.seed, duration_s, latent=latent)
     out = {}
     for name, flow in venues.items():
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"venues: venue names must be non-empty strings, got {name!r}")
-        if not isinstance(flow, VenueFlow):
-            raise ConfigError(f"venues[{name!r}] = {flow!r}: expected a VenueFlow(params, seed, activity)")
-        day = DayGenerator(flow.params, flow.seed, date=date, duration_s=duration_s, activity=flow.activity,
-                           latent=latent)
+        day, instrument, meta = venue_day(latent, name, flow, date, duration_s)
         tape = day.tape(progress=False)
-        meta = {**tape.extra_meta, "generated_symbol": day.instrument.symbol, "venue": name}
-        out[name] = Tape(instrument=replace(tape.instrument, symbol=symbol, venue=name), extra_meta=meta,
-                         **{c: getattr(tape, c) for c in COLUMNS})
+        out[name] = Tape(instrument=instrument, extra_meta=meta, **{c: getattr(tape, c) for c in COLUMNS})
     return out

@@ -46,7 +46,9 @@ The model, per trading session:
   price is not drawn event by event but read from a path drawn on a time grid from its own seed; an event
   quotes around the price in force at its timestamp. Several venues (own ``MarketParams``, own seed) given one
   path are correlated venues of one instrument. Off by default (the day is then byte-identical to before);
-  not combined with planted impact.
+  not combined with planted impact. With ``track`` the book also *tracks* the path: before every event each
+  touch is put on its reference quote, as on a planted day (:mod:`~tickreplay.adapters.synthetic_kernel`,
+  *Tracking*), so the mid stays within about half a tick of the path and the spread is ``spread_ticks``.
 
 Time advances event by event (intensities are held constant between
 events). Every random number comes from one ``numpy.random.Generator`` made
@@ -96,7 +98,7 @@ _SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _REGIME_RE = re.compile(r"[a-z0-9_]+")
 _GENERATED_SYMBOL_RE = re.compile(
     r"(?P<market>(?:[A-Za-z0-9][A-Za-z0-9._-]*\.)?[a-z0-9_]+(?:-x[0-9.e+-]+)?(?:-m\d+-p[0-9a-f]{8})?)"
-    r"-s\d+(?:-l[0-9a-f]{8})?(?:-[0-9.e+-]+s)?")
+    r"-s\d+(?:-l[0-9a-f]{8}t?)?(?:-[0-9.e+-]+s)?")
 
 
 def _number_text(x: float) -> str:
@@ -138,9 +140,10 @@ def _hidden(planted: M.PlantedImpact | None, metaorders: int | M.HiddenTrader | 
 def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | None = None,
                      symbol: str | None = None, activity: float | None = None,
                      planted: M.PlantedImpact | None = None,
-                     metaorders: int | M.HiddenTrader | None = None, latent: LatentPath | None = None) -> str:
+                     metaorders: int | M.HiddenTrader | None = None, latent: LatentPath | None = None,
+                     track: bool = False) -> str:
     """The instrument symbol of a generated day:
-    ``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]-sSEED[-lTAG][-DURATIONs]``.
+    ``[SYMBOL.]REGIME[-xACTIVITY][-mN-pHASH]-sSEED[-lTAG[t]][-DURATIONs]``.
 
     ``REGIME`` is the regime name, or ``custom_<16 hex>`` (a hash of every
     parameter) for params that are no named regime; ``ACTIVITY`` the
@@ -151,7 +154,7 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
     only on a day with planted impact: ``N`` metaorders, ``HASH`` 8 hex of the
     planted impact and the hidden trader (:func:`~tickreplay.adapters.metaorders.planted_tag`); ``-lTAG`` only
     on a day quoting around a shared latent price (:meth:`~tickreplay.adapters.latent.LatentPath.tag`: like
-    the seed, part of the day, not of the market). Every input
+    the seed, part of the day, not of the market; ``t`` after it when the book tracks the path). Every input
     that changes the generated tape is in the name, and the name can be read
     back uniquely, so two different generated days never share a name (nor,
     with the date, a catalog key). Examples: ``liquid_large_cap-s2``,
@@ -170,7 +173,10 @@ def synthetic_symbol(regime: MarketParams | str, seed: int, duration_s: float | 
         out += f"-{M.planted_tag(planted, trader)}"
     out += f"-s{int(seed)}"
     if latent is not None:
-        out += f"-l{_latent(latent, p, planted).tag()}"
+        out += f"-l{_latent(latent, p, planted).tag()}" + ("t" if track else "")
+    elif track:
+        raise ConfigError("track=True needs latent=LatentPath(...): it puts the book on the shared path "
+                          "(a planted day tracks its own latent price already)")
     if dur != p.session_seconds():
         out += f"-{_number_text(dur)}s"
     if symbol is not None:
@@ -192,14 +198,14 @@ def synthetic_market(symbol: str) -> str | None:
 def synthetic_key(regime: MarketParams | str, seed: int, date: str, duration_s: float | None = None,
                   symbol: str | None = None, activity: float | None = None,
                   planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None,
-                  latent: LatentPath | None = None) -> str:
+                  latent: LatentPath | None = None, track: bool = False) -> str:
     """The catalog key ``synthetic/<synthetic_symbol(...)>/<date>`` of a generated day.
 
     It is the key :func:`generate_day` with the same arguments produces when
     stored with ``Catalog.write("synthetic", tape)``: the tape's instrument
     symbol and date are these parts. See :func:`synthetic_symbol` for the rule.
     """
-    name = synthetic_symbol(regime, seed, duration_s, symbol, activity, planted, metaorders, latent)
+    name = synthetic_symbol(regime, seed, duration_s, symbol, activity, planted, metaorders, latent, track)
     return f"synthetic/{name}/{trading_date(date).isoformat()}"
 
 
@@ -299,14 +305,16 @@ class DayGenerator:
     stream, event by event). The day's events quote around the path's price in force at their timestamps; the
     order flow's draws are those of the plain day of ``seed``. ``params`` must agree with the path's on
     :data:`~tickreplay.adapters.latent.SHARED_FIELDS`; its price fields are the path's. :meth:`latent_price`
-    reads the path back at tape timestamps. Not with ``planted`` (a ConfigError).
+    reads the path back at tape timestamps. Not with ``planted`` (a ConfigError). ``track`` (needs ``latent``):
+    before every event each touch is put on its reference quote from the path (the planted day's tracking), so
+    venues of one path keep their mids within a few ticks of each other (docs/generate.md).
     """
 
     def __init__(self, params: MarketParams | str, seed: int, date: str = "2024-01-02", symbol: str | None = None,
                  duration_s: float | None = None, activity: float | None = None,
                  planted: M.PlantedImpact | None = None, metaorders: int | M.HiddenTrader | None = None,
                  added_parent: tuple[int, Sequence[float], Sequence[int]] | None = None,
-                 latent: LatentPath | None = None) -> None:
+                 latent: LatentPath | None = None, track: bool = False) -> None:
         name, self.params, self.duration_s, self.activity = _checked(params, seed, duration_s, activity)
         self.regime = name
         self.seed = int(seed)
@@ -316,8 +324,9 @@ class DayGenerator:
         self.planted = planted
         self.trader = _hidden(planted, metaorders)
         self.latent = None if latent is None else _latent(latent, p, planted)
+        self.track = bool(track)
         self.instrument = Instrument(symbol=synthetic_symbol(p, seed, duration_s, symbol, activity, planted, metaorders,
-                                                             latent),
+                                                             latent, self.track),
                                      venue="SYNTH", date=date, price_scale=PRICE_SCALE, tick_size=p.tick_size,
                                      timezone=p.timezone, source="synthetic")
         self.key = f"synthetic/{self.instrument.symbol}/{date}"
@@ -328,6 +337,8 @@ class DayGenerator:
             self.meta["activity"] = self.activity
         if self.latent is not None:
             self.meta["latent"] = self.latent.meta()
+            if self.track:  # an untracked latent day's metadata stays as it was
+                self.meta["latent"]["track"] = True
         self.plan: M.Plan | None = None
         self._planted_out: dict[str, np.ndarray] | None = None
         if self.trader is not None:
@@ -430,6 +441,7 @@ class DayGenerator:
                               "shallower depth or another latent seed")
         ip[K.I_LATENT] = 1
         ip[K.I_LAT_STEP_NS] = self.latent.step_ns
+        ip[K.I_TRACK] = int(self.track)
         return lat
 
     def latent_price(self, ts_ns: np.ndarray | int) -> np.ndarray:

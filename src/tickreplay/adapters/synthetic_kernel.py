@@ -49,6 +49,8 @@ around ``lat[ts // step]`` (its reference quotes are set from that price, not fr
 event), so venues with different event times see one price at any time. The arrival draws that move the
 price on a plain day (``z[0]``, ``u[7]``, ``z[2]``) are drawn and left unused, so the order flow consumes the
 plain day's random numbers. Not combined with planted impact. With ``I_LATENT`` = 0 ``lat`` is empty and unread.
+``ip[I_TRACK]`` = 1 (a latent day that tracks its path) runs the planted day's *Tracking* alone: before every
+event each touch is put on its reference quote from the price in force at the state's time (the previous event's).
 """
 
 from __future__ import annotations
@@ -68,7 +70,8 @@ N_FP = 29
 # int parameters
 I_DEPTH, I_LOT, I_SPREAD, I_PLANTED = range(4)
 I_LATENT, I_LAT_STEP_NS = range(4, 6)  # shared latent price: on (1) / off (0); its grid step, ns
-N_IP = 6
+I_TRACK = 6  # tracking (the touches put on their reference quotes before each event) without planted impact
+N_IP = 7
 # float state
 F_T, F_MID, F_EXCITE, F_REFILL_BID, F_REFILL_ASK, F_NEWS_DONE = range(6)
 F_IMPACT, F_SQRT, F_WAIT = range(6, 9)  # planted: impact offset A, Σ running parents' paths, pending wait
@@ -376,14 +379,15 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
     spread = ip[I_SPREAD]
     planted = ip[I_PLANTED] != 0
     latent = ip[I_LATENT] != 0
+    track = planted or ip[I_TRACK] != 0
     lat_step = ip[I_LAT_STEP_NS]
     n_lat = len(lat)
     n_children = ch_f.shape[0]
     ln2 = math.log(2.0)
     i = offset
     while i < n_draws:
-        if n + (3 if planted else 1) * st[S_N_LIVE] + 3 > cap or st[S_N_LIVE] + 2 > len(o_size):
-            return i, n, False  # (planted: tracking writes at most two events per resting order)
+        if n + (3 if track else 1) * st[S_N_LIVE] + 3 > cap or st[S_N_LIVE] + 2 > len(o_size):
+            return i, n, False  # (tracking writes at most two events per resting order)
         u = U[i]
         z = Z[i]
         t = fs[F_T]
@@ -393,7 +397,7 @@ def run(U, Z, offset, fp, ip, fs, st, head, tail, vol, o_size, o_tick, o_side, o
             quoted = min(max(m * (1.0 + fs[F_IMPACT]), fp[P_M_LO]), fp[P_M_HI])
         bid_ref = int(math.floor(quoted - fp[P_HALF_SPREAD] + 0.5))
         ask_ref = bid_ref + spread
-        if planted and st[S_SEED_LEFT] == 0:
+        if track and st[S_SEED_LEFT] == 0:
             n = _track(st, head, tail, vol, o_size, o_tick, o_side, o_next, o_prev, o_pos, live, o_oid, free,
                        out_ts, out_kind, out_side, out_px, out_sz, out_oid, n, int(t * 1e9), bid_ref, ask_ref)
         if st[S_SEED_LEFT] > 0:  # the opening book: limit orders at the open, alternating sides

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from dataclasses import asdict
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from tickreplay.clock import parse_hms
 from tickreplay.errors import AnomalyLog, ConfigError
 
 DEFAULT_LEVELS = 10
+_VENUE_NAME = re.compile(r"[A-Za-z0-9_]+")  # a venue name of --venue (part of a catalog folder name)
 ACTIVITY_20M = 65  # --activity giving ~20 M messages for a full liquid_large_cap session (docs/generate.md)
 
 EPILOG = f"""\
@@ -22,6 +24,10 @@ tape row groups and book checkpoints, no per-event book. Figures: docs/generate.
 
 Planted impact: `--metaorders N --planted-impact Y,DELTA,G0,BETA` adds a hidden trader's N parents and writes
 desk_fills.parquet and metaorders.parquet beside the day (in the catalog entry, or beside the LOBSTER pair).
+
+Correlated venues: `--seed 7 --venue A:seed=1 --venue B:seed=2,spread_ticks=3,depth_levels=10,activity=0.5`
+writes one catalog entry per venue, all quoting around one latent price of the instrument (--regime, --seed):
+keys synthetic-<NAME>-f<HASH>/<instrument symbol>/<date>, ready for [[venues]] catalog = "..." (docs/generate.md).
 """
 
 
@@ -44,6 +50,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace the catalog entry if it exists")
     p.add_argument("--levels", type=int, default=DEFAULT_LEVELS,
                    help=f"book levels in the orderbook file / catalog snapshots (default {DEFAULT_LEVELS})")
+    p.add_argument("--venue", action="append", metavar="NAME[:REGIME][:KEY=VALUE,...]",
+                   help="a venue of the instrument (repeat for each venue): its own order flow (seed=N required; "
+                        "REGIME, activity=X, track=false and MarketParams fields such as spread_ticks, depth_levels, "
+                        "size_median) on the latent price of --regime and --seed; one catalog entry per venue")
     pl = p.add_argument_group("planted impact (docs/generate.md)")
     pl.add_argument("--metaorders", type=int, default=0, metavar="N",
                     help="a hidden trader executes N parent orders in the day (needs --planted-impact)")
@@ -112,6 +122,86 @@ def _write_planted(day, folder: Path, prefix: str = "") -> list[Path]:
     return paths
 
 
+def _value(text: str) -> bool | int | float | str:
+    """A ``--venue`` value: true/false, an integer, a number, else the text."""
+    if text in ("true", "false"):
+        return text == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _venue_option(text: str) -> tuple[str, dict]:
+    """``NAME[:REGIME][:KEY=VALUE,...]`` of ``--venue`` as (name, generator keys), errors naming the option."""
+    name, *rest = text.split(":")
+    table: dict = {}
+    if rest and "=" not in rest[0]:
+        table["regime"] = rest.pop(0)
+    if not _VENUE_NAME.fullmatch(name) or len(rest) > 1:
+        raise ConfigError(f"--venue {text!r}: expected NAME[:REGIME][:KEY=VALUE,...] with a NAME of letters, digits "
+                          "and '_' (e.g. B:liquid_large_cap:seed=2,spread_ticks=3)")
+    for item in rest[0].split(",") if rest else ():
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ConfigError(f"--venue {text!r}: {item!r} is not KEY=VALUE")
+        if key in table:
+            raise ConfigError(f"--venue {name}: key '{key}' given twice")
+        table[key] = _value(value)
+    return name, table
+
+
+def _generate_venues(args: argparse.Namespace) -> int:
+    """``--venue``: each venue's flow on one latent path of ``--regime``/``--seed``, one catalog entry each."""
+    from tickreplay.adapters.latent import LatentPath, venue_day
+    from tickreplay.catalog import Catalog, EntryExistsError
+    from tickreplay.tape import Tape
+    from tickreplay.venues.generate import check_generators, venue_generator
+
+    for option, given in (("--lobster-dir", args.lobster_dir), ("--activity", args.activity),
+                          ("--symbol", args.symbol), ("--planted-impact", args.planted_impact),
+                          ("--metaorders", args.metaorders)):
+        if given:
+            raise ConfigError(f"{option} with --venue: " + {
+                "--lobster-dir": "the venues are written to the catalog (--catalog), one entry per venue",
+                "--activity": "give each venue its own activity (--venue NAME:activity=X,...)",
+                "--symbol": "the venues share the instrument's generated symbol",
+            }.get(option, "planted impact moves one day's price; venues share a latent price that cannot respond "
+                          "to one venue's trades"))
+    gens = {}
+    for text in args.venue:
+        name, table = _venue_option(text)
+        if name in gens:
+            raise ConfigError(f"--venue {name}: venue {name!r} is given twice")
+        gens[name] = venue_generator(table, lambda k, name=name: f"--venue {name}: key '{k}'")
+    check_generators(gens, args.regime, lambda name, k: f"--venue {name}" + (f": key '{k}'" if k else ""))
+    path = LatentPath(args.regime, args.seed)
+    flows = {name: g.flow(args.regime) for name, g in gens.items()}
+    catalog = Catalog(args.catalog)
+    days = {}
+    for name, flow in flows.items():
+        day, instrument, meta = venue_day(path, name, flow, args.date, args.duration_s)
+        source = f"synthetic-{name}-f{flow.tag()}"
+        if not args.force and catalog.exists(source, instrument.symbol, instrument.date):
+            raise EntryExistsError(f"{source}/{instrument.symbol}/{instrument.date}",
+                                   catalog.entry(source, instrument.symbol, instrument.date).path)
+        days[name] = (source, day, instrument, meta)
+    for name, (source, day, instrument, meta) in days.items():
+        events = 0
+        with catalog.writer(source, instrument, meta, snapshot_levels=args.levels, force=args.force) as w:
+            for chunk in day.chunks(progress=True):
+                w.write(Tape.from_columns(instrument, extra_meta=meta, **chunk))
+                events += len(chunk["ts_ns"])
+            w.report = {"regime": args.regime, "seed": args.seed, "venue": name, "flow": gens[name].describe(),
+                        "duration_s": day.duration_s, "events": events, "params": asdict(day.params),
+                        "anomalies": AnomalyLog().to_dict()}
+        print(f"wrote {w.entry.key} ({w.entry.path}): venue {name}, {events:,} events")
+    print(f"  {len(days)} venues of {instrument.symbol} on one latent price: [[venues]] catalog = \"<key>\"")
+    return 0
+
+
 def _generate(args: argparse.Namespace) -> int:
     from tickreplay.adapters.lobster_writer import LobsterWriter, lobster_file_names
     from tickreplay.adapters.synthetic import DayGenerator, synthetic_key
@@ -120,6 +210,8 @@ def _generate(args: argparse.Namespace) -> int:
 
     if args.levels < 1:
         raise ConfigError(f"--levels {args.levels}: expected at least 1")
+    if args.venue:
+        return _generate_venues(args)
     if args.activity is not None and not (math.isfinite(args.activity) and args.activity > 0):
         raise ConfigError(f"--activity {args.activity:g}: expected a positive number (it multiplies the regime's "
                           "event rates; 1 is the regime as it is)")

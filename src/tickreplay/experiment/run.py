@@ -381,7 +381,9 @@ def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None =
             "instrument": data.tape.instrument.to_dict(), "ingest": data.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
     if scn.venues:
-        meta["venues"] = {v.name: {"catalog": v.catalog} if v.catalog else {"share": v.share} for v in scn.venues}
+        from tickreplay.experiment.venues_run import venue_sources
+
+        meta["venues"] = venue_sources(scn)
     record = RunRecord(run_id, text if text is not None else tomli_w.dumps(scn.raw), json_text(meta, indent=2),
                        json_text(tca, indent=2), {name: _arrow(df) for name, df in tables.items()},
                        runs_row(run_id, tca, scn.raw))

@@ -292,12 +292,14 @@ class OverlaySpec:
 class VenueSpec:
     """One ``[[venues]]`` entry: a venue of the instrument with its own tape, fees, latency and queue model.
 
-    Its tape is a ``catalog`` key, or (``[data]`` synthetic) a ``share`` of the generated day's orders
-    (:mod:`tickreplay.venues.generate`)."""
+    Its tape is a ``catalog`` key, or (``[data]`` synthetic) a ``share`` of the generated day's orders, or its own
+    generated flow on the instrument's latent price (``generator``: a
+    :class:`tickreplay.venues.generate.VenueGenerator`); :mod:`tickreplay.venues.generate`."""
 
     name: str
     catalog: str | None = None
     share: float | None = None
+    generator: Any = None  # tickreplay.venues.generate.VenueGenerator (its module imports the generator)
     fees: FeeSchedule = FeeSchedule()
     latency: LatencySpec = LatencySpec()
     queue: QueueSpec = QueueSpec()
@@ -362,6 +364,9 @@ class Scenario:
         if not self.venues:  # a one-venue scenario: its run (and id) as before [[venues]] existed
             out.pop("venues")
             out.pop("router")
+        for v in out.get("venues", ()):
+            if v["generator"] is None:  # catalog and share venues: their runs (and ids) as before generated venues
+                v.pop("generator")
         return out
 
 
@@ -620,24 +625,47 @@ def _fee_table(p: str, x: Any) -> FeeSchedule:
 ROUTER_POLICIES = ("single", "best", "cont-kukanov")
 
 
+VENUE_MODES = {"catalog": "a catalog tape ('catalog')", "share": "a share of one generated day ('share')",
+               "generator": "its own generated flow ('seed', 'regime', ...)"}
+
+
+def venue_mode(v: VenueSpec) -> str:
+    """How a venue's tape is made: ``catalog``, ``share`` or ``generator``."""
+    return "catalog" if v.catalog is not None else "share" if v.share is not None else "generator"
+
+
 def _venues(path: str, v: Any) -> tuple[VenueSpec, ...]:
-    """The ``[[venues]]`` array: names unique, each with exactly one of ``catalog`` / ``share``, all alike."""
+    """The ``[[venues]]`` array: names unique, each a ``catalog`` tape, a ``share`` of one generated day or a
+    generated flow (:data:`tickreplay.venues.generate.GENERATOR_KEYS`), all venues alike."""
+    from tickreplay.venues.generate import GENERATOR_KEYS, INSTRUMENT_FIELDS, venue_generator
+
     if not isinstance(v, list) or not v:
         raise _fail(path, "an array of tables ([[venues]])", v)
+    own = {"name": _str, "catalog": _str, "share": _pos_num, "fees": _fee_table, "latency": _latency_table,
+           "queue": _queue_table}
     out = []
     for k, entry in enumerate(v):
         p = f"{path}[{k}]"
-        d = _fields(p, entry, {"name": _str, "catalog": _str, "share": _pos_num, "fees": _fee_table,
-                               "latency": _latency_table, "queue": _queue_table})
+        d = _fields(p, entry, {**own, **{key: lambda _, x: x for key in GENERATOR_KEYS + INSTRUMENT_FIELDS}})
         _required(p, d, ("name",))
-        if ("catalog" in d) == ("share" in d):
-            raise ConfigError(f"scenario key '{p}': give exactly one of 'catalog' (the venue's tape) or 'share' (its "
-                              f"share of a generated day's orders)")
+        gen = {key: d.pop(key) for key in list(d) if key not in own}
+        if ("catalog" in d) + ("share" in d) + bool(gen) != 1:
+            raise ConfigError(f"scenario key '{p}': give exactly one of 'catalog' (the venue's tape), 'share' (its "
+                              "share of a generated day's orders) or the venue's generator ('seed' with optional "
+                              "'regime', 'activity', 'track' and MarketParams fields: its own flow on the "
+                              "instrument's latent price)")
         if any(o.name == d["name"] for o in out):
             raise ConfigError(f"scenario key '{p}.name': venue {d['name']!r} appears twice")
+        if gen:
+            d["generator"] = venue_generator(gen, lambda key, p=p: f"scenario key '{p}.{key}'")
         out.append(VenueSpec(**d))
-    if len({o.catalog is None for o in out}) > 1:
-        raise ConfigError(f"scenario key '{path}': either every venue gives 'catalog' or every venue gives 'share'")
+        mode, first = venue_mode(out[-1]), venue_mode(out[0])
+        if mode != first:
+            key = mode if mode != "generator" else next(iter(gen))
+            raise ConfigError(f"scenario key '{p}.{key}': venue {d['name']!r} is {VENUE_MODES[mode]} but venue "
+                              f"{out[0].name!r} is {VENUE_MODES[first]}: every venue of a scenario is made the "
+                              "same way (catalog tapes, shares of one generated day, or generated flows on one "
+                              "latent price)")
     return tuple(out)
 
 
@@ -665,6 +693,8 @@ def _check_venues(top: dict) -> None:
     if venues[0].share is not None and top["data"].synthetic is None:
         raise ConfigError("scenario key 'venues[0].share': venue shares split a generated day: give "
                           "[data.synthetic] (or a 'catalog' key per venue)")
+    if venues[0].generator is not None:
+        _check_generated_venues(top["data"], venues)
     if venues[0].catalog is not None and (top["data"].synthetic is not None or top["data"].lobster is not None):
         raise ConfigError("scenario key 'venues[0].catalog': venues with catalog keys read the catalog of [data]; "
                           "[data] then gives the window (start, end, levels, catalog_root) and its own 'catalog' key "
@@ -678,6 +708,26 @@ def _check_venues(top: dict) -> None:
     if top["schedule"].kind not in OVERLAY_KINDS:
         raise ConfigError(f"scenario key 'schedule.kind': a multi-venue run routes a schedule's children "
                           f"({', '.join(OVERLAY_KINDS)}), not '{top['schedule'].kind}'")
+
+
+def _check_generated_venues(data: DataSpec, venues: tuple[VenueSpec, ...]) -> None:
+    """Generated venues quote around the latent price of ``[data.synthetic]``'s instrument: it is required, and
+    every venue's params must be valid on it."""
+    from tickreplay.adapters.synthetic_regimes import REGIMES
+    from tickreplay.venues.generate import check_generators
+
+    if data.synthetic is None:
+        raise ConfigError("scenario key 'venues[0].seed': generated venues quote around the latent price of one "
+                          "generated instrument: give [data.synthetic] (regime: the instrument and its price; seed: "
+                          "the latent path's; duration_s and date: the venues' day)")
+    index = {v.name: k for k, v in enumerate(venues)}
+
+    def key(name: str, k: str | None) -> str:
+        return f"scenario key 'venues[{index[name]}]" + (f".{k}'" if k else "'")
+
+    if data.synthetic.regime not in REGIMES:
+        raise _fail("data.synthetic.regime", "one of " + ", ".join(repr(r) for r in REGIMES), data.synthetic.regime)
+    check_generators({v.name: v.generator for v in venues}, data.synthetic.regime, key)
 
 
 def parse_scenario(doc: dict, name: str | None = None, base_dir: str | Path = ".") -> Scenario:

@@ -3,10 +3,13 @@ schedule's children, measure per venue.
 
 The venues' tapes: with ``share`` keys, the ``[data.synthetic]`` day split across the venues
 (:func:`~tickreplay.venues.generate.split_tape`, seeded by the day's seed); with ``catalog`` keys, each venue's
-catalog entry read with ``[data]``'s window, levels and catalog root. Venues of different instruments or tick
-sizes are refused, naming the scenario file and the venue's key. The schedule's children are those
-:func:`~tickreplay.experiment.plan.build_plan` makes on ``[data]``'s data (the generated day of all the venues, or
-the first venue's catalog tape). ``tickreplay run`` stores such a run like any other
+catalog entry read with ``[data]``'s window, levels and catalog root; with generated venues (a flow ``seed``,
+:class:`~tickreplay.venues.generate.VenueGenerator`), each venue's own flow on the latent path of
+``[data.synthetic]``'s instrument (regime and seed), cut to ``[data]``'s window. Venues of different instruments
+or tick sizes are refused, naming the scenario file and the venue's key. The schedule's children are those
+:func:`~tickreplay.experiment.plan.build_plan` makes on the *planning data* (:func:`planning_data`: ``[data]``'s
+data — the generated day of all the venues, or the first venue's catalog tape — or, with generated venues, the
+first venue's day). ``tickreplay run`` stores such a run like any other
 (:func:`tickreplay.experiment.run.compute_run` calls :func:`plan_venues`, :func:`run_planned` and
 :func:`measure_venues`).
 """
@@ -14,6 +17,7 @@ the first venue's catalog tape). ``tickreplay run`` stores such a run like any o
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -21,9 +25,10 @@ import pandas as pd
 from tickreplay.engine import EngineConfig, RunResult
 from tickreplay.errors import ConfigError, TickreplayError
 from tickreplay.exchange import QueueModel
-from tickreplay.experiment.data import MarketData, from_tape, load_data, load_data_spec, time_grid
+from tickreplay.experiment.data import (NS as DATA_NS, MarketData, _market_data, _window, from_tape, load_data,
+                                        load_data_spec, time_grid)
 from tickreplay.experiment.plan import Plan
-from tickreplay.experiment.scenario import Scenario, VenueSpec
+from tickreplay.experiment.scenario import DataSpec, Scenario, VenueSpec
 from tickreplay.tca.market import MarketSeries
 from tickreplay.venues.consolidated import check_same_instrument
 from tickreplay.venues.engine import Venue, VenueEngine
@@ -44,8 +49,14 @@ def venue_engine_config(v: VenueSpec, seed: int) -> EngineConfig:
 def venue_data(scn: Scenario, data: MarketData | None = None) -> list[MarketData]:
     """Each venue's data, in ``[[venues]]`` order (errors name the scenario file and the venue's key). ``data``:
     the scenario's ``[data]`` as loaded (:func:`~tickreplay.experiment.data.load_data`); with ``share`` keys its
-    tape (the generated day, in ``[data]``'s window) is the one split, else it is generated here."""
+    tape (the generated day, in ``[data]``'s window) is the one split (loaded here when None). Generated venues are
+    generated here, once per process for equal ``[data]`` and venues."""
     where = scn.where()
+    if scn.venues[0].generator is not None:
+        try:
+            return list(_generated_data(scn.data, tuple((v.name, v.generator) for v in scn.venues)))
+        except ConfigError as err:
+            raise ConfigError(f"{where}: {err}") from None
     if scn.venues[0].share is not None:
         from tickreplay.venues.generate import split_tape
 
@@ -68,10 +79,56 @@ def venue_data(scn: Scenario, data: MarketData | None = None) -> list[MarketData
     return out
 
 
+@lru_cache(maxsize=2)
+def _generated_data(spec: DataSpec, venues: tuple) -> tuple[MarketData, ...]:
+    """Generated venues' data (cached per process, as :func:`~tickreplay.experiment.data.load_data` caches
+    ``[data]``): each venue's ``(name, VenueGenerator)`` flow on the latent path of ``spec.synthetic``'s regime and
+    seed, with ``spec``'s window and levels; keys ``<venue>:synthetic/<instrument symbol>/<date>``."""
+    from tickreplay.adapters.synthetic_regimes import resolve
+    from tickreplay.book.fast import compute_snapshots
+    from tickreplay.venues.generate import generated_venues
+
+    syn = spec.synthetic
+    index = {name: k for k, (name, _) in enumerate(venues)}
+    tapes = generated_venues(syn.regime, syn.seed, dict(venues), syn.date, syn.duration_s,
+                             lambda name: f"scenario key 'venues[{index[name]}]'")
+    out = []
+    for name, tape in tapes.items():
+        fingerprint = tape.fingerprint()
+        tape, snaps = _window(tape, compute_snapshots(tape, spec.levels), spec)
+        key = f"{name}:synthetic/{tape.instrument.symbol}/{tape.instrument.date}"
+        day_ns = round(resolve(syn.regime)[1].session_seconds() * DATA_NS)
+        out.append(_market_data(key, tape, snaps, day_ns, {}, fingerprint))
+    return tuple(out)
+
+
+def planning_data(scn: Scenario, data: MarketData) -> MarketData:
+    """The data a multi-venue scenario's schedule is planned and its pre-trade inputs measured on: ``data``
+    (``[data]``'s: the generated day of all ``share`` venues, or the first catalog venue's tape), or with
+    generated venues the first venue's day (``[data.synthetic]``'s plain day is not on their latent path)."""
+    return venue_data(scn, data)[0] if scn.venues and scn.venues[0].generator is not None else data
+
+
+def venue_sources(scn: Scenario) -> dict:
+    """``run.json``'s ``venues``: each venue's ``catalog`` key, its ``share``, or its ``generator`` (the settings as
+    given) with the latent ``path`` (regime and seed of ``[data.synthetic]``)."""
+    out = {}
+    for v in scn.venues:
+        if v.generator is not None:
+            syn = scn.data.synthetic
+            out[v.name] = {"generator": v.generator.describe(), "path": {"regime": syn.regime, "seed": syn.seed}}
+        else:
+            out[v.name] = {"catalog": v.catalog} if v.catalog else {"share": v.share}
+    return out
+
+
 def venue_fingerprints(scn: Scenario) -> list[str]:
     """What of the venues' data a run id hashes beyond ``[data]``'s: each catalog venue's tape fingerprint (as its
-    entry records it; no tape read). Shared venues: none (their tapes are a seeded split of ``[data]``'s day, which
-    the scenario's spec and ``[data]``'s fingerprint decide)."""
+    entry records it; no tape read), or each generated venue's tape fingerprint (the venues are generated, once per
+    process). Shared venues: none (their tapes are a seeded split of ``[data]``'s day, which the scenario's spec and
+    ``[data]``'s fingerprint decide)."""
+    if scn.venues and scn.venues[0].generator is not None:
+        return [d.fingerprint for d in venue_data(scn)]
     if not scn.venues or scn.venues[0].catalog is None:
         return []
     from tickreplay.catalog import Catalog, default_root
@@ -116,7 +173,7 @@ def plan_venues(scn: Scenario, data: MarketData | None = None) -> tuple[Plan, li
     data = data if data is not None else load_data(scn)
     vdata = venue_data(scn, data)
     venues = [Venue(v.name, d.replay, venue_engine_config(v, scn.seed)) for v, d in zip(scn.venues, vdata)]
-    plan = build_plan(replace(scn, venues=(), router=None), data)
+    plan = build_plan(replace(scn, venues=(), router=None), planning_data(scn, data))
     ex = RoutedExecutor(plan.parent.side, plan.strategy.children, policy_of(scn), plan.parent.quantity)
     return replace(plan, strategy=ex), venues
 
@@ -157,8 +214,8 @@ def router_summary(ex: RoutedExecutor) -> dict:
 def measure_venues(scn: Scenario, run: VenueRun, data: MarketData) -> tuple[dict, dict]:
     """``tca.json``'s content and the tables of a multi-venue run's results folder: the parent's TCA against the
     consolidated market (as a one-venue run's: shortfall, window, passive, markouts; pre-trade inputs and the
-    schedule's risk from ``data``), ``venues`` (per-venue figures, :func:`venue_figures`) and ``router``
-    (:func:`router_summary`); tables ``orders`` and ``fills`` (their ``venue`` column; the fills with the per-fill
+    schedule's risk from :func:`planning_data` of ``data``), ``venues`` (per-venue figures, :func:`venue_figures`)
+    and ``router`` (:func:`router_summary`); tables ``orders`` and ``fills`` (their ``venue`` column; the fills with the per-fill
     TCA columns), ``schedule`` and ``market`` (the consolidated touch, :func:`consolidated_path`)."""
     from tickreplay.experiment.plan import pretrade_inputs, schedule_risk
     from tickreplay.experiment.run import MARKET_TAIL_NS, FillsWithTca
@@ -166,6 +223,7 @@ def measure_venues(scn: Scenario, run: VenueRun, data: MarketData) -> tuple[dict
 
     plan, res = run.plan, run.result
     parent = plan.parent
+    data = planning_data(scn, data)
     pre = pretrade_inputs(scn, data, parent) if scn.pretrade is not None else None
     fills = res.fills
     end_ns = max(v.replay.session_end_ns for v in run.venues)

@@ -44,10 +44,11 @@ class Day:
     is not AC's), on reactive days the ``reactive`` day (:class:`tickreplay.reactive.ReactiveDay`) whose plain
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
     no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
-    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books); ``counterfactual``: what
-    ``data`` is to a hedge when it is the day without that hedge (generated days under the reactive market or the
-    impact-adjusted replay; :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical
-    market would have reacted; routed days: not measured)."""
+    ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books), or generated venues on the
+    day's latent path (``data``: the first venue's day); ``counterfactual``: what ``data`` is to a hedge when it is
+    the day without that hedge (generated days under the reactive market or the impact-adjusted replay;
+    :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical market would have
+    reacted; routed days: not measured)."""
 
     index: int
     key: str
@@ -131,15 +132,17 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
                            None if news is None else start + round(news * 1e9),
                            counterfactual=COUNTERFACTUAL_PLAIN_DAY))
             continue
-        tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         day_ns = round(p.session_seconds() * 1e9)
+        if cfg.router is not None:  # the planted response moves every venue: one shift (venues.impact)
+            data, venues = _split_venues(cfg, regime, g.seed + k, date, day_ns)
+            start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
+            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
+                           g.planted[regime], planted_gamma(g.planted[regime], ref),
+                           news_ns=None if news is None else start + round(news * 1e9), venues=venues))
+            continue
+        tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
         data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
-        if cfg.router is not None:
-            out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters", None,
-                           news_ns=None if news is None else start + round(news * 1e9),
-                           venues=_split_venues(cfg, tape, g.seed + k, data.key, day_ns)))
-            continue
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref),
                        news_ns=None if news is None else start + round(news * 1e9),
@@ -147,18 +150,35 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
     return out
 
 
-def _split_venues(cfg: LoopConfig, tape: Any, seed: int, key: str, day_ns: int) -> tuple:
-    """The day's ``tape`` split across ``cfg.venues`` by their shares (seeded ``seed``, the day's), each venue with
-    its fees, latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction)."""
+def _split_venues(cfg: LoopConfig, regime: str, seed: int, date: str, day_ns: int) -> tuple[Any, tuple]:
+    """``(data, venues)`` of a routed day of ``regime`` seeded ``seed`` (the day's), each venue with its fees,
+    latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction). ``share``
+    venues: the generated day split by their shares, ``data`` the whole day (the union of the venues' books).
+    Generated venues: each venue's own flow on the latent path of ``regime`` and ``seed``
+    (:func:`tickreplay.venues.generate.generated_venues`); ``data`` is the first venue's day (the price the
+    desk sees and measures its hedges on; no plain day is generated)."""
+    from tickreplay.adapters.synthetic import generate_day
     from tickreplay.experiment.data import from_tape
     from tickreplay.experiment.venues_run import venue_engine_config
     from tickreplay.venues.engine import Venue
-    from tickreplay.venues.generate import split_tape
+    from tickreplay.venues.generate import generated_venues, split_tape
 
-    tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
-    return tuple(Venue(v.name, from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns).replay,
-                        venue_engine_config(v, cfg.seed))
-                 for v in cfg.venues)
+    g = cfg.generated
+    if cfg.venues[0].generator is not None:
+        names = [v.name for v in cfg.venues]
+        tapes = generated_venues(regime, seed, {v.name: v.generator for v in cfg.venues}, date, g.duration_s,
+                                 lambda name: f"{cfg.where()}: scenario key 'loop.venues[{names.index(name)}]' "
+                                              f"(the {regime} day of {date}, seed {seed})")
+        inst = tapes[cfg.venues[0].name].instrument
+        key = f"synthetic/{inst.symbol}/{date}"
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns) for v in cfg.venues]
+        data = replace(vdata[0], key=key)
+    else:
+        tape = generate_day(regime, seed, date=date, duration_s=g.duration_s, progress=False)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
+        tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{data.key}", 5, day_ns) for v in cfg.venues]
+    return data, tuple(Venue(v.name, d.replay, venue_engine_config(v, cfg.seed)) for v, d in zip(cfg.venues, vdata))
 
 
 def _catalog_days(cfg: LoopConfig) -> list[Day]:
@@ -265,9 +285,11 @@ class ReactiveExecutor:
 class RoutedExecutor:
     """The smart order router on the day's venues (``[loop.router]``): the hedge's children through
     :class:`tickreplay.venues.router_strategy.RoutedExecutor` of ``policy`` on
-    :class:`~tickreplay.venues.engine.VenueEngine` (each venue's own exchange, latency, queue model and fees; the
-    venues' tapes replay plain: historical flow does not react). The children's style is not used: the policy
-    decides market or limit orders. ``seed``: the engine's."""
+    :class:`~tickreplay.venues.engine.VenueEngine` (each venue's own exchange, latency, queue model and fees) with
+    the day's ``response`` as the impact-adjusted replay across the venues: one shift for the instrument, moved by
+    the hedge's fills on every venue and applied to every venue's book (:mod:`tickreplay.venues.impact`; None:
+    the venues replay plain). Historical flow does not react. The children's style is not used: the policy decides
+    market or limit orders. ``seed``: the engine's."""
 
     policy: Any  # tickreplay.venues.router_strategy.RouterPolicy
     seed: int = 0
@@ -280,15 +302,31 @@ class RoutedExecutor:
         if not day.venues:
             raise ConfigError(f"day {day.index} ({day.key}): the router needs the day split across venues "
                               "([loop.router] with [[loop.venues]])")
-        router = Router(side, children, self.policy, int(sum(c.quantity for c in children)))
-        res = VenueEngine(list(day.venues), seed=self.seed).run(router, start_ns=start_ns)
-        return Execution(res.fills, res.orders, None, f"{self.name} ({self.policy.label})",
-                         route=route_record(router, res.fills, [v.name for v in day.venues]))
+        quantity = int(sum(c.quantity for c in children))
+        router = Router(side, children, self.policy, quantity)
+        engine = VenueEngine(list(day.venues), seed=self.seed, impact=day.response)
+        res = engine.run(router, start_ns=start_ns)
+        end = max(max(int(c.time_ns) for c in children), start_ns + 1)
+        parent = ParentOrder(side, quantity, start_ns, end, children[0].parent_id)
+        return Execution(res.fills, res.orders, engine.impact_state, f"{self.name} ({self.policy.label})",
+                         route=route_record(router, res.fills, [v.name for v in day.venues], res.orders, parent,
+                                            day.data.market))
 
 
-def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str]) -> dict:
+#: the per-venue TCA figures a route keeps (:func:`tickreplay.venues.tca.venue_figures`), flat
+VENUE_TCA_KEYS = ("fills", "filled", "maker", "taker", "fees", "cost_bps", "orders")
+
+
+def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str], orders: pd.DataFrame | None = None,
+                 parent: ParentOrder | None = None, market: Any = None) -> dict:
     """A hedge's route: the policy (``label``), the routing decisions (time, child or sweep, size and legs as the
-    router sent them), per venue the shares sent (market and limit legs) and filled, and the fills' fees."""
+    router sent them), per venue the shares sent (market and limit legs) and filled, and the fills' fees; with
+    ``orders``, ``parent`` and ``market`` (the consolidated market of the venues) also ``tca``: per venue
+    :func:`~tickreplay.venues.tca.venue_figures` flattened — fills, filled, maker and taker shares, fees,
+    ``cost_bps`` (that venue's part of the execution cost, bps of the parent's arrival notional), passive orders,
+    their quantity and maker-filled shares, passive fill rate (``passive_fill_rate``, None without passive orders)
+    and markouts
+    (``markout_<horizon>_bps``: size-weighted, historical fill price against the historical mid)."""
     sent = {v: 0 for v in venues}
     for r in router.routes:
         for leg, size in r["legs"].items():
@@ -296,9 +334,23 @@ def route_record(router: Any, fills: pd.DataFrame, venues: Sequence[str]) -> dic
     by = fills.groupby("venue") if len(fills) else None
     filled = {v: int(by["size"].sum().get(v, 0)) if by is not None else 0 for v in venues}
     fees = {v: float(by["fee"].sum().get(v, 0.0)) if by is not None else 0.0 for v in venues}
-    return {"policy": router.policy.label, "sent": sent, "filled": filled, "fees": fees,
-            "decisions": [{"time_ns": int(r["time_ns"]), "what": r["what"], "size": int(r["size"]),
-                           "legs": {k: int(x) for k, x in r["legs"].items()}} for r in router.routes]}
+    out = {"policy": router.policy.label, "sent": sent, "filled": filled, "fees": fees,
+           "decisions": [{"time_ns": int(r["time_ns"]), "what": r["what"], "size": int(r["size"]),
+                          "legs": {k: int(x) for k, x in r["legs"].items()}} for r in router.routes]}
+    if orders is not None and parent is not None and market is not None:
+        from tickreplay.venues.tca import venue_figures
+
+        m0 = float(market.mid_x2_at(parent.start_ns)) / 2.0
+        notional = parent.quantity * m0 * market.instrument.unit_value
+        per = venue_figures(orders, fills, parent, market, venues, notional)
+        out["tca"] = {v: {**{k: per[v][k] for k in VENUE_TCA_KEYS},
+                          "passive_orders": per[v]["passive"]["orders"],
+                          "passive_quantity": per[v]["passive"]["quantity"],
+                          "passive_filled": per[v]["passive"]["filled"],
+                          "passive_fill_rate": per[v]["passive"]["fill_rate"],
+                          **{f"markout_{h}_bps": m["all_bps"] for h, m in per[v]["markouts"].items()}}
+                      for v in venues}
+    return out
 
 
 def default_executor(cfg: LoopConfig) -> Executor:

@@ -258,16 +258,25 @@ def run_loop(cfg: LoopConfig, policy: str | None = None, days: list[Day] | None 
 
 def _venue_rows(hedge: int, day: int, ex, price_scale: int) -> list[dict]:
     """Per venue of a routed hedge: shares sent and filled, fills, fees (currency), average fill price (currency
-    per share; NaN without fills)."""
+    per share; NaN without fills) and the venue's TCA (``route["tca"]``: maker / taker shares, ``cost_bps``,
+    passive orders, their quantity, maker-filled shares and fill rate, markouts in bps; NaN where undefined)."""
     f = ex.fills
     out = []
     for venue, sent in ex.route["sent"].items():
         v = f[f["venue"] == venue] if len(f) else f
         size = int(v["size"].sum()) if len(v) else 0
         notional = float((v["price"].to_numpy(np.float64) * v["size"].to_numpy(np.float64)).sum()) if size else 0.0
-        out.append({"hedge": hedge, "day": day, "venue": venue, "sent_shares": int(sent), "filled_shares": size,
-                    "fills": int(len(v)), "fees": float(v["fee"].sum()) if len(v) else 0.0,
-                    "avg_price": notional / size / price_scale if size else np.nan})
+        row = {"hedge": hedge, "day": day, "venue": venue, "sent_shares": int(sent), "filled_shares": size,
+               "fills": int(len(v)), "fees": float(v["fee"].sum()) if len(v) else 0.0,
+               "avg_price": notional / size / price_scale if size else np.nan}
+        t = ex.route.get("tca", {}).get(venue)
+        if t is not None:
+            row.update(maker_shares=t["maker"], taker_shares=t["taker"], cost_bps=t["cost_bps"],
+                       passive_orders=t["passive_orders"], passive_quantity=t["passive_quantity"],
+                       passive_filled=t["passive_filled"],
+                       **{k: np.nan if t[k] is None else float(t[k]) for k in t
+                          if k == "passive_fill_rate" or k.startswith("markout_")})
+        out.append(row)
     return out
 
 

@@ -110,7 +110,8 @@ class LoopConfig:
     max_replaces: int = 2
     post_ns: int = 600 * NS
     router: S.RouterSpec | None = None  # [loop.router]: each generated day split across `venues` and routed
-    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share, fees, latency, queue
+    venues: tuple[S.VenueSpec, ...] = ()  # [[loop.venues]]: name, share or generator, fees, latency, queue
+    router_compare: tuple[S.RouterSpec, ...] = ()  # [loop.router] compare: the routers of --compare-routers
     seed: int = 0
     base_dir: str = "."
     source: str | None = None
@@ -250,7 +251,7 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
                                   f"children only, the rule for {regime} sends {rule.style!r} children: set "
                                   f"style = \"market\" (or action = \"pause\") for it")
     upd, ex = d.pop("update", {}), d.pop("execution", {})
-    kw: dict[str, Any] = _routing(t)
+    kw: dict[str, Any] = _routing(t, generated)
     for key, scale in (("period_s", "period_ns"), ("pause_s", "pause_ns")):
         if key in d:
             kw[scale] = round(d.pop(key) * NS)
@@ -280,10 +281,13 @@ def parse_loop(doc: dict, name: str | None = None, base_dir: str | Path = ".") -
                       rules=rules, seed=top.get("seed", 0), base_dir=base, raw=doc, **d, **kw)
 
 
-def _routing(t: dict) -> dict[str, Any]:
-    """``router`` and ``venues`` of ``[loop.router]`` / ``[[loop.venues]]`` (parsed as a run's ``[router]`` and
-    ``[[venues]]``): both or neither; venues by ``share`` of generated days, which replay plain on every venue —
-    the impact-adjusted replay and the reactive market run on one venue only."""
+def _routing(t: dict, generated: GeneratedDays | None) -> dict[str, Any]:
+    """``router``, ``venues`` and ``router_compare`` of ``[loop.router]`` / ``[[loop.venues]]`` (parsed as a run's
+    ``[router]`` and ``[[venues]]``; ``compare``: :func:`_router_compare`): both or neither; venues by ``share`` of
+    generated days, or generated venues (a flow ``seed``, regime, activity, MarketParams overrides) on each day's
+    latent path — checked on every regime of the days; the days are the impact-adjusted replay (the planted
+    response, one shift across the venues; its decay in seconds: a kernel in tape trades has no single clock across
+    venues) — the reactive market runs on one venue."""
     if "router" not in t and "venues" not in t:
         return {}
     if "router" not in t or "venues" not in t:
@@ -291,23 +295,69 @@ def _routing(t: dict) -> dict[str, Any]:
         raise ConfigError(f"scenario key '{have}' needs '{missing}': the router splits each hedge across the "
                           "venues (give both, or neither for the one-venue loop)")
     venues = S._venues("loop.venues", t["venues"])
-    router = S._router("loop.router", t["router"])
+    table = S._table("loop.router", t["router"])
+    router = S._router("loop.router", {k: x for k, x in table.items() if k != "compare"})
     if venues[0].catalog is not None:
         raise ConfigError("scenario key 'loop.venues[0].catalog': the loop splits each generated day across its "
-                          "venues; give each venue a 'share' of the day's orders")
+                          "venues; give each venue a 'share' of the day's orders (or its generator: 'seed', ...)")
     if "generate" not in t:
         raise ConfigError("scenario key 'loop.router': routing runs on generated days ('[loop.generate]'), each "
                           "day split across '[[loop.venues]]'; catalog days replay on one venue")
-    for key in ("market", "planted"):
-        if key in t["generate"]:
-            raise ConfigError(f"scenario key 'loop.generate.{key}': with '[loop.router]' each day replays on its "
-                              "venues without a planted response — the impact-adjusted replay and the reactive "
-                              f"market run on one venue only; remove 'loop.generate.{key}' or '[loop.router]'")
+    if generated.market == "reactive":
+        raise ConfigError("scenario key 'loop.generate.market': the reactive market runs on one venue only; with "
+                          "'[loop.router]' each day is split across the venues and replayed with the planted response "
+                          "(market = \"impact-replay\")")
+    for regime, model in sorted(generated.planted.items()):
+        if model.clock != "seconds":
+            raise ConfigError(f"scenario key 'loop.generate.planted.{regime}.clock': with '[loop.router]' one shift "
+                              "moves every venue and a kernel in tape trades has no single clock across venues; give "
+                              "the decay in seconds (clock = \"seconds\")")
     names = [v.name for v in venues]
+    if venues[0].generator is not None:  # generated is set: '[loop.generate]' is there (checked above)
+        from tickreplay.venues.generate import check_generators
+
+        for regime in dict.fromkeys(generated.regimes):
+            def key(name: str, k: str | None, regime: str = regime) -> str:
+                return (f"scenario key 'loop.venues[{names.index(name)}]" + (f".{k}'" if k else "'") +
+                        f" (on the {regime} days of loop.generate.regimes)")
+
+            check_generators({v.name: v.generator for v in venues}, regime, key)
     if router.venue is not None and router.venue not in names:
         raise ConfigError(f"scenario key 'loop.router.venue': unknown venue {router.venue!r} (venues: "
                           f"{', '.join(names)})")
-    return {"router": router, "venues": venues}
+    compare = _router_compare("loop.router.compare", table.get("compare"), router, names)
+    return {"router": router, "venues": venues, "router_compare": compare}
+
+
+def _router_compare(path: str, v: Any, router: S.RouterSpec, names: list[str]) -> tuple[S.RouterSpec, ...]:
+    """The routers ``tickreplay loop --compare-routers`` runs, the first the baseline: labels ``"single:<venue>"``,
+    ``"best"``, ``"cont-kukanov"`` (the ``[loop.router]`` table's ``horizon_s``, ``lambda_*_ticks``, ``n_windows``)
+    or router tables; default (no ``compare``): ``single`` on the first venue, ``best``, ``cont-kukanov``."""
+    from dataclasses import replace
+
+    if v is None:
+        v = [f"single:{names[0]}", "best", "cont-kukanov"]
+    if not isinstance(v, list) or len(v) < 2:
+        raise S._fail(path, "a list of at least two routers (labels such as \"single:A\", \"best\", "
+                            "\"cont-kukanov\", or router tables), the first the baseline", v)
+    out, labels = [], []
+    for k, item in enumerate(v):
+        p = f"{path}[{k}]"
+        if isinstance(item, str):
+            kind, _, venue = item.partition(":")
+            if kind not in S.ROUTER_POLICIES or (kind == "single") != bool(venue):
+                raise S._fail(p, "\"single:<venue>\", \"best\" or \"cont-kukanov\"", item)
+            spec = replace(router, policy=kind, venue=venue or None)
+        else:
+            spec = S._router(p, item)
+        if spec.venue is not None and spec.venue not in names:
+            raise ConfigError(f"scenario key '{p}': unknown venue {spec.venue!r} (venues: {', '.join(names)})")
+        label = f"single:{spec.venue}" if spec.policy == "single" else spec.policy
+        if label in labels:
+            raise ConfigError(f"scenario key '{p}': router {label!r} is listed twice")
+        labels.append(label)
+        out.append(spec)
+    return tuple(out)
 
 
 def load_loop(path: str | Path) -> LoopConfig:

@@ -414,8 +414,9 @@ def summary(r: LoopResult) -> dict[str, Any]:
            "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
                    "planted law; the response to one hedge is not carried into the next"
                    if "reactive market" in set(done["executor"] if len(done) else []) else
-                   "routed replay: each day split across the venues, which replay plain (no planted response); "
-                   "historical flow does not react" if routed else
+                   "routed replay: each day split across the venues; the planted response is one shift of the "
+                   "instrument's price, moved by the hedge's fills on every venue (impact-adjusted replay across "
+                   "venues); historical flow does not react" if routed else
                    "replay: the market responds to our fills through the impact-adjusted replay only (on "
                    "generated days: the planted response); historical flow does not react"}
     if routed:  # per venue over the loop: shares sent and filled, fills, fees (currency)

@@ -1,9 +1,13 @@
 """Correlated venues of one instrument from the generator: one latent price, venue-specific books and flow.
 
-Two ways. Venues with their own ``MarketParams`` (spread, depth, activity) and order-flow seeds on one shared
-latent price path: :func:`tickreplay.adapters.latent.generate_venues` (a :class:`~tickreplay.adapters.latent.LatentPath`
-drawn on a time grid, every venue quoting around the price in force at its own event times; docs/generate.md).
-The mode built here, which ``[[venues]]`` scenarios with ``share`` use, shares the latent price *exactly*: one day
+Two ways. **Generated venues** (:class:`VenueGenerator`, what ``[[venues]]`` with a ``seed`` and
+``[[loop.venues]]`` and ``tickreplay generate --venue`` use): each venue has its own ``MarketParams`` (a regime
+and overrides of its order-flow fields: spread, depth, sizes, cancels…), its ``activity`` and order-flow seed,
+and all venues quote around one :class:`~tickreplay.adapters.latent.LatentPath` of the instrument
+(:func:`tickreplay.adapters.latent.generate_venues`; docs/generate.md), by default *tracking* it (each touch put
+on its reference quote before every event), so their mids stay within a few ticks of each other.
+
+**Split of one flow** (``[[venues]]`` with ``share``) shares the latent price *exactly*: one day
 of L3 order flow is generated and its resting orders are **split across the venues**. Each order (by order id) is put on venue k with probability ``share_k`` (seeded), and every
 event of that order (its add, cancels and the executions that hit it) goes to that venue's tape; a hidden
 execution (no order id) is drawn the same way. So:
@@ -16,19 +20,23 @@ execution (no order id) is drawn the same way. So:
   venue the executions of its own orders keep their FIFO order and prices.
 
 What it does not give: venue-specific order-flow parameters (depth shape, order sizes, cancel rates) — the
-venues differ only by their share of one flow (the latent-path mode above gives them; scenarios do not reach it
-yet). Every draw comes from ``SeedSequence([seed, split_seed])``, so a
-seed gives byte-identical venue tapes.
+venues differ only by their share of one flow (generated venues give them). Every draw comes from
+``SeedSequence([seed, split_seed])``, so a seed gives byte-identical venue tapes.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+import math
+import numbers
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
+from tickreplay.adapters.latent import SHARED_FIELDS, LatentPath, VenueFlow, venue_day
 from tickreplay.adapters.synthetic import DayGenerator
-from tickreplay.adapters.synthetic_regimes import MarketParams
+from tickreplay.adapters.synthetic_regimes import REGIMES, MarketParams, resolve
 from tickreplay.errors import ConfigError
 from tickreplay.tape import COLUMNS, Tape
 
@@ -81,3 +89,139 @@ def generate_venues(params: MarketParams | str, seed: int, shares: dict[str, flo
     multiplier) and split it across the venues by ``shares`` (see the module docstring)."""
     day = DayGenerator(params, seed, date=date, duration_s=duration_s, activity=activity)
     return split_tape(day.tape(progress=False), shares, seed)
+
+
+# -- generated venues: each its own flow on the instrument's latent price ------------------------------------------
+
+#: MarketParams fields only the latent path uses (the instrument's price: a venue's own values would be unused)
+PATH_FIELDS = ("volatility_annual", "jump_rate_per_hour", "jump_bps", "news_jump_bps")
+#: the instrument's fields: a generated venue takes them from the instrument, never from its own regime
+INSTRUMENT_FIELDS = SHARED_FIELDS + PATH_FIELDS
+#: MarketParams fields a generated venue may override (its order flow and book)
+FLOW_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name not in INSTRUMENT_FIELDS)
+#: the keys of a generated venue besides the venue's own (name, fees, latency, queue)
+GENERATOR_KEYS = ("regime", "seed", "activity", "track") + FLOW_FIELDS
+_INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.type == "int")
+
+
+@dataclass(frozen=True)
+class VenueGenerator:
+    """A generated venue's order flow on the instrument's latent price (docs/venues.md).
+
+    ``seed``: its order-flow seed; ``regime``: the regime its flow starts from (None: the instrument's);
+    ``activity``: its event-rate multiplier (None: 1); ``track``: its book tracks the latent price (default);
+    ``overrides``: ``(field, value)`` pairs of :data:`FLOW_FIELDS`, sorted by field. The instrument's fields
+    (:data:`INSTRUMENT_FIELDS`: tick, start price, session, time zone, news time, and the price's volatility and
+    jumps) are the instrument's whatever the venue's regime."""
+
+    seed: int
+    regime: str | None = None
+    activity: float | None = None
+    track: bool = True
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    def params(self, instrument: MarketParams | str) -> MarketParams:
+        """The venue's MarketParams on ``instrument`` (a regime name or MarketParams); ConfigError if invalid."""
+        _, inst = resolve(instrument)
+        _, base = resolve(self.regime if self.regime is not None else inst)
+        return replace(base, **{f: getattr(inst, f) for f in INSTRUMENT_FIELDS}, **dict(self.overrides))
+
+    def flow(self, instrument: MarketParams | str) -> VenueFlow:
+        """The venue's :class:`~tickreplay.adapters.latent.VenueFlow` on ``instrument``."""
+        return VenueFlow(self.params(instrument), self.seed, self.activity, self.track)
+
+    def describe(self) -> dict:
+        """The settings as given (run.json's ``venues``; defaults left out)."""
+        out: dict[str, Any] = {"seed": self.seed}
+        if self.regime is not None:
+            out["regime"] = self.regime
+        if self.activity is not None:
+            out["activity"] = self.activity
+        if not self.track:
+            out["track"] = False
+        return {**out, **dict(self.overrides)}
+
+
+def venue_generator(table: Mapping[str, Any], key: Callable[[str], str]) -> VenueGenerator:
+    """A :class:`VenueGenerator` from a venue's generator keys (:data:`GENERATOR_KEYS`; an instrument field is
+    refused). ``key(k)`` names key ``k`` in errors (e.g. ``scenario key 'venues[1].seed'``)."""
+    def fail(k: str, expected: str) -> ConfigError:
+        return ConfigError(f"{key(k)}: expected {expected}, got {table[k]!r}")
+
+    def number(k: str) -> float:
+        x = table[k]
+        if isinstance(x, bool) or not isinstance(x, numbers.Real) or not math.isfinite(x):
+            raise fail(k, "a finite number")
+        return float(x)
+
+    for k in table:
+        if k in INSTRUMENT_FIELDS:
+            raise ConfigError(f"{key(k)}: {k} is the instrument's, not a venue's: every generated venue quotes one "
+                              f"instrument on one latent price, whose {', '.join(INSTRUMENT_FIELDS)} come from "
+                              "the instrument's regime")
+        if k not in GENERATOR_KEYS:
+            raise ConfigError(f"{key(k)}: unknown key (a generated venue takes {', '.join(GENERATOR_KEYS)})")
+    regime = table.get("regime")
+    if regime is not None and regime not in REGIMES:
+        raise fail("regime", "one of " + ", ".join(repr(r) for r in REGIMES))
+    if "seed" not in table:
+        raise ConfigError(f"{key('seed')} is required: the venue's order-flow seed (a generated venue gives its "
+                          "own seed; regime, activity and MarketParams fields are optional)")
+    seed = table["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise fail("seed", "a non-negative integer")
+    activity = None
+    if "activity" in table:
+        activity = number("activity")
+        if activity <= 0:
+            raise fail("activity", "a positive number (it multiplies the venue's event rates; 1: as its regime)")
+    track = table.get("track", True)
+    if not isinstance(track, bool):
+        raise fail("track", "true or false")
+    overrides = []
+    for k in sorted(set(table) & set(FLOW_FIELDS)):
+        x = table[k]
+        if k in _INT_FIELDS:
+            if isinstance(x, bool) or not isinstance(x, numbers.Integral):
+                raise fail(k, "an integer")
+            overrides.append((k, int(x)))
+        else:
+            overrides.append((k, number(k)))
+    return VenueGenerator(int(seed), regime, activity, track, tuple(overrides))
+
+
+def check_generators(venues: Mapping[str, VenueGenerator], instrument: MarketParams | str,
+                     key: Callable[[str, str], str]) -> None:
+    """ConfigError unless every venue's params are valid on ``instrument`` and the flow seeds differ. ``key(name,
+    k)`` names key ``k`` of venue ``name`` in errors (``k`` None: the venue; a MarketParams error names the
+    override, else the regime)."""
+    seen: dict[int, str] = {}
+    for name, g in venues.items():
+        if g.seed in seen:
+            raise ConfigError(f"{key(name, 'seed')}: venue {seen[g.seed]!r} has flow seed {g.seed} too: two venues "
+                              "of one seed draw the same order flow (give each venue its own seed)")
+        seen[g.seed] = name
+        try:
+            g.params(instrument)
+        except ConfigError as err:
+            field = next((k for k, _ in g.overrides if f"MarketParams.{k} " in str(err)), None)
+            where = field or ("regime" if g.regime is not None else None)
+            raise ConfigError(f"{key(name, where)}: {err}") from None
+
+
+def generated_venues(regime: MarketParams | str, seed: int, venues: Mapping[str, VenueGenerator],
+                     date: str = "2024-01-02", duration_s: float | None = None,
+                     where: Callable[[str], str] = lambda name: f"venue {name!r}") -> dict[str, Tape]:
+    """The venues' tapes on one latent path of the instrument ``regime`` (its price and instrument fields) drawn
+    from ``seed`` (:class:`~tickreplay.adapters.latent.LatentPath`, 10 ms grid): one instrument symbol, the venue
+    in ``instrument.venue``. A venue's error starts with ``where(name)``."""
+    path = LatentPath(regime, seed)
+    out = {}
+    for name, g in venues.items():
+        try:
+            day, instrument, meta = venue_day(path, name, g.flow(regime), date, duration_s)
+            tape = day.tape(progress=False)
+        except ConfigError as err:
+            raise ConfigError(f"{where(name)}: {err}") from None
+        out[name] = Tape(instrument=instrument, extra_meta=meta, **{c: getattr(tape, c) for c in COLUMNS})
+    return out

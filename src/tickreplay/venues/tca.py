@@ -9,7 +9,8 @@ comparison of routing policies.
   (``total``), and per venue: fills, filled size, maker / taker size, fees (currency, negative = rebate), average
   price, the venue's part of the execution cost (bps of the parent's arrival notional: side × (price − arrival
   mid) × size + fees, so the venues' parts add up to the shortfall minus its opportunity part), passive fill rate
-  (:mod:`tickreplay.tca.passive`) and markouts (:mod:`tickreplay.tca.markouts`).
+  (:mod:`tickreplay.tca.passive`) and markouts (:mod:`tickreplay.tca.markouts`; in an impact-adjusted run on the
+  historical fill price, price − ``impact_shift``, against the historical mids, as the one-venue TCA has them).
 * :func:`paired_comparison` — per policy, the saving against a baseline policy on the same days
   (``cost_baseline − cost_policy``, bps; positive: the policy was cheaper) with the overlay comparison's paired
   statistics (:func:`tickreplay.overlay.stats.paired_summary`: mean, median, percentile bootstrap 95% interval
@@ -91,7 +92,8 @@ def venue_figures(orders: pd.DataFrame, fills: pd.DataFrame, parent: ParentOrder
         fee = float(f["fee"].sum())
         liq = f["liquidity"].astype(str).to_numpy()
         price_cost = parent.side * float(((2 * price - m0_x2) * size).sum()) / 2 * uv
-        marks = fill_markouts(f, parent.side, m0_x2, market, horizons_ns)
+        hist = f.assign(price=f["price"] - f["impact_shift"]) if "impact_shift" in f.columns else f
+        marks = fill_markouts(hist, parent.side, m0_x2, market, horizons_ns)  # the tape after the fill
         per[name] = {
             "fills": int(len(f)), "filled": int(size.sum()),
             "maker": int(size[liq == "maker"].sum()), "taker": int(size[liq == "taker"].sum()),
