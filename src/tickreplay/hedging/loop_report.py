@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -59,25 +59,32 @@ def _day_stats(r: LoopResult) -> pd.DataFrame:
 
 
 def _stats(d: pd.DataFrame) -> dict[str, float]:
-    n, cn = d["err_n"].sum(), d["cerr_n"].sum()
+    n = d["err_n"].sum()
     return {"total_hedge_cost": float(d["hedge_cost"].sum()),
             "hedged_pnl_variance": float(d["hedged_pnl"].var(ddof=1)) if len(d) > 1 else float("nan"),
-            "mean_abs_error_bps": float(d["err_sum"].sum() / n) if n else float("nan"),
-            "mean_abs_caused_error_bps": float(d["cerr_sum"].sum() / cn) if cn else float("nan")}
+            "mean_abs_error_bps": float(d["err_sum"].sum() / n) if n else float("nan")}
 
 
-def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0, n: int = BOOTSTRAP) -> dict[str, Any]:
-    """Intervals of ``stat(a) − stat(b)`` for each statistic of :func:`_stats`, days resampled in pairs."""
+def _caused_stats(d: pd.DataFrame) -> dict[str, float]:
+    """:func:`_stats` and the mean per-hedge |predicted − caused| (bps; NaN without a counterfactual)."""
+    n = d["cerr_n"].sum()
+    return {**_stats(d), "mean_abs_caused_error_bps": float(d["cerr_sum"].sum() / n) if n else float("nan")}
+
+
+def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0, n: int = BOOTSTRAP,
+                     stats: Callable[[pd.DataFrame], dict[str, float]] = _stats) -> dict[str, Any]:
+    """Intervals of ``stat(a) − stat(b)`` for each statistic of ``stats`` (:func:`_stats`; the comparison uses
+    :func:`_caused_stats`), days resampled in pairs."""
     days = a.index.intersection(b.index)
     a, b = a.loc[days], b.loc[days]
     rng = np.random.default_rng(seed)
-    draws = {k: [] for k in _stats(a)}
+    draws = {k: [] for k in stats(a)}
     for _ in range(n):
         idx = rng.integers(0, len(days), len(days))
-        sa, sb = _stats(a.iloc[idx]), _stats(b.iloc[idx])
+        sa, sb = stats(a.iloc[idx]), stats(b.iloc[idx])
         for k in draws:
             draws[k].append(sa[k] - sb[k])
-    point = {k: _stats(a)[k] - _stats(b)[k] for k in draws}
+    point = {k: stats(a)[k] - stats(b)[k] for k in draws}
     q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
     out = {}
     for k, v in draws.items():
@@ -353,17 +360,17 @@ def _caused_findings(out: dict[str, Any]) -> list[str]:
 def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
     """The three-policy comparison (module docstring), plus where learning does not pay."""
     stats = {p: _day_stats(r) for p, r in results.items()}
-    out: dict[str, Any] = {"policies": {p: {**_stats(d), "eta_sources": eta_sources(results[p])}
+    out: dict[str, Any] = {"policies": {p: {**_caused_stats(d), "eta_sources": eta_sources(results[p])}
                                         for p, d in stats.items()}, "vs_static": {}, "findings": []}
     if "static" in stats:
         for p, d in stats.items():
             if p == "static":
                 continue
-            cmp = paired_bootstrap(d, stats["static"], seed)
+            cmp = paired_bootstrap(d, stats["static"], seed, stats=_caused_stats)
             out["vs_static"][p] = cmp
             out["findings"] += _findings(p, cmp, "static")
     if "regime" in stats and "daily" in stats:
-        out["regime_vs_daily"] = paired_bootstrap(stats["regime"], stats["daily"], seed)
+        out["regime_vs_daily"] = paired_bootstrap(stats["regime"], stats["daily"], seed, stats=_caused_stats)
         out["findings"] += _findings("regime vs daily", out["regime_vs_daily"], "daily")
     out["signed_error_bps"] = {p: signed_error(r, seed) for p, r in results.items()}
     out["error_trend"] = {p: error_trend(r, seed=seed) for p, r in results.items()}
@@ -408,7 +415,7 @@ def summary(r: LoopResult) -> dict[str, Any]:
     out = {"policy": r.policy, "days": int(len(r.days)), "requirements": int(len(h)),
            "hedges": int(len(done)), "paused": int(h["paused"].sum()) if len(h) else 0,
            "unhedged_shares_paused": int(h.loc[h["paused"], "unhedged_shares"].sum()) if len(h) else 0,
-           **_stats(_day_stats(r)), "eta_sources": eta_sources(r), "updates": int(len(r.calibrations)),
+           **_caused_stats(_day_stats(r)), "eta_sources": eta_sources(r), "updates": int(len(r.calibrations)),
            "route": sorted(set(h["route"])) if routed else "single",
            "executor": sorted(set(done["executor"])) if len(done) else [],
            "note": "reactive market: each hedge ran inside its generated day, the latent price following the "
