@@ -13,7 +13,8 @@
   regime's planted law, so the realised cost really contains the planted impact. Each hedge is its own run from
   its requirement: the response to an earlier hedge of the day is not carried into the next one.
 * :func:`measure_hedge` — TCA (shortfall vs the arrival mid, :func:`tickreplay.tca.summary.measure_parent`;
-  on days with a known counterfactual also the caused cost, :mod:`.oracle`) and the hedge as a measured parent (the columns :func:`tickreplay.impact.update.update` reads), its mids
+  on days with a known counterfactual also the caused cost, :mod:`.oracle`) and the hedge as a measured parent
+  (the columns :func:`tickreplay.impact.update.update` reads), its mids
   taken in the market the hedge was executed in (the replay: historical mid + the shift our fills left; the
   reactive market: the reactive day's own mid), which a catalog read of the tape
   (:func:`tickreplay.impact.parents.measure_parents`) cannot see.
@@ -400,7 +401,8 @@ def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str,
     else:
         tca, _ = measure_parent(ex.fills, ex.orders, parent, data.market)
     if day.counterfactual is not None:  # the oracle: never in the parent row the calibration reads
-        tca["caused_cost"] = caused_cost(ex.fills, parent.side, day.data.market, day.data.tape.instrument.unit_value)
+        unit = day.data.tape.instrument.unit_value
+        tca["caused_cost"] = caused_cost(ex.fills, parent.side, day.data.market, unit)
     f = ex.fills
     if not len(f):
         return tca, None

@@ -24,11 +24,11 @@ P&L through ``net``); the opportunity part is recorded apart (``opportunity_cost
 Per hedge, ``predicted_cost`` is the expected cost of the schedule that was executed (AC's trajectory for the
 traded quantity, after any participation cap) and ``realised_cost_bps`` the execution shortfall in bps of the
 filled notional, so the two compare the same shares; the curve point of the chosen horizon for the required
-quantity (constant rate) is kept as ``curve_cost``. On days with a counterfactual (generated days) ``caused_cost_bps``
-is the same fills against the day without the hedge (:mod:`.oracle`; NaN elsewhere), and ``abs_caused_error_bps``
-the error |predicted − caused| — an oracle: the calibration never reads it. ``eta_source`` says whether the fitted ``eta`` was used
-(``fit``), replaced by the key's last unclamped one (``fallback``) or floored (``floor``):
-:func:`~tickreplay.hedging.decision.usable_eta`.
+quantity (constant rate) is kept as ``curve_cost``. On days with a counterfactual (generated days)
+``caused_cost_bps`` is the same fills against the day without the hedge (:mod:`.oracle`; NaN elsewhere), and
+``abs_caused_error_bps`` the error |predicted − caused| — an oracle: the calibration never reads it.
+``eta_source`` says whether the fitted ``eta`` was used (``fit``), replaced by the key's last unclamped one
+(``fallback``) or floored (``floor``): :func:`~tickreplay.hedging.decision.usable_eta`.
 
 A ``pause`` rule (news spike) applies around the day's scheduled news event, when it is known: to requirements
 from ``pause_ns`` before the event to ``pause_ns`` after it; the next look after a paused requirement is at the
