@@ -75,6 +75,26 @@ def test_the_day_is_the_plain_day_until_our_first_order_arrives():
     assert run.shortfall.arrival_mid_x2 == plain_run(day.plain(), parent, kids, CFG)[1].arrival_mid_x2
 
 
+def test_with_zero_latency_the_arrival_mid_is_the_one_before_our_first_child():
+    """Zero latency: our first child executes at the parent's start, so the reactive tape's mid as of ``start_ns``
+    already carries that execution and its planted move. The arrival mid must be the mid just before it — the plain
+    day's mid at the start, what the trader saw when deciding — and the total is measured against it."""
+    day = ReactiveDay(LIQUID, 3, PlantedImpact(2.0, 0.5, 1.0, 0.3), 1800)
+    parent = _parent(day, 300, 600)
+    kids = twap(parent, n_children=50)
+    run = reactive_run(day, parent, kids)  # EngineConfig(): zero entry latency
+    market, plain = run.data.market, day.plain()
+    assert run.fills.exchange_ns.min() == parent.start_ns  # our first execution is at the start instant
+    after, before = int(market.mid_x2_at(parent.start_ns)), int(market.mid_x2_at(parent.start_ns - 1))
+    assert after > before  # a buy: it moved the mid as of the start
+    m0 = int(plain.market.mid_x2_at(parent.start_ns))
+    assert before == m0 == plain_run(plain, parent, kids)[1].arrival_mid_x2
+    sf = run.shortfall
+    assert sf.arrival_mid_x2 == m0
+    paid_x2 = int((2 * run.fills.price * run.fills["size"]).sum())
+    assert sf.total_x2 == paid_x2 - sf.filled * m0 + sf.opportunity_x2  # Perold against the mid before our start
+
+
 def test_our_fills_are_executions_at_the_touch_of_the_reactive_tape():
     """Every fill is an execution of a resting ask (a buy) on the reactive tape at our slot's arrival; at each slot
     we took min(child + carry, best ask size - 1) at the best ask of the book just before; sizes add up."""

@@ -25,8 +25,10 @@ as the generator's flow does (its arrival, cancel and refill rates, unchanged by
   side, checked against the generator's own record of our parent. A fill is split where a child's quantity ends
   (carried shares first, oldest child first), so its ``decision_ns``/``arrival_ns`` are those of the child it
   belongs to; all fills are ``taker``, with the config's taker fees.
-* **TCA**: :func:`tickreplay.tca.shortfall` on the reactive day's own tape (arrival mid as of the parent's
-  ``start_ns``), total in bps of the arrival notional.
+* **TCA**: :func:`tickreplay.tca.shortfall` on the reactive day's own tape, total in bps of the arrival notional.
+  The arrival mid is the mid just before the parent's ``start_ns`` (as of ``start_ns - 1``: what the trader saw
+  when deciding, the plain day's mid): a child decided at the start with zero latency executes at ``start_ns``, so
+  a mid as of ``start_ns`` (at or before, inclusive) would already carry our first execution and its planted move.
 
 :func:`compare_reactive` is the study: the same schedules on the same seeds, plain replay (the engine on the day
 generated without our parent) against the reactive market, and optionally the impact-adjusted replay
@@ -185,8 +187,14 @@ def reactive_run(day: ReactiveDay, parent: ParentOrder, children: Sequence[Child
     data = from_tape(tape, gen.key, levels=5, day_ns=_day_ns(gen))
     truth = gen.metaorders().to_pandas().iloc[-1].to_dict()
     fills = _fills(tape, parent, slots, gen, config)
-    sf = shortfall(fills, parent, data.market)
+    sf = shortfall(fills, _before(parent), data.market)
     return ReactiveRun(parent, slots, data, fills, sf, truth, time.process_time() - cpu0)
+
+
+def _before(parent: ParentOrder) -> ParentOrder:
+    """``parent`` starting 1 ns earlier: its arrival mid is then the reactive tape's mid before our first child (at
+    ``start_ns`` with zero latency), not after it (module docstring, *TCA*)."""
+    return replace(parent, start_ns=parent.start_ns - 1)
 
 
 def _fills(tape: Tape, parent: ParentOrder, slots: pd.DataFrame, gen: DayGenerator,
