@@ -283,7 +283,7 @@ def test_loop_venue_errors_name_the_key_and_the_regime():
 
     bad = json.loads(json.dumps(LOOP))
     bad["loop"]["venues"][1]["depth_levels"] = 200  # too deep for the $8 thin_small_cap price grid
-    with pytest.raises(ConfigError, match=r"'loop\.venues\[1\]' \(on the thin_small_cap days .*"
+    with pytest.raises(ConfigError, match=r"'loop\.venues\[1\]\.depth_levels' \(on the thin_small_cap days .*"
                                           r"MarketParams\.start_price = 80000: expected at least 848 ticks"):
         parse_loop(bad)
     bad = json.loads(json.dumps(LOOP))
@@ -332,6 +332,10 @@ def test_generate_writes_one_instruments_venue_tapes(tmp_path, capsys):
     (["A:nope:seed=1"], "--venue A: key 'regime': expected one of"),
     (["A:seed=1,tick_size=50"], "--venue A: key 'tick_size': tick_size is the instrument's"),
     (["A:seed=1,spread_ticks=0.5"], "--venue A: key 'spread_ticks': MarketParams.spread_ticks = 0.5"),
+    # a derived check (the start price's room for the book) names the override that broke it
+    (["A:seed=1,spread_ticks=1e6"], "--venue A: key 'spread_ticks': MarketParams.start_price"),
+    (["A:seed=1,depth_levels=10000000"], "--venue A: key 'depth_levels': MarketParams.start_price"),
+    (["A:seed=1,depth_levels=10000000,spread_ticks=2"], "--venue A: key 'depth_levels': MarketParams.start_price"),
     (["A:seed=1", "A:seed=2"], "--venue A: venue 'A' is given twice"),
     (["A-1:seed=1"], "--venue 'A-1:seed=1': expected NAME"),
     (["A:seed"], "--venue A: key 'regime': expected one of 'liquid_large_cap'"),  # A:REGIME
@@ -353,6 +357,8 @@ def test_generate_venue_refuses_one_day_options(tmp_path, capsys):
     base = ["generate", "--seed", "3", "--duration-s", "60", "--venue", "A:seed=1"]
     for extra, message in ((["--activity", "2"], "--activity with --venue"),
                            (["--lobster-dir", str(tmp_path)], "--lobster-dir with --venue"),
-                           (["--symbol", "X"], "--symbol with --venue")):
+                           (["--symbol", "X"], "--symbol with --venue"),
+                           (["--activity", "0"], "--activity with --venue"),  # given, though falsy
+                           (["--symbol", ""], "--symbol with --venue")):
         assert main(base + extra) == 2
         assert message in capsys.readouterr().err
