@@ -224,6 +224,9 @@ def test_run_stores_per_venue_tca(tmp_path, venues):
     assert meta["venues"]["B"] == {"generator": {"seed": 2, "activity": 0.5, "depth_levels": 10, "size_median": 300,
                                                  "spread_ticks": 3.0},
                                    "path": {"regime": "liquid_large_cap", "seed": 3}}
+    # the data the run traded and planned on: the first venue's day, not [data.synthetic]'s plain day
+    assert (meta["data"], meta["data_fingerprint"]) == (venues[0].key, venues[0].fingerprint)
+    assert meta["instrument"] == venues[0].tape.instrument.to_dict() and meta["instrument"]["venue"] == "A"
     assert run_file(SCENARIO, out).skipped  # the same content: the same run id
     wider = tmp_path / "wider.toml"
     wider.write_text(tomli_w.dumps({**_doc(spread_ticks=4), "name": "two_venues_latent"}))
