@@ -261,16 +261,44 @@ def test_loop_venues_share_each_days_latent_price():
     for day, regime in zip(days, ("liquid_large_cap", "thin_small_cap")):
         a, b = day.venues
         assert day.regime == regime and day.key.startswith(f"synthetic/{regime}-s{100 + day.index}-l")
-        assert day.data.replay is a.replay  # the desk measures its hedges on the first venue's book
+        assert day.data.replay is a.replay  # the desk decides on the first venue's day
         assert a.replay.instrument.symbol == b.replay.instrument.symbol
+        # every level the generator quotes (the regime's depth_levels), not 5
+        assert a.replay.snapshots.levels == b.replay.snapshots.levels == REGIMES[regime].depth_levels
         tick = REGIMES[regime].tick_size
         t = day.session[0] + np.arange(60, 900, 5, dtype=np.int64) * 10**9
         ma, mb = _replay_mid(a.replay, t) / tick, _replay_mid(b.replay, t) / tick
-        assert np.allclose(day.mid_at(t) * 10_000 / tick, ma, equal_nan=True)
+        # the hedges are measured on the consolidated market (best bid and ask across the venues), as tickreplay run
+        ta, tb = _replay_touch(a.replay, t), _replay_touch(b.replay, t)
+        both = np.isfinite(ma) & np.isfinite(mb)
+        consolidated = (np.maximum(ta[0], tb[0]) + np.minimum(ta[1], tb[1])) / 2 / tick
+        got = day.mid_at(t) * 10_000 / tick
+        assert np.allclose(got[both], consolidated[both])
+        assert not np.allclose(got[both], ma[both])  # not the first venue's own mid
         assert np.nanmax(np.abs(ma - mb)) <= 3.0  # one latent price per day
     result = run_loop(cfg, days=days)
     assert len(result.venue_fills) and set(result.venue_fills["venue"]) <= {"A", "B"}
     assert (result.venue_fills.groupby("hedge")["filled_shares"].sum() > 0).all()
+
+
+def test_loop_generated_venues_snapshot_their_own_depth():
+    from tickreplay.hedging.executors import load_days
+    from tickreplay.hedging.loop_config import parse_loop
+
+    doc = json.loads(json.dumps(LOOP))
+    doc["loop"]["generate"]["days"] = 1
+    doc["loop"]["venues"][1]["depth_levels"] = 8
+    (day,) = load_days(parse_loop(doc))
+    a, b = day.venues
+    assert (a.replay.snapshots.levels, b.replay.snapshots.levels) == (REGIMES["liquid_large_cap"].depth_levels, 8)
+
+
+def _replay_touch(replay, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best bid, best ask) (price units, float) of a venue's replayed book in force at ``t`` (NaN: empty side)."""
+    i = np.searchsorted(replay.ts_ns, t, side="right") - 1
+    s = replay.snapshots
+    return (np.where(s.bid_size[i, 0] > 0, s.bid_price[i, 0], np.nan),
+            np.where(s.ask_size[i, 0] > 0, s.ask_price[i, 0], np.nan))
 
 
 def _replay_mid(replay, t: np.ndarray) -> np.ndarray:
