@@ -48,9 +48,9 @@ class Day:
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
     no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
     ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books), or generated venues on the
-    day's latent path (``data``: the first venue's day with the venues' consolidated market); ``counterfactual``: what ``data`` is to a hedge when it is
-    the day without that hedge (generated days under the reactive market or the impact-adjusted replay;
-    :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical market would have
+    day's latent path (``data``: the first venue's day with the venues' consolidated market); ``counterfactual``:
+    what ``data`` is to a hedge when it is the day without that hedge (generated days under the reactive market or
+    the impact-adjusted replay; :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical market would have
     reacted; routed days: not measured)."""
 
     index: int
