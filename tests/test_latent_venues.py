@@ -224,6 +224,9 @@ def test_run_stores_per_venue_tca(tmp_path, venues):
     assert meta["venues"]["B"] == {"generator": {"seed": 2, "activity": 0.5, "depth_levels": 10, "size_median": 300,
                                                  "spread_ticks": 3.0},
                                    "path": {"regime": "liquid_large_cap", "seed": 3}}
+    # the data the run traded and planned on: the first venue's day, not [data.synthetic]'s plain day
+    assert (meta["data"], meta["data_fingerprint"]) == (venues[0].key, venues[0].fingerprint)
+    assert meta["instrument"] == venues[0].tape.instrument.to_dict() and meta["instrument"]["venue"] == "A"
     assert run_file(SCENARIO, out).skipped  # the same content: the same run id
     wider = tmp_path / "wider.toml"
     wider.write_text(tomli_w.dumps({**_doc(spread_ticks=4), "name": "two_venues_latent"}))
@@ -258,16 +261,44 @@ def test_loop_venues_share_each_days_latent_price():
     for day, regime in zip(days, ("liquid_large_cap", "thin_small_cap")):
         a, b = day.venues
         assert day.regime == regime and day.key.startswith(f"synthetic/{regime}-s{100 + day.index}-l")
-        assert day.data.replay is a.replay  # the desk measures its hedges on the first venue's book
+        assert day.data.replay is a.replay  # the desk decides on the first venue's day
         assert a.replay.instrument.symbol == b.replay.instrument.symbol
+        # every level the generator quotes (the regime's depth_levels), not 5
+        assert a.replay.snapshots.levels == b.replay.snapshots.levels == REGIMES[regime].depth_levels
         tick = REGIMES[regime].tick_size
         t = day.session[0] + np.arange(60, 900, 5, dtype=np.int64) * 10**9
         ma, mb = _replay_mid(a.replay, t) / tick, _replay_mid(b.replay, t) / tick
-        assert np.allclose(day.mid_at(t) * 10_000 / tick, ma, equal_nan=True)
+        # the hedges are measured on the consolidated market (best bid and ask across the venues), as tickreplay run
+        ta, tb = _replay_touch(a.replay, t), _replay_touch(b.replay, t)
+        both = np.isfinite(ma) & np.isfinite(mb)
+        consolidated = (np.maximum(ta[0], tb[0]) + np.minimum(ta[1], tb[1])) / 2 / tick
+        got = day.mid_at(t) * 10_000 / tick
+        assert np.allclose(got[both], consolidated[both])
+        assert not np.allclose(got[both], ma[both])  # not the first venue's own mid
         assert np.nanmax(np.abs(ma - mb)) <= 3.0  # one latent price per day
     result = run_loop(cfg, days=days)
     assert len(result.venue_fills) and set(result.venue_fills["venue"]) <= {"A", "B"}
     assert (result.venue_fills.groupby("hedge")["filled_shares"].sum() > 0).all()
+
+
+def test_loop_generated_venues_snapshot_their_own_depth():
+    from tickreplay.hedging.executors import load_days
+    from tickreplay.hedging.loop_config import parse_loop
+
+    doc = json.loads(json.dumps(LOOP))
+    doc["loop"]["generate"]["days"] = 1
+    doc["loop"]["venues"][1]["depth_levels"] = 8
+    (day,) = load_days(parse_loop(doc))
+    a, b = day.venues
+    assert (a.replay.snapshots.levels, b.replay.snapshots.levels) == (REGIMES["liquid_large_cap"].depth_levels, 8)
+
+
+def _replay_touch(replay, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(best bid, best ask) (price units, float) of a venue's replayed book in force at ``t`` (NaN: empty side)."""
+    i = np.searchsorted(replay.ts_ns, t, side="right") - 1
+    s = replay.snapshots
+    return (np.where(s.bid_size[i, 0] > 0, s.bid_price[i, 0], np.nan),
+            np.where(s.ask_size[i, 0] > 0, s.ask_price[i, 0], np.nan))
 
 
 def _replay_mid(replay, t: np.ndarray) -> np.ndarray:
@@ -283,7 +314,7 @@ def test_loop_venue_errors_name_the_key_and_the_regime():
 
     bad = json.loads(json.dumps(LOOP))
     bad["loop"]["venues"][1]["depth_levels"] = 200  # too deep for the $8 thin_small_cap price grid
-    with pytest.raises(ConfigError, match=r"'loop\.venues\[1\]' \(on the thin_small_cap days .*"
+    with pytest.raises(ConfigError, match=r"'loop\.venues\[1\]\.depth_levels' \(on the thin_small_cap days .*"
                                           r"MarketParams\.start_price = 80000: expected at least 848 ticks"):
         parse_loop(bad)
     bad = json.loads(json.dumps(LOOP))
@@ -332,6 +363,10 @@ def test_generate_writes_one_instruments_venue_tapes(tmp_path, capsys):
     (["A:nope:seed=1"], "--venue A: key 'regime': expected one of"),
     (["A:seed=1,tick_size=50"], "--venue A: key 'tick_size': tick_size is the instrument's"),
     (["A:seed=1,spread_ticks=0.5"], "--venue A: key 'spread_ticks': MarketParams.spread_ticks = 0.5"),
+    # a derived check (the start price's room for the book) names the override that broke it
+    (["A:seed=1,spread_ticks=1e6"], "--venue A: key 'spread_ticks': MarketParams.start_price"),
+    (["A:seed=1,depth_levels=10000000"], "--venue A: key 'depth_levels': MarketParams.start_price"),
+    (["A:seed=1,depth_levels=10000000,spread_ticks=2"], "--venue A: key 'depth_levels': MarketParams.start_price"),
     (["A:seed=1", "A:seed=2"], "--venue A: venue 'A' is given twice"),
     (["A-1:seed=1"], "--venue 'A-1:seed=1': expected NAME"),
     (["A:seed"], "--venue A: key 'regime': expected one of 'liquid_large_cap'"),  # A:REGIME
@@ -353,6 +388,8 @@ def test_generate_venue_refuses_one_day_options(tmp_path, capsys):
     base = ["generate", "--seed", "3", "--duration-s", "60", "--venue", "A:seed=1"]
     for extra, message in ((["--activity", "2"], "--activity with --venue"),
                            (["--lobster-dir", str(tmp_path)], "--lobster-dir with --venue"),
-                           (["--symbol", "X"], "--symbol with --venue")):
+                           (["--symbol", "X"], "--symbol with --venue"),
+                           (["--activity", "0"], "--activity with --venue"),  # given, though falsy
+                           (["--symbol", ""], "--symbol with --venue")):
         assert main(base + extra) == 2
         assert message in capsys.readouterr().err

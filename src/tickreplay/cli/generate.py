@@ -160,9 +160,9 @@ def _generate_venues(args: argparse.Namespace) -> int:
     from tickreplay.tape import Tape
     from tickreplay.venues.generate import check_generators, venue_generator
 
-    for option, given in (("--lobster-dir", args.lobster_dir), ("--activity", args.activity),
-                          ("--symbol", args.symbol), ("--planted-impact", args.planted_impact),
-                          ("--metaorders", args.metaorders)):
+    for option, given in (("--lobster-dir", args.lobster_dir is not None), ("--activity", args.activity is not None),
+                          ("--symbol", args.symbol is not None), ("--planted-impact", args.planted_impact is not None),
+                          ("--metaorders", args.metaorders != 0)):  # given at all, even 0 or "" (0: its default)
         if given:
             raise ConfigError(f"{option} with --venue: " + {
                 "--lobster-dir": "the venues are written to the catalog (--catalog), one entry per venue",

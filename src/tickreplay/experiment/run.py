@@ -375,10 +375,15 @@ def compute_run(scn: Scenario, data: MarketData, run_id: str, text: str | None =
         t2 = time.perf_counter()
         tca, tables = measure(scn, plan, result, data)
     t3 = time.perf_counter()
-    meta = {"run_id": run_id, "scenario": scn.name, "data": data.key, "data_fingerprint": data.fingerprint,
+    traded = data  # the data the run planned on: generated venues' first venue, not [data.synthetic]'s plain day
+    if scn.venues:
+        from tickreplay.experiment.venues_run import planning_data
+
+        traded = planning_data(scn, data)
+    meta = {"run_id": run_id, "scenario": scn.name, "data": traded.key, "data_fingerprint": traded.fingerprint,
             "version": __version__, "base_dir": str(Path(scn.base_dir).resolve()), "sweep": scn.sweep,
             "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "instrument": data.tape.instrument.to_dict(), "ingest": data.report,
+            "instrument": traded.tape.instrument.to_dict(), "ingest": traded.report,
             "unpriced_children": getattr(plan.strategy, "unpriced", 0)}
     if scn.venues:
         from tickreplay.experiment.venues_run import venue_sources

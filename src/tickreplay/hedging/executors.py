@@ -3,7 +3,9 @@
 * :func:`load_days` — the days of a loop scenario as :class:`Day`: catalog tapes, or generated days (one regime
   per day). Each day carries the market inputs the desk knows before it trades (generated: the regime's own
   ADV, volatility and spread; catalog: the previous day's estimate, the first day its own — flagged) and the
-  market's response to our trading.
+  market's response to our trading. Generated days are snapshotted to their regime's ``depth_levels`` (a routed
+  generated venue: its own), the levels the generator quotes, so a market order walks the whole generated book;
+  catalog days keep the levels their catalog entry gives.
 * :class:`Executor` — a schedule's children in, fills and the replayed market's mids out.
   :class:`ImpactReplayExecutor` is the impact-adjusted replay (:mod:`tickreplay.impact.replay_impact`): on
   catalog tapes with the scenario's ``[loop.impact]``; on generated days of ``market = "impact-replay"`` with
@@ -46,9 +48,9 @@ class Day:
     version ``data`` is, and on generated days with a scheduled news event its time ``news_ns`` (ns UTC; None:
     no known event), on routed loops (``[loop.router]``) its ``venues``: the generated day split across the
     ``[[loop.venues]]`` (``data`` stays the whole day, the union of the venues' books), or generated venues on the
-    day's latent path (``data``: the first venue's day); ``counterfactual``: what ``data`` is to a hedge when it is
-    the day without that hedge (generated days under the reactive market or the impact-adjusted replay;
-    :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical market would have
+    day's latent path (``data``: the first venue's day with the venues' consolidated market); ``counterfactual``:
+    what ``data`` is to a hedge when it is the day without that hedge (generated days under the reactive market or
+    the impact-adjusted replay; :mod:`.oracle`), None where no counterfactual is known (catalog days: the historical market would have
     reacted; routed days: not measured)."""
 
     index: int
@@ -135,14 +137,14 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
             continue
         day_ns = round(p.session_seconds() * 1e9)
         if cfg.router is not None:  # the planted response moves every venue: one shift (venues.impact)
-            data, venues = _split_venues(cfg, regime, g.seed + k, date, day_ns)
+            data, venues = _split_venues(cfg, regime, p, g.seed + k, date, day_ns)
             start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
             out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                            g.planted[regime], planted_gamma(g.planted[regime], ref),
                            news_ns=None if news is None else start + round(news * 1e9), venues=venues))
             continue
         tape = generate_day(regime, g.seed + k, date=date, duration_s=g.duration_s, progress=False)
-        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", p.depth_levels, day_ns=day_ns)
         start, end = int(data.replay.session_start_ns), int(data.replay.session_end_ns)
         out.append(Day(k, data.key, date, regime, data, (start, end), market, "regime parameters",
                        g.planted[regime], planted_gamma(g.planted[regime], ref),
@@ -151,18 +153,22 @@ def _generated_days(cfg: LoopConfig) -> list[Day]:
     return out
 
 
-def _split_venues(cfg: LoopConfig, regime: str, seed: int, date: str, day_ns: int) -> tuple[Any, tuple]:
-    """``(data, venues)`` of a routed day of ``regime`` seeded ``seed`` (the day's), each venue with its fees,
-    latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s construction). ``share``
-    venues: the generated day split by their shares, ``data`` the whole day (the union of the venues' books).
-    Generated venues: each venue's own flow on the latent path of ``regime`` and ``seed``
-    (:func:`tickreplay.venues.generate.generated_venues`); ``data`` is the first venue's day (the price the
-    desk sees and measures its hedges on; no plain day is generated)."""
+def _split_venues(cfg: LoopConfig, regime: str, params: Any, seed: int, date: str, day_ns: int
+                  ) -> tuple[Any, tuple]:
+    """``(data, venues)`` of a routed day of ``regime`` (MarketParams ``params``) seeded ``seed`` (the day's), each
+    venue with its fees, latency and queue model (:func:`tickreplay.experiment.venues_run.venue_data`'s
+    construction), snapshots of every level the generator quotes (module docstring). ``share`` venues: the
+    generated day split by their shares, ``data`` the whole day (the union of the venues' books). Generated
+    venues: each venue's own flow on the latent path of ``regime`` and ``seed``
+    (:func:`tickreplay.venues.generate.generated_venues`), its books to its own ``depth_levels``; ``data`` is
+    the first venue's day with the venues' consolidated market (:func:`tickreplay.venues.tca.consolidated_market`:
+    the mids and touch the hedges are measured on, as ``tickreplay run`` measures; no plain day is generated)."""
     from tickreplay.adapters.synthetic import generate_day
     from tickreplay.experiment.data import from_tape
     from tickreplay.experiment.venues_run import venue_engine_config
     from tickreplay.venues.engine import Venue
     from tickreplay.venues.generate import generated_venues, split_tape
+    from tickreplay.venues.tca import consolidated_market
 
     g = cfg.generated
     if cfg.venues[0].generator is not None:
@@ -172,13 +178,15 @@ def _split_venues(cfg: LoopConfig, regime: str, seed: int, date: str, day_ns: in
                                               f"(the {regime} day of {date}, seed {seed})")
         inst = tapes[cfg.venues[0].name].instrument
         key = f"synthetic/{inst.symbol}/{date}"
-        vdata = [from_tape(tapes[v.name], f"{v.name}:{key}", 5, day_ns) for v in cfg.venues]
-        data = replace(vdata[0], key=key)
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{key}", v.generator.params(regime).depth_levels, day_ns)
+                 for v in cfg.venues]
+        data = replace(vdata[0], key=key, market=consolidated_market({v.name: d.replay for v, d in
+                                                                      zip(cfg.venues, vdata)}))
     else:
         tape = generate_day(regime, seed, date=date, duration_s=g.duration_s, progress=False)
-        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", 5, day_ns=day_ns)
+        data = from_tape(tape, f"synthetic/{tape.instrument.symbol}/{date}", params.depth_levels, day_ns=day_ns)
         tapes = split_tape(tape, {v.name: v.share for v in cfg.venues}, seed)
-        vdata = [from_tape(tapes[v.name], f"{v.name}:{data.key}", 5, day_ns) for v in cfg.venues]
+        vdata = [from_tape(tapes[v.name], f"{v.name}:{data.key}", params.depth_levels, day_ns) for v in cfg.venues]
     return data, tuple(Venue(v.name, d.replay, venue_engine_config(v, cfg.seed)) for v, d in zip(cfg.venues, vdata))
 
 
@@ -410,11 +418,8 @@ def measure_hedge(day: Day, ex: Execution, parent: ParentOrder, instrument: str,
     price = f["price"].to_numpy(np.float64) / day.price_scale
     last = int(f["exchange_ns"].max())
     t_post = min(last + post_ns, day.session[1])
-    snaps = data.snapshots
-    i = max(data.replay.index_at(parent.start_ns - 1), 0)
-    two_sided = np.flatnonzero((snaps.ask_size[: i + 1, 0] > 0) & (snaps.bid_size[: i + 1, 0] > 0))
-    i = int(two_sided[-1]) if len(two_sided) else i  # the last two-sided book before the arrival
-    ask, bid = float(snaps.ask_price[i, 0]), float(snaps.bid_price[i, 0])
+    # the touch of the last two-sided book before the arrival, in the market the hedge is measured on
+    ask, bid = (float(data.market.touch_at(parent.start_ns - 1, s)) for s in (-1, 1))
     row = {"parent_id": str(parent.parent_id), "row": parent.parent_id, "instrument": instrument, "date": day.date,
            "regime": day.regime or "", "side": parent.side, "quantity": int(size.sum()),
            "arrival_ns": parent.start_ns, "end_ns": last, "avg_price": float((size * price).sum() / size.sum()),

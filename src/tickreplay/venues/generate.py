@@ -101,6 +101,9 @@ INSTRUMENT_FIELDS = SHARED_FIELDS + PATH_FIELDS
 FLOW_FIELDS = tuple(f.name for f in fields(MarketParams) if f.name not in INSTRUMENT_FIELDS)
 #: the keys of a generated venue besides the venue's own (name, fees, latency, queue)
 GENERATOR_KEYS = ("regime", "seed", "activity", "track") + FLOW_FIELDS
+#: the flow fields that set the book's margin around the price (:meth:`MarketParams.margin_ticks`), which the
+#: instrument's start price must leave room for
+MARGIN_FIELDS = ("depth_levels", "spread_ticks")
 _INT_FIELDS = tuple(f.name for f in fields(MarketParams) if f.type == "int")
 
 
@@ -194,7 +197,8 @@ def check_generators(venues: Mapping[str, VenueGenerator], instrument: MarketPar
                      key: Callable[[str, str], str]) -> None:
     """ConfigError unless every venue's params are valid on ``instrument`` and the flow seeds differ. ``key(name,
     k)`` names key ``k`` of venue ``name`` in errors (``k`` None: the venue; a MarketParams error names the
-    override, else the regime)."""
+    override — the start price's room for the book the larger of depth_levels and spread_ticks —, else the
+    regime)."""
     seen: dict[int, str] = {}
     for name, g in venues.items():
         if g.seed in seen:
@@ -205,6 +209,9 @@ def check_generators(venues: Mapping[str, VenueGenerator], instrument: MarketPar
             g.params(instrument)
         except ConfigError as err:
             field = next((k for k, _ in g.overrides if f"MarketParams.{k} " in str(err)), None)
+            if field is None and "MarketParams.start_price " in str(err):  # the book's margin around the price
+                margin = {k: v for k, v in g.overrides if k in MARGIN_FIELDS}
+                field = max(margin, key=lambda k: math.ceil(margin[k]), default=None)  # the larger part
             where = field or ("regime" if g.regime is not None else None)
             raise ConfigError(f"{key(name, where)}: {err}") from None
 
