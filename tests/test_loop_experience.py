@@ -99,3 +99,12 @@ def test_a_bin_on_one_day_still_shows_its_hedges_spread_hedges_resampled_within_
     b = e[(e["regime"] == "calm") & (e["learned_from"] == 1)].iloc[0]
     assert b["days"] == 1 and b["mean_abs_caused_error_bps"] == 55.0
     assert b["ci"][0] == 50.0 and b["ci"][1] == 60.0
+
+
+def test_the_experience_figure_draws_a_panel_per_regime_and_one_pooled(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    from tickreplay.hedging.loop_report import experience_figure
+
+    path = experience_figure({"static": _loop("static", 0.0), "regime": _loop("regime", 30.0)},
+                             tmp_path / "error_by_experience.png")
+    assert path.stat().st_size > 0
