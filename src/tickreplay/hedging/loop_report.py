@@ -20,7 +20,9 @@ Where the days have a counterfactual (:mod:`tickreplay.hedging.oracle`) the same
 against the **caused** cost, |predicted − caused|, which the price's own move does not swamp, with the learning-curve
 statistics of docs/loop.md ("The learning curve"): its trend within regimes (:func:`error_trend`), against
 ``static``'s, the first vs the second half of the days (:func:`error_halves`) and against the hedges the
-calibration learned from (:func:`experience_trend`, :func:`experience_curve`); :func:`error_figure` draws them.
+calibration learned from (:func:`experience_trend`, :func:`experience_curve` and the statistic for "the error falls
+with experience", :func:`experience_change`, with ``static``'s hedges at the same ranks as the control);
+:func:`error_figure` and :func:`experience_figure` draw them.
 """
 
 from __future__ import annotations
@@ -119,25 +121,154 @@ def hedges_learned(r: LoopResult) -> pd.Series:
     return h["calibration_id"].map(learned).fillna(0).astype(int)
 
 
-def experience_curve(r: LoopResult, edges: tuple[int, ...] = (0, 1, 3, 6, 11, 21, 41)) -> pd.DataFrame:
-    """Per regime and bin of :func:`hedges_learned` (``[edges[k], edges[k+1])``, the last open): hedges, mean
-    |predicted − caused| and |predicted − realised| (bps), and the mean signed caused error (caused − predicted,
-    bps: > 0 the model under-predicts)."""
+#: the bins of experience (hedges learned from; ``[edges[k], edges[k+1])``, the last open) and the two ends the
+#: fall-with-experience statistic compares: fewer than ``EARLY`` hedges learned (less than a day's worth: the
+#: reactive study hedges 4.4 times a day), at least ``LATE`` (over two days' worth)
+EXPERIENCE_EDGES = (0, 1, 3, 6, 11, 21)
+EARLY, LATE = 3, 11
+
+
+def hedge_rank(r: LoopResult) -> pd.Series:
+    """Per traded hedge (index of ``r.hedges``): how many traded hedges of its regime came before it — the
+    experience a per-hedge regime learner would have had, the position used for a policy that never learns."""
+    h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
+    return h.groupby("regime").cumcount().astype(int)
+
+
+def experience(r: LoopResult, x: str = "learned") -> pd.Series:
+    """Per traded hedge its experience: ``learned`` (:func:`hedges_learned`) or ``rank`` (:func:`hedge_rank`)."""
+    if x not in ("learned", "rank"):
+        raise ValueError(f"experience: x is 'learned' or 'rank', got {x!r}")
+    return hedges_learned(r) if x == "learned" else hedge_rank(r)
+
+
+def experience_axis(policy: str) -> str:
+    """The experience axis of a policy: ``rank`` for ``static`` (it learns nothing: its hedges' positions are the
+    control), ``learned`` for the others."""
+    return "rank" if policy == "static" else "learned"
+
+
+def _hedge_table(r: LoopResult, x: str) -> pd.DataFrame:
+    """Per traded hedge with a finite caused error: day, regime, experience, |predicted − caused|,
+    |predicted − realised| and caused − predicted (bps)."""
     h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
     if not len(h):
-        return pd.DataFrame(columns=["regime", "learned_from", "learned_to", "hedges", "mean_abs_caused_error_bps",
-                                     "mean_abs_error_bps", "mean_caused_minus_predicted_bps"])
-    n = hedges_learned(r).to_numpy()
-    k = np.searchsorted(np.asarray(edges), n, side="right") - 1
-    x = pd.DataFrame({"regime": h["regime"].to_numpy(), "bin": k, "ce": h["abs_caused_error_bps"].to_numpy(),
-                      "re": h["abs_error_bps"].to_numpy(),
-                      "signed": (h["caused_cost_bps"] - h["predicted_cost_bps"]).to_numpy()})
-    g = x.groupby(["regime", "bin"], sort=True).agg(hedges=("ce", "size"), mean_abs_caused_error_bps=("ce", "mean"),
-                                                     mean_abs_error_bps=("re", "mean"),
-                                                     mean_caused_minus_predicted_bps=("signed", "mean")).reset_index()
-    g.insert(1, "learned_from", [edges[b] for b in g["bin"]])
-    g.insert(2, "learned_to", [edges[b + 1] if b + 1 < len(edges) else None for b in g["bin"]])
-    return g.drop(columns="bin")
+        return pd.DataFrame(columns=["day", "regime", "x", "ce", "re", "signed"])
+    t = pd.DataFrame({"day": h["day"].to_numpy(), "regime": h["regime"].to_numpy(),
+                      "x": experience(r, x).to_numpy(), "ce": h["abs_caused_error_bps"].to_numpy(np.float64),
+                      "re": h["abs_error_bps"].to_numpy(np.float64),
+                      "signed": (h["caused_cost_bps"] - h["predicted_cost_bps"]).to_numpy(np.float64)})
+    return t[np.isfinite(t["ce"])].reset_index(drop=True)
+
+
+def _day_regimes(*results: LoopResult) -> tuple[np.ndarray, np.ndarray]:
+    """The days all ``results`` ran and each day's regime: the units of every experience bootstrap."""
+    d = results[0].days.set_index("day")["regime"]
+    for r in results[1:]:
+        d = d.loc[d.index.intersection(r.days["day"])]
+    return d.index.to_numpy(), d.to_numpy().astype(str)
+
+
+def _hedge_weights(tables: list[pd.DataFrame], days: np.ndarray, regimes: np.ndarray, seed: int,
+                   n: int) -> list[np.ndarray]:
+    """Two-stage bootstrap weights, one matrix (draws × hedges) per table: in each draw the days are resampled
+    within their regime — the same days for every table (paired by day) — and each drawn day's hedges are
+    resampled with replacement, so that a bin whose hedges fall on one day still shows its hedges' spread."""
+    rng = np.random.default_rng(seed)
+    rows = [[np.flatnonzero(t["day"].to_numpy() == d) for d in days] for t in tables]
+    out = [np.zeros((n, len(t))) for t in tables]
+    for k in range(n if len(days) else 0):
+        counts = np.bincount(_resample(regimes, rng), minlength=len(days))
+        for d in np.flatnonzero(counts):
+            for rk, w in zip(rows, out):
+                if len(rk[d]):
+                    w[k, rk[d]] += rng.multinomial(counts[d] * len(rk[d]), np.full(len(rk[d]), 1.0 / len(rk[d])))
+    return out
+
+
+def _means(w: np.ndarray, y: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Per row of weights ``w`` the weighted mean of ``y`` over ``mask`` (NaN where the row weighs none of it)."""
+    den = w @ mask.astype(np.float64)
+    num = w @ np.where(mask, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
+def experience_curve(r: LoopResult, x: str | None = None, edges: tuple[int, ...] = EXPERIENCE_EDGES, seed: int = 0,
+                     n: int = BOOTSTRAP) -> pd.DataFrame:
+    """Per regime (and ``pooled``: every regime's hedges) and bin of experience (``x``: :func:`experience`, default
+    :func:`experience_axis` of the policy): hedges, days, the mean |predicted − caused| (bps) with its bootstrap
+    interval (:func:`_hedge_weights`: days resampled within their regime, then hedges within days; draws without
+    a hedge in the bin left out), the mean |predicted − realised| and the mean signed caused error (caused −
+    predicted, bps: > 0 the model under-predicts)."""
+    x = x or experience_axis(r.policy)
+    t = _hedge_table(r, x)
+    days, regimes = _day_regimes(r)
+    w = _hedge_weights([t], days, regimes, seed, n)[0]
+    ce, xs, g_all = t["ce"].to_numpy(np.float64), t["x"].to_numpy(), t["regime"].to_numpy()
+    rows = []
+    for g in sorted(set(g_all)) + ["pooled"]:
+        for k, lo in enumerate(edges):
+            hi = edges[k + 1] if k + 1 < len(edges) else np.inf
+            m = (xs >= lo) & (xs < hi) & ((g_all == g) if g != "pooled" else True)
+            if not m.any():
+                continue
+            b = t[m]
+            rows.append({"regime": g, "learned_from": lo, "learned_to": None if hi == np.inf else int(hi),
+                         "hedges": int(m.sum()), "days": int(b["day"].nunique()),
+                         "mean_abs_caused_error_bps": float(b["ce"].mean()), "ci": _interval(_means(w, ce, m)),
+                         "mean_abs_error_bps": float(b["re"].mean()),
+                         "mean_caused_minus_predicted_bps": float(b["signed"].mean()), "x": x})
+    return pd.DataFrame(rows, columns=["regime", "learned_from", "learned_to", "hedges", "days",
+                                       "mean_abs_caused_error_bps", "ci", "mean_abs_error_bps",
+                                       "mean_caused_minus_predicted_bps", "x"])
+
+
+def experience_change(r: LoopResult, against: LoopResult | None = None, seed: int = 0, n: int = BOOTSTRAP,
+                      early: int = EARLY, late: int = LATE) -> dict[str, Any]:
+    """Does the caused-cost error fall with experience? Within each regime, the mean |predicted − caused| (bps) of
+    the hedges with at least ``late`` hedges of experience minus that of the hedges with fewer than ``early``
+    (:func:`experience`, each policy on its :func:`experience_axis`; < 0: the error falls), and pooled: the mean of
+    the regimes' changes over the regimes with hedges at both ends. With ``against``, the paired difference
+    change(r) − change(against). Bootstrap: :func:`_hedge_weights` (days resampled within their regime, the same
+    days for both policies, then hedges within days); a draw without a hedge at an end of a regime that has both
+    is left out (``valid_draws``). Also per regime the days of the hedges with little experience
+    (``early_days``) and the regime's first day."""
+    pair = [r] if against is None else [r, against]
+    days, regimes = _day_regimes(*pair)
+    tables = [_hedge_table(p, experience_axis(p.policy)) for p in pair]
+    tables = [t[t["day"].isin(days)].reset_index(drop=True) for t in tables]
+    keep = sorted(g for g in set(regimes)
+                  if all(((t["regime"] == g) & (t["x"] < early)).any() and ((t["regime"] == g) & (t["x"] >= late)).any()
+                         for t in tables))
+    ones = [np.ones((1, len(t))) for t in tables]
+    w = _hedge_weights(tables, days, regimes, seed, n)
+
+    def change(g: str, ws: list[np.ndarray]) -> np.ndarray:
+        v = []
+        for t, wk in zip(tables, ws):
+            rg, xs, ce = t["regime"].to_numpy() == g, t["x"].to_numpy(), t["ce"].to_numpy(np.float64)
+            v.append(_means(wk, ce, rg & (xs >= late)) - _means(wk, ce, rg & (xs < early)))
+        return v[0] if against is None else v[0] - v[1]
+
+    def pooled(ws: list[np.ndarray]) -> np.ndarray:
+        return np.mean([change(g, ws) for g in keep], axis=0) if keep else np.full(len(ws[0]), np.nan)
+
+    pool_draws = pooled(w)
+    t0 = tables[0]
+    per = {}
+    for g in keep:
+        rg, xs, ce = t0["regime"].to_numpy() == g, t0["x"].to_numpy(), t0["ce"].to_numpy(np.float64)
+        e, lt = rg & (xs < early), rg & (xs >= late)
+        per[g] = {"early_bps": float(ce[e].mean()), "late_bps": float(ce[lt].mean()),
+                  "early_hedges": int(e.sum()), "late_hedges": int(lt.sum()),
+                  "change_bps": float(change(g, ones)[0]), "ci": _interval(change(g, w)),
+                  "early_days": sorted(int(d) for d in set(t0.loc[e, "day"])),
+                  "first_day": int(days[regimes == g].min())}
+    return {"change_bps": float(pooled(ones)[0]), "ci": _interval(pool_draws), "ci_level": CI_LEVEL,
+            "valid_draws": int(np.isfinite(pool_draws).sum()), "draws": int(len(pool_draws)), "early": early,
+            "late": late, "regimes": per, "x": experience_axis(r.policy),
+            "paired_with": None if against is None else against.policy, "days": int(len(days))}
 
 
 def tracking(r: LoopResult) -> pd.DataFrame:
@@ -354,7 +485,31 @@ def _caused_findings(out: dict[str, Any]) -> list[str]:
         lines.append(f"{p}: its caused-cost prediction error {trend_words(lo, hi)} with the hedges its calibration "
                      f"learned from ({t['slope_bps_per_doubling']:.3g} bps per doubling, {CI_LEVEL:.0%} CI "
                      f"[{lo:.3g}, {hi:.3g}], up to {t['max_learned']} hedges)")
+    for p, t in out.get("experience_change", {}).items():
+        lines.append(_experience_line(p, t))
+    for p, t in out.get("experience_change_vs_static", {}).items():
+        lines.append(_experience_line(p, t))
     return lines
+
+
+def change_words(lo: float, hi: float) -> str:
+    """The experience rule: ``falls`` / ``rises`` when the interval of the change is clear of zero."""
+    return "falls" if hi < 0 else "rises" if lo > 0 else "does not change distinguishably from zero"
+
+
+def _experience_line(p: str, t: dict[str, Any]) -> str:
+    """One finding of :func:`experience_change`."""
+    lo, hi = t["ci"]
+    axis = ("hedges its calibration learned from" if t["x"] == "learned" else
+            "the hedge's rank within its regime, the control: it learns nothing")
+    who = p if t["paired_with"] is None else f"{p} minus {t['paired_with']}"
+    ends = "; ".join(f"{g} {v['early_bps']:.3g} → {v['late_bps']:.3g} bps ({v['early_hedges']} → "
+                     f"{v['late_hedges']} hedges, change {v['change_bps']:.3g} [{v['ci'][0]:.3g}, {v['ci'][1]:.3g}])"
+                     for g, v in t["regimes"].items()) if t["paired_with"] is None else \
+        "; ".join(f"{g} {v['change_bps']:.3g} [{v['ci'][0]:.3g}, {v['ci'][1]:.3g}]" for g, v in t["regimes"].items())
+    return (f"{who}: the caused-cost error {change_words(lo, hi)} with experience (x = {axis}; ≥ {t['late']} minus "
+            f"< {t['early']}, within regimes): change {t['change_bps']:.3g} bps, {CI_LEVEL:.0%} CI [{lo:.3g}, {hi:.3g}] "
+            f"({t['valid_draws']}/{t['draws']} draws); {ends or 'no regime has hedges at both ends'}")
 
 
 def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
@@ -393,7 +548,10 @@ def compare(results: dict[str, LoopResult], seed: int = 0) -> dict[str, Any]:
             out["caused_error_halves_vs_static"] = {p: error_halves(r, static, seed) for p, r in learning.items()}
         out["experience_trend"] = {p: experience_trend(r, seed) for p, r in learning.items()
                                    if len(r.calibrations)}
-        out["experience_curve"] = {p: experience_curve(r).to_dict("records") for p, r in results.items()}
+        out["experience_curve"] = {p: experience_curve(r, seed=seed).to_dict("records") for p, r in results.items()}
+        out["experience_change"] = {p: experience_change(r, seed=seed) for p, r in results.items()}
+        if static is not None:
+            out["experience_change_vs_static"] = {p: experience_change(r, static, seed) for p, r in learning.items()}
         out["findings"] += _caused_findings(out)
     out["error_curve"] = {p: error_curve(r).to_dict("records") for p, r in results.items()}
     out["tracking"] = {p: tracking_summary(r) for p, r in results.items() if len(r.calibrations)}
@@ -474,7 +632,7 @@ def write_json(path: str | Path, obj: Any) -> Path:
 def figures(results: dict[str, LoopResult], folder: str | Path) -> list[Path]:
     """PNG figures: exposure and hedges over time, predicted vs realised cost per hedge, calibration parameters
     over days (planted gamma marked), cumulative hedge cost and residual risk, prediction error over days, and
-    the learning curves (:func:`error_figure`)."""
+    the learning curves (:func:`error_figure`, :func:`experience_figure`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -533,26 +691,38 @@ def figures(results: dict[str, LoopResult], folder: str | Path) -> list[Path]:
         a.legend()
     out.append(_save(fig, folder / "cost_risk_error.png"))
     out.append(error_figure(results, folder / "error_over_days.png"))
+    out.append(experience_figure(results, folder / "error_by_experience.png"))
     return out
 
 
 def error_figure(results: dict[str, LoopResult], path: str | Path) -> Path:
-    """``error_over_days.png``: :func:`draw_learning_curves` on one row of three panels."""
+    """``error_over_days.png``: :func:`draw_learning_curves` on one row of two panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     draw_learning_curves(results, axes)
     return _save(fig, Path(path))
 
 
+def experience_figure(results: dict[str, LoopResult], path: str | Path, seed: int = 0) -> Path:
+    """``error_by_experience.png``: :func:`draw_experience_curves`, one panel per regime and one pooled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(set(next(iter(results.values())).days["regime"])) + 1
+    fig, axes = plt.subplots(1, n, figsize=(5 * n, 4.2), sharey=True)
+    draw_experience_curves(results, list(np.atleast_1d(axes)), seed)
+    return _save(fig, Path(path))
+
+
 def draw_learning_curves(results: dict[str, LoopResult], axes) -> None:
-    """The learning curves on three matplotlib axes: per policy the day's mean |predicted − realised| and
-    |predicted − caused| (bps) over the days, the regimes' days shaded; and the caused-cost error against the
-    hedges the calibration learned from (:func:`experience_curve`, per regime; ``static``'s mean per regime
-    dashed)."""
+    """The per-day learning curves on two matplotlib axes: per policy the day's mean |predicted − realised| and
+    |predicted − caused| (bps) over the days, the regimes' days shaded."""
     from matplotlib.patches import Patch
 
     first = next(iter(results.values()))
@@ -572,17 +742,36 @@ def draw_learning_curves(results: dict[str, LoopResult], axes) -> None:
         ax.set_ylim(bottom=0)
     lines = axes[0].get_legend_handles_labels()[0]
     axes[0].legend(handles=lines + [Patch(color=c, label=g) for g, c in shades.items()], fontsize=7)
-    for k, (p, r) in enumerate(results.items()):
-        for j, (g, x) in enumerate(experience_curve(r).groupby("regime")):
-            if p == "static":
-                axes[2].axhline(x["mean_abs_caused_error_bps"].mean(), ls="--", lw=0.8, color=f"C{k}")
-                continue
-            axes[2].plot(x["learned_from"] + 1, x["mean_abs_caused_error_bps"], marker="os^v"[j % 4], color=f"C{k}",
-                         label=f"{p}: {g}")
-    axes[2].set_xscale("log")
-    axes[2].set_xlabel("1 + hedges the calibration learned from (bin start)")
-    axes[2].set_title("|predicted − caused| by experience, bps (dashed: static)")
-    axes[2].legend(fontsize=7)
+
+
+def bin_label(lo: int, hi: int | None) -> str:
+    """``0``, ``1–2``, …, ``21+``: a bin of hedges of experience."""
+    return f"{lo}+" if hi is None else str(lo) if hi == lo + 1 else f"{lo}–{hi - 1}"
+
+
+def draw_experience_curves(results: dict[str, LoopResult], axes, seed: int = 0) -> None:
+    """The experience curves (:func:`experience_curve`) on one axis per regime and a last one pooled: per policy
+    the mean |predicted − caused| (bps) per bin of experience with its 95 % interval over days — the learning
+    policies against the hedges their calibration learned from, ``static`` (the control) against the hedge's
+    rank within its regime."""
+    edges = EXPERIENCE_EDGES
+    labels = [bin_label(lo, edges[k + 1] if k + 1 < len(edges) else None) for k, lo in enumerate(edges)]
+    curves = {p: experience_curve(r, seed=seed) for p, r in results.items()}
+    regimes = sorted(set(next(iter(results.values())).days["regime"])) + ["pooled"]
+    for ax, g in zip(axes, regimes):
+        for k, (p, c) in enumerate(curves.items()):
+            x = c[c["regime"] == g]
+            pos = np.array([edges.index(v) for v in x["learned_from"]]) + (k - 1) * 0.08
+            ci = np.array(x["ci"].tolist(), dtype=np.float64).reshape(-1, 2)
+            y = x["mean_abs_caused_error_bps"].to_numpy(np.float64)
+            ax.errorbar(pos, y, yerr=[y - ci[:, 0], ci[:, 1] - y], marker="o", ms=4, capsize=2, color=f"C{k}",
+                        ls="--" if p == "static" else "-", label=f"{p} ({experience_axis(p)})")
+        ax.set_xticks(range(len(edges)), labels)
+        ax.set_xlabel("hedges learned from (static: rank in its regime)")
+        ax.set_title(f"|predicted − caused| by experience, {g}")
+        ax.set_ylim(bottom=0)
+    axes[0].set_ylabel("bps (95 % CI: days, then hedges resampled)")
+    axes[0].legend(fontsize=7)
 
 
 def _save(fig, path: Path) -> Path:
