@@ -66,6 +66,25 @@ def test_a_fall_that_static_shows_too_is_position_not_learning():
     assert paired["ci"] == pytest.approx([0.0, 0.0], abs=1e-12)
 
 
+def test_the_control_is_taken_at_the_ranks_the_learners_ends_hold_when_its_count_trails_its_rank():
+    """No learning, a front-loaded position effect (+30 bps on a regime's first three hedges), and a learner whose
+    count of hedges learned trails its rank (its first four hedges learned from none: hedges in flight): static's
+    hedges at the same ranks as the learner's ends cancel the position effect exactly (at static's own rank < 3
+    and >= 11 the paired change would be +7.5 bps)."""
+    ranks = {d: [3 * k + j for j in range(3)] for k, d in enumerate(range(4))}
+    ranks |= {d: [3 * k + j for j in range(3)] for k, d in enumerate(range(4, 8))}
+    learned = {d: [0 if q < 4 else 2 * q for q in ranks[d]] for d, _ in DAYS}
+    errors = {d: [BASE[g] + (30.0 if q < 3 else 0.0) for q in ranks[d]] for d, g in DAYS}
+    r = _result("regime", DAYS, errors, learned)
+    s = _result("static", DAYS, errors, None)
+    own = experience_change(r, n=50)
+    assert own["change_bps"] == pytest.approx(-22.5)  # ends: ranks 0-3 (32.5 over base) and ranks 6-11 (base)
+    paired = experience_change(r, s, n=100)
+    assert paired["change_bps"] == pytest.approx(0.0, abs=1e-12)
+    lo, hi = paired["ci"]  # hedges are resampled within days independently per policy: not exactly zero
+    assert lo < 0 < hi
+
+
 def test_a_regime_without_hedges_of_little_experience_is_left_out_of_the_pooled_change():
     """A pooled learner (daily) reaches the volatile regime with experience already: only calm counts."""
     learned = {**LEARNED, **{d: [21 + 3 * k, 22 + 3 * k, 23 + 3 * k] for k, d in enumerate(range(4, 8))}}
@@ -108,3 +127,13 @@ def test_the_experience_figure_draws_a_panel_per_regime_and_one_pooled(tmp_path,
     path = experience_figure({"static": _loop("static", 0.0), "regime": _loop("regime", 30.0)},
                              tmp_path / "error_by_experience.png")
     assert path.stat().st_size > 0
+
+
+def test_the_per_day_figure_shades_any_number_of_regimes(tmp_path, monkeypatch):
+    """A catalog loop may label five regimes or more: the shading cycles its palette (it raised KeyError)."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    from tickreplay.hedging.loop_report import error_figure
+
+    days = [(k, f"r{k % 5}") for k in range(10)]
+    r = _result("regime", days, {k: [5.0, 6.0] for k, _ in days}, {k: [k, k + 1] for k, _ in days})
+    assert error_figure({"regime": r}, tmp_path / "error_over_days.png").stat().st_size > 0

@@ -153,9 +153,10 @@ def _hedge_table(r: LoopResult, x: str) -> pd.DataFrame:
     |predicted − realised| and caused − predicted (bps)."""
     h = r.hedges[r.hedges["filled_shares"] > 0] if len(r.hedges) else r.hedges
     if not len(h):
-        return pd.DataFrame(columns=["day", "regime", "x", "ce", "re", "signed"])
+        return pd.DataFrame(columns=["day", "regime", "x", "rank", "ce", "re", "signed"])
     t = pd.DataFrame({"day": h["day"].to_numpy(), "regime": h["regime"].to_numpy(),
-                      "x": experience(r, x).to_numpy(), "ce": h["abs_caused_error_bps"].to_numpy(np.float64),
+                      "x": experience(r, x).to_numpy(), "rank": hedge_rank(r).to_numpy(),
+                      "ce": h["abs_caused_error_bps"].to_numpy(np.float64),
                       "re": h["abs_error_bps"].to_numpy(np.float64),
                       "signed": (h["caused_cost_bps"] - h["predicted_cost_bps"]).to_numpy(np.float64)})
     return t[np.isfinite(t["ce"])].reset_index(drop=True)
@@ -230,7 +231,10 @@ def experience_change(r: LoopResult, against: LoopResult | None = None, seed: in
     the hedges with at least ``late`` hedges of experience minus that of the hedges with fewer than ``early``
     (:func:`experience`, each policy on its :func:`experience_axis`; < 0: the error falls), and pooled: the mean of
     the regimes' changes over the regimes with hedges at both ends. With ``against``, the paired difference
-    change(r) − change(against). Bootstrap: :func:`_hedge_weights` (days resampled within their regime, the same
+    change(r) − change(against), ``against``'s ends taken at the regime ranks (:func:`hedge_rank`) that ``r``'s
+    early and late hedges hold — the same positions in the regime, so that a position effect without learning
+    cancels (a learner's count of hedges learned trails its rank: hedges in flight, the post-trade wait).
+    Bootstrap: :func:`_hedge_weights` (days resampled within their regime, the same
     days for both policies, then hedges within days); a draw without a hedge at an end of a regime that has both
     is left out (``valid_draws``). Also per regime the days of the hedges with little experience
     (``early_days``) and the regime's first day."""
@@ -238,17 +242,27 @@ def experience_change(r: LoopResult, against: LoopResult | None = None, seed: in
     days, regimes = _day_regimes(*pair)
     tables = [_hedge_table(p, experience_axis(p.policy)) for p in pair]
     tables = [t[t["day"].isin(days)].reset_index(drop=True) for t in tables]
-    keep = sorted(g for g in set(regimes)
-                  if all(((t["regime"] == g) & (t["x"] < early)).any() and ((t["regime"] == g) & (t["x"] >= late)).any()
-                         for t in tables))
     ones = [np.ones((1, len(t))) for t in tables]
     w = _hedge_weights(tables, days, regimes, seed, n)
 
+    def ends(g: str) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per table the (early, late) masks of regime ``g``: ``r``'s by its experience; ``against``'s at the
+        regime ranks ``r``'s early and late hedges hold (the same positions, whatever its own axis)."""
+        t = tables[0]
+        rg, xs = t["regime"].to_numpy() == g, t["x"].to_numpy()
+        out = [(rg & (xs < early), rg & (xs >= late))]
+        if against is not None:
+            u = tables[1]
+            ug, rk = u["regime"].to_numpy() == g, u["rank"].to_numpy()
+            out.append(tuple(ug & np.isin(rk, t["rank"].to_numpy()[m]) for m in out[0]))
+        return out
+
+    masks = {g: ends(g) for g in set(regimes)}
+    keep = sorted(g for g in masks if all(e.any() and lt.any() for e, lt in masks[g]))
+
     def change(g: str, ws: list[np.ndarray]) -> np.ndarray:
-        v = []
-        for t, wk in zip(tables, ws):
-            rg, xs, ce = t["regime"].to_numpy() == g, t["x"].to_numpy(), t["ce"].to_numpy(np.float64)
-            v.append(_means(wk, ce, rg & (xs >= late)) - _means(wk, ce, rg & (xs < early)))
+        v = [_means(wk, t["ce"].to_numpy(np.float64), lt) - _means(wk, t["ce"].to_numpy(np.float64), e)
+             for t, wk, (e, lt) in zip(tables, ws, masks[g])]
         return v[0] if against is None else v[0] - v[1]
 
     def pooled(ws: list[np.ndarray]) -> np.ndarray:
@@ -727,7 +741,8 @@ def draw_learning_curves(results: dict[str, LoopResult], axes) -> None:
 
     first = next(iter(results.values()))
     regimes = first.days["regime"].to_numpy()
-    shades = {g: c for g, c in zip(sorted(set(regimes)), ("#dde8f5", "#f2f2f2", "#f5e6dd", "#e4f2dd"))}
+    palette = ("#dde8f5", "#f2f2f2", "#f5e6dd", "#e4f2dd")  # cycled: catalog loops may label any number of regimes
+    shades = {g: palette[i % len(palette)] for i, g in enumerate(sorted(set(regimes)))}
     for ax in axes[:2]:
         for k, g in enumerate(regimes):
             ax.axvspan(k - 0.5, k + 0.5, color=shades[g], lw=0)
