@@ -87,14 +87,8 @@ def paired_bootstrap(a: pd.DataFrame, b: pd.DataFrame, seed: int = 0, n: int = B
         for k in draws:
             draws[k].append(sa[k] - sb[k])
     point = {k: stats(a)[k] - stats(b)[k] for k in draws}
-    q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
-    out = {}
-    for k, v in draws.items():
-        v = np.asarray(v, dtype=float)
-        v = v[np.isfinite(v)]
-        lo, hi = (np.percentile(v, q).tolist() if len(v) else [float("nan")] * 2)
-        out[k] = {"difference": point[k], "ci": [lo, hi], "ci_level": CI_LEVEL, "days": int(len(days))}
-    return out
+    return {k: {"difference": point[k], "ci": _interval(v), "ci_level": CI_LEVEL, "days": int(len(days))}
+            for k, v in draws.items()}
 
 
 def error_curve(r: LoopResult) -> pd.DataFrame:
@@ -327,6 +321,7 @@ def _resample(strata: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _interval(draws: list[float] | np.ndarray) -> list[float]:
+    """The percentile interval (``CI_LEVEL``) of the finite ``draws``; NaNs when none is finite."""
     v = np.asarray(draws, dtype=np.float64)
     v = v[np.isfinite(v)]
     q = [(1 - CI_LEVEL) / 2 * 100, (1 + CI_LEVEL) / 2 * 100]
@@ -472,9 +467,14 @@ def _findings(p: str, cmp: dict[str, Any], other: str) -> list[str]:
     return out
 
 
+def direction_words(lo: float, hi: float, flat: str) -> str:
+    """``falls`` / ``rises`` when the interval ``[lo, hi]`` is clear of zero, else ``flat``."""
+    return "falls" if hi < 0 else "rises" if lo > 0 else flat
+
+
 def trend_words(lo: float, hi: float) -> str:
-    """The trend rule: ``falls`` / ``rises`` when the interval of the slope is clear of zero."""
-    return "falls" if hi < 0 else "rises" if lo > 0 else "shows no trend distinguishable from zero"
+    """The trend rule (:func:`direction_words` of a slope's interval)."""
+    return direction_words(lo, hi, "shows no trend distinguishable from zero")
 
 
 def _caused_findings(out: dict[str, Any]) -> list[str]:
@@ -507,8 +507,8 @@ def _caused_findings(out: dict[str, Any]) -> list[str]:
 
 
 def change_words(lo: float, hi: float) -> str:
-    """The experience rule: ``falls`` / ``rises`` when the interval of the change is clear of zero."""
-    return "falls" if hi < 0 else "rises" if lo > 0 else "does not change distinguishably from zero"
+    """The experience rule (:func:`direction_words` of a change's interval)."""
+    return direction_words(lo, hi, "does not change distinguishably from zero")
 
 
 def _experience_line(p: str, t: dict[str, Any]) -> str:
